@@ -1,0 +1,215 @@
+//! Call-stack capture: a validating frame-pointer walker, a DWARF fallback,
+//! or nothing.
+//!
+//! The frame-pointer walk reads `[fp]` (the caller's frame pointer) and
+//! `[fp + 8]` (the return address) up the chain. Every frame pointer is checked
+//! before it is read: it must lie inside the current thread's stack, be
+//! 8-aligned, leave room for both words, and be strictly above the previous
+//! one (stacks grow down, so callers' frames are higher). The first frame that
+//! fails any check ends the walk; a function compiled without frame pointers
+//! therefore truncates the stack instead of crashing the process.
+//!
+//! The DWARF fallback uses `backtrace::trace_unsynchronized`, never
+//! `backtrace::trace`: the latter takes a process-wide lock, and a fork child
+//! that found it held would hang.
+
+use crate::config::StackMode;
+use core::cell::Cell;
+use core::mem::MaybeUninit;
+
+/// The deepest stack TurboWish records.
+pub const MAX_DEPTH: usize = 64;
+
+/// The frame pointer of the calling function (after inlining).
+#[inline(always)]
+pub(crate) fn frame_pointer() -> usize {
+    let fp: usize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reads a register; no memory access, no side effects.
+    unsafe {
+        core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: reads a register; no memory access, no side effects.
+    unsafe {
+        core::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        fp = 0;
+    }
+    fp
+}
+
+/// Captures up to `depth` return addresses of the callers of the frame `fp`
+/// (the frame pointer of the allocator shim) into `buf`; returns how many.
+/// The buffer is uninitialised: zeroing 512 bytes per allocation would cost
+/// more than the walk.
+pub(crate) fn capture(
+    mode: StackMode,
+    fp: usize,
+    buf: &mut [MaybeUninit<usize>; MAX_DEPTH],
+    depth: usize,
+) -> &[usize] {
+    let depth = depth.min(MAX_DEPTH);
+    let n = match mode {
+        StackMode::Off => 0,
+        StackMode::FramePointer => match stack_bounds() {
+            // SAFETY: `bounds` are this thread's own stack, which is mapped
+            // and readable for the whole walk (we are running on it).
+            Some(bounds) => unsafe { walk_frame_pointers(fp, bounds, &mut buf[..depth]) },
+            None => 0,
+        },
+        StackMode::Dwarf => capture_dwarf(fp, &mut buf[..depth]),
+    };
+    // SAFETY: both walkers initialise exactly the first `n` elements.
+    unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<usize>(), n) }
+}
+
+/// Follows the frame-pointer chain from `fp`.
+///
+/// # Safety
+///
+/// `bounds` must be a range of readable memory (the current thread's stack).
+/// `fp` may be anything: it is validated against `bounds` before every read.
+unsafe fn walk_frame_pointers(
+    mut fp: usize,
+    (lo, hi): (usize, usize),
+    out: &mut [MaybeUninit<usize>],
+) -> usize {
+    let mut n = 0;
+    while n < out.len() {
+        if fp < lo || fp % 8 != 0 || fp > hi.saturating_sub(16) {
+            break;
+        }
+        // SAFETY: `lo <= fp` and `fp + 16 <= hi`, so both words lie inside the
+        // readable range the caller promised; `fp` is 8-aligned.
+        let (next, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
+        if ret == 0 {
+            break;
+        }
+        out[n].write(ret);
+        n += 1;
+        if next <= fp {
+            break;
+        }
+        fp = next;
+    }
+    n
+}
+
+fn capture_dwarf(fp: usize, out: &mut [MaybeUninit<usize>]) -> usize {
+    let mut n = 0;
+    // SAFETY: `trace_unsynchronized` requires that no other thread run a
+    // trace concurrently with a non-reentrant unwinder. On Linux the unwinder
+    // is libgcc's `_Unwind_Backtrace`, which is thread-safe; the requirement
+    // exists for platforms (Windows dbghelp) TurboWish does not support.
+    unsafe {
+        backtrace::trace_unsynchronized(|frame| {
+            // Skip the frames of TurboWish itself: everything at or below the
+            // shim's frame.
+            if (frame.sp() as usize) <= fp {
+                return true;
+            }
+            out[n].write(frame.ip() as usize);
+            n += 1;
+            n < out.len()
+        });
+    }
+    n
+}
+
+thread_local! {
+    /// (low, high) bounds of this thread's stack; (0, 0) before the first
+    /// lookup, (1, 1) if the lookup failed.
+    static BOUNDS: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+}
+
+/// This thread's stack as a (low, high) address range, looked up once.
+pub(crate) fn stack_bounds() -> Option<(usize, usize)> {
+    let cached = BOUNDS.try_with(Cell::get).ok()?;
+    let bounds = match cached {
+        (0, 0) => {
+            let b = query_stack_bounds().unwrap_or((1, 1));
+            let _ = BOUNDS.try_with(|c| c.set(b));
+            b
+        }
+        b => b,
+    };
+    (bounds != (1, 1)).then_some(bounds)
+}
+
+fn query_stack_bounds() -> Option<(usize, usize)> {
+    // SAFETY: `attr` is initialised by pthread_getattr_np before any read and
+    // destroyed exactly once; the out-pointers are valid locals.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return None;
+        }
+        let mut addr: *mut libc::c_void = core::ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let rc = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        if rc != 0 || addr.is_null() {
+            return None;
+        }
+        Some((addr as usize, addr as usize + size))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walker_stops_at_garbage_frame_pointers() {
+        // A fake stack: three frames chained upward, then a pointer outside.
+        let mut fake = [0usize; 16];
+        let base = fake.as_ptr() as usize;
+        let bounds = (base, base + size_of_val(&fake));
+        fake[0] = base + 4 * 8; // frame 0 -> frame at index 4
+        fake[1] = 0x1111;
+        fake[4] = base + 8 * 8; // -> index 8
+        fake[5] = 0x2222;
+        fake[8] = 0xdead_0000; // garbage: outside the bounds
+        fake[9] = 0x3333;
+        std::hint::black_box(&mut fake);
+        let mut out = [MaybeUninit::new(0usize); 8];
+        // SAFETY: `bounds` cover exactly the readable `fake` array.
+        let n = unsafe { walk_frame_pointers(base, bounds, &mut out) };
+        let got: Vec<usize> = out[..n].iter().map(|f| unsafe_read(f)).collect();
+        assert_eq!(got, [0x1111, 0x2222, 0x3333]);
+    }
+
+    #[test]
+    fn walker_rejects_loops_misalignment_and_out_of_range_starts() {
+        let mut fake = [0usize; 8];
+        let base = fake.as_ptr() as usize;
+        let bounds = (base, base + size_of_val(&fake));
+        fake[0] = base; // points at itself: must not loop
+        fake[1] = 0x1111;
+        std::hint::black_box(&mut fake);
+        let mut out = [MaybeUninit::new(0usize); 8];
+        // SAFETY: `bounds` cover exactly the readable `fake` array.
+        unsafe {
+            assert_eq!(walk_frame_pointers(base, bounds, &mut out), 1);
+            assert_eq!(walk_frame_pointers(base + 1, bounds, &mut out), 0);
+            assert_eq!(walk_frame_pointers(base + 8 * 7, bounds, &mut out), 0);
+            assert_eq!(walk_frame_pointers(0, bounds, &mut out), 0);
+        }
+    }
+
+    fn unsafe_read(f: &MaybeUninit<usize>) -> usize {
+        // SAFETY: the test buffers are initialised with `MaybeUninit::new`.
+        unsafe { f.assume_init() }
+    }
+
+    #[test]
+    fn this_threads_stack_contains_a_local() {
+        let local = 0u8;
+        let (lo, hi) = stack_bounds().expect("pthread_getattr_np works on Linux");
+        let at = &local as *const u8 as usize;
+        assert!(lo <= at && at < hi);
+    }
+}

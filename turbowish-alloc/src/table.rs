@@ -1,0 +1,244 @@
+//! The live-allocation table: every live block, its size, owning task, call
+//! stack and birth epoch.
+//!
+//! # Design
+//!
+//! The table is two sharded hash tables keyed by address: [`SmallSlot`]s for
+//! the common small block and [`LargeSlot`]s for the rest (see
+//! [`record`](crate::record)). A block's shard is picked by a hash of its
+//! address, so the thread that frees a block finds it without knowing which
+//! thread allocated it, and two threads contend only when they touch the same
+//! shard at the same instant (256 small shards, 64 large ones).
+//!
+//! # Rules
+//!
+//! The code below, and the fork protocol built on it, rely on these:
+//!
+//! 1. A block is in the table if and only if it is live, it was allocated
+//!    through the shim while its thread was not already inside TurboWish
+//!    bookkeeping, and the table could make room for it.
+//! 2. A record is inserted after the inner allocator returns the block, and
+//!    removed before the block is handed back to the inner allocator (by
+//!    `dealloc` or `realloc`). So the inner allocator never reuses an address
+//!    that is still in the table, and no two records share an address.
+//! 3. A shard's lock protects its hash table and its counters. It is held only
+//!    for one O(1) table operation (amortised; growing remaps the shard), and
+//!    while it is held nothing allocates through the global allocator: the
+//!    tables live in `mmap` regions. A thread holding a shard lock therefore
+//!    never waits on anything but the kernel, which is what makes it safe for
+//!    the fork protocol to take every lock.
+//! 4. The hot path takes one shard lock at a time. Operations that need a
+//!    consistent view of the whole table take every lock, always in the same
+//!    order: small shards in index order, then large shards in index order.
+//!    No path takes locks in any other order, so none can deadlock.
+//! 5. Whether a block is small or large depends only on its address and size
+//!    ([`is_small`]), both known when it is freed, so a free searches exactly
+//!    one shard.
+//! 6. Counters (live, total) live in the shard beside the table and change
+//!    under the same lock, so a view taken under all locks (rule 4) is exact.
+
+use crate::hashtable::Full;
+use crate::record::{LargeSlot, Record, RecordSlot, SmallSlot, is_small};
+use crate::spin::{SpinGuard, SpinLock};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+
+/// The current snapshot epoch: blocks record it at birth, and each snapshot
+/// advances it while holding every lock, so a block's (address, birth epoch)
+/// names it uniquely across all snapshots of a process.
+pub(crate) static EPOCH: AtomicU32 = AtomicU32::new(0);
+
+/// Blocks that could not be tracked because a table could not grow.
+pub(crate) static UNTRACKED: AtomicU64 = AtomicU64::new(0);
+/// Frees of blocks the table never saw.
+pub(crate) static UNKNOWN_FREES: AtomicU64 = AtomicU64::new(0);
+/// Records replaced by a new block at the same address: their block was freed
+/// without the shim seeing it (for example, from a signal handler that
+/// interrupted TurboWish bookkeeping).
+pub(crate) static STALE: AtomicU64 = AtomicU64::new(0);
+
+const SMALL_SHARDS: usize = 256;
+const LARGE_SHARDS: usize = 64;
+
+static SMALL: Shards<SmallSlot, SMALL_SHARDS> = Shards::new();
+static LARGE: Shards<LargeSlot, LARGE_SHARDS> = Shards::new();
+
+/// One shard's table and counters.
+#[derive(Debug)]
+pub(crate) struct ShardData<S> {
+    table: crate::hashtable::HashTable<S>,
+    live_bytes: u64,
+    total_bytes: u64,
+    total_blocks: u64,
+}
+
+#[repr(align(64))] // one shard per cache line: shards must not share lines
+struct Shard<S>(SpinLock<ShardData<S>>);
+
+struct Shards<S, const N: usize>([Shard<S>; N]);
+
+impl<S: RecordSlot, const N: usize> Shards<S, N> {
+    const fn new() -> Self {
+        Shards(
+            [const {
+                Shard(SpinLock::new(ShardData {
+                    table: crate::hashtable::HashTable::new(),
+                    live_bytes: 0,
+                    total_bytes: 0,
+                    total_blocks: 0,
+                }))
+            }; N],
+        )
+    }
+
+    #[inline(always)]
+    fn shard(&self, addr: usize) -> &SpinLock<ShardData<S>> {
+        let h = S::hash(S::key_of(addr));
+        &self.0[(h >> 56) as usize & (N - 1)].0
+    }
+
+    #[inline]
+    fn insert(&self, r: &Record, count_total: bool) -> Result<(), Full> {
+        let mut shard = self.shard(r.addr).lock();
+        let old = shard.table.insert(S::pack(r))?;
+        if let Some(old) = old {
+            STALE.fetch_add(1, Relaxed);
+            shard.live_bytes -= old.unpack().size as u64;
+        }
+        shard.live_bytes += r.size as u64;
+        if count_total {
+            shard.total_bytes += r.size as u64;
+            shard.total_blocks += 1;
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn remove(&self, addr: usize) -> Option<Record> {
+        let mut shard = self.shard(addr).lock();
+        let r = shard.table.remove(S::key_of(addr))?.unpack();
+        shard.live_bytes -= r.size as u64;
+        Some(r)
+    }
+
+    fn get(&self, addr: usize) -> Option<Record> {
+        self.shard(addr)
+            .lock()
+            .table
+            .get(S::key_of(addr))
+            .map(|s| s.unpack())
+    }
+
+    fn lock_all(&self) -> [SpinGuard<'_, ShardData<S>>; N] {
+        core::array::from_fn(|i| self.0[i].0.lock())
+    }
+
+    /// Appends every record to `out`, shard by shard. `out` grows only while no
+    /// lock is held (rule 3).
+    fn collect(&self, out: &mut Vec<Record>) {
+        for shard in &self.0 {
+            loop {
+                let need = shard.0.lock().table.len();
+                out.reserve(need + 16);
+                let guard = shard.0.lock();
+                if out.capacity() - out.len() < guard.table.len() {
+                    continue; // it grew meanwhile: reserve again, unlocked
+                }
+                guard.table.for_each(|s| out.push(s.unpack()));
+                break;
+            }
+        }
+    }
+}
+
+/// Records a newly allocated block (rule 2: after the inner allocator).
+#[inline]
+pub(crate) fn insert(r: &Record) -> Result<(), Full> {
+    insert_counted(r, true)
+}
+
+/// Puts back a record removed by [`remove`] whose block was not freed after
+/// all; it does not count as a new allocation.
+pub(crate) fn reinsert(r: &Record) -> Result<(), Full> {
+    insert_counted(r, false)
+}
+
+#[inline(always)]
+fn insert_counted(r: &Record, count_total: bool) -> Result<(), Full> {
+    if is_small(r.addr, r.size) {
+        SMALL.insert(r, count_total)
+    } else {
+        LARGE.insert(r, count_total)
+    }
+}
+
+/// Forgets a block about to be freed (rule 2: before the inner allocator).
+#[inline]
+pub(crate) fn remove(addr: usize, size: usize) -> Option<Record> {
+    if is_small(addr, size) {
+        SMALL.remove(addr)
+    } else {
+        LARGE.remove(addr)
+    }
+}
+
+/// The record of the block starting at `addr`, whatever its size.
+pub(crate) fn get(addr: usize) -> Option<Record> {
+    if is_small(addr, 0) {
+        if let Some(r) = SMALL.get(addr) {
+            return Some(r);
+        }
+    }
+    LARGE.get(addr)
+}
+
+/// Every record, shard by shard (not one consistent instant).
+pub(crate) fn records() -> Vec<Record> {
+    let mut out = Vec::new();
+    SMALL.collect(&mut out);
+    LARGE.collect(&mut out);
+    out
+}
+
+/// Sums over the whole table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Totals {
+    pub(crate) live_bytes: u64,
+    pub(crate) live_blocks: u64,
+    pub(crate) total_bytes: u64,
+    pub(crate) total_blocks: u64,
+    pub(crate) table_bytes: u64,
+}
+
+impl Totals {
+    fn add<S: RecordSlot>(&mut self, d: &ShardData<S>) {
+        self.live_bytes += d.live_bytes;
+        self.live_blocks += d.table.len() as u64;
+        self.total_bytes += d.total_bytes;
+        self.total_blocks += d.total_blocks;
+        self.table_bytes += d.table.mapped_bytes() as u64;
+    }
+}
+
+/// Every shard lock, held (rule 4 order); released on drop.
+pub(crate) struct AllLocked {
+    small: [SpinGuard<'static, ShardData<SmallSlot>>; SMALL_SHARDS],
+    large: [SpinGuard<'static, ShardData<LargeSlot>>; LARGE_SHARDS],
+}
+
+/// Takes every shard lock in rule-4 order. Must not be called by a thread that
+/// holds a shard lock or is inside TurboWish bookkeeping.
+pub(crate) fn lock_all() -> AllLocked {
+    let small = SMALL.lock_all();
+    let large = LARGE.lock_all();
+    AllLocked { small, large }
+}
+
+impl AllLocked {
+    /// Exact totals at this instant (rule 6).
+    pub(crate) fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        self.small.iter().for_each(|d| t.add(&**d));
+        self.large.iter().for_each(|d| t.add(&**d));
+        t
+    }
+}

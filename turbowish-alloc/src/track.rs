@@ -1,0 +1,66 @@
+//! Bookkeeping for one allocation event: what the shim calls once it holds
+//! the reentrancy guard.
+//!
+//! These functions run inside the global allocator. Everything they call is
+//! allocation-free or, where a library may allocate (the DWARF unwinder, the
+//! first `pthread_getattr_np`), runs under the reentrancy guard, so those
+//! allocations go untracked to the inner allocator.
+
+use crate::record::Record;
+use crate::stack::MAX_DEPTH;
+use crate::{config, intern, stack, stats, table, task};
+use core::mem::MaybeUninit;
+use core::sync::atomic::Ordering::Relaxed;
+
+/// Records a block the inner allocator just returned (table rule 2).
+/// `fp` is the frame pointer of the shim, where the stack walk starts.
+#[inline]
+pub(crate) fn allocated(addr: usize, size: usize, fp: usize) {
+    let settings = config::get();
+    let stack = match settings.stack {
+        config::StackMode::Off => 0,
+        mode => {
+            let mut buf = [MaybeUninit::uninit(); MAX_DEPTH];
+            intern::intern(stack::capture(mode, fp, &mut buf, settings.depth))
+        }
+    };
+    let record = Record {
+        addr,
+        size,
+        task: task::current() as u32,
+        stack,
+        epoch: table::EPOCH.load(Relaxed),
+    };
+    match table::insert(&record) {
+        Ok(()) => stats::note(size as i64),
+        Err(_) => {
+            table::UNTRACKED.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// Forgets a block about to go back to the inner allocator (table rule 2),
+/// returning its record so a failed `realloc` can restore it.
+#[inline]
+pub(crate) fn freeing(addr: usize, size: usize) -> Option<Record> {
+    let record = table::remove(addr, size);
+    match &record {
+        Some(r) => stats::note(-(r.size as i64)),
+        None => {
+            table::UNKNOWN_FREES.fetch_add(1, Relaxed);
+        }
+    }
+    record
+}
+
+/// Puts back a record taken by [`freeing`] when the block was not freed
+/// after all (a `realloc` that failed leaves the old block live).
+#[cold]
+pub(crate) fn restore(record: &Record) {
+    match table::reinsert(record) {
+        Ok(()) => stats::note(record.size as i64),
+        Err(_) => {
+            table::UNTRACKED.fetch_add(1, Relaxed);
+        }
+    }
+}
