@@ -99,7 +99,11 @@ fn from_env() -> Settings {
     if let Some(v) = getenv(c"TURBOWISH_STACK") {
         match parse_stack(v) {
             Ok(mode) => s.stack = mode,
-            Err(()) => warn("TURBOWISH_STACK", v, "is not one of fp, dwarf, off; using fp"),
+            Err(()) => warn(
+                "TURBOWISH_STACK",
+                v,
+                "is not one of fp, dwarf, off; using fp",
+            ),
         }
     }
     if let Some(v) = getenv(c"TURBOWISH_DEPTH") {
@@ -109,9 +113,11 @@ fn from_env() -> Settings {
                 warn("TURBOWISH_DEPTH", v, "is above the maximum; using 64");
                 s.depth = MAX_DEPTH;
             }
-            Err(DepthError::Invalid) => {
-                warn("TURBOWISH_DEPTH", v, "is not a number from 1 to 64; using 32")
-            }
+            Err(DepthError::Invalid) => warn(
+                "TURBOWISH_DEPTH",
+                v,
+                "is not a number from 1 to 64; using 32",
+            ),
         }
     }
     s
@@ -155,9 +161,7 @@ pub(crate) fn parse_depth(v: &[u8]) -> Result<usize, DepthError> {
     if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
         return Err(DepthError::Invalid);
     }
-    let n = v
-        .iter()
-        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    let n = v.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
     match n {
         0 => Err(DepthError::Invalid),
         n if n > MAX_DEPTH as u64 => Err(DepthError::TooDeep),
@@ -225,7 +229,10 @@ mod tests {
         assert_eq!(parse_depth(b"1"), Ok(1));
         assert_eq!(parse_depth(b" 64 "), Ok(64));
         assert_eq!(parse_depth(b"65"), Err(DepthError::TooDeep));
-        assert_eq!(parse_depth(b"99999999999999999999999"), Err(DepthError::Invalid));
+        assert_eq!(
+            parse_depth(b"99999999999999999999999"),
+            Err(DepthError::Invalid)
+        );
         assert_eq!(parse_depth(b"0"), Err(DepthError::Invalid));
         assert_eq!(parse_depth(b"-3"), Err(DepthError::Invalid));
         assert_eq!(parse_depth(b"3x"), Err(DepthError::Invalid));

@@ -82,9 +82,7 @@ impl<S: Slot> HashTable<S> {
     fn slots_mut(&mut self) -> &mut [S] {
         match &self.region {
             // SAFETY: as in `slots`, and `&mut self` makes the access unique.
-            Some(r) => unsafe {
-                core::slice::from_raw_parts_mut(r.as_ptr().cast::<S>(), self.cap)
-            },
+            Some(r) => unsafe { core::slice::from_raw_parts_mut(r.as_ptr().cast::<S>(), self.cap) },
             None => &mut [],
         }
     }
@@ -272,7 +270,12 @@ mod tests {
             t.insert(Pair(k * 16, k)).unwrap();
             // Load stays at or above 0.8 / 1.2, except for the first page.
             if t.cap > min_cap::<Pair>() {
-                assert!(t.len * 3 >= t.cap * 2 - 3 * min_cap::<Pair>(), "{} / {}", t.len, t.cap);
+                assert!(
+                    t.len * 3 >= t.cap * 2 - 3 * min_cap::<Pair>(),
+                    "{} / {}",
+                    t.len,
+                    t.cap
+                );
             }
         }
         let big = t.mapped_bytes();

@@ -1,0 +1,122 @@
+//! Configuration from the environment: good values are used; bad ones give one
+//! warning line each on stderr and the default, never a panic.
+
+use std::process::Command;
+use turbowish_alloc::{DEFAULT_DEPTH, StackMode, TurboWish, settings};
+
+#[global_allocator]
+static ALLOC: TurboWish = TurboWish::system();
+
+const CHILD: &str = "TURBOWISH_TEST_CHILD";
+
+/// Runs the `report` test in a child with `env`, returning its stdout and
+/// stderr.
+fn child(env: &[(&str, &str)]) -> (String, String) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["report", "--exact", "--nocapture", "--test-threads=1"])
+        .env_remove("TURBOWISH_STACK")
+        .env_remove("TURBOWISH_DEPTH")
+        .env(CHILD, "1")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let (o, e) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "child failed:\n{o}\n{e}");
+    (o, e)
+}
+
+/// In a child: prints the settings in force.
+#[test]
+fn report() {
+    if std::env::var_os(CHILD).is_some() {
+        let s = settings();
+        println!("SETTINGS {:?} {}", s.stack, s.depth);
+    }
+}
+
+fn settings_line(stdout: &str) -> &str {
+    // libtest prints `test report ... ` before the test's own output.
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("SETTINGS"))
+        .expect("settings printed");
+    line[line.find("SETTINGS").unwrap()..]
+        .trim_end_matches("ok")
+        .trim_end()
+}
+
+fn warnings(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("turbowish:"))
+        .collect()
+}
+
+#[test]
+fn defaults_when_unset() {
+    let (o, e) = child(&[]);
+    assert_eq!(
+        settings_line(&o),
+        format!("SETTINGS FramePointer {DEFAULT_DEPTH}")
+    );
+    assert!(warnings(&e).is_empty(), "{e}");
+}
+
+#[test]
+fn good_values_are_used_silently() {
+    let (o, e) = child(&[("TURBOWISH_STACK", "DWARF"), ("TURBOWISH_DEPTH", "8")]);
+    assert_eq!(settings_line(&o), "SETTINGS Dwarf 8");
+    assert!(warnings(&e).is_empty(), "{e}");
+    let (o, _) = child(&[("TURBOWISH_STACK", "off")]);
+    assert_eq!(settings_line(&o), format!("SETTINGS Off {DEFAULT_DEPTH}"));
+}
+
+#[test]
+fn bad_values_warn_once_and_fall_back() {
+    let (o, e) = child(&[
+        ("TURBOWISH_STACK", "frames\u{1b}[31m"),
+        ("TURBOWISH_DEPTH", "lots"),
+    ]);
+    assert_eq!(
+        settings_line(&o),
+        format!("SETTINGS FramePointer {DEFAULT_DEPTH}")
+    );
+    let w = warnings(&e);
+    assert_eq!(w.len(), 2, "{e}");
+    // The value is shown escaped: no terminal control bytes reach stderr.
+    assert_eq!(
+        w[0],
+        r#"turbowish: TURBOWISH_STACK="frames\x1b[31m" is not one of fp, dwarf, off; using fp"#
+    );
+    assert_eq!(
+        w[1],
+        r#"turbowish: TURBOWISH_DEPTH="lots" is not a number from 1 to 64; using 32"#
+    );
+}
+
+#[test]
+fn out_of_range_depths_are_clamped_or_refused() {
+    let (o, e) = child(&[("TURBOWISH_DEPTH", "1000")]);
+    assert_eq!(settings_line(&o), "SETTINGS FramePointer 64");
+    assert_eq!(warnings(&e).len(), 1, "{e}");
+    let (o, e) = child(&[("TURBOWISH_DEPTH", "0")]);
+    assert_eq!(
+        settings_line(&o),
+        format!("SETTINGS FramePointer {DEFAULT_DEPTH}")
+    );
+    assert_eq!(warnings(&e).len(), 1, "{e}");
+}
+
+#[test]
+fn this_process_reads_the_mode_it_was_started_with() {
+    // Whatever the environment, the settings are one of the valid ones.
+    let s = settings();
+    assert!(matches!(
+        s.stack,
+        StackMode::FramePointer | StackMode::Dwarf | StackMode::Off
+    ));
+    assert!((1..=64).contains(&s.depth));
+}

@@ -1,0 +1,151 @@
+//! Stacks: an allocation made from a uniquely named function has that
+//! function in its symbolized stack, in frame-pointer and DWARF mode; `off`
+//! records none; `TURBOWISH_DEPTH` bounds the depth.
+//!
+//! The mode is read once from the environment at the first allocation, so
+//! each mode runs in a child process: this test binary re-executes itself
+//! with `TURBOWISH_STACK` set and the name of one test.
+
+use std::process::Command;
+use turbowish_alloc::{StackMode, TurboWish, block, settings};
+
+#[global_allocator]
+static ALLOC: TurboWish = TurboWish::system();
+
+const CHILD: &str = "TURBOWISH_TEST_CHILD";
+
+#[inline(never)]
+fn turbowish_test_unique_allocation_site() -> Vec<u8> {
+    std::hint::black_box(vec![5u8; 3333])
+}
+
+/// Symbol names of the frames of the block at `ptr`.
+fn symbols_of(ptr: *const u8) -> Vec<String> {
+    let b = block(ptr).expect("tracked");
+    let mut names = Vec::new();
+    for &ip in b.stack.frames() {
+        backtrace::resolve(ip as *mut _, |sym| {
+            if let Some(n) = sym.name() {
+                names.push(n.to_string());
+            }
+        });
+    }
+    names
+}
+
+/// Runs `test` in a child process with `env` set; the child passes only if
+/// the test passes.
+fn in_child(test: &str, env: &[(&str, &str)]) {
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child {test} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn is_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+fn check_site_is_named() {
+    let v = turbowish_test_unique_allocation_site();
+    let names = symbols_of(v.as_ptr());
+    assert!(
+        names
+            .iter()
+            .any(|n| n.contains("turbowish_test_unique_allocation_site")),
+        "mode {:?}: {names:#?}",
+        settings().stack
+    );
+}
+
+#[test]
+fn frame_pointer_stacks_name_the_allocating_function() {
+    if is_child() {
+        assert_eq!(settings().stack, StackMode::FramePointer);
+        check_site_is_named();
+    } else {
+        in_child(
+            "frame_pointer_stacks_name_the_allocating_function",
+            &[("TURBOWISH_STACK", "fp")],
+        );
+    }
+}
+
+#[test]
+fn dwarf_stacks_name_the_allocating_function() {
+    if is_child() {
+        assert_eq!(settings().stack, StackMode::Dwarf);
+        check_site_is_named();
+    } else {
+        in_child(
+            "dwarf_stacks_name_the_allocating_function",
+            &[("TURBOWISH_STACK", "dwarf")],
+        );
+    }
+}
+
+#[test]
+fn stacks_off_records_no_frames() {
+    if is_child() {
+        assert_eq!(settings().stack, StackMode::Off);
+        let v = turbowish_test_unique_allocation_site();
+        let b = block(v.as_ptr()).expect("still tracked");
+        assert!(b.stack.frames().is_empty());
+        assert_eq!(b.size, 3333);
+    } else {
+        in_child(
+            "stacks_off_records_no_frames",
+            &[("TURBOWISH_STACK", "off")],
+        );
+    }
+}
+
+#[test]
+fn depth_bounds_the_number_of_frames() {
+    if is_child() {
+        assert_eq!(settings().depth, 3);
+        let v = turbowish_test_unique_allocation_site();
+        let n = block(v.as_ptr()).unwrap().stack.frames().len();
+        assert!((1..=3).contains(&n), "{n} frames");
+    } else {
+        in_child(
+            "depth_bounds_the_number_of_frames",
+            &[("TURBOWISH_DEPTH", "3")],
+        );
+    }
+}
+
+#[test]
+fn the_first_frame_is_just_above_the_allocator() {
+    // The walk starts at the shim's caller, so no TurboWish frame appears.
+    let v = turbowish_test_unique_allocation_site();
+    let names = symbols_of(v.as_ptr());
+    assert!(!names.is_empty());
+    assert!(
+        names.iter().all(|n| !n.contains("turbowish_alloc::")),
+        "{names:#?}"
+    );
+}
+
+#[test]
+fn equal_stacks_are_interned_once() {
+    // The same call site twice (a plain loop: `collect` would pull the first
+    // element through a different path), then a different one.
+    let mut same = Vec::with_capacity(2);
+    for _ in 0..2 {
+        same.push(turbowish_test_unique_allocation_site());
+    }
+    let other = turbowish_test_unique_allocation_site();
+    let id = |v: &Vec<u8>| block(v.as_ptr()).unwrap().stack;
+    assert_eq!(id(&same[0]), id(&same[1]));
+    assert_ne!(id(&same[0]), id(&other));
+}
