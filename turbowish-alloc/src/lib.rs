@@ -235,9 +235,15 @@ impl StackId {
         self.0
     }
 
-    /// The return addresses, innermost first, starting with the caller of
-    /// the allocator entry point. Empty for [`StackId::NONE`] and
+    /// The code addresses, innermost first. Empty for [`StackId::NONE`] and
     /// [`StackId::OVERFLOW`].
+    ///
+    /// With frame-pointer stacks the first address is the instruction where
+    /// the allocator was entered: inside the allocating function when the
+    /// allocator was inlined into it (usual in release builds), or inside the
+    /// allocator's entry point otherwise. The rest are return addresses.
+    /// Symbolizers should skip frames in `turbowish_alloc`, `__rust_alloc*`
+    /// and `__rg_*`, as they skip std's allocation frames.
     pub fn frames(self) -> &'static [usize] {
         intern::frames_of(self.0)
     }

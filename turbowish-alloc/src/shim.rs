@@ -1,6 +1,7 @@
 //! The `GlobalAlloc` shim.
 
-use crate::{guard, stack, track};
+use crate::stack::Origin;
+use crate::{guard, track};
 use core::alloc::{GlobalAlloc, Layout};
 use std::alloc::System;
 
@@ -48,12 +49,12 @@ impl<A: GlobalAlloc> TurboWish<A> {
 unsafe impl<A: GlobalAlloc> GlobalAlloc for TurboWish<A> {
     #[inline(always)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let fp = stack::frame_pointer();
+        let origin = Origin::here();
         // SAFETY: forwarded with the caller's layout, as `GlobalAlloc` requires.
         let p = unsafe { self.inner.alloc(layout) };
         if !p.is_null() {
             if let Some(_busy) = guard::enter() {
-                track::allocated(p as usize, layout.size(), fp);
+                track::allocated(p as usize, layout.size(), origin);
             }
         }
         p
@@ -61,12 +62,12 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TurboWish<A> {
 
     #[inline(always)]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let fp = stack::frame_pointer();
+        let origin = Origin::here();
         // SAFETY: forwarded with the caller's layout.
         let p = unsafe { self.inner.alloc_zeroed(layout) };
         if !p.is_null() {
             if let Some(_busy) = guard::enter() {
-                track::allocated(p as usize, layout.size(), fp);
+                track::allocated(p as usize, layout.size(), origin);
             }
         }
         p
@@ -85,7 +86,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TurboWish<A> {
 
     #[inline(always)]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let fp = stack::frame_pointer();
+        let origin = Origin::here();
         // A reallocated block is a new block, moved or not: the old record goes
         // (table rule 2: before `inner` may reuse the address) and a new one,
         // with this call's task and stack, comes in.
@@ -102,7 +103,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TurboWish<A> {
                     track::restore(old);
                 }
             } else {
-                track::allocated(p as usize, new_size, fp);
+                track::allocated(p as usize, new_size, origin);
             }
         }
         p

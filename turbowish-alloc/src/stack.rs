@@ -41,26 +41,76 @@ pub(crate) fn frame_pointer() -> usize {
     fp
 }
 
-/// Captures up to `depth` return addresses of the callers of the frame `fp`
-/// (the frame pointer of the allocator shim) into `buf`; returns how many.
+/// The address of the current instruction (after inlining).
+#[inline(always)]
+pub(crate) fn program_counter() -> usize {
+    let pc: usize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: computes an address; no memory access, no side effects.
+    unsafe {
+        core::arch::asm!("lea {}, [rip]", out(reg) pc, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: computes an address; no memory access, no side effects.
+    unsafe {
+        core::arch::asm!("adr {}, .", out(reg) pc, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        pc = 0;
+    }
+    pc
+}
+
+/// Where the allocator shim was entered: its frame pointer and program
+/// counter, read by the (always inlined) shim itself.
+///
+/// The shim is usually inlined all the way into the function that allocates,
+/// and then `fp` is *that function's* frame: the walk from `fp` starts at its
+/// caller, and the allocating function appears only through `pc`. When the
+/// shim was not inlined, `pc` lies in the allocator entry point instead, which
+/// analysis skips like any allocator frame.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Origin {
+    pub(crate) fp: usize,
+    pub(crate) pc: usize,
+}
+
+impl Origin {
+    #[inline(always)]
+    pub(crate) fn here() -> Origin {
+        Origin {
+            fp: frame_pointer(),
+            pc: program_counter(),
+        }
+    }
+}
+
+/// Captures up to `depth` frames of the allocation made at `origin` into
+/// `buf`, innermost first.
 /// The buffer is uninitialised: zeroing 512 bytes per allocation would cost
 /// more than the walk.
 pub(crate) fn capture(
     mode: StackMode,
-    fp: usize,
+    origin: Origin,
     buf: &mut [MaybeUninit<usize>; MAX_DEPTH],
     depth: usize,
 ) -> &[usize] {
-    let depth = depth.min(MAX_DEPTH);
+    let depth = depth.clamp(1, MAX_DEPTH);
     let n = match mode {
         StackMode::Off => 0,
-        StackMode::FramePointer => match stack_bounds() {
-            // SAFETY: `bounds` are this thread's own stack, which is mapped
-            // and readable for the whole walk (we are running on it).
-            Some(bounds) => unsafe { walk_frame_pointers(fp, bounds, &mut buf[..depth]) },
-            None => 0,
-        },
-        StackMode::Dwarf => capture_dwarf(fp, &mut buf[..depth]),
+        StackMode::FramePointer => {
+            buf[0].write(origin.pc);
+            match stack_bounds() {
+                // SAFETY: `bounds` are this thread's own stack, which is
+                // mapped and readable for the whole walk (we are running on it).
+                Some(bounds) => {
+                    1 + unsafe { walk_frame_pointers(origin.fp, bounds, &mut buf[1..depth]) }
+                }
+                None => 1,
+            }
+        }
+        StackMode::Dwarf => capture_dwarf(origin.fp, &mut buf[..depth]),
     };
     // SAFETY: both walkers initialise exactly the first `n` elements.
     unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<usize>(), n) }

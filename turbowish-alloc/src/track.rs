@@ -7,21 +7,21 @@
 //! allocations go untracked to the inner allocator.
 
 use crate::record::Record;
-use crate::stack::MAX_DEPTH;
+use crate::stack::{MAX_DEPTH, Origin};
 use crate::{config, intern, stack, stats, table, task};
 use core::mem::MaybeUninit;
 use core::sync::atomic::Ordering::Relaxed;
 
 /// Records a block the inner allocator just returned (table rule 2).
-/// `fp` is the frame pointer of the shim, where the stack walk starts.
+/// `origin` is where the shim was entered, where the stack walk starts.
 #[inline]
-pub(crate) fn allocated(addr: usize, size: usize, fp: usize) {
+pub(crate) fn allocated(addr: usize, size: usize, origin: Origin) {
     let settings = config::get();
     let stack = match settings.stack {
         config::StackMode::Off => 0,
         mode => {
             let mut buf = [MaybeUninit::uninit(); MAX_DEPTH];
-            intern::intern(stack::capture(mode, fp, &mut buf, settings.depth))
+            intern::intern(stack::capture(mode, origin, &mut buf, settings.depth))
         }
     };
     let record = Record {
