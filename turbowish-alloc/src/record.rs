@@ -44,7 +44,7 @@ pub(crate) struct Record {
 /// Whether a block at `addr` of `size` bytes is stored in a [`SmallSlot`].
 #[inline(always)]
 pub(crate) fn is_small(addr: usize, size: usize) -> bool {
-    size < SMALL_MAX_SIZE && addr % 8 == 0 && addr < ADDR_LIMIT
+    size < SMALL_MAX_SIZE && addr.is_multiple_of(8) && addr < ADDR_LIMIT
 }
 
 /// A packed 16-byte record:
@@ -154,6 +154,43 @@ impl Slot for LargeSlot {
 
 const _: () = assert!(size_of::<SmallSlot>() == 16 && size_of::<LargeSlot>() == 32);
 
+/// The two slot formats, seen uniformly by the table.
+pub(crate) trait RecordSlot: Slot + Send {
+    fn pack(r: &Record) -> Self;
+    fn unpack(&self) -> Record;
+    fn key_of(addr: usize) -> u64;
+}
+
+impl RecordSlot for SmallSlot {
+    #[inline(always)]
+    fn pack(r: &Record) -> Self {
+        SmallSlot::pack(r)
+    }
+    #[inline(always)]
+    fn unpack(&self) -> Record {
+        SmallSlot::unpack(self)
+    }
+    #[inline(always)]
+    fn key_of(addr: usize) -> u64 {
+        SmallSlot::key_of(addr)
+    }
+}
+
+impl RecordSlot for LargeSlot {
+    #[inline(always)]
+    fn pack(r: &Record) -> Self {
+        LargeSlot::pack(r)
+    }
+    #[inline(always)]
+    fn unpack(&self) -> Record {
+        LargeSlot::unpack(self)
+    }
+    #[inline(always)]
+    fn key_of(addr: usize) -> u64 {
+        LargeSlot::key_of(addr)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,42 +236,5 @@ mod tests {
         assert!(!is_small(0x7f00_0000_0010, 4096));
         assert!(!is_small(0x7f00_0000_0011, 16));
         assert!(!is_small(1 << 48, 16));
-    }
-}
-
-/// The two slot formats, seen uniformly by the table.
-pub(crate) trait RecordSlot: Slot + Send {
-    fn pack(r: &Record) -> Self;
-    fn unpack(&self) -> Record;
-    fn key_of(addr: usize) -> u64;
-}
-
-impl RecordSlot for SmallSlot {
-    #[inline(always)]
-    fn pack(r: &Record) -> Self {
-        SmallSlot::pack(r)
-    }
-    #[inline(always)]
-    fn unpack(&self) -> Record {
-        SmallSlot::unpack(self)
-    }
-    #[inline(always)]
-    fn key_of(addr: usize) -> u64 {
-        SmallSlot::key_of(addr)
-    }
-}
-
-impl RecordSlot for LargeSlot {
-    #[inline(always)]
-    fn pack(r: &Record) -> Self {
-        LargeSlot::pack(r)
-    }
-    #[inline(always)]
-    fn unpack(&self) -> Record {
-        LargeSlot::unpack(self)
-    }
-    #[inline(always)]
-    fn key_of(addr: usize) -> u64 {
-        LargeSlot::key_of(addr)
     }
 }

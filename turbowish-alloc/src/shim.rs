@@ -52,10 +52,10 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TurboWish<A> {
         let origin = Origin::here();
         // SAFETY: forwarded with the caller's layout, as `GlobalAlloc` requires.
         let p = unsafe { self.inner.alloc(layout) };
-        if !p.is_null() {
-            if let Some(_busy) = guard::enter() {
-                track::allocated(p as usize, layout.size(), origin);
-            }
+        if !p.is_null()
+            && let Some(_busy) = guard::enter()
+        {
+            track::allocated(p as usize, layout.size(), origin);
         }
         p
     }
@@ -65,10 +65,10 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TurboWish<A> {
         let origin = Origin::here();
         // SAFETY: forwarded with the caller's layout.
         let p = unsafe { self.inner.alloc_zeroed(layout) };
-        if !p.is_null() {
-            if let Some(_busy) = guard::enter() {
-                track::allocated(p as usize, layout.size(), origin);
-            }
+        if !p.is_null()
+            && let Some(_busy) = guard::enter()
+        {
+            track::allocated(p as usize, layout.size(), origin);
         }
         p
     }

@@ -101,14 +101,15 @@ pub(crate) fn capture(
         StackMode::Off => 0,
         StackMode::FramePointer => {
             buf[0].write(origin.pc);
-            match stack_bounds() {
-                // SAFETY: `bounds` are this thread's own stack, which is
-                // mapped and readable for the whole walk (we are running on it).
+            let callers = match stack_bounds() {
                 Some(bounds) => {
-                    1 + unsafe { walk_frame_pointers(origin.fp, bounds, &mut buf[1..depth]) }
+                    // SAFETY: `bounds` are this thread's own stack, which is
+                    // mapped and readable for the whole walk (we run on it).
+                    unsafe { walk_frame_pointers(origin.fp, bounds, &mut buf[1..depth]) }
                 }
-                None => 1,
-            }
+                None => 0,
+            };
+            1 + callers
         }
         StackMode::Dwarf => capture_dwarf(origin.fp, &mut buf[..depth]),
     };
@@ -129,7 +130,7 @@ unsafe fn walk_frame_pointers(
 ) -> usize {
     let mut n = 0;
     while n < out.len() {
-        if fp < lo || fp % 8 != 0 || fp > hi.saturating_sub(16) {
+        if fp < lo || !fp.is_multiple_of(8) || fp > hi.saturating_sub(16) {
             break;
         }
         // SAFETY: `lo <= fp` and `fp + 16 <= hi`, so both words lie inside the
@@ -228,7 +229,7 @@ mod tests {
         let mut out = [MaybeUninit::new(0usize); 8];
         // SAFETY: `bounds` cover exactly the readable `fake` array.
         let n = unsafe { walk_frame_pointers(base, bounds, &mut out) };
-        let got: Vec<usize> = out[..n].iter().map(|f| unsafe_read(f)).collect();
+        let got: Vec<usize> = out[..n].iter().map(unsafe_read).collect();
         assert_eq!(got, [0x1111, 0x2222, 0x3333]);
     }
 

@@ -183,10 +183,10 @@ pub(crate) fn remove(addr: usize, size: usize) -> Option<Record> {
 
 /// The record of the block starting at `addr`, whatever its size.
 pub(crate) fn get(addr: usize) -> Option<Record> {
-    if is_small(addr, 0) {
-        if let Some(r) = SMALL.get(addr) {
-            return Some(r);
-        }
+    if is_small(addr, 0)
+        && let Some(r) = SMALL.get(addr)
+    {
+        return Some(r);
     }
     LARGE.get(addr)
 }
