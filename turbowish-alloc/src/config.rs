@@ -92,6 +92,8 @@ fn init() {
     );
     DEPTH.store(s.depth, Ordering::Relaxed);
     STATE.store(READY, Ordering::Release);
+    // First-use initialisation of the rest of the runtime.
+    crate::fork::register();
 }
 
 fn from_env() -> Settings {
@@ -180,9 +182,18 @@ fn warn(name: &str, value: &[u8], reason: &str) {
     }
     let ellipsis = if shown.len() < value.len() { "..." } else { "" };
     let _ = writeln!(line, "{ellipsis}\" {reason}");
-    // SAFETY: writes an initialised buffer of `line.len` bytes to fd 2.
+    warn_bytes(&line.buf[..line.len]);
+}
+
+/// Writes one preformatted line to stderr, without allocating or locking.
+pub(crate) fn warn_line(line: &str) {
+    warn_bytes(line.as_bytes());
+}
+
+fn warn_bytes(bytes: &[u8]) {
+    // SAFETY: writes an initialised buffer of `bytes.len()` bytes to fd 2.
     unsafe {
-        libc::write(2, line.buf.as_ptr().cast(), line.len);
+        libc::write(2, bytes.as_ptr().cast(), bytes.len());
     }
 }
 

@@ -40,3 +40,14 @@ impl Drop for Reentry {
         let _ = BUSY.try_with(|busy| busy.set(false));
     }
 }
+
+/// Clears the busy mark left by a forgotten [`Reentry`] (the fork protocol
+/// holds it across `fork()`).
+pub(crate) fn leave() {
+    let _ = BUSY.try_with(|busy| busy.set(false));
+}
+
+/// Whether this thread is inside TurboWish bookkeeping.
+pub(crate) fn is_busy() -> bool {
+    BUSY.try_with(Cell::get).unwrap_or(true)
+}

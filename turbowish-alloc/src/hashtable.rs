@@ -8,8 +8,11 @@
 //! churned for days never degrades). Capacities need not be powers of two: the
 //! home slot is `hash * cap >> 64` ("fastrange"), which lets the table grow by
 //! 1.2x instead of 2x. With a maximum load of 0.8, the load after growing is
-//! 0.8 / 1.2 = 0.67, so a table of 16-byte slots never costs more than 24
-//! bytes per entry while growing, and 20 bytes when full.
+//! 0.8 / 1.2 = 0.67, so while a table grows its 16-byte slots cost 20 to 24
+//! bytes per entry (plus, for a moment during each rebuild, the old mapping).
+//! When entries are removed the table shrinks once it falls below 0.4 full,
+//! back to 0.6: a table that has shrunk from its peak costs at most 40 bytes
+//! per entry. Below one page of slots the page is the floor.
 //!
 //! Memory comes from [`Region`], never from the global allocator, and a failed
 //! `mmap` is reported as [`Full`], never a panic.
@@ -19,7 +22,12 @@ use core::marker::PhantomData;
 
 /// A slot type. An all-zero slot is empty, so fresh mappings need no
 /// initialisation.
-pub(crate) trait Slot: Copy {
+///
+/// # Safety
+///
+/// The all-zero bit pattern must be a valid value of the type (plain integers
+/// only), and `key()` must return 0 for it.
+pub(crate) unsafe trait Slot: Copy {
     /// The slot's key; 0 only for an empty slot.
     fn key(&self) -> u64;
     /// The hash of a key. High bits pick shards, the next bits the home slot.
@@ -38,7 +46,10 @@ pub(crate) fn mix(x: u64) -> u64 {
 
 const MAX_LOAD_NUM: usize = 4; // grow above 4/5 = 0.8
 const MAX_LOAD_DEN: usize = 5;
-const MIN_LOAD_DEN: usize = 5; // shrink below 1/5 = 0.2
+const MIN_LOAD_NUM: usize = 2; // shrink below 2/5 = 0.4 ...
+const MIN_LOAD_DEN: usize = 5;
+const SHRUNK_LOAD_NUM: usize = 3; // ... to 3/5 = 0.6
+const SHRUNK_LOAD_DEN: usize = 5;
 
 /// The table proper.
 #[derive(Debug)]
@@ -168,9 +179,11 @@ impl<S: Slot> HashTable<S> {
         }
         self.slots_mut()[hole] = zeroed();
         self.len -= 1;
-        if self.len * MIN_LOAD_DEN < self.cap && self.cap > min_cap::<S>() {
+        if self.len * MIN_LOAD_DEN < self.cap * MIN_LOAD_NUM
+            && round_cap::<S>(self.len * SHRUNK_LOAD_DEN / SHRUNK_LOAD_NUM) < self.cap
+        {
             // Shrinking is best effort: if the kernel refuses, keep the big table.
-            let _ = self.rebuild(self.len * 2);
+            let _ = self.rebuild(self.len * SHRUNK_LOAD_DEN / SHRUNK_LOAD_NUM);
         }
         Some(removed)
     }
@@ -186,8 +199,7 @@ impl<S: Slot> HashTable<S> {
 
     /// Moves every slot into a fresh mapping of at least `want` slots.
     fn rebuild(&mut self, want: usize) -> Result<(), Full> {
-        let per_page = min_cap::<S>();
-        let cap = want.max(per_page).div_ceil(per_page) * per_page;
+        let cap = round_cap::<S>(want);
         let bytes = cap.checked_mul(size_of::<S>()).ok_or(Full)?;
         let region = Region::map(bytes, false).ok_or(Full)?;
         let old = core::mem::replace(
@@ -214,9 +226,15 @@ fn min_cap<S>() -> usize {
     4096 / size_of::<S>()
 }
 
+/// `want` slots rounded up to whole pages.
+fn round_cap<S>(want: usize) -> usize {
+    let per_page = min_cap::<S>();
+    want.max(per_page).div_ceil(per_page) * per_page
+}
+
 fn zeroed<S: Slot>() -> S {
-    // SAFETY: every `Slot` type in this crate is plain integers, for which
-    // all-zero is a valid (empty) value; see the trait docs.
+    // SAFETY: implementors of the unsafe trait `Slot` promise that all-zero
+    // is a valid (empty) value.
     unsafe { core::mem::zeroed() }
 }
 
@@ -227,7 +245,8 @@ mod tests {
 
     #[derive(Clone, Copy, Debug, PartialEq)]
     struct Pair(u64, u64);
-    impl Slot for Pair {
+    // SAFETY: two integers; all-zero has key 0.
+    unsafe impl Slot for Pair {
         fn key(&self) -> u64 {
             self.0
         }
@@ -261,6 +280,20 @@ mod tests {
         let mut seen = 0;
         t.for_each(|_| seen += 1);
         assert_eq!(seen, model.len());
+    }
+
+    #[test]
+    fn costs_at_most_40_bytes_per_entry_while_shrinking() {
+        let mut t = HashTable::<Pair>::new();
+        for k in 1..=50_000u64 {
+            t.insert(Pair(k * 16, k)).unwrap();
+        }
+        for k in 1..=50_000u64 {
+            t.remove(k * 16);
+            // At most 40 bytes per entry (0.4 full), plus page rounding.
+            let bytes = t.cap * size_of::<Pair>();
+            assert!(bytes <= t.len * 40 + 4096, "{} / {}", t.len, t.cap);
+        }
     }
 
     #[test]

@@ -44,7 +44,8 @@ struct InternSlot {
     _pad: u32,
 }
 
-impl Slot for InternSlot {
+// SAFETY: plain integers; the all-zero value has key 0.
+unsafe impl Slot for InternSlot {
     fn key(&self) -> u64 {
         self.key
     }
@@ -153,6 +154,27 @@ pub(crate) fn frames_of(id: u32) -> &'static [usize] {
     // written before the `Release` store we just `Acquire`d and never written
     // again (rule 1).
     unsafe { core::slice::from_raw_parts(arena.add(start), len) }
+}
+
+/// Takes the initialisation lock and every map shard lock, in index order,
+/// and keeps them (fork rule 2).
+pub(crate) fn lock_all_forever() {
+    INIT.lock_forever();
+    MAP.iter().for_each(SpinLock::lock_forever);
+}
+
+/// Releases the locks taken by [`lock_all_forever`].
+///
+/// # Safety
+///
+/// The caller must have called [`lock_all_forever`] and not released since.
+pub(crate) unsafe fn unlock_all_forever() {
+    for m in &MAP {
+        // SAFETY: taken by `lock_all_forever`, as the caller guarantees.
+        unsafe { m.force_unlock() };
+    }
+    // SAFETY: as above.
+    unsafe { INIT.force_unlock() };
 }
 
 /// Number of distinct stacks interned so far, and the bytes they occupy

@@ -52,19 +52,22 @@
 //! reentrancy guard in the source). A `realloc` counts as freeing the old
 //! block and allocating a new one, whether or not it moved: the new block
 //! carries the task and stack of the `realloc` call. Across snapshots a block
-//! is named by its address and its *birth epoch* (the number of snapshots taken
-//! before it was allocated): a block live in two snapshots has the same name in
-//! both, and a block freed and replaced at the same address between them does
-//! not. Frees of blocks TurboWish never saw (allocated before it was active,
+//! will be named by its address and its *birth epoch* (the number of snapshots
+//! taken before it was allocated): a block live in two snapshots has the same
+//! name in both, and a block freed and replaced at the same address between
+//! them does not. Snapshots are not implemented yet, so today every block's
+//! epoch is 0. Frees of blocks TurboWish never saw (allocated before it was active,
 //! or inside its own bookkeeping) are passed through and counted in
 //! [`Stats::unknown_frees`].
 //!
 //! # Cost
 //!
 //! No global lock: the table is split into 256 shards by address, each behind
-//! a lock that never allocates. Per live block the table costs 16 bytes in a
-//! table kept 67-80% full (20-24 bytes per block); blocks of 4 KiB or more use
-//! 32-byte slots. See the README for measured overheads.
+//! a lock that never allocates. Per live block the table costs a 16-byte slot
+//! in a table kept 67-80% full while the heap grows (20-24 bytes per block),
+//! and at least 40% full after it shrinks (at most 40 bytes); blocks of 4 KiB
+//! or more use 32-byte slots. Each shard's first page is a floor of about
+//! 1.3 MiB in all. See the README for measured overheads.
 //!
 //! # Tasks
 //!
@@ -77,6 +80,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod config;
+mod fork;
 mod guard;
 mod hashtable;
 mod intern;
@@ -109,7 +113,8 @@ pub struct Stats {
     pub total_bytes: u64,
     /// Blocks ever allocated (each `realloc` counts as one).
     pub total_blocks: u64,
-    /// The highest `live_bytes` reached, within [`FLUSH_BYTES`] per thread.
+    /// The highest `live_bytes` reached, within [`FLUSH_BYTES`] per thread
+    /// either way.
     pub peak_live_bytes: u64,
     /// Memory TurboWish uses for its block table.
     pub table_bytes: u64,
@@ -131,14 +136,16 @@ pub struct Stats {
 /// Live and total figures are exact: they are summed while every table shard
 /// is locked, so they describe one instant. This briefly blocks allocations on
 /// all threads (a few microseconds); do not call it in a tight loop.
+///
+/// Like `malloc`, this is not async-signal-safe. Called from a signal handler
+/// that interrupted TurboWish on the same thread, it returns
+/// `Stats::default()` instead of waiting for a lock that thread holds.
 pub fn stats() -> Stats {
     use core::sync::atomic::Ordering::Relaxed;
-    let totals = {
-        // Rule 4 of the table: callers of `lock_all` must not be inside
-        // bookkeeping; public functions never are.
-        let locked = table::lock_all();
-        locked.totals()
+    let Some(_busy) = guard::enter() else {
+        return Stats::default();
     };
+    let totals = table::lock_all().totals();
     let (stacks, stack_bytes) = intern::usage();
     Stats {
         live_bytes: totals.live_bytes,
@@ -170,8 +177,12 @@ pub struct TaskStats {
 ///
 /// This walks the whole table shard by shard, so while other threads allocate
 /// the result mixes nearby instants; use it for reports, not exact
-/// accounting of a busy process.
+/// accounting of a busy process. Empty when called from a signal handler that
+/// interrupted TurboWish (see [`stats`]).
 pub fn stats_by_task() -> Vec<TaskStats> {
+    if guard::is_busy() {
+        return Vec::new();
+    }
     let mut by_task = std::collections::HashMap::<u64, TaskStats>::new();
     for r in table::records() {
         let e = by_task.entry(u64::from(r.task)).or_insert(TaskStats {

@@ -88,7 +88,8 @@ impl SmallSlot {
     }
 }
 
-impl Slot for SmallSlot {
+// SAFETY: plain integers; the all-zero value has key 0.
+unsafe impl Slot for SmallSlot {
     #[inline(always)]
     fn key(&self) -> u64 {
         self.w0 & ADDR_FIELD
@@ -141,7 +142,8 @@ impl LargeSlot {
     }
 }
 
-impl Slot for LargeSlot {
+// SAFETY: plain integers; the all-zero value has key 0.
+unsafe impl Slot for LargeSlot {
     #[inline(always)]
     fn key(&self) -> u64 {
         self.addr

@@ -40,7 +40,10 @@ impl<T> SpinLock<T> {
         {
             self.lock_contended();
         }
-        SpinGuard { lock: self }
+        SpinGuard {
+            lock: self,
+            _access: core::marker::PhantomData,
+        }
     }
 
     #[cold]
@@ -69,7 +72,6 @@ impl<T> SpinLock<T> {
     /// Takes the lock and forgets the guard: for the fork protocol, which
     /// holds every table lock across `fork()` and releases them with
     /// [`SpinLock::force_unlock`] in both processes.
-    #[allow(dead_code)] // used by the fork protocol
     pub(crate) fn lock_forever(&self) {
         core::mem::forget(self.lock());
     }
@@ -80,7 +82,6 @@ impl<T> SpinLock<T> {
     ///
     /// The caller must have taken this lock with `lock_forever` and must not
     /// touch the protected value through any other path afterwards.
-    #[allow(dead_code)] // used by the fork protocol
     pub(crate) unsafe fn force_unlock(&self) {
         self.locked.store(false, Ordering::Release);
     }
@@ -89,6 +90,8 @@ impl<T> SpinLock<T> {
 /// Exclusive access to the value of a [`SpinLock`]; unlocks on drop.
 pub(crate) struct SpinGuard<'a, T> {
     lock: &'a SpinLock<T>,
+    /// Makes the guard `Sync` only when `T` is, like `&mut T`.
+    _access: core::marker::PhantomData<&'a mut T>,
 }
 
 impl<T> Deref for SpinGuard<'_, T> {

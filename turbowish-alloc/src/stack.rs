@@ -3,11 +3,19 @@
 //!
 //! The frame-pointer walk reads `[fp]` (the caller's frame pointer) and
 //! `[fp + 8]` (the return address) up the chain. Every frame pointer is checked
-//! before it is read: it must lie inside the current thread's stack, be
-//! 8-aligned, leave room for both words, and be strictly above the previous
-//! one (stacks grow down, so callers' frames are higher). The first frame that
-//! fails any check ends the walk; a function compiled without frame pointers
-//! therefore truncates the stack instead of crashing the process.
+//! before it is read: it must lie between the stack pointer at the allocator's
+//! entry and the top of the current thread's stack, be 8-aligned, leave room
+//! for both words, and be strictly above the previous one (stacks grow down,
+//! so callers' frames are higher). The first frame that fails any check ends
+//! the walk; a function compiled without frame pointers therefore truncates
+//! the stack instead of crashing the process.
+//!
+//! The lower bound is the live stack pointer, not the bottom that
+//! `pthread_getattr_np` reports: for the main thread that bottom is derived
+//! from `RLIMIT_STACK` and much of the range below the stack pointer may be
+//! unmapped (entirely so under `ulimit -s unlimited`). Everything from the
+//! stack pointer up to the top of the stack is mapped, and callers' frames all
+//! lie in it.
 //!
 //! The DWARF fallback uses `backtrace::trace_unsynchronized`, never
 //! `backtrace::trace`: the latter takes a process-wide lock, and a fork child
@@ -41,6 +49,27 @@ pub(crate) fn frame_pointer() -> usize {
     fp
 }
 
+/// The stack pointer of the calling function (after inlining).
+#[inline(always)]
+pub(crate) fn stack_pointer() -> usize {
+    let sp: usize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reads a register; no memory access, no side effects.
+    unsafe {
+        core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: reads a register; no memory access, no side effects.
+    unsafe {
+        core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        sp = 0;
+    }
+    sp
+}
+
 /// The address of the current instruction (after inlining).
 #[inline(always)]
 pub(crate) fn program_counter() -> usize {
@@ -62,8 +91,8 @@ pub(crate) fn program_counter() -> usize {
     pc
 }
 
-/// Where the allocator shim was entered: its frame pointer and program
-/// counter, read by the (always inlined) shim itself.
+/// Where the allocator shim was entered: its frame pointer, stack pointer and
+/// program counter, read by the (always inlined) shim itself.
 ///
 /// The shim is usually inlined all the way into the function that allocates,
 /// and then `fp` is *that function's* frame: the walk from `fp` starts at its
@@ -73,6 +102,7 @@ pub(crate) fn program_counter() -> usize {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Origin {
     pub(crate) fp: usize,
+    pub(crate) sp: usize,
     pub(crate) pc: usize,
 }
 
@@ -81,6 +111,7 @@ impl Origin {
     pub(crate) fn here() -> Origin {
         Origin {
             fp: frame_pointer(),
+            sp: stack_pointer(),
             pc: program_counter(),
         }
     }
@@ -101,17 +132,18 @@ pub(crate) fn capture(
         StackMode::Off => 0,
         StackMode::FramePointer => {
             buf[0].write(origin.pc);
-            let callers = match stack_bounds() {
-                Some(bounds) => {
-                    // SAFETY: `bounds` are this thread's own stack, which is
-                    // mapped and readable for the whole walk (we run on it).
-                    unsafe { walk_frame_pointers(origin.fp, bounds, &mut buf[1..depth]) }
+            let callers = match live_stack(origin.sp) {
+                Some(live) => {
+                    // SAFETY: `live` runs from the current stack pointer to
+                    // the top of this thread's stack: mapped and readable for
+                    // the whole walk, since we are running on it.
+                    unsafe { walk_frame_pointers(origin.fp, live, &mut buf[1..depth]) }
                 }
                 None => 0,
             };
             1 + callers
         }
-        StackMode::Dwarf => capture_dwarf(origin.fp, &mut buf[..depth]),
+        StackMode::Dwarf => capture_dwarf(origin.sp, &mut buf[..depth]),
     };
     // SAFETY: both walkers initialise exactly the first `n` elements.
     unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<usize>(), n) }
@@ -149,7 +181,13 @@ unsafe fn walk_frame_pointers(
     n
 }
 
-fn capture_dwarf(fp: usize, out: &mut [MaybeUninit<usize>]) -> usize {
+/// Unwinds with DWARF tables, keeping the frame the shim runs in and its
+/// callers: frames whose stack pointer is at or above `sp`, the stack pointer
+/// read in the shim. (Frames deeper than the shim, TurboWish's own and the
+/// unwinder's, have lower stack pointers.)
+/// (The frame pointer cannot be trusted here: DWARF mode exists for code built
+/// without frame pointers.)
+fn capture_dwarf(sp: usize, out: &mut [MaybeUninit<usize>]) -> usize {
     let mut n = 0;
     // SAFETY: `trace_unsynchronized` requires that no other thread run a
     // trace concurrently with a non-reentrant unwinder. On Linux the unwinder
@@ -157,9 +195,7 @@ fn capture_dwarf(fp: usize, out: &mut [MaybeUninit<usize>]) -> usize {
     // exists for platforms (Windows dbghelp) TurboWish does not support.
     unsafe {
         backtrace::trace_unsynchronized(|frame| {
-            // Skip the frames of TurboWish itself: everything at or below the
-            // shim's frame.
-            if (frame.sp() as usize) <= fp {
+            if (frame.sp() as usize) < sp {
                 return true;
             }
             out[n].write(frame.ip() as usize);
@@ -174,6 +210,14 @@ thread_local! {
     /// (low, high) bounds of this thread's stack; (0, 0) before the first
     /// lookup, (1, 1) if the lookup failed.
     static BOUNDS: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+}
+
+/// The part of this thread's stack that is certainly mapped: from `sp` (the
+/// current stack pointer) to the top. `None` when the bounds are unknown or
+/// `sp` is not on the thread's stack (a signal handler on an alternate stack).
+fn live_stack(sp: usize) -> Option<(usize, usize)> {
+    let (lo, hi) = stack_bounds()?;
+    (lo <= sp && sp < hi).then_some((sp, hi))
 }
 
 /// This thread's stack as a (low, high) address range, looked up once.
@@ -254,6 +298,63 @@ mod tests {
     fn unsafe_read(f: &MaybeUninit<usize>) -> usize {
         // SAFETY: the test buffers are initialised with `MaybeUninit::new`.
         unsafe { f.assume_init() }
+    }
+
+    /// The allocating function was built without frame pointers, so `rbp` at
+    /// the shim is garbage: here, a fake frame *below* the live stack pointer.
+    /// Such memory may be unmapped (main thread, unlimited stack rlimit), so
+    /// the walk must not read it at all: only frame 0 is kept.
+    #[test]
+    fn frame_pointer_walk_never_reads_below_the_stack_pointer() {
+        let mut fake = [0usize; 8];
+        fake[0] = fake.as_ptr() as usize + 4 * 8;
+        fake[1] = 0x1111;
+        std::hint::black_box(&mut fake);
+        let origin = Origin {
+            fp: fake.as_ptr() as usize,
+            sp: fake.as_ptr() as usize + size_of_val(&fake), // fake lies below it
+            pc: 0x4242,
+        };
+        let mut buf = [MaybeUninit::uninit(); MAX_DEPTH];
+        assert_eq!(
+            capture(StackMode::FramePointer, origin, &mut buf, 32),
+            &[0x4242]
+        );
+    }
+
+    #[inline(never)]
+    fn dwarf_capture_here(origin_fp: usize) -> Vec<usize> {
+        let origin = Origin {
+            fp: origin_fp,
+            sp: stack_pointer(),
+            pc: program_counter(),
+        };
+        let mut buf = [MaybeUninit::uninit(); MAX_DEPTH];
+        capture(StackMode::Dwarf, origin, &mut buf, 32).to_vec()
+    }
+
+    /// DWARF mode exists for code without frame pointers, where `rbp` is
+    /// garbage: the frames kept must not depend on it.
+    #[test]
+    fn dwarf_capture_keeps_callers_whatever_the_frame_pointer() {
+        for fp in [0, 1, usize::MAX & !7, frame_pointer()] {
+            let mut names = Vec::new();
+            for ip in dwarf_capture_here(fp) {
+                backtrace::resolve(ip as *mut _, |s| {
+                    names.extend(s.name().map(|n| n.to_string()))
+                });
+            }
+            assert!(
+                names
+                    .iter()
+                    .all(|n| !n.contains("capture_dwarf") && !n.starts_with("backtrace::")),
+                "fp {fp:#x}: kept TurboWish's own frames: {names:#?}"
+            );
+            assert!(
+                names.iter().any(|n| n.contains("dwarf_capture_here")),
+                "fp {fp:#x}: lost the caller: {names:#?}"
+            );
+        }
     }
 
     #[test]

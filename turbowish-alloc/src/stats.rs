@@ -7,9 +7,10 @@
 //! every allocation would make two cores fight over one cache line. So each
 //! thread accumulates its live-byte delta locally and publishes it to a global
 //! counter once it reaches [`FLUSH_BYTES`] (and when the thread exits); the
-//! peak is the maximum that counter ever reached. The reported peak can
-//! therefore miss a transient spike by at most `FLUSH_BYTES` per thread, and is
-//! never below the exact live bytes at any `stats()` call.
+//! peak is the maximum that counter ever reached. Since each thread may hold
+//! back up to `FLUSH_BYTES` of growth or shrinkage, the reported peak can be
+//! off by at most `FLUSH_BYTES` per thread, in either direction, and is never
+//! below the exact live bytes at any `stats()` call.
 
 use core::cell::Cell;
 use core::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};

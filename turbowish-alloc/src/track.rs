@@ -32,7 +32,7 @@ pub(crate) fn allocated(addr: usize, size: usize, origin: Origin) {
         epoch: table::EPOCH.load(Relaxed),
     };
     match table::insert(&record) {
-        Ok(()) => stats::note(size as i64),
+        Ok(stale) => stats::note(size as i64 - stale as i64),
         Err(_) => {
             table::UNTRACKED.fetch_add(1, Relaxed);
         }
@@ -58,7 +58,7 @@ pub(crate) fn freeing(addr: usize, size: usize) -> Option<Record> {
 #[cold]
 pub(crate) fn restore(record: &Record) {
     match table::reinsert(record) {
-        Ok(()) => stats::note(record.size as i64),
+        Ok(stale) => stats::note(record.size as i64 - stale as i64),
         Err(_) => {
             table::UNTRACKED.fetch_add(1, Relaxed);
         }
