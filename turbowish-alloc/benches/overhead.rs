@@ -34,8 +34,11 @@
 //! back in rotating order, and each variant's time is divided by the `system`
 //! time of the same round. The table gives the median of those ratios with the
 //! min-max range; 1.00 means no overhead, 1.25 means the workload took 25%
-//! longer; the last column is the median time per run. Below it, figures the tracking allocators counted about the
-//! workload (allocations per run, table and peak sizes).
+//! longer. Then the median time per run, and the time each allocation (with
+//! its free) adds on average, from the median times and the allocation count:
+//! the figure to multiply by your own service's allocation rate. Below it,
+//! figures the tracking allocators counted about the workload (allocations
+//! per run, table and peak sizes).
 
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, measurement::WallTime};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -334,6 +337,9 @@ fn run_child() -> Result<(), String> {
     let after = Counts::now();
     println!("elapsed_ns {}", elapsed.as_nanos());
     println!("info {}", after.describe(&before, iters, elapsed)?);
+    if let Some(n) = after.blocks_since(&before) {
+        println!("allocs_per_run {}", n / iters.max(1));
+    }
     Ok(())
 }
 
@@ -382,6 +388,15 @@ impl Counts {
             Mode::TurboWish => Counts::TurboWish(turbowish_alloc::stats()),
             Mode::Dhat => Counts::Dhat(dhat::HeapStats::get()),
             _ => Counts::None,
+        }
+    }
+
+    /// Blocks allocated between `before` and now, if this allocator counts.
+    fn blocks_since(&self, before: &Counts) -> Option<u64> {
+        match (before, self) {
+            (Counts::TurboWish(b), Counts::TurboWish(a)) => Some(a.total_blocks - b.total_blocks),
+            (Counts::Dhat(b), Counts::Dhat(a)) => Some(a.total_blocks - b.total_blocks),
+            _ => None,
         }
     }
 
@@ -461,6 +476,8 @@ const RUNS_PER_CHILD: u64 = 2;
 struct Report {
     elapsed: Duration,
     info: String,
+    /// Allocations per workload run, from the tracking allocators.
+    allocs: Option<u64>,
 }
 
 /// Runs `v` in a child process for `iters` timed workload runs.
@@ -494,9 +511,13 @@ fn run_variant(v: &Variant, iters: u64, tiny: bool) -> Report {
 fn parse_report(stdout: &str) -> Option<Report> {
     let nanos = stdout.lines().find_map(|l| l.strip_prefix("elapsed_ns "))?;
     let info = stdout.lines().find_map(|l| l.strip_prefix("info "));
+    let allocs = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("allocs_per_run "));
     Some(Report {
         elapsed: Duration::from_nanos(nanos.trim().parse().ok()?),
         info: info.unwrap_or("").to_owned(),
+        allocs: allocs.and_then(|a| a.trim().parse().ok()),
     })
 }
 
@@ -516,6 +537,7 @@ fn interleaved() {
     let mut ratios = vec![Vec::with_capacity(ROUNDS); n];
     let mut times = vec![Vec::with_capacity(ROUNDS); n];
     let mut infos = vec![String::new(); n];
+    let mut allocs = None;
     for round in 0..ROUNDS {
         let mut elapsed = vec![Duration::ZERO; n];
         for k in 0..n {
@@ -523,20 +545,27 @@ fn interleaved() {
             let r = run_variant(&VARIANTS[i], RUNS_PER_CHILD, false);
             elapsed[i] = r.elapsed / RUNS_PER_CHILD as u32;
             infos[i] = r.info;
+            allocs = allocs.or(r.allocs);
         }
         for i in 0..n {
             ratios[i].push(elapsed[i].as_secs_f64() / elapsed[0].as_secs_f64());
             times[i].push(elapsed[i].as_secs_f64() * 1e3);
         }
     }
-    print_table(&mut ratios, &mut times, &infos);
+    print_table(&mut ratios, &mut times, &infos, allocs);
 }
 
-fn print_table(ratios: &mut [Vec<f64>], times: &mut [Vec<f64>], infos: &[String]) {
+fn print_table(
+    ratios: &mut [Vec<f64>],
+    times: &mut [Vec<f64>],
+    infos: &[String],
+    allocs: Option<u64>,
+) {
     println!(
         "\nallocator overhead, ratio to System (median of {ROUNDS} interleaved rounds, \
          {RUNS_PER_CHILD} runs each)"
     );
+    let (system_ms, _, _) = summary(&mut times[0].clone());
     for (i, v) in VARIANTS.iter().enumerate() {
         let (med, lo, hi) = summary(&mut ratios[i]);
         let (ms, _, _) = summary(&mut times[i]);
@@ -545,8 +574,19 @@ fn print_table(ratios: &mut [Vec<f64>], times: &mut [Vec<f64>], infos: &[String]
         } else {
             format!("({}-{})", ratio(lo), ratio(hi))
         };
+        // What each allocation (with its free) costs on top of System: the
+        // figure that carries over to workloads with other allocation rates.
+        let extra = match allocs {
+            Some(n) if i > 0 && n > 0 => {
+                format!(
+                    "  {:+.0} ns per allocation",
+                    (ms - system_ms) * 1e6 / n as f64
+                )
+            }
+            _ => String::new(),
+        };
         println!(
-            "  {:<7} {:>5}  {range:<13} {ms:7.1} ms/run",
+            "  {:<7} {:>5}  {range:<13} {ms:7.1} ms/run{extra}",
             v.name,
             ratio(med)
         );

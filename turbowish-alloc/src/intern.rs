@@ -14,10 +14,16 @@
 //!    `&'static` slices.
 //! 4. When ids or arena space run out, new stacks get [`OVERFLOW`]: memory stays
 //!    bounded, and the loss is visible in the stats.
+//!
+//! Each thread keeps a small direct-mapped cache of the stacks it interned
+//! last (hash to id). A hit is checked against the arena, so the cache never
+//! returns the wrong id; it only saves the shared map's lock, whose cache line
+//! would otherwise bounce between cores on every allocation.
 
 use crate::hashtable::{HashTable, Slot, mix};
 use crate::region::Region;
 use crate::spin::SpinLock;
+use core::cell::Cell;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Number of distinct ids, including 0 (no stack) and [`OVERFLOW`].
@@ -81,16 +87,39 @@ fn ensure_init() -> Option<(*mut usize, *mut AtomicU64)> {
     Some((ARENA.load(Ordering::Acquire), INDEX.load(Ordering::Acquire)))
 }
 
+const RECENT_SLOTS: usize = 256;
+
+thread_local! {
+    /// This thread's recently interned stacks: (hash, id), 0 when empty.
+    static RECENT: [Cell<(u64, u32)>; RECENT_SLOTS] =
+        const { [const { Cell::new((0, 0)) }; RECENT_SLOTS] };
+}
+
 /// The id of `frames`, interning them if new. Never allocates through the
 /// global allocator.
 pub(crate) fn intern(frames: &[usize]) -> u32 {
     if frames.is_empty() {
         return 0;
     }
+    let key = hash_frames(frames);
+    let slot = (mix(key) >> 56) as usize % RECENT_SLOTS;
+    let cached = RECENT.try_with(|r| r[slot].get()).unwrap_or((0, 0));
+    if cached.0 == key && frames_of(cached.1) == frames {
+        return cached.1;
+    }
+    let id = intern_shared(frames, key);
+    if id != OVERFLOW {
+        let _ = RECENT.try_with(|r| r[slot].set((key, id)));
+    }
+    id
+}
+
+/// Looks `frames` (hashing to `key`) up in the shared map, interning them if
+/// new.
+fn intern_shared(frames: &[usize], mut key: u64) -> u32 {
     let Some((arena, index)) = ensure_init() else {
         return OVERFLOW;
     };
-    let mut key = hash_frames(frames);
     let mut map = MAP[(mix(key) >> 56) as usize % SHARDS].lock();
     loop {
         match map.get(key) {
