@@ -58,10 +58,9 @@ pub(crate) struct SmallSlot {
 
 const ADDR_FIELD: u64 = (1 << 45) - 1;
 
-impl SmallSlot {
-    /// Packs `r`, which must satisfy [`is_small`].
+impl RecordSlot for SmallSlot {
     #[inline(always)]
-    pub(crate) fn pack(r: &Record) -> Self {
+    fn pack(r: &Record) -> Self {
         debug_assert!(is_small(r.addr, r.size));
         debug_assert!(r.stack < 1 << 20);
         SmallSlot {
@@ -71,7 +70,7 @@ impl SmallSlot {
     }
 
     #[inline(always)]
-    pub(crate) fn unpack(&self) -> Record {
+    fn unpack(&self) -> Record {
         Record {
             addr: ((self.w0 & ADDR_FIELD) << 3) as usize,
             size: (self.w1 & 0xFFF) as usize,
@@ -81,9 +80,8 @@ impl SmallSlot {
         }
     }
 
-    /// The key under which a block at `addr` is stored.
     #[inline(always)]
-    pub(crate) fn key_of(addr: usize) -> u64 {
+    fn key_of(addr: usize) -> u64 {
         addr as u64 >> 3
     }
 }
@@ -112,9 +110,9 @@ pub(crate) struct LargeSlot {
     _pad: u32,
 }
 
-impl LargeSlot {
+impl RecordSlot for LargeSlot {
     #[inline(always)]
-    pub(crate) fn pack(r: &Record) -> Self {
+    fn pack(r: &Record) -> Self {
         LargeSlot {
             addr: r.addr as u64,
             size: r.size as u64,
@@ -126,7 +124,7 @@ impl LargeSlot {
     }
 
     #[inline(always)]
-    pub(crate) fn unpack(&self) -> Record {
+    fn unpack(&self) -> Record {
         Record {
             addr: self.addr as usize,
             size: self.size as usize,
@@ -137,7 +135,7 @@ impl LargeSlot {
     }
 
     #[inline(always)]
-    pub(crate) fn key_of(addr: usize) -> u64 {
+    fn key_of(addr: usize) -> u64 {
         addr as u64
     }
 }
@@ -158,39 +156,11 @@ const _: () = assert!(size_of::<SmallSlot>() == 16 && size_of::<LargeSlot>() == 
 
 /// The two slot formats, seen uniformly by the table.
 pub(crate) trait RecordSlot: Slot + Send {
+    /// Packs `r`; for [`SmallSlot`], `r` must satisfy [`is_small`].
     fn pack(r: &Record) -> Self;
     fn unpack(&self) -> Record;
+    /// The key under which a block at `addr` is stored.
     fn key_of(addr: usize) -> u64;
-}
-
-impl RecordSlot for SmallSlot {
-    #[inline(always)]
-    fn pack(r: &Record) -> Self {
-        SmallSlot::pack(r)
-    }
-    #[inline(always)]
-    fn unpack(&self) -> Record {
-        SmallSlot::unpack(self)
-    }
-    #[inline(always)]
-    fn key_of(addr: usize) -> u64 {
-        SmallSlot::key_of(addr)
-    }
-}
-
-impl RecordSlot for LargeSlot {
-    #[inline(always)]
-    fn pack(r: &Record) -> Self {
-        LargeSlot::pack(r)
-    }
-    #[inline(always)]
-    fn unpack(&self) -> Record {
-        LargeSlot::unpack(self)
-    }
-    #[inline(always)]
-    fn key_of(addr: usize) -> u64 {
-        LargeSlot::key_of(addr)
-    }
 }
 
 #[cfg(test)]

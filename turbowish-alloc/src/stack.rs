@@ -28,67 +28,46 @@ use core::mem::MaybeUninit;
 /// The deepest stack TurboWish records.
 pub const MAX_DEPTH: usize = 64;
 
+/// Reads a register (or computes an address) with one instruction per
+/// architecture; 0 on architectures TurboWish does not walk.
+macro_rules! read_register {
+    ($x86_64:literal, $aarch64:literal) => {{
+        let value: usize;
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the instruction only writes `value`: no memory access, no
+        // stack use, no flags.
+        unsafe {
+            core::arch::asm!($x86_64, out(reg) value, options(nomem, nostack, preserves_flags));
+        }
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        unsafe {
+            core::arch::asm!($aarch64, out(reg) value, options(nomem, nostack, preserves_flags));
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        {
+            value = 0;
+        }
+        value
+    }};
+}
+
 /// The frame pointer of the calling function (after inlining).
 #[inline(always)]
 pub(crate) fn frame_pointer() -> usize {
-    let fp: usize;
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: reads a register; no memory access, no side effects.
-    unsafe {
-        core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags));
-    }
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: reads a register; no memory access, no side effects.
-    unsafe {
-        core::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags));
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        fp = 0;
-    }
-    fp
+    read_register!("mov {}, rbp", "mov {}, x29")
 }
 
 /// The stack pointer of the calling function (after inlining).
 #[inline(always)]
 pub(crate) fn stack_pointer() -> usize {
-    let sp: usize;
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: reads a register; no memory access, no side effects.
-    unsafe {
-        core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
-    }
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: reads a register; no memory access, no side effects.
-    unsafe {
-        core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags));
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        sp = 0;
-    }
-    sp
+    read_register!("mov {}, rsp", "mov {}, sp")
 }
 
 /// The address of the current instruction (after inlining).
 #[inline(always)]
 pub(crate) fn program_counter() -> usize {
-    let pc: usize;
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: computes an address; no memory access, no side effects.
-    unsafe {
-        core::arch::asm!("lea {}, [rip]", out(reg) pc, options(nomem, nostack, preserves_flags));
-    }
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: computes an address; no memory access, no side effects.
-    unsafe {
-        core::arch::asm!("adr {}, .", out(reg) pc, options(nomem, nostack, preserves_flags));
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        pc = 0;
-    }
-    pc
+    read_register!("lea {}, [rip]", "adr {}, .")
 }
 
 /// Where the allocator shim was entered: its frame pointer, stack pointer and

@@ -58,8 +58,14 @@ fn in_child(test: &str, env: &[(&str, &str)]) {
     );
 }
 
-fn is_child() -> bool {
-    std::env::var_os(CHILD).is_some()
+/// Runs `check` in a child process started with `env`; `test` must be the
+/// name of the calling test, so the child runs exactly it.
+fn in_mode(test: &str, env: &[(&str, &str)], check: impl FnOnce()) {
+    if std::env::var_os(CHILD).is_some() {
+        check();
+    } else {
+        in_child(test, env);
+    }
 }
 
 fn check_site_is_named() {
@@ -76,59 +82,47 @@ fn check_site_is_named() {
 
 #[test]
 fn frame_pointer_stacks_name_the_allocating_function() {
-    if is_child() {
-        assert_eq!(settings().stack, StackMode::FramePointer);
-        check_site_is_named();
-    } else {
-        in_child(
-            "frame_pointer_stacks_name_the_allocating_function",
-            &[("TURBOWISH_STACK", "fp")],
-        );
-    }
+    let env = [("TURBOWISH_STACK", "fp")];
+    in_mode(
+        "frame_pointer_stacks_name_the_allocating_function",
+        &env,
+        || {
+            assert_eq!(settings().stack, StackMode::FramePointer);
+            check_site_is_named();
+        },
+    );
 }
 
 #[test]
 fn dwarf_stacks_name_the_allocating_function() {
-    if is_child() {
+    let env = [("TURBOWISH_STACK", "dwarf")];
+    in_mode("dwarf_stacks_name_the_allocating_function", &env, || {
         assert_eq!(settings().stack, StackMode::Dwarf);
         check_site_is_named();
-    } else {
-        in_child(
-            "dwarf_stacks_name_the_allocating_function",
-            &[("TURBOWISH_STACK", "dwarf")],
-        );
-    }
+    });
 }
 
 #[test]
 fn stacks_off_records_no_frames() {
-    if is_child() {
+    let env = [("TURBOWISH_STACK", "off")];
+    in_mode("stacks_off_records_no_frames", &env, || {
         assert_eq!(settings().stack, StackMode::Off);
         let v = turbowish_test_unique_allocation_site();
         let b = block(v.as_ptr()).expect("still tracked");
         assert!(b.stack.frames().is_empty());
         assert_eq!(b.size, 3333);
-    } else {
-        in_child(
-            "stacks_off_records_no_frames",
-            &[("TURBOWISH_STACK", "off")],
-        );
-    }
+    });
 }
 
 #[test]
 fn depth_bounds_the_number_of_frames() {
-    if is_child() {
+    let env = [("TURBOWISH_DEPTH", "3")];
+    in_mode("depth_bounds_the_number_of_frames", &env, || {
         assert_eq!(settings().depth, 3);
         let v = turbowish_test_unique_allocation_site();
         let n = block(v.as_ptr()).unwrap().stack.frames().len();
         assert!((1..=3).contains(&n), "{n} frames");
-    } else {
-        in_child(
-            "depth_bounds_the_number_of_frames",
-            &[("TURBOWISH_DEPTH", "3")],
-        );
-    }
+    });
 }
 
 #[test]
