@@ -1,13 +1,39 @@
-//! The TurboWish snapshot format and its analysis.
+//! The TurboWish snapshot format.
 //!
-//! This crate will hold three things, kept apart as bytehound keeps them:
+//! A snapshot (`.twsnap`) is the live heap of one process at one instant, as a
+//! graph: every live block (address, size, owning task, allocation stack,
+//! birth epoch), the pointers between blocks, and the roots the pointers are
+//! found from (static data, thread stacks, thread-local storage), with the
+//! symbols needed to name allocation sites. It holds no heap *contents*:
+//! a snapshot is safe to attach to a bug report.
 //!
-//! - the `.twsnap` file format (magic, version, zstd-compressed columnar
-//!   tables of blocks, edges, roots, tasks, stacks and symbols), shared by the
-//!   writer in `turbowish-alloc` and the reader here;
-//! - the analysis: dominator tree, retained sizes per task and spawn site,
-//!   diffs between two snapshots, shortest retaining paths;
-//! - the `turbowish` command-line tool on top of both.
+//! This crate is shared by the writer (the capture code in `turbowish-alloc`,
+//! running in a forked child of the profiled process) and the reader (the
+//! `turbowish` command-line tool and its analysis, which come next).
 //!
-//! They arrive with the snapshot and analysis issues; until then the crate is
-//! empty so the workspace layout is in place.
+//! - [`Snapshot`] and its rows ([`Block`], [`Edge`], [`Root`], [`Frame`], ...):
+//!   the data, in [`model`].
+//! - [`write`], [`write_file`], [`read`], [`read_file`]: the file format, in
+//!   [`format`], with a typed [`Error`].
+//!
+//! ```
+//! use turbowish_snap::{Block, Snapshot, read, write};
+//!
+//! let mut snap = Snapshot::default();
+//! snap.blocks.push(Block { addr: 0x1000, size: 64, task: 7, stack: 0, epoch: 0 });
+//! let mut file = Vec::new();
+//! write(&snap, &mut file)?;
+//! assert_eq!(read(&file[..])?, snap);
+//! assert!(read(&file[..file.len() - 1]).is_err()); // truncated
+//! # Ok::<(), turbowish_snap::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+
+mod columns;
+pub mod format;
+pub mod model;
+mod validate;
+
+pub use format::{Error, MAGIC, VERSION, read, read_file, write, write_file};
+pub use model::{Block, Capture, Edge, Frame, Module, Process, Root, RootKind, Snapshot, Symbol};

@@ -1,0 +1,186 @@
+//! What a snapshot holds, as the reader hands it out: plain rows, validated.
+//!
+//! Every index in a [`Snapshot`] read from a file points inside its table (the
+//! reader checks this), so analysis code may index without bounds worries.
+//! Nothing here is heap *content*: only addresses, sizes, ids and symbols.
+//!
+//! The small tables are serialized as they are declared here, so changing a
+//! field of a type deriving `Serialize` changes the file format: bump
+//! [`VERSION`](crate::VERSION) with it.
+
+use serde::{Deserialize, Serialize};
+
+/// One heap snapshot of one process.
+///
+/// String 0 is always the empty string and stack 0 the empty stack;
+/// [`Snapshot::default`] starts with both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Which process, and when.
+    pub process: Process,
+    /// How the capture went.
+    pub capture: Capture,
+    /// Interned strings: function names, file paths, module paths, labels.
+    pub strings: Vec<String>,
+    /// Loaded modules (the executable and shared libraries).
+    pub modules: Vec<Module>,
+    /// Distinct code addresses, each with its symbols.
+    pub frames: Vec<Frame>,
+    /// Call stacks, as lists of frame indices, innermost first. Stack 0 is
+    /// the empty stack.
+    pub stacks: Vec<Vec<u32>>,
+    /// Live blocks, sorted by address.
+    pub blocks: Vec<Block>,
+    /// Pointers from one block to another, sorted by (`from`, `to`).
+    pub edges: Vec<Edge>,
+    /// Where the scan of the live heap starts: static data, thread stacks,
+    /// thread-local storage.
+    pub roots: Vec<Root>,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Snapshot {
+            process: Process::default(),
+            capture: Capture::default(),
+            strings: vec![String::new()],
+            modules: Vec::new(),
+            frames: Vec::new(),
+            stacks: vec![Vec::new()],
+            blocks: Vec::new(),
+            edges: Vec::new(),
+            roots: Vec::new(),
+        }
+    }
+}
+
+/// The process a snapshot was taken of.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process {
+    /// Process id.
+    pub pid: u32,
+    /// Path of the executable (index into [`Snapshot::strings`]).
+    pub exe: u32,
+    /// Build id of the executable (GNU build-id note), if it has one.
+    pub build_id: Vec<u8>,
+    /// Identifies one run of the process: two snapshots with the same pid but
+    /// different boot tokens come from different processes.
+    pub start_token: u64,
+    /// Number of this snapshot within the process, from 1.
+    pub sequence: u32,
+    /// Birth epoch given to blocks allocated after this snapshot.
+    pub epoch: u32,
+    /// Wall-clock time of the capture, nanoseconds since the Unix epoch.
+    pub time_ns: u64,
+}
+
+/// Figures about the capture itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capture {
+    /// How long the process was stopped (locks held, `fork` running), in ns.
+    pub pause_ns: u64,
+    /// Time spent scanning memory for pointers, in ns.
+    pub scan_ns: u64,
+    /// Time spent symbolizing, in ns.
+    pub symbolize_ns: u64,
+    /// Bytes of memory scanned (blocks and roots).
+    pub scanned_bytes: u64,
+    /// Live bytes and blocks as the allocator's own counters gave them.
+    pub live_bytes: u64,
+    /// See `live_bytes`.
+    pub live_blocks: u64,
+    /// Blocks the allocator could not track, and frees it could not match.
+    pub untracked_blocks: u64,
+    /// See `untracked_blocks`.
+    pub unknown_frees: u64,
+}
+
+/// A loaded module, for re-symbolizing raw addresses later.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Module {
+    /// Path (index into [`Snapshot::strings`]).
+    pub path: u32,
+    /// GNU build id, if any.
+    pub build_id: Vec<u8>,
+    /// Load bias: runtime address minus link-time address.
+    pub bias: u64,
+    /// Runtime address range of its executable segments, `[start, end)`.
+    pub start: u64,
+    /// See `start`.
+    pub end: u64,
+}
+
+/// One code address and what it resolved to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frame {
+    /// Runtime address.
+    pub addr: u64,
+    /// Module containing it, if known (index into [`Snapshot::modules`]).
+    pub module: Option<u32>,
+    /// Functions at this address, innermost (inlined) first. Empty when it
+    /// could not be symbolized.
+    pub symbols: Vec<Symbol>,
+}
+
+/// A function at a code address, possibly inlined into the next one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Symbol {
+    /// Demangled function name (index into [`Snapshot::strings`]).
+    pub function: u32,
+    /// Source file (index into [`Snapshot::strings`]), if known.
+    pub file: Option<u32>,
+    /// Line number, 0 if unknown.
+    pub line: u32,
+}
+
+/// A live heap block.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Block {
+    /// Start address.
+    pub addr: u64,
+    /// Requested size in bytes.
+    pub size: u64,
+    /// Owning task tag: 0 outside tasks.
+    pub task: u64,
+    /// Allocation stack (index into [`Snapshot::stacks`]).
+    pub stack: u32,
+    /// Birth epoch: with `addr`, the block's identity across snapshots.
+    pub epoch: u32,
+}
+
+/// A pointer found in block `from` to (somewhere inside) block `to`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Edge {
+    /// Index of the block holding the pointer.
+    pub from: u32,
+    /// Index of the block pointed into.
+    pub to: u32,
+}
+
+/// A region the scan starts from, and the blocks it points to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Root {
+    /// What the region is.
+    pub kind: RootKind,
+    /// A name: module path, thread name, symbol (index into
+    /// [`Snapshot::strings`]).
+    pub label: u32,
+    /// Start address of the region.
+    pub start: u64,
+    /// Length of the region in bytes.
+    pub len: u64,
+    /// Blocks pointed to from the region, sorted, each once.
+    pub targets: Vec<u32>,
+}
+
+/// The kind of a [`Root`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RootKind {
+    /// Writable static data of a module (`.data`, `.bss`).
+    #[default]
+    Static,
+    /// A thread's stack, from its stack pointer to its top.
+    ThreadStack,
+    /// A thread's thread-local storage block.
+    ThreadLocal,
+}

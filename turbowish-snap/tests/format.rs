@@ -1,0 +1,339 @@
+//! The file format: round trips, and every kind of bad input gives a clear
+//! error, never a panic.
+
+use proptest::prelude::*;
+use std::path::Path;
+use turbowish_snap::*;
+
+/// A snapshot with every table populated.
+fn rich() -> Snapshot {
+    let mut s = Snapshot::default();
+    s.strings.extend(
+        [
+            "/usr/bin/svc",
+            "main",
+            "src/main.rs",
+            "libc.so.6",
+            "thread main",
+        ]
+        .map(String::from),
+    );
+    s.process = Process {
+        pid: 4242,
+        exe: 1,
+        build_id: vec![0xde, 0xad, 0xbe, 0xef],
+        start_token: 987_654,
+        sequence: 2,
+        epoch: 2,
+        time_ns: 1_700_000_000_000_000_000,
+    };
+    s.capture = Capture {
+        pause_ns: 1_500_000,
+        scanned_bytes: 1 << 20,
+        live_bytes: 4096 + 64 + 24,
+        live_blocks: 3,
+        ..Capture::default()
+    };
+    s.modules.push(Module {
+        path: 4,
+        build_id: vec![1, 2],
+        bias: 0x7f00_0000_0000,
+        start: 0x7f00_0000_1000,
+        end: 0x7f00_0010_0000,
+    });
+    let symbol = |function, file, line| Symbol {
+        function,
+        file,
+        line,
+    };
+    s.frames.push(Frame {
+        addr: 0x5555_0000_1234,
+        module: Some(0),
+        symbols: vec![symbol(2, Some(3), 42), symbol(2, None, 0)],
+    });
+    s.frames.push(Frame {
+        addr: 0x5555_0000_2000,
+        module: None,
+        symbols: vec![],
+    });
+    s.stacks.push(vec![0, 1]);
+    let block = |addr, size, task, stack, epoch| Block {
+        addr,
+        size,
+        task,
+        stack,
+        epoch,
+    };
+    s.blocks = vec![
+        block(0x5555_6000_0010, 24, 0, 1, 0),
+        block(0x5555_6000_0040, 64, 17, 0, 1),
+        block(0x7f11_0000_0000, 4096, u64::MAX, 1, 2),
+    ];
+    s.edges = vec![
+        Edge { from: 0, to: 2 },
+        Edge { from: 2, to: 0 },
+        Edge { from: 2, to: 1 },
+    ];
+    s.roots = vec![
+        Root {
+            kind: RootKind::Static,
+            label: 4,
+            start: 0x5555_0010_0000,
+            len: 4096,
+            targets: vec![0, 2],
+        },
+        Root {
+            kind: RootKind::ThreadStack,
+            label: 5,
+            start: 0x7ffc_0000_0000,
+            len: 8192,
+            targets: vec![1],
+        },
+    ];
+    s
+}
+
+fn bytes_of(s: &Snapshot) -> Vec<u8> {
+    let mut v = Vec::new();
+    let n = write(s, &mut v).unwrap();
+    assert_eq!(n as usize, v.len());
+    v
+}
+
+#[test]
+fn a_rich_snapshot_round_trips() {
+    let s = rich();
+    assert_eq!(read(&bytes_of(&s)[..]).unwrap(), s);
+    assert_eq!(
+        read(&bytes_of(&Snapshot::default())[..]).unwrap(),
+        Snapshot::default()
+    );
+}
+
+#[test]
+fn every_truncation_is_an_error() {
+    let file = bytes_of(&rich());
+    for len in 0..file.len() {
+        match read(&file[..len]) {
+            Err(Error::NotASnapshot) => assert!(len < MAGIC.len(), "len {len}"),
+            Err(Error::Truncated { .. }) => assert!(len >= MAGIC.len(), "len {len}"),
+            other => panic!("truncated to {len} of {}: {other:?}", file.len()),
+        }
+    }
+}
+
+#[test]
+fn every_single_bit_flip_is_an_error() {
+    let file = bytes_of(&rich());
+    for byte in 0..file.len() {
+        for bit in 0..8 {
+            let mut bad = file.clone();
+            bad[byte] ^= 1 << bit;
+            assert!(
+                read(&bad[..]).is_err(),
+                "flip of bit {bit} in byte {byte} went unnoticed"
+            );
+        }
+    }
+}
+
+#[test]
+fn other_files_are_not_snapshots() {
+    for junk in [
+        &b""[..],
+        b"TWSNAP",
+        b"hello, world\n",
+        b"TWSNAP\n\n\x01\x00",
+        &[0u8; 64],
+    ] {
+        assert!(matches!(read(junk), Err(Error::NotASnapshot)), "{junk:?}");
+    }
+    // A text-mode transfer that turned \r\n into \n.
+    let mut mangled = bytes_of(&rich());
+    mangled.remove(6);
+    assert!(matches!(read(&mangled[..]), Err(Error::NotASnapshot)));
+}
+
+#[test]
+fn versions_outside_the_readable_range_are_named() {
+    let mut file = bytes_of(&rich());
+    file[8..10].copy_from_slice(&(VERSION + 1).to_le_bytes());
+    let err = read(&file[..]).unwrap_err();
+    assert!(
+        matches!(err, Error::TooNew { found, supported } if found == VERSION + 1 && supported == VERSION)
+    );
+    assert!(err.to_string().contains("upgrade turbowish"), "{err}");
+    file[8..10].copy_from_slice(&0u16.to_le_bytes());
+    assert!(matches!(
+        read(&file[..]),
+        Err(Error::TooOld { found: 0, .. })
+    ));
+}
+
+#[test]
+fn hostile_header_lengths_are_refused_cheaply() {
+    let file = bytes_of(&rich());
+    // A payload length far beyond the file: truncated, without allocating it.
+    let mut bad = file.clone();
+    bad[12..20].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(matches!(
+        read(&bad[..]),
+        Err(Error::Truncated {
+            expected: u64::MAX,
+            ..
+        })
+    ));
+    // A decompressed size beyond the limit: corrupt, before decompressing.
+    let mut bad = file.clone();
+    bad[20..28].copy_from_slice(&(format::MAX_PAYLOAD + 1).to_le_bytes());
+    assert!(matches!(read(&bad[..]), Err(Error::Corrupt(_))));
+    // A large but allowed size that the data does not back up.
+    let mut bad = file;
+    bad[20..28].copy_from_slice(&(60u64 << 30).to_le_bytes());
+    assert!(matches!(read(&bad[..]), Err(Error::Corrupt(why)) if why.contains("decompress to")));
+}
+
+#[test]
+fn the_writer_refuses_invalid_snapshots() {
+    let mut unsorted = rich();
+    unsorted.blocks.swap(0, 1);
+    let mut dangling = rich();
+    dangling.edges.push(Edge { from: 2, to: 9 });
+    let mut no_empty_string = rich();
+    no_empty_string.strings[0] = "x".into();
+    for (s, what) in [
+        (unsorted, "sorted"),
+        (dangling, "does not exist"),
+        (no_empty_string, "string 0"),
+    ] {
+        match write(&s, Vec::new()) {
+            Err(Error::Invalid(why)) => assert!(why.contains(what), "{why}"),
+            other => panic!("expected Invalid({what}), got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn write_file_replaces_whole_files_and_leaves_nothing_on_failure() {
+    let dir = tempdir("write_file");
+    let path = dir.join("a.twsnap");
+    write_file(&rich(), &path).unwrap();
+    assert_eq!(read_file(&path).unwrap(), rich());
+    // A failed write (an invalid snapshot) leaves the old file as it was.
+    let mut bad = rich();
+    bad.blocks.swap(0, 1);
+    assert!(write_file(&bad, &path).is_err());
+    assert_eq!(read_file(&path).unwrap(), rich());
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        1,
+        "a temporary file was left behind"
+    );
+    // A directory that does not exist: an I/O error naming the cause.
+    let err = write_file(&rich(), &dir.join("missing/a.twsnap")).unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unreadable_files_are_io_errors() {
+    let err = read_file(Path::new("/nonexistent/turbowish/a.twsnap")).unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound),
+        "{err}"
+    );
+}
+
+/// Bytes per block on a heap shaped like a malloc heap: small blocks packed
+/// in a few arenas, a few hundred tasks and stacks, one or two pointers per
+/// block, mostly to nearby blocks. Synthetic: the figure for real heaps comes
+/// from real captures.
+#[test]
+fn a_synthetic_heap_costs_under_8_bytes_per_block() {
+    let n = 200_000u32;
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut s = Snapshot::default();
+    s.stacks.extend((1..300).map(|_| Vec::new()));
+    let mut addr = 0x5555_0000_0000u64;
+    for i in 0..n {
+        if i % 50_000 == 0 {
+            addr += 64 << 20; // a new arena
+        }
+        let size = [16, 24, 32, 48, 64, 128, 256, 1024][(next() % 8) as usize];
+        addr += (size + 16 + 15) & !15;
+        s.blocks.push(Block {
+            addr,
+            size,
+            task: 1 + next() % 200,
+            stack: (next() % 300) as u32,
+            epoch: i / 70_000,
+        });
+    }
+    for from in 0..n {
+        for _ in 0..(next() % 4) / 2 + 1 {
+            let near = (next() % 64) as i64 - 32;
+            let to = (i64::from(from) + near).clamp(0, i64::from(n) - 1) as u32;
+            s.edges.push(Edge { from, to });
+        }
+    }
+    s.edges.sort();
+    s.edges.dedup();
+    let per_block = bytes_of(&s).len() as f64 / f64::from(n);
+    println!("{per_block:.2} bytes per block ({} edges)", s.edges.len());
+    assert!(per_block <= 8.0, "{per_block:.2} bytes per block");
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("turbowish-format-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Valid snapshots of any shape.
+fn snapshots() -> impl Strategy<Value = Snapshot> {
+    (
+        prop::collection::btree_set(1u64..u64::MAX, 0..40),
+        prop::collection::vec((any::<u64>(), any::<u64>(), 0u32..3, any::<u32>()), 40),
+        prop::collection::btree_set((0u32..40, 0u32..40), 0..80),
+        prop::collection::btree_set(0u32..40, 0..10),
+    )
+        .prop_map(|(addrs, attrs, edges, targets)| {
+            let mut s = Snapshot::default();
+            s.stacks.extend([vec![], vec![]]);
+            s.blocks = addrs
+                .into_iter()
+                .zip(attrs)
+                .map(|(addr, (size, task, stack, epoch))| Block {
+                    addr,
+                    size,
+                    task,
+                    stack,
+                    epoch,
+                })
+                .collect();
+            let n = s.blocks.len() as u32;
+            s.edges = edges
+                .into_iter()
+                .filter(|&(f, t)| f < n && t < n)
+                .map(|(from, to)| Edge { from, to })
+                .collect();
+            s.roots.push(Root {
+                targets: targets.into_iter().filter(|&t| t < n).collect(),
+                ..Root::default()
+            });
+            s
+        })
+}
+
+proptest! {
+    #[test]
+    fn any_valid_snapshot_round_trips(s in snapshots()) {
+        prop_assert_eq!(read(&bytes_of(&s)[..]).unwrap(), s);
+    }
+}
