@@ -24,13 +24,19 @@
 //!    that interrupted TurboWish on this thread), it may itself hold one of the
 //!    locks, so *prepare* takes none and the other handlers release none.
 //!
-//! The snapshot capture (coming) forks through this same protocol.
+//! 6. A snapshot's fork is marked ([`SNAPSHOT_FORK`]); for it, *prepare*
+//!    advances the snapshot epoch while holding every lock, so every block
+//!    recorded before the fork has an older birth epoch than every block
+//!    recorded after it (table rule 1's "identity across snapshots").
 
 use crate::{config, guard, intern, table};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Whether the current `fork` took the locks (rule 5).
 static HELD: AtomicBool = AtomicBool::new(false);
+/// Set by the snapshot thread just before it forks (rule 6); consumed by
+/// *prepare*.
+pub(crate) static SNAPSHOT_FORK: AtomicBool = AtomicBool::new(false);
 
 /// Registers the handlers. Called once, from first-use initialisation.
 pub(crate) fn register() {
@@ -54,6 +60,10 @@ extern "C" fn prepare() {
     intern::lock_all_forever();
     table::lock_all_forever();
     HELD.store(true, Ordering::Relaxed);
+    // Rule 6.
+    if SNAPSHOT_FORK.swap(false, Ordering::Relaxed) {
+        table::EPOCH.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 extern "C" fn release() {

@@ -79,22 +79,32 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod capture;
 mod config;
+mod error;
 mod fork;
 mod guard;
 mod hashtable;
+mod install;
 mod intern;
+mod modules;
 mod record;
 mod region;
+mod scan;
 mod shim;
 mod spin;
 mod stack;
 mod stats;
+mod symbolize;
 mod table;
 mod task;
+mod threads;
 mod track;
 
+pub use capture::SnapshotInfo;
 pub use config::{DEFAULT_DEPTH, Settings, StackMode};
+pub use error::Error;
+pub use install::{Config, install, snapshot_to};
 pub use shim::TurboWish;
 pub use stack::MAX_DEPTH;
 pub use stats::FLUSH_BYTES;

@@ -8,7 +8,7 @@
 
 use crate::record::Record;
 use crate::stack::{MAX_DEPTH, Origin};
-use crate::{config, intern, stack, stats, table, task};
+use crate::{config, intern, stack, stats, table, task, threads};
 use core::mem::MaybeUninit;
 use core::sync::atomic::Ordering::Relaxed;
 
@@ -16,6 +16,7 @@ use core::sync::atomic::Ordering::Relaxed;
 /// `origin` is where the shim was entered, where the stack walk starts.
 #[inline]
 pub(crate) fn allocated(addr: usize, size: usize, origin: Origin) {
+    threads::register_current();
     let settings = config::get();
     let stack = match settings.stack {
         config::StackMode::Off => 0,

@@ -1,0 +1,494 @@
+//! Snapshot capture by `fork()`.
+//!
+//! The parent stops only for the `fork` itself: the fork protocol (see
+//! [`fork`](crate::fork)) holds every table lock across it, so the child
+//! starts with a consistent copy of the table and of the whole address space,
+//! frozen at one instant by copy-on-write. The child does the slow work
+//! (scan, symbolize, compress, write) and leaves with `_exit`.
+//!
+//! # Rules
+//!
+//! 1. One capture at a time per process (a mutex only the parent uses).
+//! 2. The child marks its only thread busy (the reentrancy guard) before
+//!    anything else: its own allocations go untracked and never change the
+//!    table it is reading.
+//! 3. The child takes no lock another thread could have held at the fork: it
+//!    prints nothing, never reads the environment, and reports to the parent
+//!    through a pipe. (If user code panics inside the child, Rust's panic
+//!    message could block on the stderr lock; the parent's time-out then
+//!    kills the child.)
+//! 4. The parent always reaps the child: it waits for the report up to the
+//!    time-out, kills the child if it is late, and `waitpid`s it in every case.
+//! 5. The snapshot file appears whole or not at all (written beside its final
+//!    name and renamed).
+//! 6. The capturing thread's stack is scanned only above the point where the
+//!    capture began. Below it are the capture's own frames, which hold copies
+//!    of whatever the scan has just read (a conservative scan that read its
+//!    own stack would find every block it had already visited).
+
+use crate::error::Error;
+use crate::record::Record;
+use crate::scan::{self, AddressIndex};
+use crate::threads::{self, ThreadInfo};
+use crate::{fork, guard, intern, modules, symbolize, table};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+use turbowish_snap::{Block, Edge, Root, RootKind, Snapshot};
+
+/// What a finished snapshot holds, from [`snapshot_to`](crate::snapshot_to)
+/// and the signal handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SnapshotInfo {
+    /// Where the file was written.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Live blocks in it.
+    pub blocks: u64,
+    /// Pointers between blocks found by the scan.
+    pub edges: u64,
+    /// This snapshot's number within the process, from 1.
+    pub sequence: u32,
+    /// How long the process was paused (the `fork`).
+    pub pause: Duration,
+    /// How long the whole capture took.
+    pub elapsed: Duration,
+}
+
+/// Where a capture writes.
+pub(crate) enum Target<'a> {
+    /// This exact file.
+    File(&'a Path),
+    /// `turbowish-<pid>-<sequence>.twsnap` in this directory.
+    Dir(&'a Path),
+}
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static SEQUENCE: AtomicU32 = AtomicU32::new(0);
+
+/// What the child needs, prepared by the parent before the fork.
+struct Plan {
+    path: PathBuf,
+    pid: u32,
+    start_token: u64,
+    sequence: u32,
+    modules: Vec<modules::LoadedModule>,
+    fork_started: Instant,
+    /// The capturing thread, and its stack pointer where the capture began:
+    /// the child scans that thread's stack only above it (rule 6).
+    tid: u32,
+    capture_sp: usize,
+}
+
+/// Takes one snapshot (rules 1 to 5).
+pub(crate) fn capture(target: Target<'_>, timeout: Duration) -> Result<SnapshotInfo, Error> {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let started = Instant::now();
+    let plan = plan(target, crate::stack::stack_pointer());
+    let (read_fd, write_fd) = pipe()?;
+    fork::SNAPSHOT_FORK.store(true, Ordering::Relaxed);
+    // SAFETY: the child runs only `child_main`, which obeys rule 3 and ends
+    // in `_exit`; the atfork handlers make TurboWish's own locks safe.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        child_main(&plan, write_fd);
+    }
+    fork::SNAPSHOT_FORK.store(false, Ordering::Relaxed);
+    let pause = started.elapsed();
+    // SAFETY: closes our copy of the write end, which we own.
+    unsafe { libc::close(write_fd) };
+    if pid < 0 {
+        // SAFETY: closes the read end, which we own.
+        unsafe { libc::close(read_fd) };
+        return Err(Error::last_os("fork"));
+    }
+    let report = wait_for_report(read_fd, pid, timeout);
+    let report = reap(pid, report)?;
+    Ok(SnapshotInfo {
+        path: plan.path,
+        bytes: report.bytes,
+        blocks: report.blocks,
+        edges: report.edges,
+        sequence: plan.sequence,
+        pause,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn plan(target: Target<'_>, capture_sp: usize) -> Plan {
+    let pid = std::process::id();
+    let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed) + 1;
+    let path = match target {
+        Target::File(p) => p.to_path_buf(),
+        Target::Dir(d) => d.join(format!("turbowish-{pid}-{sequence}.twsnap")),
+    };
+    Plan {
+        path,
+        pid,
+        start_token: start_token(pid),
+        sequence,
+        modules: modules::loaded_modules(),
+        fork_started: Instant::now(),
+        // SAFETY: gettid has no preconditions.
+        tid: unsafe { libc::gettid() } as u32,
+        capture_sp,
+    }
+}
+
+/// The process's start time in clock ticks since boot (`/proc/PID/stat`
+/// field 22): with the pid, it names one run of one process.
+fn start_token(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name (field 2) may contain spaces: count after its ')'.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_ascii_whitespace().nth(19))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0)
+}
+
+fn pipe() -> Result<(i32, i32), Error> {
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` is a valid out-array of two ints.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(Error::last_os("creating the capture pipe"));
+    }
+    Ok((fds[0], fds[1]))
+}
+
+/// The child's report: `ok BYTES BLOCKS EDGES` or `error MESSAGE`.
+struct Report {
+    bytes: u64,
+    blocks: u64,
+    edges: u64,
+}
+
+fn wait_for_report(fd: i32, pid: i32, timeout: Duration) -> Result<String, Error> {
+    let deadline = Instant::now() + timeout;
+    let mut text = Vec::new();
+    let result = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        if n == 0 {
+            // SAFETY: kills our own child (rule 4); it is reaped by `reap`.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            break Err(Error::TimedOut(timeout));
+        }
+        let mut buf = [0u8; 512];
+        // SAFETY: reads into a valid buffer from our pipe.
+        let got = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        match got {
+            0 => break Ok(String::from_utf8_lossy(&text).into_owned()),
+            g if g > 0 => text.extend_from_slice(&buf[..g as usize]),
+            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+            _ => break Err(Error::last_os("reading the capture report")),
+        }
+    };
+    // SAFETY: closes the read end, which we own.
+    unsafe { libc::close(fd) };
+    result
+}
+
+/// Waits for the child to exit (rule 4) and interprets its report.
+fn reap(pid: i32, report: Result<String, Error>) -> Result<Report, Error> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waits for our own child; `status` is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            break;
+        }
+    }
+    let text = report?;
+    if let Some(rest) = text.strip_prefix("ok ") {
+        let mut n = rest
+            .split_ascii_whitespace()
+            .map(|x| x.parse().unwrap_or(0));
+        let mut next = || n.next().unwrap_or(0);
+        return Ok(Report {
+            bytes: next(),
+            blocks: next(),
+            edges: next(),
+        });
+    }
+    if let Some(why) = text.strip_prefix("error ") {
+        return Err(Error::Capture(why.trim_end().to_owned()));
+    }
+    Err(Error::ChildDied(if libc::WIFSIGNALED(status) {
+        format!("was killed by signal {}", libc::WTERMSIG(status))
+    } else {
+        format!(
+            "exited with status {} without a report",
+            libc::WEXITSTATUS(status)
+        )
+    }))
+}
+
+/// The child: builds and writes the snapshot, reports, exits (rules 2, 3).
+fn child_main(plan: &Plan, report_fd: i32) -> ! {
+    // Rule 2.
+    if let Some(busy) = guard::enter() {
+        core::mem::forget(busy);
+    }
+    let pause = plan.fork_started.elapsed();
+    let result = std::panic::catch_unwind(|| build_and_write(plan, pause));
+    let (line, code) = match result {
+        Ok(Ok((bytes, blocks, edges))) => (format!("ok {bytes} {blocks} {edges}\n"), 0),
+        Ok(Err(why)) => (format!("error {why}\n"), 1),
+        Err(_) => ("error the capture panicked\n".to_owned(), 1),
+    };
+    // SAFETY: writes a valid buffer to our pipe, then ends the child without
+    // running destructors or atexit handlers (rule 3).
+    unsafe {
+        libc::write(report_fd, line.as_ptr().cast(), line.len());
+        libc::_exit(code)
+    }
+}
+
+fn build_and_write(plan: &Plan, pause: Duration) -> Result<(u64, u64, u64), String> {
+    let mut records = table::records();
+    records.sort_unstable_by_key(|r| r.addr);
+    records.dedup_by_key(|r| r.addr);
+    let mut snap = Snapshot::default();
+    let scan_started = Instant::now();
+    let readable = scan::readable_ranges().map_err(|e| format!("reading /proc/self/maps: {e}"))?;
+    let index = AddressIndex::new(records.iter().map(|r| (r.addr as u64, r.size as u64)));
+    let mut scanned = 0u64;
+    snap.edges = block_edges(&records, &index, &readable, &mut scanned);
+    let scanned_roots: Vec<_> = root_ranges(plan, &threads::registered())
+        .into_iter()
+        .map(|(kind, label, start, end)| {
+            let targets = scan_root(&index, &readable, start, end, &mut scanned);
+            (kind, label, start, end, targets)
+        })
+        .collect();
+    let scan_ns = scan_started.elapsed().as_nanos() as u64;
+    let symbolize_started = Instant::now();
+    let stack_index = add_stacks(&mut snap, plan, &records);
+    let symbolize_ns = symbolize_started.elapsed().as_nanos() as u64;
+    let mut strings = StringTable::new(&snap);
+    let mut roots = Vec::with_capacity(scanned_roots.len());
+    for (kind, label, start, end, targets) in scanned_roots {
+        roots.push(Root {
+            kind,
+            label: strings.intern(&mut snap, &label),
+            start,
+            len: end - start,
+            targets,
+        });
+    }
+    snap.roots = roots;
+    snap.blocks = records
+        .iter()
+        .map(|r| Block {
+            addr: r.addr as u64,
+            size: r.size as u64,
+            task: u64::from(r.task),
+            stack: stack_index(r.stack),
+            epoch: r.epoch,
+        })
+        .collect();
+    fill_process(&mut snap, &mut strings, plan);
+    fill_capture(&mut snap, pause, scan_ns, symbolize_ns, scanned);
+    let bytes = turbowish_snap::write_file(&snap, &plan.path)
+        .map_err(|e| format!("cannot write {}: {e}", plan.path.display()))?;
+    Ok((bytes, snap.blocks.len() as u64, snap.edges.len() as u64))
+}
+
+/// Pointers from every block to every block, deduplicated per block.
+fn block_edges(
+    records: &[Record],
+    index: &AddressIndex,
+    readable: &[(u64, u64)],
+    scanned: &mut u64,
+) -> Vec<Edge> {
+    let mut edges = Vec::new();
+    let mut targets = Vec::new();
+    for (from, r) in records.iter().enumerate() {
+        targets.clear();
+        let (start, end) = (r.addr as u64, (r.addr + r.size) as u64);
+        // A stale record (a free TurboWish missed) may name unmapped memory:
+        // only the mapped part of a block is read.
+        for (s, e) in scan::clip(readable, start, end) {
+            *scanned += e - s;
+            // SAFETY: `clip` keeps only ranges inside readable mappings, and
+            // in the child nothing unmaps memory.
+            unsafe { scan::scan(index, s, e - s, &mut targets) };
+        }
+        targets.sort_unstable();
+        targets.dedup();
+        edges.extend(targets.iter().map(|&to| Edge {
+            from: from as u32,
+            to,
+        }));
+    }
+    edges
+}
+
+fn scan_root(
+    index: &AddressIndex,
+    readable: &[(u64, u64)],
+    start: u64,
+    end: u64,
+    scanned: &mut u64,
+) -> Vec<u32> {
+    let mut targets = Vec::new();
+    for (s, e) in scan::clip(readable, start, end) {
+        *scanned += e - s;
+        // SAFETY: as in `block_edges`.
+        unsafe { scan::scan(index, s, e - s, &mut targets) };
+    }
+    targets.sort_unstable();
+    targets.dedup();
+    targets
+}
+
+/// Bytes of static TLS assumed beside each thread pointer. Rust and C
+/// libraries keep their thread-locals there; the window is clipped to mapped
+/// memory, and extra bytes only cost scan time.
+const TLS_WINDOW: u64 = 64 << 10;
+
+/// The root regions: module data, then each thread's stack and TLS.
+fn root_ranges(plan: &Plan, threads: &[ThreadInfo]) -> Vec<(RootKind, String, u64, u64)> {
+    let mut roots = Vec::new();
+    for m in &plan.modules {
+        for &(start, end) in &m.data {
+            roots.push((RootKind::Static, m.path.clone(), start, end));
+        }
+    }
+    for t in threads {
+        let tp = t.thread_pointer as u64;
+        // Rule 6.
+        let lo = if t.tid == plan.tid {
+            t.stack_lo.max(plan.capture_sp)
+        } else {
+            t.stack_lo
+        };
+        roots.push((
+            RootKind::ThreadStack,
+            format!("thread {}", t.tid),
+            lo as u64,
+            t.stack_hi as u64,
+        ));
+        // Threads other than the main one keep their TLS at the top of their
+        // stack mapping, already scanned above.
+        if (t.stack_lo..t.stack_hi).contains(&t.thread_pointer) {
+            continue;
+        }
+        let (tls_lo, tls_hi) = if cfg!(target_arch = "aarch64") {
+            (tp, tp.saturating_add(TLS_WINDOW))
+        } else {
+            (tp.saturating_sub(TLS_WINDOW), tp)
+        };
+        if tp != 0 {
+            roots.push((
+                RootKind::ThreadLocal,
+                format!("thread {}", t.tid),
+                tls_lo,
+                tls_hi,
+            ));
+        }
+    }
+    roots
+}
+
+/// Symbolizes the stacks the blocks use; returns the map from interned
+/// stack id to the snapshot's stack index.
+fn add_stacks(snap: &mut Snapshot, plan: &Plan, records: &[Record]) -> impl Fn(u32) -> u32 + use<> {
+    let mut ids: Vec<u32> = records
+        .iter()
+        .map(|r| r.stack)
+        .filter(|&s| s != 0)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let frames: Vec<&[usize]> = ids.iter().map(|&id| intern::frames_of(id)).collect();
+    let first = snap.stacks.len() as u32;
+    symbolize::add_stacks(snap, &plan.modules, &frames);
+    move |id| {
+        if id == 0 {
+            return 0;
+        }
+        ids.binary_search(&id).map_or(0, |i| first + i as u32)
+    }
+}
+
+fn fill_process(snap: &mut Snapshot, strings: &mut StringTable, plan: &Plan) {
+    let exe = std::fs::read_link("/proc/self/exe")
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let build_id = plan
+        .modules
+        .iter()
+        .find(|m| m.path == exe)
+        .map(|m| m.build_id.clone())
+        .unwrap_or_default();
+    snap.process = turbowish_snap::Process {
+        pid: plan.pid,
+        exe: strings.intern(snap, &exe),
+        build_id,
+        start_token: plan.start_token,
+        sequence: plan.sequence,
+        epoch: table::EPOCH.load(Ordering::Relaxed),
+        time_ns: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    };
+}
+
+fn fill_capture(
+    snap: &mut Snapshot,
+    pause: Duration,
+    scan_ns: u64,
+    symbolize_ns: u64,
+    scanned: u64,
+) {
+    // The table's own counters in the frozen image: what `stats()` would
+    // have said under the same locks, independent of the records read.
+    // (Not `crate::stats()` itself: this thread is marked busy.)
+    let totals = table::lock_all().totals();
+    snap.capture = turbowish_snap::Capture {
+        pause_ns: pause.as_nanos() as u64,
+        scan_ns,
+        symbolize_ns,
+        scanned_bytes: scanned,
+        live_bytes: totals.live_bytes,
+        live_blocks: totals.live_blocks,
+        untracked_blocks: table::UNTRACKED.load(Ordering::Relaxed),
+        unknown_frees: table::UNKNOWN_FREES.load(Ordering::Relaxed),
+    };
+}
+
+/// Interns strings into a snapshot that already has some.
+struct StringTable(HashMap<String, u32>);
+
+impl StringTable {
+    fn new(snap: &Snapshot) -> Self {
+        StringTable(
+            snap.strings
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.clone(), i as u32))
+                .collect(),
+        )
+    }
+
+    fn intern(&mut self, snap: &mut Snapshot, s: &str) -> u32 {
+        if let Some(&i) = self.0.get(s) {
+            return i;
+        }
+        let i = snap.strings.len() as u32;
+        snap.strings.push(s.to_owned());
+        self.0.insert(s.to_owned(), i);
+        i
+    }
+}

@@ -1,0 +1,130 @@
+//! The `turbowish` command line: arguments, dispatch and error reporting.
+
+mod process;
+mod site;
+mod snap;
+mod summary;
+mod units;
+
+use anyhow::{Result, anyhow};
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::Path;
+use turbowish_snap::Snapshot;
+
+/// Take TurboWish heap snapshots and tell what is in them.
+///
+/// A TurboWish snapshot (a `.twsnap` file) is the live heap of one process at
+/// one instant, as a graph: every live block with its size, owning task and
+/// allocation stack, the pointers between blocks, and the roots they are
+/// reached from (static data, thread stacks, thread-locals). It holds no heap
+/// contents, so it is safe to attach to a bug report.
+///
+/// A process takes snapshots when it uses the `TurboWish` global allocator and
+/// has called `turbowish_alloc::install()`: on SIGUSR1 it writes
+/// `turbowish-<pid>-<seq>.twsnap` into its TURBOWISH_DIR (default: its working
+/// directory). `turbowish snap` sends the signal and waits for the file.
+///
+/// Exit status: 0 on success, 2 on any error (with one line on stderr).
+#[derive(Debug, Parser)]
+#[command(
+    name = "turbowish",
+    version,
+    max_term_width = 100,
+    after_long_help = "Examples:\n  turbowish snap $(pidof my-service)\n  \
+                       turbowish summary turbowish-4242-1.twsnap --top 20"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Summarize a snapshot: live totals, top allocation sites, capture
+    /// statistics.
+    ///
+    /// An allocation site is one allocation stack, named by its innermost
+    /// frame that is the program's own code: frames of the allocator, `std`,
+    /// `core`, `alloc` and `hashbrown` are skipped. Source files are shortened
+    /// to the part from their last `src/` directory.
+    #[command(after_long_help = summary::JSON_FIELDS)]
+    Summary(summary::Args),
+    /// Take a snapshot of a running process and print the file's path.
+    ///
+    /// Sends the process its snapshot signal (see --signal), waits until a new
+    /// `turbowish-<PID>-<SEQ>.twsnap` appears in its snapshot directory (see
+    /// --dir), and prints the file's path. The signal is not sent to a process
+    /// that has no handler for it: the default action of SIGUSR1 is to
+    /// terminate the process.
+    Snap(snap::Args),
+}
+
+/// Runs the command `cli` asks for, writing its output to `out`.
+pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
+    match &cli.command {
+        Command::Summary(args) => summary::run(args, out),
+        Command::Snap(args) => snap::run(args, out),
+    }?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Reads the snapshot at `path`, with an error that names it.
+fn read_snapshot(path: &Path) -> Result<Snapshot> {
+    if path.is_dir() {
+        return Err(anyhow!(
+            "cannot read {}: it is a directory; give the path of a .twsnap file",
+            path.display()
+        ));
+    }
+    turbowish_snap::read_file(path).map_err(|e| anyhow!("cannot read {}: {e}", path.display()))
+}
+
+/// `error` and its causes on one line, `: `-separated, each cause once
+/// (an error that displays its source would otherwise repeat it).
+pub fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace(['\n', '\r'], " ")
+}
+
+/// Whether `error` comes from writing to a closed pipe (`turbowish ... | head`).
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn errors_fit_on_one_line_without_repeats() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone\nreally");
+        let err = Err::<(), _>(turbowish_snap::Error::Io(io))
+            .context("cannot read x")
+            .unwrap_err();
+        assert_eq!(one_line(&err), "cannot read x: gone really");
+    }
+}

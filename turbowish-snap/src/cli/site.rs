@@ -1,0 +1,214 @@
+//! Naming allocation sites: the first frame of a stack that is the
+//! program's own code rather than allocator or standard-library machinery.
+
+use turbowish_snap::{Frame, Snapshot, Symbol};
+
+/// Function-name prefixes of frames that are allocation machinery (the
+/// allocator, `alloc`/`core`/`std`, hashbrown's tables), never the site.
+const MACHINERY: &[&str] = &[
+    "alloc::",
+    "core::",
+    "std::",
+    "<alloc::",
+    "<core::",
+    "<std::",
+    "__rust",
+    "__rg_",
+    "turbowish_alloc::",
+    "<turbowish_alloc::",
+    "hashbrown::",
+    "<hashbrown::",
+];
+
+/// What an allocation site is called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteName {
+    /// The function, or `None` when no stack was recorded.
+    pub function: Option<String>,
+    /// `file:line` (or `module+offset` for an unsymbolized frame), if known.
+    pub location: Option<String>,
+}
+
+/// Whether `function` is allocator or standard-library machinery.
+pub fn is_machinery(function: &str) -> bool {
+    function.is_empty() || MACHINERY.iter().any(|p| function.starts_with(p))
+}
+
+/// Names the stack `stack` of `snap` by its innermost symbol that is not
+/// machinery; failing that by its first unsymbolized frame (as an address);
+/// failing that by its outermost symbol.
+pub fn name_stack(snap: &Snapshot, stack: u32) -> SiteName {
+    let frames: Vec<&Frame> = snap
+        .stacks
+        .get(stack as usize)
+        .into_iter()
+        .flatten()
+        .filter_map(|&f| snap.frames.get(f as usize))
+        .collect();
+    if frames.is_empty() {
+        return SiteName {
+            function: None,
+            location: None,
+        };
+    }
+    let symbols = || frames.iter().flat_map(|f| &f.symbols);
+    if let Some(sym) = symbols().find(|s| !is_machinery(string(snap, s.function))) {
+        return symbol_name(snap, sym);
+    }
+    if let Some(frame) = frames.iter().find(|f| f.symbols.is_empty()) {
+        return address_name(snap, frame);
+    }
+    symbols()
+        .last()
+        .map_or_else(|| address_name(snap, frames[0]), |s| symbol_name(snap, s))
+}
+
+fn symbol_name(snap: &Snapshot, sym: &Symbol) -> SiteName {
+    let location = sym.file.map(|f| {
+        let file = short_path(string(snap, f));
+        match sym.line {
+            0 => file.to_owned(),
+            line => format!("{file}:{line}"),
+        }
+    });
+    SiteName {
+        function: Some(string(snap, sym.function).to_owned()),
+        location,
+    }
+}
+
+/// An unsymbolized frame: its address, and its module-relative address.
+fn address_name(snap: &Snapshot, frame: &Frame) -> SiteName {
+    let module = frame.module.and_then(|m| snap.modules.get(m as usize));
+    let location = module.map(|m| {
+        let name = string(snap, m.path).rsplit('/').next().unwrap_or_default();
+        format!("{name}+{:#x}", frame.addr.wrapping_sub(m.bias))
+    });
+    SiteName {
+        function: Some(format!("{:#x}", frame.addr)),
+        location,
+    }
+}
+
+fn string(snap: &Snapshot, index: u32) -> &str {
+    snap.strings.get(index as usize).map_or("", String::as_str)
+}
+
+/// Shortens a source path to `src/...` after its last `/src/`, or else to
+/// its last two components.
+pub fn short_path(path: &str) -> &str {
+    if let Some(at) = path.rfind("/src/") {
+        return &path[at + 1..];
+    }
+    match path.rmatch_indices('/').nth(1) {
+        Some((at, _)) => &path[at + 1..],
+        None => path,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use turbowish_snap::Module;
+
+    #[test]
+    fn paths_are_shortened() {
+        assert_eq!(
+            short_path("/home/me/svc/src/cache/mod.rs"),
+            "src/cache/mod.rs"
+        );
+        assert_eq!(
+            short_path("/rustc/abc/library/alloc/src/src/vec.rs"),
+            "src/vec.rs"
+        );
+        assert_eq!(short_path("/build/gen/proto.rs"), "gen/proto.rs");
+        assert_eq!(short_path("gen/proto.rs"), "gen/proto.rs");
+        assert_eq!(short_path("proto.rs"), "proto.rs");
+        assert_eq!(short_path(""), "");
+    }
+
+    #[test]
+    fn machinery_is_recognized() {
+        for f in [
+            "__rust_alloc",
+            "__rg_alloc",
+            "alloc::raw_vec::finish_grow",
+            "<alloc::vec::Vec<T> as core::clone::Clone>::clone",
+            "std::collections::hash::map::HashMap<K,V,S>::insert",
+            "hashbrown::raw::RawTable<T>::reserve_rehash",
+            "turbowish_alloc::shim::record",
+            "",
+        ] {
+            assert!(is_machinery(f), "{f}");
+        }
+        for f in [
+            "svc::main",
+            "<svc::Conn as core::future::Future>::poll",
+            "allocate",
+        ] {
+            assert!(!is_machinery(f), "{f}");
+        }
+    }
+
+    fn snap_with(functions: &[&str], unsymbolized_first: bool) -> Snapshot {
+        let mut s = Snapshot::default();
+        s.strings
+            .extend(["/lib/libc.so.6", "/src/x/src/a.rs"].map(String::from));
+        s.modules.push(Module {
+            path: 1,
+            bias: 0x1000,
+            ..Module::default()
+        });
+        if unsymbolized_first {
+            s.frames.push(Frame {
+                addr: 0x1234,
+                module: Some(0),
+                symbols: vec![],
+            });
+        }
+        for (i, f) in functions.iter().enumerate() {
+            s.strings.push((*f).to_owned());
+            s.frames.push(Frame {
+                addr: 0x2000 + i as u64,
+                module: None,
+                symbols: vec![Symbol {
+                    function: s.strings.len() as u32 - 1,
+                    file: Some(2),
+                    line: i as u32,
+                }],
+            });
+        }
+        s.stacks.push((0..s.frames.len() as u32).collect());
+        s
+    }
+
+    #[test]
+    fn stacks_are_named_by_their_first_own_frame() {
+        let s = snap_with(
+            &["__rust_alloc", "alloc::alloc", "svc::f", "svc::main"],
+            true,
+        );
+        let name = name_stack(&s, 1);
+        assert_eq!(name.function.as_deref(), Some("svc::f"));
+        assert_eq!(name.location.as_deref(), Some("src/a.rs:2"));
+    }
+
+    #[test]
+    fn without_own_frames_an_address_or_the_outermost_frame_names_it() {
+        let s = snap_with(&["__rust_alloc", "std::rt::lang_start"], true);
+        let name = name_stack(&s, 1);
+        assert_eq!(name.function.as_deref(), Some("0x1234"));
+        assert_eq!(name.location.as_deref(), Some("libc.so.6+0x234"));
+        let s = snap_with(&["__rust_alloc", "std::rt::lang_start"], false);
+        let name = name_stack(&s, 1);
+        assert_eq!(name.function.as_deref(), Some("std::rt::lang_start"));
+        assert_eq!(name.location.as_deref(), Some("src/a.rs:1"));
+    }
+
+    #[test]
+    fn the_empty_stack_has_no_name() {
+        let s = snap_with(&[], false);
+        assert_eq!(name_stack(&s, 0).function, None);
+        assert_eq!(name_stack(&s, 99).function, None);
+    }
+}

@@ -1,0 +1,311 @@
+//! `turbowish summary`: what one snapshot holds, in a page.
+
+use super::site::name_stack;
+use super::units::{bytes, millis, utc_iso8601};
+use anyhow::Result;
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::PathBuf;
+use turbowish_snap::{RootKind, Snapshot};
+
+/// The fields of `summary --json`, for `--help`.
+pub const JSON_FIELDS: &str = "\
+JSON output (--json) is one object; sizes are in bytes, times in nanoseconds:
+  process    pid, exe, sequence, epoch, time (UTC ISO-8601), time_ns
+  totals     live_blocks, live_bytes (summed over the blocks in the snapshot),
+             allocator_live_blocks, allocator_live_bytes (the allocator's own counters),
+             sites, edges, roots {total, static, thread_stack, thread_local}
+  top_sites  [{stack, function, location, blocks, bytes}], largest first;
+             function and location are null when unknown
+  capture    pause_ns, scan_ns, symbolize_ns, scanned_bytes, untracked_blocks,
+             unknown_frees";
+
+/// Arguments of `turbowish summary`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The snapshot file (`.twsnap`).
+    file: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// How many allocation sites to list.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
+}
+
+/// Runs `turbowish summary`.
+pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
+    let snapshot = super::read_snapshot(&args.file)?;
+    let report = Report::new(&snapshot, args.top);
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(report.to_text().as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Everything `summary` prints, in the shape of its JSON output.
+#[derive(Debug, Serialize)]
+struct Report {
+    process: ProcessReport,
+    totals: Totals,
+    top_sites: Vec<Site>,
+    capture: CaptureReport,
+}
+
+#[derive(Debug, Serialize)]
+struct ProcessReport {
+    pid: u32,
+    exe: String,
+    sequence: u32,
+    epoch: u32,
+    time: String,
+    time_ns: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Totals {
+    live_blocks: u64,
+    live_bytes: u64,
+    allocator_live_blocks: u64,
+    allocator_live_bytes: u64,
+    sites: u64,
+    edges: u64,
+    roots: Roots,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Roots {
+    total: u64,
+    #[serde(rename = "static")]
+    statics: u64,
+    thread_stack: u64,
+    thread_local: u64,
+}
+
+/// The blocks allocated by one stack.
+#[derive(Debug, Serialize)]
+struct Site {
+    stack: u32,
+    function: Option<String>,
+    location: Option<String>,
+    blocks: u64,
+    bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct CaptureReport {
+    pause_ns: u64,
+    scan_ns: u64,
+    symbolize_ns: u64,
+    scanned_bytes: u64,
+    untracked_blocks: u64,
+    unknown_frees: u64,
+}
+
+impl Report {
+    fn new(s: &Snapshot, top: usize) -> Report {
+        let p = &s.process;
+        let c = &s.capture;
+        let sites = sites(s);
+        Report {
+            process: ProcessReport {
+                pid: p.pid,
+                exe: s.strings.get(p.exe as usize).cloned().unwrap_or_default(),
+                sequence: p.sequence,
+                epoch: p.epoch,
+                time: utc_iso8601(p.time_ns),
+                time_ns: p.time_ns,
+            },
+            totals: Totals {
+                live_blocks: s.blocks.len() as u64,
+                live_bytes: s.blocks.iter().fold(0, |sum, b| sum.saturating_add(b.size)),
+                allocator_live_blocks: c.live_blocks,
+                allocator_live_bytes: c.live_bytes,
+                sites: sites.len() as u64,
+                edges: s.edges.len() as u64,
+                roots: roots(s),
+            },
+            top_sites: sites.into_iter().take(top).collect(),
+            capture: CaptureReport {
+                pause_ns: c.pause_ns,
+                scan_ns: c.scan_ns,
+                symbolize_ns: c.symbolize_ns,
+                scanned_bytes: c.scanned_bytes,
+                untracked_blocks: c.untracked_blocks,
+                unknown_frees: c.unknown_frees,
+            },
+        }
+    }
+}
+
+/// All allocation sites with live blocks, largest first (ties: more blocks
+/// first, then by stack).
+fn sites(s: &Snapshot) -> Vec<Site> {
+    let mut per_stack = vec![(0u64, 0u64); s.stacks.len()];
+    for b in &s.blocks {
+        if let Some((blocks, bytes)) = per_stack.get_mut(b.stack as usize) {
+            *blocks += 1;
+            *bytes = bytes.saturating_add(b.size);
+        }
+    }
+    let mut sites: Vec<Site> = (0u32..)
+        .zip(per_stack)
+        .filter(|(_, (blocks, _))| *blocks > 0)
+        .map(|(stack, (blocks, bytes))| {
+            let name = name_stack(s, stack);
+            Site {
+                stack,
+                function: name.function,
+                location: name.location,
+                blocks,
+                bytes,
+            }
+        })
+        .collect();
+    sites.sort_by(|a, b| (b.bytes, b.blocks, a.stack).cmp(&(a.bytes, a.blocks, b.stack)));
+    sites
+}
+
+fn roots(s: &Snapshot) -> Roots {
+    let mut roots = Roots::default();
+    for r in &s.roots {
+        roots.total += 1;
+        match r.kind {
+            RootKind::Static => roots.statics += 1,
+            RootKind::ThreadStack => roots.thread_stack += 1,
+            RootKind::ThreadLocal => roots.thread_local += 1,
+        }
+    }
+    roots
+}
+
+/// Width of the labels in the key-value sections.
+const LABEL: usize = 20;
+
+impl Report {
+    fn to_text(&self) -> String {
+        let mut t = String::new();
+        self.process_text(&mut t);
+        self.totals_text(&mut t);
+        self.sites_text(&mut t);
+        self.capture_text(&mut t);
+        t
+    }
+
+    fn process_text(&self, t: &mut String) {
+        let p = &self.process;
+        t.push_str("process\n");
+        line(t, "pid", p.pid);
+        line(
+            t,
+            "executable",
+            if p.exe.is_empty() {
+                "(unknown)"
+            } else {
+                &p.exe
+            },
+        );
+        line(t, "snapshot", format!("#{}", p.sequence));
+        line(t, "taken at", &p.time);
+    }
+
+    fn totals_text(&self, t: &mut String) {
+        let n = &self.totals;
+        t.push_str("\ntotals\n");
+        let mut blocks = n.live_blocks.to_string();
+        if n.allocator_live_blocks != n.live_blocks {
+            let _ = write!(
+                blocks,
+                " (the allocator counted {})",
+                n.allocator_live_blocks
+            );
+        }
+        line(t, "live blocks", blocks);
+        line(
+            t,
+            "live bytes",
+            live_bytes(n.live_bytes, n.allocator_live_bytes),
+        );
+        line(t, "edges", n.edges);
+        let r = &n.roots;
+        let roots = format!(
+            "{} ({} static, {} thread stack, {} thread-local)",
+            r.total, r.statics, r.thread_stack, r.thread_local
+        );
+        line(t, "roots", roots);
+    }
+
+    fn sites_text(&self, t: &mut String) {
+        let shown = self.top_sites.len();
+        let total = self.totals.sites;
+        if total == 0 {
+            t.push_str("\nno live blocks, so no allocation sites\n");
+            return;
+        }
+        let _ = writeln!(
+            t,
+            "\ntop {shown} of {total} allocation sites, by live bytes"
+        );
+        if shown == 0 {
+            return;
+        }
+        let rows: Vec<[String; 4]> = self.top_sites.iter().map(Site::row).collect();
+        let width = |i: usize| rows.iter().map(|r| r[i].len()).max().unwrap_or(0);
+        let (w_bytes, w_blocks) = (width(0).max(10), width(1).max(6));
+        let w_function = width(2).max(8);
+        let header = ["live bytes", "blocks", "function", "location"].map(String::from);
+        for [b, n, f, l] in std::iter::once(&header).chain(&rows) {
+            let row = format!("  {b:>w_bytes$}  {n:>w_blocks$}  {f:<w_function$}  {l}");
+            let _ = writeln!(t, "{}", row.trim_end());
+        }
+    }
+
+    fn capture_text(&self, t: &mut String) {
+        let c = &self.capture;
+        t.push_str("\ncapture\n");
+        line(t, "pause", millis(c.pause_ns));
+        line(t, "scan", millis(c.scan_ns));
+        line(t, "symbolize", millis(c.symbolize_ns));
+        line(t, "scanned", bytes(c.scanned_bytes));
+        line(t, "untracked blocks", c.untracked_blocks);
+        line(t, "unknown frees", c.unknown_frees);
+    }
+}
+
+impl Site {
+    /// The text columns: live bytes, blocks, function, location.
+    fn row(&self) -> [String; 4] {
+        [
+            bytes(self.bytes),
+            self.blocks.to_string(),
+            self.function
+                .clone()
+                .unwrap_or_else(|| "(no stack recorded)".into()),
+            self.location.clone().unwrap_or_default(),
+        ]
+    }
+}
+
+fn line(t: &mut String, label: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(t, "  {label:<LABEL$}{value}");
+}
+
+/// Live bytes in human units, with the exact count when they are rounded,
+/// and the allocator's count when it differs.
+fn live_bytes(live: u64, allocator: u64) -> String {
+    let mut notes = Vec::new();
+    if live >= 1024 {
+        notes.push(format!("{live} B"));
+    }
+    if allocator != live {
+        notes.push(format!("the allocator counted {allocator} B"));
+    }
+    match notes.is_empty() {
+        true => bytes(live),
+        false => format!("{} ({})", bytes(live), notes.join("; ")),
+    }
+}

@@ -1,0 +1,636 @@
+//! The `turbowish` binary, run as a user runs it: output, exit codes and
+//! one-line errors.
+
+#![cfg(feature = "cli")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use turbowish_snap::*;
+
+/// Runs `turbowish` with `args`, at a fixed terminal width and without
+/// forced colors, so help text is the same everywhere.
+fn turbowish(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_turbowish"))
+        .args(args)
+        .env("COLUMNS", "100")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("TURBOWISH_DIR")
+        .output()
+        .expect("run turbowish")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("utf-8 stdout")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).expect("utf-8 stderr")
+}
+
+/// Asserts that `out` is a failure with exit code 2 and a single line on
+/// stderr starting with `turbowish: `; returns that line.
+fn single_line_error(out: &Output) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(out.stdout.is_empty(), "stdout: {}", stdout(out));
+    assert_eq!(err.lines().count(), 1, "not one line: {err:?}");
+    assert!(err.starts_with("turbowish: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err.trim_end().to_owned()
+}
+
+/// A fresh directory for one test.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// Builds a [`Snapshot`] with interned strings.
+#[derive(Default)]
+struct Builder {
+    snap: Snapshot,
+}
+
+impl Builder {
+    fn string(&mut self, s: &str) -> u32 {
+        let strings = &mut self.snap.strings;
+        match strings.iter().position(|x| x == s) {
+            Some(i) => i as u32,
+            None => {
+                strings.push(s.to_owned());
+                strings.len() as u32 - 1
+            }
+        }
+    }
+
+    /// A frame whose symbols are `(function, file, line)`, innermost first.
+    fn frame(&mut self, addr: u64, symbols: &[(&str, Option<&str>, u32)]) -> u32 {
+        let symbols = symbols
+            .iter()
+            .map(|&(function, file, line)| Symbol {
+                function: self.string(function),
+                file: file.map(|f| self.string(f)),
+                line,
+            })
+            .collect();
+        self.snap.frames.push(Frame {
+            addr,
+            module: Some(0),
+            symbols,
+        });
+        self.snap.frames.len() as u32 - 1
+    }
+
+    fn stack(&mut self, frames: &[u32]) -> u32 {
+        self.snap.stacks.push(frames.to_vec());
+        self.snap.stacks.len() as u32 - 1
+    }
+}
+
+const RUSTC: &str = "/rustc/17067e9ac6d7e98f18d4d6a8d21ec4f8a7a08bbb/library";
+const CACHE_BYTES: u64 = 2048 + 1024;
+const CONN_BYTES: u64 = 256 << 10;
+const PROTO_BYTES: u64 = 3 * 100;
+const RUNTIME_BYTES: u64 = 48;
+const UNKNOWN_BYTES: u64 = 2 * 24;
+const LIVE_BYTES: u64 = CACHE_BYTES + CONN_BYTES + PROTO_BYTES + RUNTIME_BYTES + UNKNOWN_BYTES;
+const LIVE_BLOCKS: u64 = 2 + 1 + 3 + 1 + 2;
+
+/// A service's heap: a cache filled through a `HashMap`, a connection's
+/// read buffer (allocated in an inlined `Vec::with_capacity`), decoded
+/// messages, a runtime allocation with only std frames, and blocks without
+/// a stack.
+fn service() -> Snapshot {
+    let mut b = Builder::default();
+    let exe = b.string("/opt/svc/bin/svc");
+    b.snap.process = Process {
+        pid: 4242,
+        exe,
+        build_id: vec![0xab; 20],
+        start_token: 77,
+        sequence: 3,
+        epoch: 3,
+        time_ns: 1_700_000_000_123_456_789,
+    };
+    b.snap.modules.push(Module {
+        path: exe,
+        build_id: vec![0xab; 20],
+        bias: 0x5555_0000_0000,
+        start: 0x5555_0000_1000,
+        end: 0x5555_0100_0000,
+    });
+    let libc = b.string("/usr/lib/x86_64-linux-gnu/libc.so.6");
+    b.snap.modules.push(Module {
+        path: libc,
+        bias: 0x7f00_0000_0000,
+        start: 0x7f00_0002_8000,
+        end: 0x7f00_001b_d000,
+        ..Module::default()
+    });
+    let alloc_src = format!("{RUSTC}/alloc/src/alloc.rs");
+    let raw_vec = format!("{RUSTC}/alloc/src/raw_vec.rs");
+    let hash_map = format!("{RUSTC}/std/src/collections/hash/map.rs");
+    let rust_alloc = b.frame(0x5555_0000_1000, &[("__rust_alloc", None, 0)]);
+    let shim = b.frame(
+        0x5555_0000_1100,
+        &[(
+            "<turbowish_alloc::TurboWish<A> as core::alloc::global::GlobalAlloc>::alloc",
+            Some("/home/dev/turbowish/turbowish-alloc/src/shim.rs"),
+            88,
+        )],
+    );
+    let alloc = b.frame(
+        0x5555_0000_1200,
+        &[("alloc::alloc::alloc", Some(&alloc_src), 98)],
+    );
+    let grow = b.frame(
+        0x5555_0000_1300,
+        &[("alloc::raw_vec::finish_grow", Some(&raw_vec), 481)],
+    );
+    let rehash = b.frame(
+        0x5555_0000_1400,
+        &[(
+            "hashbrown::raw::RawTable<T,A>::reserve_rehash",
+            Some("/home/dev/.cargo/registry/src/index/hashbrown-0.15.2/src/raw/mod.rs"),
+            1102,
+        )],
+    );
+    let insert = b.frame(
+        0x5555_0000_1500,
+        &[(
+            "std::collections::hash::map::HashMap<K,V,S>::insert",
+            Some(&hash_map),
+            1203,
+        )],
+    );
+    let cache = b.frame(
+        0x5555_0000_2000,
+        &[(
+            "svc::cache::Cache::insert",
+            Some("/home/dev/svc/src/cache.rs"),
+            42,
+        )],
+    );
+    let main = b.frame(
+        0x5555_0000_2100,
+        &[(
+            "svc::main::{{closure}}",
+            Some("/home/dev/svc/src/main.rs"),
+            17,
+        )],
+    );
+    // `Vec::with_capacity` inlined into `read_buffer`, in one frame.
+    let read_buffer = b.frame(
+        0x5555_0000_2200,
+        &[
+            (
+                "alloc::vec::Vec<T>::with_capacity",
+                Some(&format!("{RUSTC}/alloc/src/vec/mod.rs")),
+                480,
+            ),
+            (
+                "svc::conn::Conn::read_buffer",
+                Some("/home/dev/svc/src/conn/mod.rs"),
+                117,
+            ),
+        ],
+    );
+    let poll = b.frame(
+        0x5555_0000_2300,
+        &[(
+            "<svc::conn::Conn as core::future::Future>::poll",
+            Some("/home/dev/svc/src/conn/mod.rs"),
+            60,
+        )],
+    );
+    let decode = b.frame(
+        0x5555_0000_2400,
+        &[(
+            "svc_proto::Message::decode",
+            Some("/build/generated/proto.rs"),
+            903,
+        )],
+    );
+    let unsymbolized = b.frame(0x7f00_0002_9abc, &[]);
+    let spawn = b.frame(
+        0x5555_0000_2500,
+        &[(
+            "std::thread::Builder::spawn_unchecked_",
+            Some(&format!("{RUSTC}/std/src/thread/mod.rs")),
+            502,
+        )],
+    );
+    let lang_start = b.frame(
+        0x5555_0000_2600,
+        &[(
+            "std::rt::lang_start_internal",
+            Some(&format!("{RUSTC}/std/src/rt.rs")),
+            174,
+        )],
+    );
+    let cache_stack = b.stack(&[rust_alloc, shim, alloc, grow, rehash, insert, cache, main]);
+    let conn_stack = b.stack(&[rust_alloc, shim, read_buffer, poll, main]);
+    let proto_stack = b.stack(&[rust_alloc, shim, alloc, decode, unsymbolized, main]);
+    let runtime_stack = b.stack(&[rust_alloc, shim, alloc, spawn, lang_start]);
+    let block = |addr, size, task, stack, epoch| Block {
+        addr,
+        size,
+        task,
+        stack,
+        epoch,
+    };
+    b.snap.blocks = vec![
+        block(0x5555_6000_0010, 24, 0, 0, 0),
+        block(0x5555_6000_0030, 48, 0, runtime_stack, 0),
+        block(0x5555_6000_0070, 24, 0, 0, 1),
+        block(0x5555_6000_1000, 2048, 3, cache_stack, 1),
+        block(0x5555_6000_2000, 1024, 3, cache_stack, 2),
+        block(0x5555_6000_3000, 100, 7, proto_stack, 2),
+        block(0x5555_6000_3080, 100, 7, proto_stack, 2),
+        block(0x5555_6000_3100, 100, 7, proto_stack, 3),
+        block(0x7f11_0000_0000, CONN_BYTES, 7, conn_stack, 2),
+    ];
+    b.snap.edges = [(3, 4), (4, 3), (5, 6), (8, 5), (8, 7)]
+        .map(|(from, to)| Edge { from, to })
+        .to_vec();
+    let label = b.string("/opt/svc/bin/svc");
+    let thread = b.string("thread tokio-runtime-worker");
+    let root = |kind, label, start, targets: &[u32]| Root {
+        kind,
+        label,
+        start,
+        len: 4096,
+        targets: targets.to_vec(),
+    };
+    b.snap.roots = vec![
+        root(RootKind::Static, label, 0x5555_0200_0000, &[0, 3]),
+        root(RootKind::Static, label, 0x5555_0201_0000, &[1]),
+        root(RootKind::ThreadStack, thread, 0x7ffc_0000_0000, &[8]),
+        root(RootKind::ThreadLocal, thread, 0x7f22_0000_0000, &[2]),
+    ];
+    b.snap.capture = Capture {
+        pause_ns: 1_480_000,
+        scan_ns: 12_340_000,
+        symbolize_ns: 30_250_000,
+        scanned_bytes: 3 << 20,
+        live_bytes: LIVE_BYTES + 64,
+        live_blocks: LIVE_BLOCKS + 1,
+        untracked_blocks: 2,
+        unknown_frees: 1,
+    };
+    b.snap
+}
+
+/// Writes `snap` into a fresh directory for test `name`; returns its path.
+fn write_snapshot(name: &str, snap: &Snapshot) -> PathBuf {
+    let path = temp_dir(name).join("turbowish-4242-3.twsnap");
+    write_file(snap, &path).expect("write snapshot");
+    path
+}
+
+/// The output with the temporary directory replaced by a fixed one.
+fn summary(name: &str, snap: &Snapshot, extra: &[&str]) -> String {
+    let path = write_snapshot(name, snap);
+    let mut args = vec!["summary", path.to_str().expect("utf-8 path")];
+    args.extend(extra);
+    let out = turbowish(&args);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+fn json_summary(name: &str, snap: &Snapshot, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["--json"];
+    args.extend(extra);
+    serde_json::from_str(&summary(name, snap, &args)).expect("--json prints JSON")
+}
+
+#[test]
+fn summary_text() {
+    insta::assert_snapshot!(summary("summary-text", &service(), &[]));
+}
+
+#[test]
+fn summary_of_an_empty_snapshot() {
+    insta::assert_snapshot!(summary("summary-empty", &Snapshot::default(), &[]));
+}
+
+#[test]
+fn summary_json_has_the_totals_put_in() {
+    let v = json_summary("summary-json", &service(), &[]);
+    let p = &v["process"];
+    assert_eq!(p["pid"], 4242);
+    assert_eq!(p["exe"], "/opt/svc/bin/svc");
+    assert_eq!(p["sequence"], 3);
+    assert_eq!(p["time"], "2023-11-14T22:13:20.123Z");
+    assert_eq!(p["time_ns"], 1_700_000_000_123_456_789u64);
+    let t = &v["totals"];
+    assert_eq!(t["live_blocks"], LIVE_BLOCKS);
+    assert_eq!(t["live_bytes"], LIVE_BYTES);
+    assert_eq!(t["allocator_live_blocks"], LIVE_BLOCKS + 1);
+    assert_eq!(t["allocator_live_bytes"], LIVE_BYTES + 64);
+    assert_eq!(t["sites"], 5);
+    assert_eq!(t["edges"], 5);
+    assert_eq!(
+        t["roots"],
+        serde_json::json!({"total": 4, "static": 2, "thread_stack": 1, "thread_local": 1})
+    );
+    let c = &v["capture"];
+    assert_eq!(c["pause_ns"], 1_480_000);
+    assert_eq!(c["scanned_bytes"], 3 << 20);
+    assert_eq!(c["untracked_blocks"], 2);
+    assert_eq!(c["unknown_frees"], 1);
+}
+
+#[test]
+fn summary_json_names_sites_by_their_own_frames() {
+    let v = json_summary("summary-sites", &service(), &[]);
+    let sites = v["top_sites"].as_array().expect("top_sites is an array");
+    let names: Vec<_> = sites
+        .iter()
+        .map(|s| {
+            (
+                s["function"].as_str(),
+                s["location"].as_str(),
+                s["blocks"].as_u64(),
+                s["bytes"].as_u64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (
+                Some("svc::conn::Conn::read_buffer"),
+                Some("src/conn/mod.rs:117"),
+                Some(1),
+                Some(CONN_BYTES)
+            ),
+            (
+                Some("svc::cache::Cache::insert"),
+                Some("src/cache.rs:42"),
+                Some(2),
+                Some(CACHE_BYTES)
+            ),
+            (
+                Some("svc_proto::Message::decode"),
+                Some("generated/proto.rs:903"),
+                Some(3),
+                Some(PROTO_BYTES)
+            ),
+            // A tie in bytes: more blocks first.
+            (None, None, Some(2), Some(UNKNOWN_BYTES)),
+            (
+                Some("std::rt::lang_start_internal"),
+                Some("src/rt.rs:174"),
+                Some(1),
+                Some(RUNTIME_BYTES)
+            ),
+        ]
+    );
+    let sum: u64 = sites.iter().filter_map(|s| s["bytes"].as_u64()).sum();
+    assert_eq!(sum, LIVE_BYTES);
+}
+
+#[test]
+fn top_limits_the_sites() {
+    let v = json_summary("summary-top-json", &service(), &["--top", "1"]);
+    let sites = v["top_sites"].as_array().expect("top_sites is an array");
+    assert_eq!(sites.len(), 1);
+    assert_eq!(sites[0]["function"], "svc::conn::Conn::read_buffer");
+    assert_eq!(v["totals"]["sites"], 5);
+
+    let text = summary("summary-top-text", &service(), &["--top", "1"]);
+    assert!(text.contains("top 1 of 5 allocation sites"), "{text}");
+    assert!(text.contains("svc::conn::Conn::read_buffer"), "{text}");
+    assert!(!text.contains("svc::cache::Cache::insert"), "{text}");
+}
+
+#[test]
+fn matching_allocator_counters_are_not_repeated() {
+    let mut snap = service();
+    snap.capture.live_bytes = LIVE_BYTES;
+    snap.capture.live_blocks = LIVE_BLOCKS;
+    let text = summary("summary-counters", &snap, &[]);
+    assert!(!text.contains("allocator counted"), "{text}");
+    snap.capture.live_bytes += 1;
+    let text = summary("summary-counters", &snap, &[]);
+    assert!(
+        text.contains("(265612 B; the allocator counted 265613 B)"),
+        "{text}"
+    );
+    assert!(!text.contains("(the allocator counted"), "{text}");
+}
+
+#[test]
+fn a_truncated_file_is_refused_in_one_line() {
+    let path = write_snapshot("truncated", &service());
+    let bytes = std::fs::read(&path).expect("read back");
+    std::fs::write(&path, &bytes[..bytes.len() - 10]).expect("truncate");
+    let err = single_line_error(&turbowish(&["summary", path.to_str().expect("utf-8")]));
+    assert!(
+        err.starts_with(&format!(
+            "turbowish: cannot read {}: snapshot is truncated",
+            path.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_file_with_the_wrong_magic_is_refused_in_one_line() {
+    let path = temp_dir("magic").join("notes.twsnap");
+    std::fs::write(&path, "these are not the bytes you are looking for\n").expect("write");
+    let err = single_line_error(&turbowish(&["summary", path.to_str().expect("utf-8")]));
+    assert_eq!(
+        err,
+        format!(
+            "turbowish: cannot read {}: not a TurboWish snapshot (wrong magic bytes)",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn a_missing_file_is_refused_in_one_line() {
+    let path = temp_dir("missing").join("nope.twsnap");
+    let err = single_line_error(&turbowish(&[
+        "summary",
+        path.to_str().expect("utf-8"),
+        "--json",
+    ]));
+    assert!(
+        err.starts_with(&format!("turbowish: cannot read {}: ", path.display())),
+        "{err}"
+    );
+    assert!(err.contains("No such file"), "{err}");
+}
+
+#[test]
+fn a_directory_is_refused_in_one_line() {
+    let dir = temp_dir("directory");
+    let err = single_line_error(&turbowish(&["summary", dir.to_str().expect("utf-8")]));
+    assert!(
+        err.starts_with(&format!(
+            "turbowish: cannot read {}: it is a directory",
+            dir.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &[][..],
+        &["summary"],
+        &["summary", "x", "--top", "lots"],
+        &["frobnicate"],
+        &["snap", "0"],
+    ] {
+        let out = turbowish(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn help_top_level() {
+    let out = turbowish(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(stdout(&out));
+}
+
+#[test]
+fn help_summary() {
+    let out = turbowish(&["summary", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(stdout(&out));
+}
+
+#[test]
+fn help_snap() {
+    let out = turbowish(&["snap", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(stdout(&out));
+}
+
+/// A pid no process has, searching down from 4,000,000.
+fn unused_pid() -> u32 {
+    (1..=4_000_000u32)
+        .rev()
+        .find(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        .expect("a free pid")
+}
+
+#[test]
+fn snap_of_a_missing_process_fails_clearly() {
+    let pid = unused_pid().to_string();
+    let err = single_line_error(&turbowish(&["snap", &pid, "--timeout", "1"]));
+    assert_eq!(
+        err,
+        format!("turbowish: no process has pid {pid}; is it still running?")
+    );
+}
+
+/// A child process that lives for 30 s, killed when dropped.
+struct Child(std::process::Child);
+
+impl Child {
+    /// Runs `script` in `sh`, and waits until it prints a line (its signal
+    /// dispositions are then set).
+    fn spawn(script: &str, env: &[(&str, &str)]) -> Child {
+        use std::io::BufRead;
+        let mut child = Command::new("sh")
+            .args(["-c", script])
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        let out = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(out)
+            .read_line(&mut line)
+            .expect("read the child's line");
+        Child(child)
+    }
+
+    fn pid(&self) -> String {
+        self.0.id().to_string()
+    }
+
+    /// Whether it still runs.
+    fn alive(&mut self) -> bool {
+        self.0.try_wait().expect("try_wait").is_none()
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn snap_times_out_on_a_process_that_ignores_the_signal() {
+    let mut child = Child::spawn("trap '' USR1; echo ready; exec sleep 30", &[]);
+    let dir = temp_dir("snap-timeout");
+    let dir_arg = dir.to_str().expect("utf-8");
+    let start = std::time::Instant::now();
+    let err = single_line_error(&turbowish(&[
+        "snap",
+        &child.pid(),
+        "--timeout",
+        "1",
+        "--dir",
+        dir_arg,
+    ]));
+    assert!(start.elapsed() >= std::time::Duration::from_secs(1));
+    assert!(err.contains("timed out after 1 s"), "{err}");
+    assert!(err.contains("turbowish_alloc::install()"), "{err}");
+    assert!(err.contains(dir_arg), "{err}");
+    assert!(child.alive());
+}
+
+#[test]
+fn snap_does_not_send_a_signal_the_process_does_not_handle() {
+    // SIGUSR1's default action would terminate the child.
+    let mut child = Child::spawn("echo ready; exec sleep 30", &[]);
+    let err = single_line_error(&turbowish(&["snap", &child.pid(), "--timeout", "1"]));
+    assert!(err.contains("has no handler for SIGUSR1"), "{err}");
+    assert!(err.contains("nothing was sent"), "{err}");
+    assert!(err.contains("turbowish_alloc::install()"), "{err}");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(child.alive(), "the child was terminated");
+}
+
+#[test]
+fn snap_sends_the_signal_the_process_asks_for() {
+    // USR1 would terminate the child; its TURBOWISH_SIGNAL says USR2.
+    let mut child = Child::spawn(
+        "trap '' USR2; echo ready; exec sleep 30",
+        &[("TURBOWISH_SIGNAL", "usr2")],
+    );
+    let dir = temp_dir("snap-usr2");
+    let args = [
+        "snap",
+        &child.pid(),
+        "--timeout",
+        "0.3",
+        "--dir",
+        dir.to_str().expect("utf-8"),
+    ];
+    let err = single_line_error(&turbowish(&args));
+    assert!(err.contains("timed out after 0.3 s"), "{err}");
+    assert!(child.alive());
+}
+
+#[test]
+fn snap_refuses_a_process_with_snapshot_signals_off() {
+    let mut child = Child::spawn("echo ready; exec sleep 30", &[("TURBOWISH_SIGNAL", "off")]);
+    let err = single_line_error(&turbowish(&["snap", &child.pid()]));
+    assert!(err.contains("TURBOWISH_SIGNAL is off"), "{err}");
+    assert!(child.alive());
+}
