@@ -88,8 +88,11 @@ struct Plan {
 pub(crate) fn capture(target: Target<'_>, timeout: Duration) -> Result<SnapshotInfo, Error> {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let started = Instant::now();
-    let plan = plan(target, crate::stack::stack_pointer());
+    let mut plan = plan(target, crate::stack::stack_pointer());
     let (read_fd, write_fd) = pipe()?;
+    // The pause is the fork alone: everything before it ran while the rest of
+    // the process went on.
+    plan.fork_started = Instant::now();
     fork::SNAPSHOT_FORK.store(true, Ordering::Relaxed);
     // SAFETY: the child runs only `child_main`, which obeys rule 3 and ends
     // in `_exit`; the atfork handlers make TurboWish's own locks safe.
@@ -97,8 +100,8 @@ pub(crate) fn capture(target: Target<'_>, timeout: Duration) -> Result<SnapshotI
     if pid == 0 {
         child_main(&plan, write_fd);
     }
+    let pause = plan.fork_started.elapsed();
     fork::SNAPSHOT_FORK.store(false, Ordering::Relaxed);
-    let pause = started.elapsed();
     // SAFETY: closes our copy of the write end, which we own.
     unsafe { libc::close(write_fd) };
     if pid < 0 {

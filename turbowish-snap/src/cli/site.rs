@@ -20,6 +20,26 @@ const MACHINERY: &[&str] = &[
     "<hashbrown::",
 ];
 
+/// Source paths of machinery: std's sources (as rustc records them), and
+/// TurboWish's and hashbrown's own crates, from a checkout or the registry.
+/// Needed besides the names because with `debug = "line-tables-only"`
+/// inlined frames carry only short names (`here`, not
+/// `turbowish_alloc::stack::Origin::here`).
+const MACHINERY_PATHS: &[&str] = &[
+    "/rustc/",
+    "/turbowish-alloc/src/",
+    "/turbowish-alloc-",
+    "/hashbrown-",
+];
+
+/// Whether `sym` is machinery, by its function name or its source file.
+fn is_machinery_symbol(snap: &Snapshot, sym: &Symbol) -> bool {
+    let file = sym.file.map_or("", |f| string(snap, f));
+    is_machinery(string(snap, sym.function))
+        || file.starts_with("/rustc/")
+        || MACHINERY_PATHS.iter().any(|p| file.contains(p))
+}
+
 /// What an allocation site is called.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiteName {
@@ -52,7 +72,7 @@ pub fn name_stack(snap: &Snapshot, stack: u32) -> SiteName {
         };
     }
     let symbols = || frames.iter().flat_map(|f| &f.symbols);
-    if let Some(sym) = symbols().find(|s| !is_machinery(string(snap, s.function))) {
+    if let Some(sym) = symbols().find(|s| !is_machinery_symbol(snap, s)) {
         return symbol_name(snap, sym);
     }
     if let Some(frame) = frames.iter().find(|f| f.symbols.is_empty()) {
@@ -148,6 +168,39 @@ mod tests {
         ] {
             assert!(!is_machinery(f), "{f}");
         }
+    }
+
+    /// With `debug = "line-tables-only"`, inlined frames have short names;
+    /// their source path still tells machinery from the program.
+    #[test]
+    fn short_names_are_judged_by_their_source_path() {
+        let mut s = Snapshot::default();
+        let files = [
+            "/work/svc/turbowish-alloc/src/stack.rs",
+            "/root/.cargo/registry/src/index.crates.io-1949/hashbrown-0.15.2/src/map.rs",
+            "/rustc/59807616e1fa/library/alloc/src/vec/mod.rs",
+            "/work/svc/examples/demo.rs",
+        ];
+        let names = ["here", "insert", "push", "read_buffer"];
+        for (f, n) in files.iter().zip(names) {
+            let file = s.strings.len() as u32;
+            s.strings.push((*f).to_owned());
+            let function = s.strings.len() as u32;
+            s.strings.push(n.to_owned());
+            s.frames.push(Frame {
+                addr: 0x1000 + u64::from(file),
+                module: None,
+                symbols: vec![Symbol {
+                    function,
+                    file: Some(file),
+                    line: 24,
+                }],
+            });
+        }
+        s.stacks.push(vec![0, 1, 2, 3]);
+        let site = name_stack(&s, 1);
+        assert_eq!(site.function.as_deref(), Some("read_buffer"));
+        assert_eq!(site.location.as_deref(), Some("examples/demo.rs:24"));
     }
 
     fn snap_with(functions: &[&str], unsymbolized_first: bool) -> Snapshot {
