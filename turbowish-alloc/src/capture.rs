@@ -110,7 +110,10 @@ pub(crate) fn capture(target: Target<'_>, timeout: Duration) -> Result<SnapshotI
         return Err(Error::last_os("fork"));
     }
     let report = wait_for_report(read_fd, pid, timeout);
-    let report = reap(pid, report)?;
+    let report = reap(pid, report).inspect_err(|_| {
+        // A child killed while writing leaves its temporary file (rule 5).
+        let _ = std::fs::remove_file(turbowish_snap::format::temp_path(&plan.path, pid as u32));
+    })?;
     Ok(SnapshotInfo {
         path: plan.path,
         bytes: report.bytes,

@@ -92,6 +92,12 @@ impl Config {
         self
     }
 
+    /// Takes a snapshot now, from the calling thread, into `path`, with this
+    /// configuration's time-out.
+    pub fn snapshot_to(&self, path: impl AsRef<Path>) -> Result<SnapshotInfo, Error> {
+        capture::capture(Target::File(path.as_ref()), self.timeout)
+    }
+
     /// Installs the signal handler and starts the snapshot thread. Only the
     /// first call in a process succeeds.
     pub fn install(self) -> Result<(), Error> {
@@ -123,9 +129,10 @@ pub fn install() {
     }
 }
 
-/// Takes a snapshot now and writes it to `path`, from the calling thread.
+/// Takes a snapshot now and writes it to `path`, from the calling thread,
+/// with the default settings (see [`Config::snapshot_to`]).
 pub fn snapshot_to(path: impl AsRef<Path>) -> Result<SnapshotInfo, Error> {
-    capture::capture(Target::File(path.as_ref()), Config::default().timeout)
+    Config::default().snapshot_to(path)
 }
 
 fn snapshot_thread(mut wake: UnixStream, config: &Config) {

@@ -174,7 +174,7 @@ pub fn read(mut input: impl Read) -> Result<Snapshot, Error> {
 /// temporary file beside it and renamed into place, so a reader (or a crash)
 /// never sees half a snapshot, and an existing file is only replaced whole.
 pub fn write_file(snapshot: &Snapshot, path: &Path) -> Result<u64, Error> {
-    let tmp = temp_path(path);
+    let tmp = temp_path(path, std::process::id());
     let result = std::fs::File::create(&tmp)
         .map_err(Error::from)
         .and_then(|f| {
@@ -194,9 +194,11 @@ pub fn read_file(path: &Path) -> Result<Snapshot, Error> {
     read(io::BufReader::new(std::fs::File::open(path)?))
 }
 
-fn temp_path(path: &Path) -> std::path::PathBuf {
+/// The temporary file [`write_file`] writes in process `pid` before renaming
+/// it to `path`: whoever kills a writer mid-way can remove it.
+pub fn temp_path(path: &Path, pid: u32) -> std::path::PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp-{}", std::process::id()));
+    name.push(format!(".tmp-{pid}"));
     path.with_file_name(name)
 }
 
