@@ -1,0 +1,786 @@
+//! What a heap snapshot costs: the parent's pause, the child's capture time,
+//! the file's size and the child's memory, on a heap of about 1 GiB in over
+//! a million live blocks.
+//!
+//! # The heap
+//!
+//! This process allocates through [`TurboWish`] (frame-pointer stacks, the
+//! default). It builds 550,000 `Box<Node>`s (32 bytes each), each owning a
+//! `Vec<u8>` payload of 16 to 3,824 bytes (uniformly distributed, mean
+//! 1,920) and holding a raw pointer to another node chosen by a fixed
+//! permutation-like formula: 1.1 million blocks averaging about 975 bytes,
+//! about 1 GiB in all. Every payload byte is written (a non-zero fill that
+//! never looks like a heap address), so the whole heap is resident before
+//! anything is measured. The scan should find two edges per node (to its
+//! payload and to its linked node), plus the pointers from the `Vec` that
+//! holds the nodes; the summary counts how many of the expected edges the
+//! snapshot really contains.
+//!
+//! # What is measured
+//!
+//! 1. **Parent pause**: [`SnapshotInfo::pause`], the time the calling thread
+//!    spends from entering [`snapshot_to`] until `fork` returns in the parent
+//!    (planning the capture, the pipe, the `fork`). Criterion's
+//!    `capture/turbowish-pause` takes one snapshot per iteration (to a file
+//!    under [`std::env::temp_dir`], deleted at once) and reports only the
+//!    pause. Baseline, `capture/plain-fork-pause`: a bare `libc::fork()` of
+//!    the same process whose child `_exit`s at once, timed from the call to
+//!    its return in the parent; the reaping `waitpid` is not timed. That is
+//!    mostly the kernel copying the page tables, which no fork-based capture
+//!    can avoid (glibc still runs the `pthread_atfork` handlers, TurboWish's
+//!    included, as it would for any fork in a process using TurboWish). Both
+//!    are also given per GiB of the process's resident memory (`VmRSS` from
+//!    `/proc/self/status`, read just before the first snapshot). Target: at
+//!    most 10 ms per GiB for TurboWish's pause. Because criterion measures
+//!    the two one after the other, and a busy machine drifts, the ratio of
+//!    the two pauses is taken from interleaved rounds after criterion's runs
+//!    (each round one plain fork and one snapshot, in alternating order): the
+//!    median of the per-round ratios.
+//! 2. **Capture time**: [`SnapshotInfo::elapsed`], from entering
+//!    [`snapshot_to`] until the child has written the file, reported and been
+//!    reaped; median over every snapshot taken in the run. The first
+//!    snapshot's file also gives the child's own figures
+//!    ([`turbowish_snap::Capture`]): scan time and scanned bytes (so the scan
+//!    rate, in GB/s of 10^9 bytes, one core) and symbolization time. The rest
+//!    of `elapsed` is copying and sorting the table, encoding, compressing,
+//!    writing and `fsync`ing the file, and reaping. Targets: at most 2 s for
+//!    1M live blocks; a scan of at least 1 GB/s.
+//! 3. **File size per live block**: the first snapshot's file size divided by
+//!    its block count; then the same snapshot read back, stripped of its
+//!    stack and symbol tables (strings, modules, frames and stacks emptied,
+//!    every block's stack set to 0) and re-encoded with
+//!    [`turbowish_snap::write`]: the per-block cost of the blocks, edges and
+//!    roots alone. Target: at most 8 B per block without the stack and
+//!    symbol tables. For reference, also the size with the edges and roots
+//!    removed as well (the block table alone). This heap is allocated from
+//!    two call sites, so its stack and symbol tables are tiny (the summary
+//!    gives their row counts) and the stripped size differs from the full one
+//!    only by the compressor's noise (the file is one zstd frame, and
+//!    removing a few KB of tables shifts how the big columns compress, by up
+//!    to about 1% either way).
+//! 4. **Child peak memory**: `getrusage(RUSAGE_CHILDREN).ru_maxrss` right
+//!    after the first snapshot, which is the first `fork` of this process
+//!    (it is a maximum over all reaped children, so it must be read before
+//!    the plain-fork benchmark forks copies of the whole process).
+//!    *Caveat*: a forked child starts with the parent's resident pages
+//!    already counted in its RSS (shared copy-on-write), so this figure
+//!    includes the whole heap. The summary therefore also gives
+//!    `ru_maxrss - parent VmRSS`: the memory the child mapped on top of what
+//!    it inherited (its own allocations, the file being written, the debug
+//!    info it read). That difference is only an estimate: pages the child
+//!    *wrote* to that it had inherited (copy-on-write copies, which do cost
+//!    real memory) replace the shared page in its RSS and are not counted,
+//!    while file pages resident in the parent but not yet touched by the
+//!    child count against it; a parent that is not sitting idle (unlike
+//!    this one) would also pay for copies of every page it writes during
+//!    the capture.
+//!
+//! # Running
+//!
+//! `cargo bench -p turbowish-alloc --bench capture` (about 30 seconds on 2
+//! cores once built; needs about 1.1 GiB for the heap plus the child's
+//! working memory, and ~10 MB free under the temp directory).
+//! `cargo bench -p turbowish-alloc --bench capture -- --test` (or
+//! `cargo test -p turbowish-alloc --bench capture`) builds a tiny heap of
+//! 10,000 blocks instead, takes the snapshots once, checks the file parses
+//! and holds every node and payload and the edges between them, and
+//! finishes in seconds.
+//!
+//! # Reading the output
+//!
+//! First criterion's two estimates, in its usual form (`time: [low mean
+//! high]`, a 95% interval): `capture/turbowish-pause` and
+//! `capture/plain-fork-pause`. A snapshot takes seconds of wall time but
+//! pauses the parent for milliseconds, and criterion plans its samples from
+//! the reported pause, so the TurboWish benchmark is set up for exactly one
+//! snapshot per sample (10 samples) and criterion warns that it is "unable
+//! to complete 10 samples" in the (deliberately tiny) target time: expected,
+//! ignore it. Then a plain-text summary that the README can quote: every
+//! figure above, the target where the issue set one, and `met` or `MISSED`.
+//! Pauses and capture times are medians with the min-max range over every
+//! sample the run took (`n=`: for TurboWish the first snapshot, criterion's
+//! warm-up and samples, and the interleaved rounds); the pause ratio is the
+//! median (min-max) of the interleaved rounds' ratios. The machine's load
+//! matters: a fork's pause grows when other processes compete for the
+//! cores, so quote figures from a quiet machine, or with the load average
+//! the summary prints beside them.
+
+use criterion::{Criterion, SamplingMode};
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use turbowish_alloc::{SnapshotInfo, TurboWish, snapshot_to};
+use turbowish_snap::{Edge, Snapshot};
+
+#[global_allocator]
+static A: TurboWish = TurboWish::system();
+
+/// Nodes in the full heap: two blocks each.
+const FULL_NODES: usize = 550_000;
+/// Nodes in the `--test` heap.
+const TEST_NODES: usize = 5_000;
+/// Interleaved rounds of one plain fork and one snapshot (full run).
+const ROUNDS: usize = 5;
+/// Payload sizes are uniform in `MIN_PAYLOAD..=MAX_PAYLOAD`.
+const MIN_PAYLOAD: u64 = 16;
+const MAX_PAYLOAD: u64 = 3_824;
+
+const GIB: f64 = (1u64 << 30) as f64;
+const MIB: f64 = (1u64 << 20) as f64;
+
+// ---------------------------------------------------------------------------
+// The heap.
+
+/// One node: a payload, and a pointer to another node for the scan to find.
+struct Node {
+    payload: Vec<u8>,
+    link: *const Node,
+}
+
+struct Heap {
+    /// Boxed on purpose: each node is a heap block of its own.
+    #[allow(clippy::vec_box)]
+    nodes: Vec<Box<Node>>,
+    live_bytes: u64,
+}
+
+/// The node that node `i` of `n` points to.
+fn link_target(i: usize, n: usize) -> usize {
+    (i * 7_919 + 13) % n
+}
+
+impl Heap {
+    fn build(n: usize) -> Heap {
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut nodes = Vec::with_capacity(n);
+        let mut live_bytes = (n * size_of::<Box<Node>>()) as u64;
+        for i in 0..n {
+            // xorshift64: deterministic, so every run builds the same heap.
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let len = (MIN_PAYLOAD + rng % (MAX_PAYLOAD - MIN_PAYLOAD + 1)) as usize;
+            // Non-zero, so the allocation is written (not a lazily zeroed
+            // calloc); 0x01..=0xFF repeated never looks like a heap address.
+            let fill = (i % 255) as u8 + 1;
+            nodes.push(Box::new(Node {
+                payload: vec![fill; len],
+                link: std::ptr::null(),
+            }));
+            live_bytes += (size_of::<Node>() + len) as u64;
+        }
+        for i in 0..n {
+            let target: *const Node = &*nodes[link_target(i, n)];
+            nodes[i].link = target;
+        }
+        Heap { nodes, live_bytes }
+    }
+
+    /// Whether every link points where `build` meant it to.
+    fn links_ok(&self) -> bool {
+        let n = self.nodes.len();
+        self.nodes
+            .iter()
+            .enumerate()
+            .all(|(i, node)| std::ptr::eq(node.link, &*self.nodes[link_target(i, n)]))
+    }
+
+    fn blocks(&self) -> usize {
+        2 * self.nodes.len()
+    }
+}
+
+/// How many of the heap's expected edges a snapshot holds.
+struct EdgeCheck {
+    nodes_found: usize,
+    payloads_found: usize,
+    to_payload: usize,
+    to_link: usize,
+}
+
+impl EdgeCheck {
+    fn new(snap: &Snapshot, heap: &Heap) -> EdgeCheck {
+        let index = |addr: usize| {
+            snap.blocks
+                .binary_search_by_key(&(addr as u64), |b| b.addr)
+                .ok()
+                .map(|i| i as u32)
+        };
+        let has_edge = |from: u32, to: u32| snap.edges.binary_search(&Edge { from, to }).is_ok();
+        let n = heap.nodes.len();
+        let node_index: Vec<Option<u32>> = heap
+            .nodes
+            .iter()
+            .map(|node| index(&**node as *const Node as usize))
+            .collect();
+        let mut check = EdgeCheck {
+            nodes_found: node_index.iter().flatten().count(),
+            payloads_found: 0,
+            to_payload: 0,
+            to_link: 0,
+        };
+        for (i, node) in heap.nodes.iter().enumerate() {
+            let payload = index(node.payload.as_ptr() as usize);
+            check.payloads_found += usize::from(payload.is_some());
+            if let (Some(from), Some(to)) = (node_index[i], payload) {
+                check.to_payload += usize::from(has_edge(from, to));
+            }
+            if let (Some(from), Some(to)) = (node_index[i], node_index[link_target(i, n)]) {
+                check.to_link += usize::from(has_edge(from, to));
+            }
+        }
+        check
+    }
+
+    fn complete(&self, n: usize) -> bool {
+        self.nodes_found == n
+            && self.payloads_found == n
+            && self.to_payload == n
+            && self.to_link == n
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Measurements.
+
+/// Snapshot file names, unique within the run.
+static SNAPSHOT_NUMBER: AtomicU32 = AtomicU32::new(0);
+
+fn snapshot_path() -> PathBuf {
+    let n = SNAPSHOT_NUMBER.fetch_add(1, Ordering::Relaxed) + 1;
+    std::env::temp_dir().join(format!(
+        "turbowish-capture-bench-{}-{n}.twsnap",
+        std::process::id()
+    ))
+}
+
+/// Takes one snapshot; the caller deletes the file.
+fn snapshot() -> SnapshotInfo {
+    let path = snapshot_path();
+    snapshot_to(&path).unwrap_or_else(|e| {
+        let _ = std::fs::remove_file(&path);
+        panic!("snapshot to {} failed: {e}", path.display())
+    })
+}
+
+fn remove(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        eprintln!("cannot delete {}: {e}", path.display());
+    }
+}
+
+/// Forks a child that exits at once; returns how long the parent waited for
+/// `fork` to return.
+fn plain_fork_pause() -> Duration {
+    let started = Instant::now();
+    // SAFETY: the child only calls `_exit`, which is async-signal-safe and
+    // touches no lock, allocator or stdio buffer it shares with the parent.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: ends the child without running destructors or atexit
+        // handlers (which would act on state copied from the parent).
+        unsafe { libc::_exit(0) }
+    }
+    let pause = started.elapsed();
+    assert!(pid > 0, "fork: {}", std::io::Error::last_os_error());
+    let mut status = 0;
+    loop {
+        // SAFETY: waits for our own child; `status` is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        assert!(e.kind() == std::io::ErrorKind::Interrupted, "waitpid: {e}");
+    }
+    pause
+}
+
+/// `VmRSS` of this process, in bytes.
+fn vm_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("reading /proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmRSS in /proc/self/status")
+        * 1024
+}
+
+/// The largest peak RSS of any reaped child, in bytes.
+fn children_max_rss() -> u64 {
+    // SAFETY: `rusage` is plain integers, for which all zeroes is valid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid out-pointer for the call.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    assert_eq!(rc, 0, "getrusage: {}", std::io::Error::last_os_error());
+    usage.ru_maxrss as u64 * 1024 // KiB on Linux
+}
+
+/// The transparent huge page mode (the bracketed word), which changes the
+/// page-table copy's cost.
+fn thp_mode() -> String {
+    std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+        .ok()
+        .and_then(|s| {
+            let (_, rest) = s.split_once('[')?;
+            Some(rest.split_once(']')?.0.to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// `/proc/loadavg`'s 1, 5 and 15 minute figures.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Encoded size of `snap` without its stack and symbol tables, and without
+/// those and the edges and roots.
+fn stripped_sizes(mut snap: Snapshot) -> (u64, u64) {
+    snap.strings = vec![String::new()];
+    snap.modules.clear();
+    snap.frames.clear();
+    snap.stacks = vec![Vec::new()];
+    snap.process.exe = 0;
+    for b in &mut snap.blocks {
+        b.stack = 0;
+    }
+    for r in &mut snap.roots {
+        r.label = 0;
+    }
+    let encode = |s: &Snapshot| turbowish_snap::write(s, std::io::sink()).expect("re-encoding");
+    let without_symbols = encode(&snap);
+    snap.edges.clear();
+    snap.roots.clear();
+    (without_symbols, encode(&snap))
+}
+
+// ---------------------------------------------------------------------------
+// The summary.
+
+/// Median, min and max, in the samples' unit (sorts in place).
+fn summary(xs: &mut [f64]) -> (f64, f64, f64) {
+    xs.sort_by(f64::total_cmp);
+    match xs {
+        [] => (f64::NAN, f64::NAN, f64::NAN),
+        _ => (xs[xs.len() / 2], xs[0], xs[xs.len() - 1]),
+    }
+}
+
+fn ms(d: &[Duration]) -> Vec<f64> {
+    d.iter().map(|d| d.as_secs_f64() * 1e3).collect()
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
+
+/// What the first snapshot told us, beyond its `SnapshotInfo`.
+struct FirstSnapshot {
+    info: SnapshotInfo,
+    rss_at_fork: u64,
+    child_max_rss: u64,
+    earlier_children_max_rss: u64,
+}
+
+struct Report<'a> {
+    heap: &'a Heap,
+    build_time: Duration,
+    first: FirstSnapshot,
+    snap: Snapshot,
+    tw_pause: Vec<Duration>,
+    tw_elapsed: Vec<Duration>,
+    fork_pause: Vec<Duration>,
+    /// TurboWish pause / plain fork pause, per interleaved round.
+    ratios: Vec<f64>,
+    tiny: bool,
+}
+
+impl Report<'_> {
+    fn print(self) {
+        let Report {
+            heap,
+            build_time,
+            first,
+            snap,
+            tw_pause,
+            tw_elapsed,
+            fork_pause,
+            mut ratios,
+            tiny,
+        } = self;
+        let FirstSnapshot {
+            info,
+            rss_at_fork,
+            child_max_rss,
+            earlier_children_max_rss,
+        } = first;
+        let cap = snap.capture.clone();
+        let rss_gib = rss_at_fork as f64 / GIB;
+        let blocks = info.blocks as f64;
+        let edges = EdgeCheck::new(&snap, heap);
+        let tables = format!(
+            "{} strings, {} modules, {} frames, {} stacks",
+            snap.strings.len(),
+            snap.modules.len(),
+            snap.frames.len(),
+            snap.stacks.len()
+        );
+        let n = heap.nodes.len();
+        let (bytes_no_symbols, bytes_blocks_only) = stripped_sizes(snap);
+
+        let (tw_med, tw_lo, tw_hi) = summary(&mut ms(&tw_pause));
+        let (fk_med, fk_lo, fk_hi) = summary(&mut ms(&fork_pause));
+        let (el_med, el_lo, el_hi) = summary(&mut ms(&tw_elapsed));
+        let (ratio_med, ratio_lo, ratio_hi) = summary(&mut ratios);
+        let tw_per_gib = tw_med / rss_gib;
+        let fk_per_gib = fk_med / rss_gib;
+        let el_s = el_med / 1e3;
+        let el_per_million = el_s * 1e6 / blocks;
+        let scan_s = cap.scan_ns as f64 / 1e9;
+        let symbolize_s = cap.symbolize_ns as f64 / 1e9;
+        let rest_s = info.elapsed.as_secs_f64() - info.pause.as_secs_f64() - scan_s - symbolize_s;
+        let scan_gbps = cap.scanned_bytes as f64 / cap.scan_ns.max(1) as f64;
+        let per_block = info.bytes as f64 / blocks;
+        let per_block_no_symbols = bytes_no_symbols as f64 / blocks;
+        let per_block_blocks_only = bytes_blocks_only as f64 / blocks;
+        let extra = child_max_rss as i64 - rss_at_fork as i64;
+
+        println!();
+        println!(
+            "turbowish-alloc capture benchmark{}",
+            if tiny {
+                " (TEST MODE: tiny heap, figures not meaningful)"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "heap: {} blocks in the snapshot ({} nodes + {} payloads + others), {:.2} GiB live \
+             (TurboWish counts {:.2} GiB), built in {:.1} s; VmRSS {:.2} GiB; THP {}",
+            info.blocks,
+            n,
+            n,
+            heap.live_bytes as f64 / GIB,
+            cap.live_bytes as f64 / GIB,
+            build_time.as_secs_f64(),
+            rss_gib,
+            thp_mode(),
+        );
+        println!("load average at the end: {}", load_average());
+        println!(
+            "scan found {}/{n} nodes, {}/{n} payloads, {}/{n} node->payload and {}/{n} \
+             node->node edges; {} edges in all, {} untracked blocks",
+            edges.nodes_found,
+            edges.payloads_found,
+            edges.to_payload,
+            edges.to_link,
+            info.edges,
+            cap.untracked_blocks,
+        );
+        println!();
+        println!(
+            "{:<44} {:>26}  {:<22} verdict",
+            "figure", "measured", "target"
+        );
+        let row = |name: &str, value: String, target: &str, ok: Option<bool>| {
+            println!(
+                "{name:<44} {value:>26}  {target:<22} {}",
+                ok.map_or("", verdict)
+            );
+        };
+        row(
+            &format!("parent pause, TurboWish (n={})", tw_pause.len()),
+            format!("{tw_med:.2} ms ({tw_lo:.2}-{tw_hi:.2})"),
+            "",
+            None,
+        );
+        row(
+            "  per GiB resident",
+            format!("{tw_per_gib:.2} ms/GiB"),
+            "<= 10 ms/GiB",
+            Some(tw_per_gib <= 10.0),
+        );
+        row(
+            &format!("parent pause, plain fork (n={})", fork_pause.len()),
+            format!("{fk_med:.2} ms ({fk_lo:.2}-{fk_hi:.2})"),
+            "",
+            None,
+        );
+        row(
+            "  per GiB resident",
+            format!("{fk_per_gib:.2} ms/GiB"),
+            "",
+            None,
+        );
+        row(
+            &format!("  TurboWish / plain fork, interleaved (n={})", ratios.len()),
+            format!("{ratio_med:.2}x ({ratio_lo:.2}-{ratio_hi:.2})"),
+            "",
+            None,
+        );
+        row(
+            "  ratio of the medians above",
+            format!("{:.2}x", tw_med / fk_med),
+            "",
+            None,
+        );
+        row(
+            &format!("capture elapsed (n={})", tw_elapsed.len()),
+            format!("{el_s:.2} s ({:.2}-{:.2})", el_lo / 1e3, el_hi / 1e3),
+            &format!("<= 2 s ({:.2}M blocks)", blocks / 1e6),
+            Some(el_s <= 2.0),
+        );
+        row(
+            "  per 1M live blocks",
+            format!("{el_per_million:.2} s"),
+            "<= 2 s",
+            Some(el_per_million <= 2.0),
+        );
+        row(
+            "  first snapshot: elapsed",
+            format!("{:.2} s", info.elapsed.as_secs_f64()),
+            "",
+            None,
+        );
+        row(
+            "    scan (child, one core)",
+            format!("{scan_s:.3} s"),
+            "",
+            None,
+        );
+        row(
+            "    scanned",
+            format!("{:.3} GB", cap.scanned_bytes as f64 / 1e9),
+            "",
+            None,
+        );
+        row(
+            "    scan rate",
+            format!("{scan_gbps:.2} GB/s"),
+            ">= 1 GB/s",
+            Some(scan_gbps >= 1.0),
+        );
+        row("    symbolize", format!("{symbolize_s:.3} s"), "", None);
+        row(
+            "    rest (table, sort, encode, zstd, write,",
+            format!("{rest_s:.3} s"),
+            "",
+            None,
+        );
+        println!("     fsync, reap; elapsed - pause - scan - symbolize)");
+        row(
+            "    pause as the child measured it",
+            format!("{:.2} ms", cap.pause_ns as f64 / 1e6),
+            "",
+            None,
+        );
+        row(
+            "file size (first snapshot)",
+            format!("{:.2} MB", info.bytes as f64 / 1e6),
+            "",
+            None,
+        );
+        row("  per live block", format!("{per_block:.2} B"), "", None);
+        row(
+            "  per block without stack/symbol tables",
+            format!("{per_block_no_symbols:.2} B"),
+            "<= 8 B/block",
+            Some(per_block_no_symbols <= 8.0),
+        );
+        row(
+            "  per block, block table alone",
+            format!("{per_block_blocks_only:.2} B"),
+            "",
+            None,
+        );
+        println!("     (stack and symbol tables, tiny here: {tables}; see the doc comment)");
+        row(
+            "child peak RSS (RUSAGE_CHILDREN maxrss)",
+            format!("{:.2} GiB", child_max_rss as f64 / GIB),
+            "",
+            None,
+        );
+        row(
+            "  parent VmRSS at the fork",
+            format!("{rss_gib:.2} GiB"),
+            "",
+            None,
+        );
+        row(
+            "  extra memory the child touched",
+            format!("{:+.1} MiB", extra as f64 / MIB),
+            "",
+            None,
+        );
+        println!("     (maxrss - VmRSS; copy-on-write copies not included, see the doc comment)");
+        if earlier_children_max_rss > 0 {
+            println!(
+                "     (children reaped before the first snapshot peaked at {:.1} MiB)",
+                earlier_children_max_rss as f64 / MIB
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+/// Criterion's own rule: `--test`, or no `--bench` (as `cargo test` runs us).
+fn test_mode(args: &[String]) -> bool {
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    has("--test") || !has("--bench")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let tiny = test_mode(&args);
+    let listing = args.iter().any(|a| a == "--list");
+    let mut c = Criterion::default().sample_size(10).configure_from_args();
+
+    let mut tw_pause = Vec::new();
+    let mut tw_elapsed = Vec::new();
+    let mut fork_pause = Vec::new();
+    let mut first = None;
+    let mut heap = None;
+    let mut build_time = Duration::ZERO;
+    if !listing {
+        let started = Instant::now();
+        let h = Heap::build(if tiny { TEST_NODES } else { FULL_NODES });
+        build_time = started.elapsed();
+        assert!(h.links_ok(), "the heap's links are wrong");
+
+        // The first fork of this process (see `children_max_rss`).
+        let earlier_children_max_rss = children_max_rss();
+        let rss_at_fork = vm_rss();
+        let info = snapshot();
+        let child_max_rss = children_max_rss();
+        tw_pause.push(info.pause);
+        tw_elapsed.push(info.elapsed);
+        // The file is read only after the benchmarks: its decoded tables
+        // would add to the heap later snapshots scan (and their block table
+        // holds the address of every block, which the scan would take for
+        // a million more pointers).
+        first = Some(FirstSnapshot {
+            info,
+            rss_at_fork,
+            child_max_rss,
+            earlier_children_max_rss,
+        });
+        heap = Some(h);
+    }
+
+    {
+        let mut group = c.benchmark_group("capture");
+        group.sampling_mode(SamplingMode::Flat);
+        // One snapshot for warm-up, then one per sample (see "Reading the
+        // output").
+        group.warm_up_time(Duration::from_nanos(1));
+        group.measurement_time(Duration::from_millis(1));
+        group.bench_function("turbowish-pause", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let info = snapshot();
+                    remove(&info.path);
+                    total += info.pause;
+                    tw_pause.push(info.pause);
+                    tw_elapsed.push(info.elapsed);
+                }
+                total
+            })
+        });
+        group.warm_up_time(Duration::from_secs(1));
+        group.measurement_time(Duration::from_secs(3));
+        group.bench_function("plain-fork-pause", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let pause = plain_fork_pause();
+                    total += pause;
+                    fork_pause.push(pause);
+                }
+                total
+            })
+        });
+        group.finish();
+    }
+    c.final_summary();
+
+    let mut ratios = Vec::new();
+    if heap.is_some() {
+        for round in 0..if tiny { 1 } else { ROUNDS } {
+            let mut fork = || {
+                let pause = plain_fork_pause();
+                fork_pause.push(pause);
+                pause
+            };
+            let mut tw = || {
+                let info = snapshot();
+                remove(&info.path);
+                tw_pause.push(info.pause);
+                tw_elapsed.push(info.elapsed);
+                info.pause
+            };
+            let (f, t) = if round % 2 == 0 {
+                let f = fork();
+                (f, tw())
+            } else {
+                let t = tw();
+                (fork(), t)
+            };
+            ratios.push(t.as_secs_f64() / f.as_secs_f64());
+        }
+    }
+
+    if let (Some(heap), Some(first)) = (&heap, first) {
+        let path = &first.info.path;
+        let snap = turbowish_snap::read_file(path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        remove(path);
+        check_snapshot(&snap, &first.info, heap);
+        Report {
+            heap,
+            build_time,
+            first,
+            snap,
+            tw_pause,
+            tw_elapsed,
+            fork_pause,
+            ratios,
+            tiny,
+        }
+        .print();
+    }
+    black_box(heap);
+}
+
+/// Fails unless the first snapshot holds the heap as built.
+fn check_snapshot(snap: &Snapshot, info: &SnapshotInfo, heap: &Heap) {
+    assert_eq!(snap.blocks.len() as u64, info.blocks, "block count");
+    assert_eq!(snap.edges.len() as u64, info.edges, "edge count");
+    assert!(
+        snap.blocks.len() >= heap.blocks(),
+        "{} blocks in the snapshot, {} in the heap",
+        snap.blocks.len(),
+        heap.blocks()
+    );
+    assert!(
+        snap.capture.scanned_bytes >= heap.live_bytes,
+        "scanned too little"
+    );
+    let edges = EdgeCheck::new(snap, heap);
+    assert!(
+        edges.complete(heap.nodes.len()),
+        "the snapshot misses nodes, payloads or edges: {}/{} nodes, {}/{} payloads, \
+         {} node->payload, {} node->node",
+        edges.nodes_found,
+        heap.nodes.len(),
+        edges.payloads_found,
+        heap.nodes.len(),
+        edges.to_payload,
+        edges.to_link
+    );
+}
