@@ -30,6 +30,23 @@
 //! functions; without them the walk stops at the first frame that lacks one
 //! and stacks are truncated (std itself keeps frame pointers).
 //!
+//! # Snapshots
+//!
+//! ```no_run
+//! turbowish_alloc::install(); // then `kill -USR1 <pid>` writes turbowish-<pid>-<n>.twsnap
+//! let info = turbowish_alloc::snapshot_to("now.twsnap").expect("snapshot");
+//! println!("{} blocks, paused {:?}", info.blocks, info.pause);
+//! ```
+//!
+//! A snapshot is the live heap as a graph (every block, the pointers between
+//! blocks found by a conservative scan, and the roots: static data, thread
+//! stacks, thread-local storage), with symbolized allocation stacks, in the
+//! `.twsnap` format of the `turbowish-snap` crate; read it with
+//! `turbowish summary FILE`. It is captured in a forked child, so the process
+//! pauses only for the `fork`. [`Config`] sets the signal, directory and
+//! time-out in code; [`install`] reads them from `TURBOWISH_SIGNAL`,
+//! `TURBOWISH_DIR` and `TURBOWISH_TIMEOUT`.
+//!
 //! # Configuration
 //!
 //! Read once from the environment at the first allocation (see
@@ -52,11 +69,10 @@
 //! reentrancy guard in the source). A `realloc` counts as freeing the old
 //! block and allocating a new one, whether or not it moved: the new block
 //! carries the task and stack of the `realloc` call. Across snapshots a block
-//! will be named by its address and its *birth epoch* (the number of snapshots
+//! is named by its address and its *birth epoch* (the number of snapshots
 //! taken before it was allocated): a block live in two snapshots has the same
 //! name in both, and a block freed and replaced at the same address between
-//! them does not. Snapshots are not implemented yet, so today every block's
-//! epoch is 0. Frees of blocks TurboWish never saw (allocated before it was active,
+//! them does not. Frees of blocks TurboWish never saw (allocated before it was active,
 //! or inside its own bookkeeping) are passed through and counted in
 //! [`Stats::unknown_frees`].
 //!
