@@ -358,14 +358,24 @@ fn scan_root(
     targets
 }
 
-/// Bytes of static TLS assumed beside each thread pointer. Rust and C
-/// libraries keep their thread-locals there; the window is clipped to mapped
-/// memory, and extra bytes only cost scan time.
-const TLS_WINDOW: u64 = 64 << 10;
+/// Bytes of static TLS beside the thread pointer: every module's TLS block
+/// (`PT_TLS`, each rounded to its alignment), plus the surplus glibc reserves
+/// for libraries loaded later (1664 bytes by default, and 512 more for
+/// optional static TLS). Clipped to mapped memory before it is read.
+fn static_tls_size(modules: &[modules::LoadedModule]) -> u64 {
+    const SURPLUS: u64 = 1664 + 512;
+    let blocks: u64 = modules
+        .iter()
+        .filter_map(|m| m.tls)
+        .map(|(size, align)| size.next_multiple_of(align.next_power_of_two()))
+        .sum();
+    (blocks + SURPLUS).next_multiple_of(64)
+}
 
 /// The root regions: module data, then each thread's stack and TLS.
 fn root_ranges(plan: &Plan, threads: &[ThreadInfo]) -> Vec<(RootKind, String, u64, u64)> {
     let mut roots = Vec::new();
+    let tls_size = static_tls_size(&plan.modules);
     for m in &plan.modules {
         for &(start, end) in &m.data {
             roots.push((RootKind::Static, m.path.clone(), start, end));
@@ -390,10 +400,12 @@ fn root_ranges(plan: &Plan, threads: &[ThreadInfo]) -> Vec<(RootKind, String, u6
         if (t.stack_lo..t.stack_hi).contains(&t.thread_pointer) {
             continue;
         }
+        // x86_64 keeps static TLS below the thread pointer, aarch64 above
+        // its 16-byte thread control block.
         let (tls_lo, tls_hi) = if cfg!(target_arch = "aarch64") {
-            (tp, tp.saturating_add(TLS_WINDOW))
+            (tp, tp.saturating_add(16 + tls_size))
         } else {
-            (tp.saturating_sub(TLS_WINDOW), tp)
+            (tp.saturating_sub(tls_size), tp)
         };
         if tp != 0 {
             roots.push((

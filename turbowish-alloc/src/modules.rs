@@ -28,6 +28,9 @@ pub(crate) struct LoadedModule {
     /// Runtime `[start, end)` of the writable `PT_LOAD` segments, by
     /// `p_memsz` (so `.bss` included).
     pub(crate) data: Vec<(u64, u64)>,
+    /// Size and alignment of its thread-local storage template (`PT_TLS`),
+    /// if it has thread-locals.
+    pub(crate) tls: Option<(u64, u64)>,
 }
 
 /// Lists the loaded modules, the main program first.
@@ -104,6 +107,10 @@ unsafe fn describe(info: &libc::dl_phdr_info) -> LoadedModule {
         build_id: unsafe { build_id(phdrs, bias) },
         code: with(libc::PF_X).collect(),
         data: with(libc::PF_W).collect(),
+        tls: phdrs
+            .iter()
+            .find(|p| p.p_type == libc::PT_TLS && p.p_memsz > 0)
+            .map(|p| (p.p_memsz, p.p_align.max(1))),
     }
 }
 
