@@ -576,6 +576,7 @@ mod tests {
             build_id: Vec::new(),
             code: vec![(0x1000, 0x9000)],
             data: Vec::new(),
+            tls: None,
         }
     }
 
