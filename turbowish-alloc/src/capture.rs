@@ -8,7 +8,8 @@
 //!
 //! # Rules
 //!
-//! 1. One capture at a time per process (a mutex only the parent uses).
+//! 1. One capture at a time per process (a flag, which the child of a
+//!    user's `fork` resets: fork rule 7).
 //! 2. The child marks its only thread busy (the reentrancy guard) before
 //!    anything else: its own allocations go untracked and never change the
 //!    table it is reading.
@@ -25,6 +26,11 @@
 //!    capture began. Below it are the capture's own frames, which hold copies
 //!    of whatever the scan has just read (a conservative scan that read its
 //!    own stack would find every block it had already visited).
+//! 7. Reading the report survives signals (`EINTR`) and ends at its first
+//!    line, so neither a signal nor another fork holding the pipe open can
+//!    make the parent miss its deadline.
+//! 8. The child blocks all signals, dies with its parent, closes the parent's
+//!    descriptors and offers itself first to the OOM killer.
 
 use crate::error::Error;
 use crate::record::Record;
@@ -33,8 +39,7 @@ use crate::threads::{self, ThreadInfo};
 use crate::{fork, guard, intern, modules, symbolize, table};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use turbowish_snap::{Block, Edge, Root, RootKind, Snapshot};
 
@@ -67,8 +72,36 @@ pub(crate) enum Target<'a> {
     Dir(&'a Path),
 }
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+/// Rule 1. Not a `Mutex`: a user's `fork` during a capture must be able to
+/// reset it in the child (fork rule 7), where the capturing thread is gone.
+static CAPTURING: AtomicBool = AtomicBool::new(false);
 static SEQUENCE: AtomicU32 = AtomicU32::new(0);
+
+/// Holds [`CAPTURING`] for one capture.
+struct OneAtATime;
+
+impl OneAtATime {
+    fn take() -> OneAtATime {
+        while CAPTURING
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        OneAtATime
+    }
+}
+
+impl Drop for OneAtATime {
+    fn drop(&mut self) {
+        CAPTURING.store(false, Ordering::Release);
+    }
+}
+
+/// In the child of a user's fork (fork rule 7): no capture is running here.
+pub(crate) fn reset_after_fork() {
+    CAPTURING.store(false, Ordering::Release);
+}
 
 /// What the child needs, prepared by the parent before the fork.
 struct Plan {
@@ -86,14 +119,14 @@ struct Plan {
 
 /// Takes one snapshot (rules 1 to 5).
 pub(crate) fn capture(target: Target<'_>, timeout: Duration) -> Result<SnapshotInfo, Error> {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = OneAtATime::take();
     let started = Instant::now();
     let mut plan = plan(target, crate::stack::stack_pointer());
     let (read_fd, write_fd) = pipe()?;
     // The pause is the fork alone: everything before it ran while the rest of
     // the process went on.
     plan.fork_started = Instant::now();
-    fork::SNAPSHOT_FORK.store(true, Ordering::Relaxed);
+    fork::mark_snapshot_fork(true);
     // SAFETY: the child runs only `child_main`, which obeys rule 3 and ends
     // in `_exit`; the atfork handlers make TurboWish's own locks safe.
     let pid = unsafe { libc::fork() };
@@ -101,7 +134,7 @@ pub(crate) fn capture(target: Target<'_>, timeout: Duration) -> Result<SnapshotI
         child_main(&plan, write_fd);
     }
     let pause = plan.fork_started.elapsed();
-    fork::SNAPSHOT_FORK.store(false, Ordering::Relaxed);
+    fork::mark_snapshot_fork(false);
     // SAFETY: closes our copy of the write end, which we own.
     unsafe { libc::close(write_fd) };
     if pid < 0 {
@@ -173,30 +206,48 @@ struct Report {
 }
 
 fn wait_for_report(fd: i32, pid: i32, timeout: Duration) -> Result<String, Error> {
-    let deadline = Instant::now() + timeout;
+    // A time-out too large to add is as good as none.
+    let deadline = Instant::now().checked_add(timeout);
+    // SAFETY: sets a flag on our own pipe's read end.
+    unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK) };
     let mut text = Vec::new();
     let result = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        // The report is one line; stop at its end rather than waiting for
+        // EOF, which never comes if another fork inherited the write end.
+        if let Some(end) = text.iter().position(|&b| b == b'\n') {
+            text.truncate(end);
+            break Ok(String::from_utf8_lossy(&text).into_owned());
+        }
+        let left = deadline.map_or(Duration::from_secs(3600), |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        if left.is_zero() {
+            // SAFETY: kills our own child (rule 4); it is reaped by `reap`.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            break Err(Error::TimedOut(timeout));
+        }
         let mut pfd = libc::pollfd {
             fd,
             events: libc::POLLIN,
             revents: 0,
         };
         // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32) };
-        if n == 0 {
-            // SAFETY: kills our own child (rule 4); it is reaped by `reap`.
+        let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().clamp(1, 60_000) as i32) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue; // a signal arrived: the deadline still holds
+            }
+            // SAFETY: as above.
             unsafe { libc::kill(pid, libc::SIGKILL) };
-            break Err(Error::TimedOut(timeout));
+            break Err(Error::last_os("waiting for the capture report"));
         }
         let mut buf = [0u8; 512];
-        // SAFETY: reads into a valid buffer from our pipe.
+        // SAFETY: reads into a valid buffer from our (non-blocking) pipe.
         let got = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
         match got {
             0 => break Ok(String::from_utf8_lossy(&text).into_owned()),
             g if g > 0 => text.extend_from_slice(&buf[..g as usize]),
-            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
-            _ => break Err(Error::last_os("reading the capture report")),
+            _ => {} // EINTR or EAGAIN: poll again
         }
     };
     // SAFETY: closes the read end, which we own.
@@ -229,6 +280,9 @@ fn reap(pid: i32, report: Result<String, Error>) -> Result<Report, Error> {
     if let Some(why) = text.strip_prefix("error ") {
         return Err(Error::Capture(why.trim_end().to_owned()));
     }
+    if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+        return Err(Error::ChildDied("ended without a report".into()));
+    }
     Err(Error::ChildDied(if libc::WIFSIGNALED(status) {
         format!("was killed by signal {}", libc::WTERMSIG(status))
     } else {
@@ -245,6 +299,7 @@ fn child_main(plan: &Plan, report_fd: i32) -> ! {
     if let Some(busy) = guard::enter() {
         core::mem::forget(busy);
     }
+    isolate(report_fd);
     let pause = plan.fork_started.elapsed();
     let result = std::panic::catch_unwind(|| build_and_write(plan, pause));
     let (line, code) = match result {
@@ -258,6 +313,30 @@ fn child_main(plan: &Plan, report_fd: i32) -> ! {
         libc::write(report_fd, line.as_ptr().cast(), line.len());
         libc::_exit(code)
     }
+}
+
+/// Cuts the child off from the parent's world (rule 8): it must not run the
+/// parent's signal handlers (a `pkill -USR1` would otherwise trigger another
+/// snapshot through the shared pipe), hold the parent's files open, outlive
+/// the parent, or be spared by the OOM killer at the parent's expense.
+fn isolate(report_fd: i32) {
+    // SAFETY: plain system calls on this process: block every signal (the
+    // parent's SIGKILL still works), ask for SIGKILL when the parent dies,
+    // close every inherited descriptor except the report pipe, and raise
+    // this process's OOM score. None of them touches memory we own.
+    unsafe {
+        let mut all: libc::sigset_t = core::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, core::ptr::null_mut());
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() == 1 {
+            libc::_exit(1); // the parent is already gone
+        }
+        let fd = report_fd as libc::c_uint;
+        libc::syscall(libc::SYS_close_range, 3u32, fd - 1, 0u32);
+        libc::syscall(libc::SYS_close_range, fd + 1, u32::MAX, 0u32);
+    }
+    let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
 }
 
 fn build_and_write(plan: &Plan, pause: Duration) -> Result<(u64, u64, u64), String> {
@@ -326,8 +405,8 @@ fn block_edges(
         // only the mapped part of a block is read.
         for (s, e) in scan::clip(readable, start, end) {
             *scanned += e - s;
-            // SAFETY: `clip` keeps only ranges inside readable mappings, and
-            // in the child nothing unmaps memory.
+            // SAFETY: `clip` keeps only ranges inside readable mappings. The
+            // child never frees the parent's blocks, so they stay mapped.
             unsafe { scan::scan(index, s, e - s, &mut targets) };
         }
         targets.sort_unstable();
@@ -350,7 +429,9 @@ fn scan_root(
     let mut targets = Vec::new();
     for (s, e) in scan::clip(readable, start, end) {
         *scanned += e - s;
-        // SAFETY: as in `block_edges`.
+        // SAFETY: `clip` keeps only readable ranges; roots are module
+        // segments, thread stacks and static TLS, which the child never
+        // unmaps.
         unsafe { scan::scan(index, s, e - s, &mut targets) };
     }
     targets.sort_unstable();
@@ -389,12 +470,14 @@ fn root_ranges(plan: &Plan, threads: &[ThreadInfo]) -> Vec<(RootKind, String, u6
         } else {
             t.stack_lo
         };
-        roots.push((
-            RootKind::ThreadStack,
-            format!("thread {}", t.tid),
-            lo as u64,
-            t.stack_hi as u64,
-        ));
+        if lo < t.stack_hi {
+            roots.push((
+                RootKind::ThreadStack,
+                format!("thread {}", t.tid),
+                lo as u64,
+                t.stack_hi as u64,
+            ));
+        }
         // Threads other than the main one keep their TLS at the top of their
         // stack mapping, already scanned above.
         if (t.stack_lo..t.stack_hi).contains(&t.thread_pointer) {

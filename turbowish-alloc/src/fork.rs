@@ -24,25 +24,47 @@
 //!    that interrupted TurboWish on this thread), it may itself hold one of the
 //!    locks, so *prepare* takes none and the other handlers release none.
 //!
-//! 6. A snapshot's fork is marked ([`SNAPSHOT_FORK`]); for it, *prepare*
-//!    advances the snapshot epoch while holding every lock, so every block
-//!    recorded before the fork has an older birth epoch than every block
-//!    recorded after it (table rule 1's "identity across snapshots").
+//! 6. A snapshot's fork is marked with its thread's id ([`SNAPSHOT_FORK`]);
+//!    for it, and only in that thread, *prepare* advances the snapshot epoch
+//!    while holding every lock, so every block recorded before the fork has
+//!    an older birth epoch than every block recorded after it (table rule
+//!    1's "identity across snapshots").
+//! 7. In the child of any other fork, only the forking thread exists: the
+//!    thread registry forgets the others and a capture the parent had in
+//!    progress is forgotten, so snapshots in that child work and are right.
 
-use crate::{config, guard, intern, table};
-use core::sync::atomic::{AtomicBool, Ordering};
+use crate::{config, guard, intern, table, threads};
+use core::cell::Cell;
+use core::sync::atomic::{AtomicU32, Ordering};
 
-/// Whether the current `fork` took the locks (rule 5).
-static HELD: AtomicBool = AtomicBool::new(false);
-/// Set by the snapshot thread just before it forks (rule 6); consumed by
-/// *prepare*.
-pub(crate) static SNAPSHOT_FORK: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    /// Whether this thread's current `fork` took the locks (rule 5), and
+    /// whether it is a snapshot's (rule 6). Per thread: two threads may fork
+    /// at once, and each handler runs in the forking thread.
+    static HELD: Cell<bool> = const { Cell::new(false) };
+    static SNAPSHOT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The thread id of the capture about to fork (rule 6), 0 when none: a
+/// `fork` by any other thread in that window must not advance the epoch.
+pub(crate) static SNAPSHOT_FORK: AtomicU32 = AtomicU32::new(0);
+
+/// Marks the calling thread's next fork as a snapshot's (rule 6).
+pub(crate) fn mark_snapshot_fork(on: bool) {
+    let tid = if on {
+        // SAFETY: gettid has no preconditions.
+        (unsafe { libc::gettid() }) as u32
+    } else {
+        0
+    };
+    SNAPSHOT_FORK.store(tid, Ordering::Relaxed);
+}
 
 /// Registers the handlers. Called once, from first-use initialisation.
 pub(crate) fn register() {
     // SAFETY: the three handlers are `extern "C" fn()` with static lifetime;
     // glibc's registration does not call back into Rust.
-    let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(release)) };
+    let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(child)) };
     if rc != 0 {
         config::warn_line(
             "turbowish: pthread_atfork failed; a forked child may hang if it allocates\n",
@@ -59,15 +81,29 @@ extern "C" fn prepare() {
     // Rule 2.
     intern::lock_all_forever();
     table::lock_all_forever();
-    HELD.store(true, Ordering::Relaxed);
+    let _ = HELD.try_with(|h| h.set(true));
     // Rule 6.
-    if SNAPSHOT_FORK.swap(false, Ordering::Relaxed) {
+    // SAFETY: gettid has no preconditions.
+    let me = unsafe { libc::gettid() } as u32;
+    let snapshot = SNAPSHOT_FORK.load(Ordering::Relaxed) == me;
+    if snapshot {
         table::EPOCH.fetch_add(1, Ordering::Relaxed);
     }
+    let _ = SNAPSHOT.try_with(|s| s.set(snapshot));
+}
+
+/// In a child that is not a snapshot's (a user's own `fork`), the parent's
+/// other threads are gone: forget them, and any capture in progress (rule 7).
+extern "C" fn child() {
+    if !SNAPSHOT.try_with(Cell::get).unwrap_or(true) {
+        threads::forget_other_threads();
+        crate::capture::reset_after_fork();
+    }
+    release();
 }
 
 extern "C" fn release() {
-    if !HELD.swap(false, Ordering::Relaxed) {
+    if !HELD.try_with(|h| h.replace(false)).unwrap_or(false) {
         return;
     }
     // SAFETY: `prepare` took exactly these locks with `lock_all_forever` in

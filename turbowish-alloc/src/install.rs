@@ -203,8 +203,12 @@ pub(crate) fn parse_signal(v: &str) -> Result<Option<i32>, &'static str> {
     Ok(Some(signal))
 }
 
+/// One line on stderr. Never panics: `eprintln!` would, if stderr were a
+/// closed pipe, and take the snapshot thread (or, with `panic = "abort"`, the
+/// service) with it.
 fn warn(line: &str) {
-    eprintln!("turbowish: {line}");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "turbowish: {line}");
 }
 
 #[cfg(test)]

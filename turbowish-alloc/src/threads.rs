@@ -96,6 +96,21 @@ fn claim() -> Option<usize> {
     None
 }
 
+/// In a fork child: every registered thread but this one is gone (fork rule
+/// 7). Frees their slots; this thread keeps its own.
+pub(crate) fn forget_other_threads() {
+    let mine = REGISTRATION.try_with(|r| r.0.get()).unwrap_or(UNCLAIMED);
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() } as u32;
+    for (i, slot) in SLOTS.iter().enumerate() {
+        if i == mine {
+            slot.tid.store(tid, Ordering::Release);
+        } else {
+            slot.tid.store(0, Ordering::Release);
+        }
+    }
+}
+
 /// A registered thread, as the snapshot sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ThreadInfo {
