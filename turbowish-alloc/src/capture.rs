@@ -35,9 +35,9 @@
 use crate::error::Error;
 use crate::record::Record;
 use crate::scan::{self, AddressIndex};
+use crate::strings::StringTable;
 use crate::threads::{self, ThreadInfo};
 use crate::{fork, guard, intern, modules, symbolize, table};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -280,9 +280,6 @@ fn reap(pid: i32, report: Result<String, Error>) -> Result<Report, Error> {
     if let Some(why) = text.strip_prefix("error ") {
         return Err(Error::Capture(why.trim_end().to_owned()));
     }
-    if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
-        return Err(Error::ChildDied("ended without a report".into()));
-    }
     Err(Error::ChildDied(if libc::WIFSIGNALED(status) {
         format!("was killed by signal {}", libc::WTERMSIG(status))
     } else {
@@ -321,9 +318,8 @@ fn child_main(plan: &Plan, report_fd: i32) -> ! {
 /// the parent, or be spared by the OOM killer at the parent's expense.
 fn isolate(report_fd: i32) {
     // SAFETY: plain system calls on this process: block every signal (the
-    // parent's SIGKILL still works), ask for SIGKILL when the parent dies,
-    // close every inherited descriptor except the report pipe, and raise
-    // this process's OOM score. None of them touches memory we own.
+    // parent's SIGKILL still works) and ask for SIGKILL when the parent
+    // dies. Neither touches memory we own.
     unsafe {
         let mut all: libc::sigset_t = core::mem::zeroed();
         libc::sigfillset(&mut all);
@@ -332,11 +328,26 @@ fn isolate(report_fd: i32) {
         if libc::getppid() == 1 {
             libc::_exit(1); // the parent is already gone
         }
-        let fd = report_fd as libc::c_uint;
-        libc::syscall(libc::SYS_close_range, 3u32, fd - 1, 0u32);
-        libc::syscall(libc::SYS_close_range, fd + 1, u32::MAX, 0u32);
     }
+    close_all_but(report_fd);
     let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
+}
+
+/// Closes every descriptor from 3 up except `keep` (which may be below 3 if
+/// the process had closed its standard streams).
+fn close_all_but(keep: i32) {
+    let keep = keep.max(0) as libc::c_uint;
+    let close = |first: libc::c_uint, last: libc::c_uint| {
+        if first <= last {
+            // SAFETY: closes descriptors of this process only; the child
+            // uses none of them (it opens its own files afterwards).
+            unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
+        }
+    };
+    if keep >= 3 {
+        close(3, keep - 1);
+    }
+    close(keep.max(2) + 1, libc::c_uint::MAX);
 }
 
 fn build_and_write(plan: &Plan, pause: Duration) -> Result<(u64, u64, u64), String> {
@@ -352,7 +363,7 @@ fn build_and_write(plan: &Plan, pause: Duration) -> Result<(u64, u64, u64), Stri
     let scanned_roots: Vec<_> = root_ranges(plan, &threads::registered())
         .into_iter()
         .map(|(kind, label, start, end)| {
-            let targets = scan_root(&index, &readable, start, end, &mut scanned);
+            let targets = scan_clipped(&index, &readable, start, end, &mut scanned);
             (kind, label, start, end, targets)
         })
         .collect();
@@ -397,21 +408,12 @@ fn block_edges(
     scanned: &mut u64,
 ) -> Vec<Edge> {
     let mut edges = Vec::new();
-    let mut targets = Vec::new();
     for (from, r) in records.iter().enumerate() {
-        targets.clear();
-        let (start, end) = (r.addr as u64, (r.addr + r.size) as u64);
         // A stale record (a free TurboWish missed) may name unmapped memory:
-        // only the mapped part of a block is read.
-        for (s, e) in scan::clip(readable, start, end) {
-            *scanned += e - s;
-            // SAFETY: `clip` keeps only ranges inside readable mappings. The
-            // child never frees the parent's blocks, so they stay mapped.
-            unsafe { scan::scan(index, s, e - s, &mut targets) };
-        }
-        targets.sort_unstable();
-        targets.dedup();
-        edges.extend(targets.iter().map(|&to| Edge {
+        // `scan_clipped` reads only the mapped part.
+        let (start, end) = (r.addr as u64, (r.addr + r.size) as u64);
+        let targets = scan_clipped(index, readable, start, end, scanned);
+        edges.extend(targets.into_iter().map(|to| Edge {
             from: from as u32,
             to,
         }));
@@ -419,7 +421,9 @@ fn block_edges(
     edges
 }
 
-fn scan_root(
+/// The blocks pointed into from the mapped parts of `[start, end)`, sorted,
+/// each once.
+fn scan_clipped(
     index: &AddressIndex,
     readable: &[(u64, u64)],
     start: u64,
@@ -429,9 +433,9 @@ fn scan_root(
     let mut targets = Vec::new();
     for (s, e) in scan::clip(readable, start, end) {
         *scanned += e - s;
-        // SAFETY: `clip` keeps only readable ranges; roots are module
-        // segments, thread stacks and static TLS, which the child never
-        // unmaps.
+        // SAFETY: `clip` keeps only ranges inside readable mappings. What is
+        // scanned stays mapped: the child never frees the parent's blocks,
+        // and roots are module segments, thread stacks and static TLS.
         unsafe { scan::scan(index, s, e - s, &mut targets) };
     }
     targets.sort_unstable();
@@ -567,29 +571,4 @@ fn fill_capture(
         untracked_blocks: table::UNTRACKED.load(Ordering::Relaxed),
         unknown_frees: table::UNKNOWN_FREES.load(Ordering::Relaxed),
     };
-}
-
-/// Interns strings into a snapshot that already has some.
-struct StringTable(HashMap<String, u32>);
-
-impl StringTable {
-    fn new(snap: &Snapshot) -> Self {
-        StringTable(
-            snap.strings
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (s.clone(), i as u32))
-                .collect(),
-        )
-    }
-
-    fn intern(&mut self, snap: &mut Snapshot, s: &str) -> u32 {
-        if let Some(&i) = self.0.get(s) {
-            return i;
-        }
-        let i = snap.strings.len() as u32;
-        snap.strings.push(s.to_owned());
-        self.0.insert(s.to_owned(), i);
-        i
-    }
 }

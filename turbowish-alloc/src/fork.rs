@@ -73,6 +73,12 @@ pub(crate) fn register() {
 }
 
 extern "C" fn prepare() {
+    // Rule 6 and 7: record, whatever happens below, whether this is a
+    // snapshot's fork, for the child handler.
+    // SAFETY: gettid has no preconditions.
+    let me = unsafe { libc::gettid() } as u32;
+    let snapshot = SNAPSHOT_FORK.load(Ordering::Relaxed) == me;
+    let _ = SNAPSHOT.try_with(|s| s.set(snapshot));
     // Rule 1 (and rule 5: if busy already, take nothing).
     let Some(busy) = guard::enter() else {
         return;
@@ -83,13 +89,9 @@ extern "C" fn prepare() {
     table::lock_all_forever();
     let _ = HELD.try_with(|h| h.set(true));
     // Rule 6.
-    // SAFETY: gettid has no preconditions.
-    let me = unsafe { libc::gettid() } as u32;
-    let snapshot = SNAPSHOT_FORK.load(Ordering::Relaxed) == me;
     if snapshot {
         table::EPOCH.fetch_add(1, Ordering::Relaxed);
     }
-    let _ = SNAPSHOT.try_with(|s| s.set(snapshot));
 }
 
 /// In a child that is not a snapshot's (a user's own `fork`), the parent's

@@ -111,6 +111,7 @@ mod shim;
 mod spin;
 mod stack;
 mod stats;
+mod strings;
 mod symbolize;
 mod table;
 mod task;

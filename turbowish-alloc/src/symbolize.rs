@@ -24,6 +24,7 @@
 //! always records the original address.
 
 use crate::modules::LoadedModule;
+use crate::strings::StringTable;
 use addr2line::{LookupContinuation, gimli};
 use object::{Object, ObjectSection};
 use std::cell::OnceCell;
@@ -59,33 +60,23 @@ pub(crate) fn add_stacks(snap: &mut Snapshot, modules: &[LoadedModule], stacks: 
 /// The snapshot being filled, with lookup maps for what it already holds.
 struct Tables<'s> {
     snap: &'s mut Snapshot,
-    strings: HashMap<String, u32>,
+    strings: StringTable,
     /// (address, is first in its stack) to frame index.
     frames: HashMap<(usize, bool), u32>,
 }
 
 impl<'s> Tables<'s> {
     fn new(snap: &'s mut Snapshot) -> Self {
-        let mut strings = HashMap::with_capacity(snap.strings.len());
-        for (i, s) in snap.strings.iter().enumerate() {
-            strings.entry(s.clone()).or_insert(i as u32);
-        }
         Tables {
+            strings: StringTable::new(snap),
             snap,
-            strings,
             frames: HashMap::new(),
         }
     }
 
     /// The index of `s` in the string table, adding it if new.
     fn string(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.strings.get(s) {
-            return i;
-        }
-        let i = self.snap.strings.len() as u32;
-        self.snap.strings.push(s.to_owned());
-        self.strings.insert(s.to_owned(), i);
-        i
+        self.strings.intern(self.snap, s)
     }
 
     /// Adds `m` to the module table and returns its index.

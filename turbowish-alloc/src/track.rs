@@ -32,7 +32,14 @@ pub(crate) fn allocated(addr: usize, size: usize, origin: Origin) {
         stack,
         epoch: table::EPOCH.load(Relaxed),
     };
-    match table::insert(&record) {
+    account(table::insert(&record), size);
+}
+
+/// Counts an insert's outcome: live bytes gained (less any stale record it
+/// displaced), or a block left untracked.
+#[inline(always)]
+fn account(inserted: Result<usize, crate::hashtable::Full>, size: usize) {
+    match inserted {
         Ok(stale) => stats::note(size as i64 - stale as i64),
         Err(_) => {
             table::UNTRACKED.fetch_add(1, Relaxed);
@@ -58,10 +65,5 @@ pub(crate) fn freeing(addr: usize, size: usize) -> Option<Record> {
 /// after all (a `realloc` that failed leaves the old block live).
 #[cold]
 pub(crate) fn restore(record: &Record) {
-    match table::reinsert(record) {
-        Ok(stale) => stats::note(record.size as i64 - stale as i64),
-        Err(_) => {
-            table::UNTRACKED.fetch_add(1, Relaxed);
-        }
-    }
+    account(table::reinsert(record), record.size);
 }
