@@ -116,6 +116,7 @@ mod symbolize;
 mod table;
 mod task;
 mod threads;
+mod trace;
 mod track;
 
 pub use capture::SnapshotInfo;
@@ -125,6 +126,7 @@ pub use install::{Config, install, snapshot_to};
 pub use shim::TurboWish;
 pub use stack::MAX_DEPTH;
 pub use stats::FLUSH_BYTES;
+pub use trace::{EdgeKind, Heap, Opaque, Trace, TracedEdge, Tracer, Walk, walk};
 
 use core::fmt;
 

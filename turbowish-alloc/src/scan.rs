@@ -35,6 +35,11 @@ impl AddressIndex {
         }
     }
 
+    /// Start and end (exclusive) of block `i`.
+    pub(crate) fn bounds(&self, i: u32) -> (u64, u64) {
+        (self.starts[i as usize], self.ends[i as usize])
+    }
+
     /// The index of the block containing `addr`.
     #[inline]
     pub(crate) fn find(&self, addr: u64) -> Option<u32> {
