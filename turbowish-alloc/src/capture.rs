@@ -30,14 +30,19 @@
 //!    line, so neither a signal nor another fork holding the pipe open can
 //!    make the parent miss its deadline.
 //! 8. The child blocks all signals, dies with its parent, closes the parent's
-//!    descriptors and offers itself first to the OOM killer.
+//!    descriptors and offers itself first to the OOM killer. Memory faults
+//!    (`SIGSEGV`, `SIGBUS`) stay unblocked and are reported on the pipe.
+//! 9. Typed walks (see [`typed`](crate::typed)) run after the conservative
+//!    scan, over the same frozen image; every block they read is checked
+//!    first (trace rule 1), and a panic in a `Trace` impl is caught and
+//!    recorded (trace rule 5) without losing the snapshot.
 
 use crate::error::Error;
 use crate::record::Record;
 use crate::scan::{self, AddressIndex};
 use crate::strings::StringTable;
 use crate::threads::{self, ThreadInfo};
-use crate::{fork, guard, intern, modules, symbolize, table};
+use crate::{fork, guard, intern, modules, symbolize, table, typed};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -115,6 +120,8 @@ struct Plan {
     /// the child scans that thread's stack only above it (rule 6).
     tid: u32,
     capture_sp: usize,
+    /// Clocks read just before the fork, for task times.
+    clocks: typed::Clocks,
 }
 
 /// Takes one snapshot (rules 1 to 5).
@@ -126,6 +133,7 @@ pub(crate) fn capture(target: Target<'_>, timeout: Duration) -> Result<SnapshotI
     // The pause is the fork alone: everything before it ran while the rest of
     // the process went on.
     plan.fork_started = Instant::now();
+    plan.clocks = typed::Clocks::now();
     fork::mark_snapshot_fork(true);
     // SAFETY: the child runs only `child_main`, which obeys rule 3 and ends
     // in `_exit`; the atfork handlers make TurboWish's own locks safe.
@@ -175,6 +183,7 @@ fn plan(target: Target<'_>, capture_sp: usize) -> Plan {
         // SAFETY: gettid has no preconditions.
         tid: unsafe { libc::gettid() } as u32,
         capture_sp,
+        clocks: typed::Clocks::now(),
     }
 }
 
@@ -331,6 +340,45 @@ fn isolate(report_fd: i32) {
     }
     close_all_but(report_fd);
     let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
+    report_faults(report_fd);
+    // A panic in a user's `Trace` impl is caught and recorded; the default
+    // hook would print it through the stderr lock (rule 3).
+    std::panic::set_hook(Box::new(|_| {}));
+}
+
+/// Where a fault is reported (see [`report_faults`]).
+static REPORT_FD: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(-1);
+
+/// Turns a memory fault in the child (a `Trace` impl that followed a pointer
+/// its checks could not see, such as a torn value's) into a clear report
+/// instead of a silent death.
+fn report_faults(report_fd: i32) {
+    extern "C" fn on_fault(_: libc::c_int) {
+        const LINE: &[u8] = b"error the capture child hit a memory fault; a Trace impl may \
+            have read through a torn value (no snapshot was written)\n";
+        let fd = REPORT_FD.load(core::sync::atomic::Ordering::Relaxed);
+        // SAFETY: write(2) and _exit(2) are async-signal-safe; the buffer is
+        // a static.
+        unsafe {
+            libc::write(fd, LINE.as_ptr().cast(), LINE.len());
+            libc::_exit(3);
+        }
+    }
+    REPORT_FD.store(report_fd, core::sync::atomic::Ordering::Relaxed);
+    // SAFETY: installs a handler that only calls async-signal-safe functions,
+    // and unblocks the two synchronous fault signals in this (single-threaded)
+    // child.
+    unsafe {
+        let mut action: libc::sigaction = core::mem::zeroed();
+        action.sa_sigaction = on_fault as *const () as usize;
+        let mut faults: libc::sigset_t = core::mem::zeroed();
+        libc::sigemptyset(&mut faults);
+        for sig in [libc::SIGSEGV, libc::SIGBUS] {
+            libc::sigaction(sig, &action, core::ptr::null_mut());
+            libc::sigaddset(&mut faults, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &faults, core::ptr::null_mut());
+    }
 }
 
 /// Closes every descriptor from 3 up except `keep` (which may be below 3 if
@@ -368,6 +416,7 @@ fn build_and_write(plan: &Plan, pause: Duration) -> Result<(u64, u64, u64), Stri
         })
         .collect();
     let scan_ns = scan_started.elapsed().as_nanos() as u64;
+    let typed = typed::Typed::collect(&records, &index, &readable, scanned_roots.len() as u32);
     let symbolize_started = Instant::now();
     let stack_index = add_stacks(&mut snap, plan, &records);
     let symbolize_ns = symbolize_started.elapsed().as_nanos() as u64;
@@ -380,6 +429,8 @@ fn build_and_write(plan: &Plan, pause: Duration) -> Result<(u64, u64, u64), Stri
             start,
             len: end - start,
             targets,
+            labels: Vec::new(),
+            task: None,
         });
     }
     snap.roots = roots;
@@ -391,10 +442,12 @@ fn build_and_write(plan: &Plan, pause: Duration) -> Result<(u64, u64, u64), Stri
             task: u64::from(r.task),
             stack: stack_index(r.stack),
             epoch: r.epoch,
+            type_name: 0,
         })
         .collect();
     fill_process(&mut snap, &mut strings, plan);
     fill_capture(&mut snap, pause, scan_ns, symbolize_ns, scanned);
+    typed.apply(&mut snap, &mut strings, plan.clocks);
     let bytes = turbowish_snap::write_file(&snap, &plan.path)
         .map_err(|e| format!("cannot write {}: {e}", plan.path.display()))?;
     Ok((bytes, snap.blocks.len() as u64, snap.edges.len() as u64))
@@ -413,10 +466,7 @@ fn block_edges(
         // `scan_clipped` reads only the mapped part.
         let (start, end) = (r.addr as u64, (r.addr + r.size) as u64);
         let targets = scan_clipped(index, readable, start, end, scanned);
-        edges.extend(targets.into_iter().map(|to| Edge {
-            from: from as u32,
-            to,
-        }));
+        edges.extend(targets.into_iter().map(|to| Edge::new(from as u32, to)));
     }
     edges
 }
@@ -570,5 +620,6 @@ fn fill_capture(
         live_blocks: totals.live_blocks,
         untracked_blocks: table::UNTRACKED.load(Ordering::Relaxed),
         unknown_frees: table::UNKNOWN_FREES.load(Ordering::Relaxed),
+        ..Default::default() // the typed part's figures come after
     };
 }

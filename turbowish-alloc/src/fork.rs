@@ -11,7 +11,7 @@
 //!    libraries that run later, goes straight to the inner allocator and never
 //!    waits on a lock this thread now holds.
 //! 2. *Prepare* then takes every TurboWish lock, in one global order: the
-//!    stack interner's initialisation lock, its map shards in index order,
+//!    task registry's list lock, the stack interner's initialisation lock, its map shards in index order,
 //!    then the table's shards (small, then large, each in index order: table
 //!    rule 4). Every other path holds at most one of these locks at a time, so
 //!    this order cannot deadlock against them. (The settings need no lock: the
@@ -33,7 +33,7 @@
 //!    thread registry forgets the others and a capture the parent had in
 //!    progress is forgotten, so snapshots in that child work and are right.
 
-use crate::{config, guard, intern, table, threads};
+use crate::{config, guard, intern, registry, table, threads};
 use core::cell::Cell;
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -85,6 +85,7 @@ extern "C" fn prepare() {
     };
     core::mem::forget(busy);
     // Rule 2.
+    registry::lock_forever();
     intern::lock_all_forever();
     table::lock_all_forever();
     let _ = HELD.try_with(|h| h.set(true));
@@ -114,6 +115,7 @@ extern "C" fn release() {
     unsafe {
         table::unlock_all_forever();
         intern::unlock_all_forever();
+        registry::unlock_forever();
     }
     guard::leave();
 }

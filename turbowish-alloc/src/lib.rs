@@ -96,6 +96,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod capture;
+mod clock;
 mod config;
 mod error;
 mod fork;
@@ -106,6 +107,8 @@ mod intern;
 mod modules;
 mod record;
 mod region;
+mod registry;
+mod roots;
 mod scan;
 mod shim;
 mod spin;
@@ -115,18 +118,32 @@ mod strings;
 mod symbolize;
 mod table;
 mod task;
+mod tasks;
 mod threads;
 mod trace;
 mod track;
+mod traced;
+mod typed;
 
 pub use capture::SnapshotInfo;
 pub use config::{DEFAULT_DEPTH, Settings, StackMode};
 pub use error::Error;
 pub use install::{Config, install, snapshot_to};
+pub use roots::{RootGuard, root};
+pub use tasks::{TaskInfo, TaskState, tasks};
 pub use shim::TurboWish;
 pub use stack::MAX_DEPTH;
 pub use stats::FLUSH_BYTES;
+#[cfg(feature = "tokio")]
+pub use traced::spawn;
+pub use traced::{Traced, TracedExt, traced};
 pub use trace::{EdgeKind, Heap, Opaque, Trace, TracedEdge, Tracer, Walk, walk};
+/// `#[derive(Trace)]`: see the `turbowish-trace-derive` crate.
+#[cfg(feature = "derive")]
+pub use turbowish_trace_derive::Trace;
+
+// The derive names `::turbowish_alloc`, which must resolve inside this crate too.
+extern crate self as turbowish_alloc;
 
 use core::fmt;
 

@@ -8,7 +8,9 @@
 //! regularity column by column.
 
 use crate::Error;
-use crate::model::{Block, Capture, Edge, Frame, Module, Process, Root, RootKind, Snapshot};
+use crate::model::{
+    Block, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind, Snapshot, Task,
+};
 use serde::{Deserialize, Serialize};
 
 /// The payload, as serialized.
@@ -23,6 +25,8 @@ pub(crate) struct Wire {
     blocks: BlockColumns,
     edges: EdgeColumns,
     roots: Vec<WireRoot>,
+    tasks: Vec<Task>,
+    containers: Vec<Container>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -33,6 +37,7 @@ struct BlockColumns {
     task: Vec<u64>,
     stack: Vec<u32>,
     epoch: Vec<u32>,
+    type_name: Vec<u32>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -41,6 +46,8 @@ struct EdgeColumns {
     from_delta: Vec<u32>,
     /// `to` minus `from`: pointers tend to point at blocks allocated nearby.
     to_offset: Vec<i64>,
+    kind: Vec<EdgeKind>,
+    label: Vec<u32>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -51,6 +58,8 @@ struct WireRoot {
     len: u64,
     /// Sorted targets, each minus the previous one.
     target_delta: Vec<u32>,
+    labels: Vec<u32>,
+    task: Option<u32>,
 }
 
 impl Wire {
@@ -70,6 +79,7 @@ impl Wire {
                 task: s.blocks.iter().map(|b| b.task).collect(),
                 stack: s.blocks.iter().map(|b| b.stack).collect(),
                 epoch: s.blocks.iter().map(|b| b.epoch).collect(),
+                type_name: s.blocks.iter().map(|b| b.type_name).collect(),
             },
             edges: EdgeColumns {
                 from_delta: deltas(s.edges.iter().map(|e| u64::from(e.from)))
@@ -81,6 +91,8 @@ impl Wire {
                     .iter()
                     .map(|e| i64::from(e.to) - i64::from(e.from))
                     .collect(),
+                kind: s.edges.iter().map(|e| e.kind).collect(),
+                label: s.edges.iter().map(|e| e.label).collect(),
             },
             roots: s
                 .roots
@@ -94,8 +106,12 @@ impl Wire {
                         .into_iter()
                         .map(|d| d as u32)
                         .collect(),
+                    labels: r.labels.clone(),
+                    task: r.task,
                 })
                 .collect(),
+            tasks: s.tasks.clone(),
+            containers: s.containers.clone(),
         }
     }
 
@@ -117,6 +133,8 @@ impl Wire {
             frames: self.frames,
             stacks: self.stacks,
             blocks,
+            tasks: self.tasks,
+            containers: self.containers,
         };
         crate::validate::check(&snapshot).map_err(Error::Corrupt)?;
         Ok(snapshot)
@@ -131,6 +149,7 @@ impl BlockColumns {
             self.task.len(),
             self.stack.len(),
             self.epoch.len(),
+            self.type_name.len(),
         ]
         .iter()
         .any(|&l| l != n)
@@ -147,6 +166,7 @@ impl BlockColumns {
                 task: self.task[i],
                 stack: self.stack[i],
                 epoch: self.epoch[i],
+                type_name: self.type_name[i],
             })
             .collect())
     }
@@ -154,12 +174,16 @@ impl BlockColumns {
 
 impl EdgeColumns {
     fn into_rows(self, blocks: usize) -> Result<Vec<Edge>, Error> {
-        if self.from_delta.len() != self.to_offset.len() {
+        let n = self.from_delta.len();
+        if [self.to_offset.len(), self.kind.len(), self.label.len()]
+            .iter()
+            .any(|&l| l != n)
+        {
             return Err(corrupt("edge columns differ in length"));
         }
         let mut from = 0u64;
-        let mut rows = Vec::with_capacity(self.from_delta.len());
-        for (&d, &off) in self.from_delta.iter().zip(&self.to_offset) {
+        let mut rows = Vec::with_capacity(n);
+        for (i, (&d, &off)) in self.from_delta.iter().zip(&self.to_offset).enumerate() {
             from += u64::from(d);
             let to = from as i64 + off;
             if from >= blocks as u64 || to < 0 || to >= blocks as i64 {
@@ -168,6 +192,8 @@ impl EdgeColumns {
             rows.push(Edge {
                 from: from as u32,
                 to: to as u32,
+                kind: self.kind[i],
+                label: self.label[i],
             });
         }
         Ok(rows)
@@ -191,6 +217,8 @@ impl WireRoot {
             start: self.start,
             len: self.len,
             targets,
+            labels: self.labels,
+            task: self.task,
         })
     }
 }

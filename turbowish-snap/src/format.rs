@@ -31,9 +31,12 @@ use std::path::Path;
 /// The first eight bytes of every snapshot file.
 pub const MAGIC: [u8; 8] = *b"TWSNAP\r\n";
 /// The format version this crate writes, and the newest it reads.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// The oldest format version this crate reads.
-pub const OLDEST_READABLE: u16 = 1;
+///
+/// Version 2 added tasks, typed edges and labels, type names and containers;
+/// version 1 files (no task data) are refused rather than half-read.
+pub const OLDEST_READABLE: u16 = 2;
 /// Largest decompressed payload the reader accepts (64 GiB): a header that
 /// claims more is treated as corrupt rather than trusted with memory.
 pub const MAX_PAYLOAD: u64 = 64 << 30;

@@ -3,7 +3,8 @@
 //! A snapshot (`.twsnap`) is the live heap of one process at one instant, as a
 //! graph: every live block (address, size, owning task, allocation stack,
 //! birth epoch), the pointers between blocks, and the roots the pointers are
-//! found from (static data, thread stacks, thread-local storage), with the
+//! found from (static data, thread stacks, thread-local storage, traced tasks and typed
+//! roots), the task table, type names and field labels from typed walks, with the
 //! symbols needed to name allocation sites. It holds no heap *contents*:
 //! a snapshot is safe to attach to a bug report.
 //!
@@ -20,7 +21,7 @@
 //! use turbowish_snap::{Block, Snapshot, read, write};
 //!
 //! let mut snap = Snapshot::default();
-//! snap.blocks.push(Block { addr: 0x1000, size: 64, task: 7, stack: 0, epoch: 0 });
+//! snap.blocks.push(Block { addr: 0x1000, size: 64, task: 7, ..Block::default() });
 //! let mut file = Vec::new();
 //! write(&snap, &mut file)?;
 //! assert_eq!(read(&file[..])?, snap);
@@ -36,4 +37,7 @@ pub mod model;
 mod validate;
 
 pub use format::{Error, MAGIC, VERSION, read, read_file, write, write_file};
-pub use model::{Block, Capture, Edge, Frame, Module, Process, Root, RootKind, Snapshot, Symbol};
+pub use model::{
+    Block, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind, Snapshot,
+    Symbol, Task, TaskState,
+};

@@ -34,8 +34,14 @@ pub struct Snapshot {
     /// Pointers from one block to another, sorted by (`from`, `to`).
     pub edges: Vec<Edge>,
     /// Where the scan of the live heap starts: static data, thread stacks,
-    /// thread-local storage.
+    /// thread-local storage, traced tasks and named typed roots.
     pub roots: Vec<Root>,
+    /// Traced tasks: live ones, and finished ones whose storage is still
+    /// alive (zombie futures).
+    pub tasks: Vec<Task>,
+    /// Length and capacity of containers found by typed walks, sorted by
+    /// block, each block once.
+    pub containers: Vec<Container>,
 }
 
 impl Default for Snapshot {
@@ -50,6 +56,8 @@ impl Default for Snapshot {
             blocks: Vec::new(),
             edges: Vec::new(),
             roots: Vec::new(),
+            tasks: Vec::new(),
+            containers: Vec::new(),
         }
     }
 }
@@ -93,6 +101,18 @@ pub struct Capture {
     pub untracked_blocks: u64,
     /// See `untracked_blocks`.
     pub unknown_frees: u64,
+    /// Time spent in typed walks, in ns.
+    pub typed_ns: u64,
+    /// Pointers reported by `Trace` impls that did not name a live block,
+    /// and were not followed.
+    pub typed_rejected: u64,
+    /// Locks found held during typed walks (their contents were scanned
+    /// conservatively instead).
+    pub typed_locked: u64,
+    /// Panics caught in `Trace` impls, with their messages.
+    pub typed_panics: Vec<String>,
+    /// Tasks and roots not registered because the task registry was full.
+    pub tasks_dropped: u64,
 }
 
 /// A loaded module, for re-symbolizing raw addresses later.
@@ -146,6 +166,9 @@ pub struct Block {
     pub stack: u32,
     /// Birth epoch: with `addr`, the block's identity across snapshots.
     pub epoch: u32,
+    /// What the block holds, as a typed walk named it (index into
+    /// [`Snapshot::strings`]; 0 when unknown).
+    pub type_name: u32,
 }
 
 /// A pointer found in block `from` to (somewhere inside) block `to`.
@@ -155,6 +178,32 @@ pub struct Edge {
     pub from: u32,
     /// Index of the block pointed into.
     pub to: u32,
+    /// How the edge was found.
+    pub kind: EdgeKind,
+    /// The field path in `from` that holds the pointer, from a typed walk
+    /// (index into [`Snapshot::strings`]; 0 when unknown).
+    pub label: u32,
+}
+
+impl Edge {
+    /// A conservative edge without a label.
+    pub fn new(from: u32, to: u32) -> Edge {
+        Edge {
+            from,
+            to,
+            ..Edge::default()
+        }
+    }
+}
+
+/// How an [`Edge`] or root target was found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum EdgeKind {
+    /// A word that looks like a pointer into the target.
+    #[default]
+    Conservative,
+    /// Reported by a `Trace` impl and checked against the live blocks.
+    Typed,
 }
 
 /// A region the scan starts from, and the blocks it points to.
@@ -171,6 +220,12 @@ pub struct Root {
     pub len: u64,
     /// Blocks pointed to from the region, sorted, each once.
     pub targets: Vec<u32>,
+    /// For each target, the field path that reaches it from a typed root
+    /// (index into [`Snapshot::strings`]; 0 for none). Empty, or as long as
+    /// `targets`.
+    pub labels: Vec<u32>,
+    /// The task, for [`RootKind::Task`] (index into [`Snapshot::tasks`]).
+    pub task: Option<u32>,
 }
 
 /// The kind of a [`Root`].
@@ -183,4 +238,73 @@ pub enum RootKind {
     ThreadStack,
     /// A thread's thread-local storage block.
     ThreadLocal,
+    /// A traced task: its storage block and the typed value it shares.
+    Task,
+    /// A named typed root (`turbowish_alloc::root`).
+    Named,
+}
+
+/// A traced task.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// Unique among the process's traced tasks and roots, from 1.
+    pub serial: u64,
+    /// The task's allocation tag, as in [`Block::task`] (a tokio task id
+    /// under tokio); 0 if it was never polled.
+    pub id: u64,
+    /// The name given with `.named()` (index into [`Snapshot::strings`]).
+    pub name: u32,
+    /// Where it was made (spawned): file (index into [`Snapshot::strings`]),
+    /// line and column.
+    pub file: u32,
+    /// See `file`.
+    pub line: u32,
+    /// See `file`.
+    pub column: u32,
+    /// Type of the future (index into [`Snapshot::strings`]).
+    pub future_type: u32,
+    /// `size_of` the future: its state machine.
+    pub future_size: u64,
+    /// Where it stands.
+    pub state: TaskState,
+    /// Times polled.
+    pub polls: u64,
+    /// Wall-clock times (ns since the Unix epoch; 0 for never): made, last
+    /// polled, finished. Taken from a coarse clock (about 4 ms).
+    pub spawned_ns: u64,
+    /// See `spawned_ns`.
+    pub last_poll_ns: u64,
+    /// See `spawned_ns`.
+    pub finished_ns: u64,
+    /// The live block holding the future (the task's storage), if known.
+    pub storage: Option<u32>,
+    /// Type of the typed value the task shares (index into
+    /// [`Snapshot::strings`]; 0 for none).
+    pub value_type: u32,
+}
+
+/// The state of a [`Task`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum TaskState {
+    /// Waiting to be polled (made, or returned `Pending`).
+    #[default]
+    Pending,
+    /// Being polled at the instant of the snapshot.
+    Running,
+    /// Returned `Ready`. Still in a snapshot only while its storage lives:
+    /// a zombie future.
+    Completed,
+    /// Dropped before completing, storage still alive.
+    Cancelled,
+}
+
+/// Length and capacity of a container, from a typed walk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Container {
+    /// The container's storage block (index into [`Snapshot::blocks`]).
+    pub block: u32,
+    /// Elements held.
+    pub len: u64,
+    /// Elements it has room for.
+    pub capacity: u64,
 }

@@ -22,7 +22,10 @@ fn order(s: &Snapshot) -> Result<(), String> {
     if s.blocks.windows(2).any(|w| w[0].addr >= w[1].addr) {
         return Err("blocks are not sorted by address, or repeat".into());
     }
-    if s.edges.windows(2).any(|w| w[0] >= w[1]) {
+    if s.edges
+        .windows(2)
+        .any(|w| (w[0].from, w[0].to) >= (w[1].from, w[1].to))
+    {
         return Err("edges are not sorted, or repeat".into());
     }
     if s.roots
@@ -30,6 +33,15 @@ fn order(s: &Snapshot) -> Result<(), String> {
         .any(|r| r.targets.windows(2).any(|w| w[0] >= w[1]))
     {
         return Err("root targets are not sorted, or repeat".into());
+    }
+    if s.roots
+        .iter()
+        .any(|r| !r.labels.is_empty() && r.labels.len() != r.targets.len())
+    {
+        return Err("a root's labels do not match its targets".into());
+    }
+    if s.containers.windows(2).any(|w| w[0].block >= w[1].block) {
+        return Err("containers are not sorted by block, or repeat".into());
     }
     Ok(())
 }
@@ -63,17 +75,36 @@ fn indices(s: &Snapshot) -> Result<(), String> {
     }
     for b in &s.blocks {
         in_range(b.stack, s.stacks.len(), "stack")?;
+        string(b.type_name)?;
     }
     let blocks = s.blocks.len();
     for e in &s.edges {
         in_range(e.from, blocks, "block")?;
         in_range(e.to, blocks, "block")?;
+        string(e.label)?;
     }
     for r in &s.roots {
         string(r.label)?;
         for &t in &r.targets {
             in_range(t, blocks, "block")?;
         }
+        for &l in &r.labels {
+            string(l)?;
+        }
+        if let Some(t) = r.task {
+            in_range(t, s.tasks.len(), "task")?;
+        }
+    }
+    for t in &s.tasks {
+        for i in [t.name, t.file, t.future_type, t.value_type] {
+            string(i)?;
+        }
+        if let Some(b) = t.storage {
+            in_range(b, blocks, "block")?;
+        }
+    }
+    for c in &s.containers {
+        in_range(c.block, blocks, "block")?;
     }
     Ok(())
 }

@@ -254,6 +254,25 @@ impl Tracer<'_> {
         self.incomplete = true;
     }
 
+    /// Whether `len` bytes at `addr` may be read (they are mapped).
+    pub(crate) fn is_readable(&self, addr: usize, len: usize) -> bool {
+        let start = addr as u64;
+        start.checked_add(len as u64).is_some_and(|end| is_readable(self.readable, start, end))
+    }
+
+    /// Whether a live, readable block starts at `addr` with at least `len`
+    /// bytes (rule 1). A failure counts as a rejected pointer.
+    pub(crate) fn is_live_block(&mut self, addr: usize, len: usize) -> bool {
+        let ok = self.index.find(addr as u64).is_some_and(|i| {
+            let (start, end) = self.index.bounds(i);
+            start == addr as u64 && end - start >= len as u64 && is_readable(self.readable, start, end)
+        });
+        if !ok {
+            self.out.rejected += 1;
+        }
+        ok
+    }
+
     /// The index of the live block containing `addr`.
     pub(crate) fn block_of(&self, addr: usize) -> Option<u32> {
         self.index.find(addr as u64)

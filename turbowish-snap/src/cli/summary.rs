@@ -84,6 +84,8 @@ struct Roots {
     statics: u64,
     thread_stack: u64,
     thread_local: u64,
+    task: u64,
+    named: u64,
 }
 
 /// The blocks allocated by one stack.
@@ -178,6 +180,8 @@ fn roots(s: &Snapshot) -> Roots {
             RootKind::Static => roots.statics += 1,
             RootKind::ThreadStack => roots.thread_stack += 1,
             RootKind::ThreadLocal => roots.thread_local += 1,
+            RootKind::Task => roots.task += 1,
+            RootKind::Named => roots.named += 1,
         }
     }
     roots
@@ -233,8 +237,8 @@ impl Report {
         line(t, "edges", n.edges);
         let r = &n.roots;
         let roots = format!(
-            "{} ({} static, {} thread stack, {} thread-local)",
-            r.total, r.statics, r.thread_stack, r.thread_local
+            "{} ({} static, {} thread stack, {} thread-local, {} task, {} named)",
+            r.total, r.statics, r.thread_stack, r.thread_local, r.task, r.named
         );
         line(t, "roots", roots);
     }

@@ -1,0 +1,195 @@
+//! Code generation: the `impl Trace` block.
+
+use crate::ast::{Enum, Field, Input, Mode, Struct};
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{DeriveInput, Generics, Ident, Type, TypeParamBound, WherePredicate, parse_quote};
+
+/// Expands `#[derive(Trace)]` on `input`, or returns every error found.
+pub(crate) fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let input = Input::from_syn(input)?;
+    input.validate()?;
+    Ok(match &input {
+        Input::Struct(s) => impl_struct(s),
+        Input::Enum(e) => impl_enum(e),
+    })
+}
+
+fn impl_struct(input: &Struct<'_>) -> TokenStream {
+    let tracer = tracer_ident();
+    let calls = input.fields.iter().map(|field| {
+        let member = &field.member;
+        let value = quote_spanned!(field.ty.span()=> &self.#member);
+        trace_call(field, &tracer, value)
+    });
+    let body = quote!(#(#calls)*);
+    let leaf = is_leaf(input.generics, &input.fields);
+    implement(input.ident, input.generics, &tracer, body, leaf)
+}
+
+fn impl_enum(input: &Enum<'_>) -> TokenStream {
+    let tracer = tracer_ident();
+    let body = if input.variants.is_empty() {
+        quote!(match *self {})
+    } else {
+        let arms = input.variants.iter().map(|variant| {
+            let ident = variant.ident;
+            let bindings: Vec<Ident> = (0..variant.fields.len())
+                .map(|i| format_ident!("__field{}", i, span = Span::mixed_site()))
+                .collect();
+            let pattern = variant
+                .fields
+                .iter()
+                .zip(&bindings)
+                .filter(|(field, _)| field.mode() != Mode::Skip)
+                .map(|(field, binding)| {
+                    let member = &field.member;
+                    quote!(#member: #binding)
+                });
+            let calls = variant
+                .fields
+                .iter()
+                .zip(&bindings)
+                .map(|(field, binding)| trace_call(field, &tracer, quote!(#binding)));
+            quote! {
+                Self::#ident { #(#pattern,)* .. } => { #(#calls)* }
+            }
+        });
+        quote! {
+            match self {
+                #(#arms)*
+            }
+        }
+    };
+    let fields: Vec<&Field<'_>> = input.variants.iter().flat_map(|v| &v.fields).collect();
+    let leaf = is_leaf(input.generics, fields);
+    implement(input.ident, input.generics, &tracer, body, leaf)
+}
+
+/// The name of the `trace` method's tracer argument, which user fields and
+/// bindings cannot shadow.
+fn tracer_ident() -> Ident {
+    Ident::new("__tracer", Span::mixed_site())
+}
+
+/// The statement that reports one field, whose reference is `value`.
+///
+/// The call is spanned at the field's type, so that a missing `Trace` or
+/// `Opaque` impl is reported at the field.
+fn trace_call(field: &Field<'_>, tracer: &Ident, value: TokenStream) -> TokenStream {
+    let label = &field.label;
+    let span = field.ty.span();
+    match field.mode() {
+        Mode::Trace => quote_spanned! {span=>
+            #tracer.field(#label, #value);
+        },
+        Mode::Skip => quote! {
+            #tracer.skip();
+        },
+        Mode::Opaque => quote_spanned! {span=>
+            #tracer.labeled(#label, |__t| __t.opaque(#value));
+        },
+    }
+}
+
+/// The body of `is_leaf`: true only when every field is traced and is a leaf
+/// itself. A skipped or opaque field, or a field of a type that may be
+/// unsized (on which `is_leaf` cannot be called), makes the type a non-leaf,
+/// so that containers still visit its values.
+fn is_leaf<'a>(generics: &Generics, fields: impl IntoIterator<Item = &'a Field<'a>>) -> TokenStream {
+    let unsized_params = unsized_params(generics);
+    let mut leaf: Option<TokenStream> = None;
+    for field in fields {
+        if field.mode() != Mode::Trace || maybe_unsized(field.ty, &unsized_params) {
+            return quote!(false);
+        }
+        let ty = field.ty;
+        let term = quote_spanned!(ty.span()=> <#ty as ::turbowish_alloc::Trace>::is_leaf());
+        leaf = Some(match leaf {
+            Some(before) => quote!(#before && #term),
+            None => term,
+        });
+    }
+    leaf.unwrap_or_else(|| quote!(true))
+}
+
+/// The type parameters declared `?Sized`, in their list or the where clause.
+fn unsized_params(generics: &Generics) -> Vec<&Ident> {
+    let relaxed = |bounds: &syn::punctuated::Punctuated<TypeParamBound, syn::Token![+]>| {
+        bounds.iter().any(|b| {
+            matches!(b, TypeParamBound::Trait(t)
+                if matches!(t.modifier, syn::TraitBoundModifier::Maybe(_)))
+        })
+    };
+    let mut params: Vec<&Ident> = generics
+        .type_params()
+        .filter(|p| relaxed(&p.bounds))
+        .map(|p| &p.ident)
+        .collect();
+    for predicate in generics.where_clause.iter().flat_map(|w| &w.predicates) {
+        if let WherePredicate::Type(p) = predicate
+            && relaxed(&p.bounds)
+            && let Type::Path(path) = &p.bounded_ty
+            && path.qself.is_none()
+            && let Some(ident) = path.path.get_ident()
+        {
+            params.push(ident);
+        }
+    }
+    params
+}
+
+/// Whether `ty` is, as written, a type that may be unsized: a slice, `str`,
+/// a trait object, or a type parameter declared `?Sized`.
+fn maybe_unsized(ty: &Type, unsized_params: &[&Ident]) -> bool {
+    match ty {
+        Type::Slice(_) | Type::TraitObject(_) => true,
+        Type::Paren(t) => maybe_unsized(&t.elem, unsized_params),
+        Type::Group(t) => maybe_unsized(&t.elem, unsized_params),
+        Type::Path(p) if p.qself.is_none() => {
+            let path = &p.path;
+            if let Some(ident) = path.get_ident() {
+                return ident == "str" || unsized_params.contains(&ident);
+            }
+            // `core::primitive::str`, `std::primitive::str`
+            let names: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+            path.segments.iter().all(|s| s.arguments.is_none())
+                && names.len() >= 2
+                && names[names.len() - 2..] == ["primitive", "str"]
+        }
+        _ => false,
+    }
+}
+
+/// The `impl` block: every type parameter gains a `Trace` bound (as
+/// `serde_derive` does); lifetimes, const parameters and the where clause
+/// are kept.
+fn implement(
+    ident: &Ident,
+    generics: &Generics,
+    tracer: &Ident,
+    body: TokenStream,
+    leaf: TokenStream,
+) -> TokenStream {
+    let mut generics = generics.clone();
+    for param in generics.type_params_mut() {
+        param
+            .bounds
+            .push(parse_quote!(::turbowish_alloc::Trace));
+    }
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics ::turbowish_alloc::Trace for #ident #ty_generics #where_clause {
+            fn trace(&self, #tracer: &mut ::turbowish_alloc::Tracer<'_>) {
+                #body
+            }
+
+            #[inline]
+            fn is_leaf() -> bool {
+                #leaf
+            }
+        }
+    }
+}
