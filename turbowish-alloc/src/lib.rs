@@ -121,8 +121,8 @@ mod task;
 mod tasks;
 mod threads;
 mod trace;
-mod track;
 mod traced;
+mod track;
 mod typed;
 
 pub use capture::SnapshotInfo;
@@ -130,14 +130,14 @@ pub use config::{DEFAULT_DEPTH, Settings, StackMode};
 pub use error::Error;
 pub use install::{Config, install, snapshot_to};
 pub use roots::{RootGuard, root};
-pub use tasks::{TaskInfo, TaskState, tasks};
 pub use shim::TurboWish;
 pub use stack::MAX_DEPTH;
 pub use stats::FLUSH_BYTES;
+pub use tasks::{TaskInfo, TaskState, tasks};
+pub use trace::{EdgeKind, Heap, Opaque, Trace, TracedEdge, Tracer, Walk, walk};
 #[cfg(feature = "tokio")]
 pub use traced::spawn;
 pub use traced::{Traced, TracedExt, traced};
-pub use trace::{EdgeKind, Heap, Opaque, Trace, TracedEdge, Tracer, Walk, walk};
 /// `#[derive(Trace)]`: see the `turbowish-trace-derive` crate.
 #[cfg(feature = "derive")]
 pub use turbowish_trace_derive::Trace;

@@ -114,32 +114,34 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    const EMPTY: Slot = Slot {
-        state: AtomicU8::new(FREE),
-        kind: AtomicU8::new(KIND_TASK),
-        phase: AtomicU8::new(IDLE),
-        name_len: AtomicU8::new(0),
-        generation: AtomicU32::new(0),
-        next: AtomicU32::new(END),
-        serial: AtomicU64::new(0),
-        tag: AtomicU64::new(0),
-        name: [const { AtomicU64::new(0) }; NAME_LEN / 8],
-        location: AtomicPtr::new(core::ptr::null_mut()),
-        type_name_ptr: AtomicPtr::new(core::ptr::null_mut()),
-        type_name_len: AtomicUsize::new(0),
-        future_size: AtomicU64::new(0),
-        spawned_ns: AtomicU64::new(0),
-        last_poll_ns: AtomicU64::new(0),
-        finished_ns: AtomicU64::new(0),
-        polls: AtomicU64::new(0),
-        wrapper: AtomicUsize::new(0),
-        storage: AtomicUsize::new(0),
-        storage_epoch: AtomicU32::new(0),
-        value: AtomicUsize::new(0),
-        value_trace: AtomicUsize::new(0),
-        value_type_ptr: AtomicPtr::new(core::ptr::null_mut()),
-        value_type_len: AtomicUsize::new(0),
-    };
+    fn empty() -> Slot {
+        Slot {
+            state: AtomicU8::new(FREE),
+            kind: AtomicU8::new(KIND_TASK),
+            phase: AtomicU8::new(IDLE),
+            name_len: AtomicU8::new(0),
+            generation: AtomicU32::new(0),
+            next: AtomicU32::new(END),
+            serial: AtomicU64::new(0),
+            tag: AtomicU64::new(0),
+            name: [const { AtomicU64::new(0) }; NAME_LEN / 8],
+            location: AtomicPtr::new(core::ptr::null_mut()),
+            type_name_ptr: AtomicPtr::new(core::ptr::null_mut()),
+            type_name_len: AtomicUsize::new(0),
+            future_size: AtomicU64::new(0),
+            spawned_ns: AtomicU64::new(0),
+            last_poll_ns: AtomicU64::new(0),
+            finished_ns: AtomicU64::new(0),
+            polls: AtomicU64::new(0),
+            wrapper: AtomicUsize::new(0),
+            storage: AtomicUsize::new(0),
+            storage_epoch: AtomicU32::new(0),
+            value: AtomicUsize::new(0),
+            value_trace: AtomicUsize::new(0),
+            value_type_ptr: AtomicPtr::new(core::ptr::null_mut()),
+            value_type_len: AtomicUsize::new(0),
+        }
+    }
 
     /// Writes the name, cut to [`NAME_LEN`] bytes at a character boundary.
     pub(crate) fn set_name(&self, name: &str) {
@@ -282,12 +284,16 @@ pub(crate) fn claim(row: NewRow<'_>) -> Option<u32> {
     s.generation.fetch_add(1, Ordering::Relaxed);
     s.kind.store(row.kind, Ordering::Relaxed);
     s.phase.store(IDLE, Ordering::Relaxed);
-    s.serial
-        .store(SERIAL.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
+    s.serial.store(
+        SERIAL.fetch_add(1, Ordering::Relaxed) + 1,
+        Ordering::Relaxed,
+    );
     s.tag.store(0, Ordering::Relaxed);
     s.set_name(row.name);
-    s.location
-        .store((row.location as *const Location<'static>).cast_mut(), Ordering::Relaxed);
+    s.location.store(
+        (row.location as *const Location<'static>).cast_mut(),
+        Ordering::Relaxed,
+    );
     s.type_name_ptr
         .store(row.type_name.as_ptr().cast_mut(), Ordering::Relaxed);
     s.type_name_len
@@ -314,7 +320,8 @@ pub(crate) fn finish(i: u32) {
     s.clear_value();
     s.finished_ns
         .store(crate::clock::now_ns(), Ordering::Relaxed);
-    let keep = s.kind.load(Ordering::Relaxed) == KIND_TASK && s.storage.load(Ordering::Relaxed) != 0;
+    let keep =
+        s.kind.load(Ordering::Relaxed) == KIND_TASK && s.storage.load(Ordering::Relaxed) != 0;
     let mut lists = LISTS.lock();
     if keep {
         s.state.store(FINISHED, Ordering::Release);
@@ -365,7 +372,7 @@ fn add_chunk(lists: &mut Lists) -> Option<()> {
     for k in 0..CHUNK {
         // SAFETY: `base` is a fresh, page-aligned mapping of room for `CHUNK`
         // slots, which nothing else can see yet.
-        unsafe { base.add(k).write(Slot::EMPTY) };
+        unsafe { base.add(k).write(Slot::empty()) };
     }
     core::mem::forget(region); // rule 1: never unmapped
     CHUNKS[c].store(base, Ordering::Release);

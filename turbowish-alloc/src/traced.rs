@@ -121,12 +121,8 @@ impl<F: Future, R: Trace> Traced<F, R> {
         // SAFETY: `this` is never used or dropped again, so each field is
         // moved out exactly once; the old root is dropped here. The future has
         // not been polled (it is taken by value, so it is not pinned).
-        let (future, old_root) = unsafe {
-            (
-                core::ptr::read(&this.future),
-                core::ptr::read(&this.root),
-            )
-        };
+        let (future, old_root) =
+            unsafe { (core::ptr::read(&this.future), core::ptr::read(&this.root)) };
         drop(old_root);
         Traced {
             future,

@@ -35,7 +35,8 @@ impl Clocks {
         if mono == 0 {
             return 0;
         }
-        self.wall_ns.saturating_sub(self.mono_ns.saturating_sub(mono))
+        self.wall_ns
+            .saturating_sub(self.mono_ns.saturating_sub(mono))
     }
 }
 
@@ -84,7 +85,11 @@ impl Typed {
     /// Adds tasks, typed roots, type names, containers and typed edges to
     /// `snap`, whose `edges` hold the conservative edges (trace rule 4).
     pub(crate) fn apply(self, snap: &mut Snapshot, strings: &mut StringTable, clocks: Clocks) {
-        let Typed { rows, walk, walk_ns } = self;
+        let Typed {
+            rows,
+            walk,
+            walk_ns,
+        } = self;
         let first_root = snap.roots.len() as u32;
         for row in &rows {
             let task = row.task.then(|| {
@@ -183,7 +188,12 @@ fn task_row(snap: &mut Snapshot, strings: &mut StringTable, row: &Row, clocks: C
 
 /// The root for a row: a task's storage block (its typed value's targets are
 /// added by [`label_root_targets`]), or a named root.
-fn typed_root(snap: &mut Snapshot, strings: &mut StringTable, row: &Row, task: Option<u32>) -> Root {
+fn typed_root(
+    snap: &mut Snapshot,
+    strings: &mut StringTable,
+    row: &Row,
+    task: Option<u32>,
+) -> Root {
     let s = row.slot;
     let name = s.name();
     let label = if name.is_empty() {
@@ -211,7 +221,12 @@ fn typed_root(snap: &mut Snapshot, strings: &mut StringTable, row: &Row, task: O
 }
 
 /// Adds each typed root's walked targets, with their field paths.
-fn label_root_targets(snap: &mut Snapshot, strings: &mut StringTable, walk: &WalkOutput, first: u32) {
+fn label_root_targets(
+    snap: &mut Snapshot,
+    strings: &mut StringTable,
+    walk: &WalkOutput,
+    first: u32,
+) {
     let mut per_root: Vec<Vec<(u32, u32)>> = vec![Vec::new(); snap.roots.len()];
     for e in &walk.edges {
         if let Holder::Root(n) = e.from

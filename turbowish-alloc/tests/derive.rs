@@ -133,9 +133,9 @@ fn struct_fields_vec_elements_and_option() {
             typed(None, big, 100, "big.Some", "[u8; 100]", None),
         ]
     );
-    // Inner blocks finish first. The String's buffer is reported through
-    // `Tracer::opaque`, which never marks a block complete.
-    assert_eq!(w.complete, [boxes[0], boxes[1], boxes[2], items, big]);
+    // Blocks are complete in the order their walks end: inner ones first.
+    // A String's text holds no pointers, so its buffer is complete too.
+    assert_eq!(w.complete, [name, boxes[0], boxes[1], boxes[2], items, big]);
 }
 
 #[test]
@@ -189,7 +189,14 @@ fn nested_structs_join_labels_until_a_heap_hop() {
             ),
         ]
     );
-    assert_eq!(w.complete, [boxed]);
+    assert_eq!(
+        w.complete,
+        [
+            addr(s.config.path.as_ptr()),
+            addr(s.boxed.path.as_ptr()),
+            boxed
+        ]
+    );
 }
 
 #[test]
@@ -260,7 +267,7 @@ fn arc_reached_twice_gives_two_edges_but_is_walked_once() {
             typed(None, block, size, "b", arc, None),
         ]
     );
-    assert_eq!(w.complete, [block]);
+    assert_eq!(w.complete, [text, block]);
 }
 
 #[derive(Trace)]
@@ -301,7 +308,11 @@ fn skipped_field_is_not_visited_and_its_holder_is_incomplete() {
         ]
     );
     assert!(!w.edges.iter().any(|e| e.to == addr(skip.hidden.as_ptr())));
-    assert_eq!(w.complete, [kept], "the holder of a skipped field is incomplete");
+    assert_eq!(
+        w.complete,
+        [kept],
+        "the holder of a skipped field is incomplete"
+    );
 
     // The same shape without the skip: the holder is complete.
     let full = Box::new(WithoutSkip {
@@ -433,7 +444,7 @@ fn enum_in_a_vec_and_a_skipped_variant_field_leaves_the_buffer_incomplete() {
         ]
     );
     // `Named` has a skipped field: the buffer holding it is incomplete.
-    assert_eq!(w.complete, [addr(&**a), addr(&**b)]);
+    assert_eq!(w.complete, [addr(&**a), addr(&**b), addr(label.as_ptr())]);
 }
 
 /// Implements neither `Trace` nor `Opaque`.
@@ -455,9 +466,7 @@ fn opaque_fields_report_their_block_without_looking_inside() {
         any: Box::new(Box::new(5u64)),
         foreign: {
             let mut v = Vec::with_capacity(2);
-            v.push(Foreign {
-                _ptr: Box::new(6),
-            });
+            v.push(Foreign { _ptr: Box::new(6) });
             v
         },
     });
@@ -553,6 +562,7 @@ fn is_leaf_follows_the_fields() {
     assert!(!Generic::<String>::is_leaf());
     assert!(!Generic::<Option<Box<u8>>>::is_leaf());
     assert!(!SkippedLeaf::is_leaf());
+    assert_eq!(SkippedLeaf { n: 7 }.n, 7);
     assert!(!WithOpaque::is_leaf());
     assert!(!Inner::is_leaf());
     assert!(!State::is_leaf());

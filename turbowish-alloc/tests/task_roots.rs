@@ -9,7 +9,7 @@ use turbowish_snap::{EdgeKind, RootKind, Snapshot, Task, TaskState};
 #[global_allocator]
 static A: turbowish_alloc::TurboWish = turbowish_alloc::TurboWish::system();
 
-fn string<'a>(s: &'a Snapshot, i: u32) -> &'a str {
+fn string(s: &Snapshot, i: u32) -> &str {
     &s.strings[i as usize]
 }
 
@@ -69,7 +69,8 @@ fn three_spawn_sites() {
     };
     let big_size = size_of_val(&big) as u64;
 
-    let strings: Arc<Vec<String>> = Arc::new((0..100).map(|i| format!("string number {i}")).collect());
+    let strings: Arc<Vec<String>> =
+        Arc::new((0..100).map(|i| format!("string number {i}")).collect());
     let (stop_strings_tx, stop_strings_rx) = oneshot::channel::<()>();
     let shared = strings.clone();
     let with_strings = async move {
@@ -93,9 +94,18 @@ fn three_spawn_sites() {
         tokio::task::yield_now().await;
         (
             [
-                Expected { line: big_line, size: big_size },
-                Expected { line: strings_line, size: strings_size },
-                Expected { line: idle_line, size: idle_size },
+                Expected {
+                    line: big_line,
+                    size: big_size,
+                },
+                Expected {
+                    line: strings_line,
+                    size: strings_size,
+                },
+                Expected {
+                    line: idle_line,
+                    size: idle_size,
+                },
             ],
             (h1, h2, h3),
         )
@@ -110,20 +120,33 @@ fn three_spawn_sites() {
 
     // The task table. The idle task is unnamed: found by its line.
     let by_line = |line: u32| {
-        let (i, t) = s.tasks.iter().enumerate().find(|(_, t)| t.line == line).expect("task by line");
+        let (i, t) = s
+            .tasks
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.line == line)
+            .expect("task by line");
         (i as u32, t)
     };
     for (name, e) in ["big", "strings", "idle"].iter().zip(&expect) {
         let (_, t) = by_line(e.line);
         assert_eq!(string(&s, t.name), if *name == "idle" { "" } else { *name });
-        assert!(string(&s, t.file).ends_with("tests/task_roots.rs"), "{name}: {}", string(&s, t.file));
+        assert!(
+            string(&s, t.file).ends_with("tests/task_roots.rs"),
+            "{name}: {}",
+            string(&s, t.file)
+        );
         assert_eq!(t.line, e.line, "{name}: spawn line");
         assert_eq!(t.state, TaskState::Pending, "{name}: state");
         assert!(t.polls >= 1, "{name}: polled");
         assert_ne!(t.id, 0, "{name}: has a tag");
         assert!(t.storage.is_some(), "{name}: storage found");
         assert!(t.last_poll_ns >= t.spawned_ns && t.spawned_ns > 0);
-        assert!(string(&s, t.future_type).contains("task_roots"), "{}", string(&s, t.future_type));
+        assert!(
+            string(&s, t.future_type).contains("task_roots"),
+            "{}",
+            string(&s, t.future_type)
+        );
         assert_eq!(t.future_size, e.size, "{name}: future size");
     }
     assert_eq!(s.tasks.len(), 3, "only the three traced tasks");
@@ -138,7 +161,10 @@ fn three_spawn_sites() {
             .expect("a root per task");
         assert!(root.targets.contains(&t.storage.unwrap()));
         let storage = &s.blocks[t.storage.unwrap() as usize];
-        assert!(storage.size >= t.future_size, "{name}: the storage holds the future");
+        assert!(
+            storage.size >= t.future_size,
+            "{name}: the storage holds the future"
+        );
     }
 
     // The 1 MiB Vec: allocated by the big task, held by its storage block.
@@ -148,7 +174,9 @@ fn three_spawn_sites() {
     assert_eq!(s.blocks[big_block].task, big_task.id & 0xffff_ffff);
     let storage = big_task.storage.unwrap();
     assert!(
-        s.edges.iter().any(|e| e.from == storage && e.to as usize == big_block),
+        s.edges
+            .iter()
+            .any(|e| e.from == storage && e.to as usize == big_block),
         "the big task's storage points at its Vec"
     );
 
@@ -176,25 +204,44 @@ fn three_spawn_sites() {
     let buffer = buffer[0];
     assert_eq!(s.blocks[buffer as usize].addr, strings.as_ptr() as u64);
     assert!(string(&s, s.blocks[buffer as usize].type_name).starts_with("alloc::vec::Vec<"));
-    let c = s.containers.iter().find(|c| c.block == buffer).expect("counts");
+    let c = s
+        .containers
+        .iter()
+        .find(|c| c.block == buffer)
+        .expect("counts");
     assert_eq!((c.len, c.capacity), (100, strings.capacity() as u64));
     let leaves = typed_from(buffer);
     let want: HashSet<u64> = strings.iter().map(|x| x.as_ptr() as u64).collect();
     let got: HashSet<u64> = leaves.iter().map(|&b| s.blocks[b as usize].addr).collect();
-    assert_eq!(got, want, "the buffer's typed edges are exactly the 100 strings");
+    assert_eq!(
+        got, want,
+        "the buffer's typed edges are exactly the 100 strings"
+    );
     for &b in &leaves {
         assert_eq!(string(&s, s.blocks[b as usize].type_name), "String");
-        let e = s.edges.iter().find(|e| e.from == buffer && e.to == b).unwrap();
+        let e = s
+            .edges
+            .iter()
+            .find(|e| e.from == buffer && e.to == b)
+            .unwrap();
         assert_eq!(string(&s, e.label), "[]");
     }
     // Rule 4: the buffer was walked completely, so its edges are all typed.
-    assert!(s.edges.iter().filter(|e| e.from == buffer).all(|e| e.kind == EdgeKind::Typed));
+    assert!(
+        s.edges
+            .iter()
+            .filter(|e| e.from == buffer)
+            .all(|e| e.kind == EdgeKind::Typed)
+    );
 
     // Every block the big task allocated is reachable from its root.
     let from_big = reachable(&s, &[storage]);
     for (i, b) in s.blocks.iter().enumerate() {
         if b.task == big_task.id & 0xffff_ffff {
-            assert!(from_big.contains(&(i as u32)), "block {i} of the big task unreachable");
+            assert!(
+                from_big.contains(&(i as u32)),
+                "block {i} of the big task unreachable"
+            );
         }
     }
 

@@ -240,6 +240,7 @@ fn service() -> Snapshot {
         task,
         stack,
         epoch,
+        type_name: 0,
     };
     b.snap.blocks = vec![
         block(0x5555_6000_0010, 24, 0, 0, 0),
@@ -253,7 +254,7 @@ fn service() -> Snapshot {
         block(0x7f11_0000_0000, CONN_BYTES, 7, conn_stack, 2),
     ];
     b.snap.edges = [(3, 4), (4, 3), (5, 6), (8, 5), (8, 7)]
-        .map(|(from, to)| Edge { from, to })
+        .map(|(from, to)| Edge::new(from, to))
         .to_vec();
     let label = b.string("/opt/svc/bin/svc");
     let thread = b.string("thread tokio-runtime-worker");
@@ -263,6 +264,7 @@ fn service() -> Snapshot {
         start,
         len: 4096,
         targets: targets.to_vec(),
+        ..Root::default()
     };
     b.snap.roots = vec![
         root(RootKind::Static, label, 0x5555_0200_0000, &[0, 3]),
@@ -279,6 +281,7 @@ fn service() -> Snapshot {
         live_blocks: LIVE_BLOCKS + 1,
         untracked_blocks: 2,
         unknown_frees: 1,
+        ..Capture::default()
     };
     b.snap
 }
@@ -335,7 +338,7 @@ fn summary_json_has_the_totals_put_in() {
     assert_eq!(t["edges"], 5);
     assert_eq!(
         t["roots"],
-        serde_json::json!({"total": 4, "static": 2, "thread_stack": 1, "thread_local": 1})
+        serde_json::json!({"total": 4, "static": 2, "thread_stack": 1, "thread_local": 1, "task": 0, "named": 0})
     );
     let c = &v["capture"];
     assert_eq!(c["pause_ns"], 1_480_000);

@@ -15,6 +15,10 @@ fn rich() -> Snapshot {
             "src/main.rs",
             "libc.so.6",
             "thread main",
+            "conn",
+            "svc::conn::{{closure}}",
+            "alloc::vec::Vec<u8>",
+            "state.buf",
         ]
         .map(String::from),
     );
@@ -63,17 +67,46 @@ fn rich() -> Snapshot {
         task,
         stack,
         epoch,
+        type_name: 0,
     };
     s.blocks = vec![
         block(0x5555_6000_0010, 24, 0, 1, 0),
         block(0x5555_6000_0040, 64, 17, 0, 1),
         block(0x7f11_0000_0000, 4096, u64::MAX, 1, 2),
     ];
+    s.blocks[2].type_name = 8;
     s.edges = vec![
-        Edge { from: 0, to: 2 },
-        Edge { from: 2, to: 0 },
-        Edge { from: 2, to: 1 },
+        Edge::new(0, 2),
+        Edge {
+            from: 2,
+            to: 0,
+            kind: EdgeKind::Typed,
+            label: 9,
+        },
+        Edge::new(2, 1),
     ];
+    s.tasks = vec![Task {
+        serial: 1,
+        id: 17,
+        name: 6,
+        file: 3,
+        line: 12,
+        column: 5,
+        future_type: 7,
+        future_size: 20_000,
+        state: TaskState::Completed,
+        polls: 3,
+        spawned_ns: 1,
+        last_poll_ns: 2,
+        finished_ns: 3,
+        storage: Some(1),
+        value_type: 8,
+    }];
+    s.containers = vec![Container {
+        block: 2,
+        len: 3,
+        capacity: 512,
+    }];
     s.roots = vec![
         Root {
             kind: RootKind::Static,
@@ -81,6 +114,7 @@ fn rich() -> Snapshot {
             start: 0x5555_0010_0000,
             len: 4096,
             targets: vec![0, 2],
+            ..Root::default()
         },
         Root {
             kind: RootKind::ThreadStack,
@@ -88,6 +122,16 @@ fn rich() -> Snapshot {
             start: 0x7ffc_0000_0000,
             len: 8192,
             targets: vec![1],
+            ..Root::default()
+        },
+        Root {
+            kind: RootKind::Task,
+            label: 6,
+            start: 0x5555_6000_0040,
+            len: 20_000,
+            targets: vec![1, 2],
+            labels: vec![0, 9],
+            task: Some(0),
         },
     ];
     s
@@ -168,6 +212,30 @@ fn versions_outside_the_readable_range_are_named() {
         read(&file[..]),
         Err(Error::TooOld { found: 0, .. })
     ));
+    // Version 1 (before tasks and typed edges) is refused by name.
+    file[8..10].copy_from_slice(&1u16.to_le_bytes());
+    let err = read(&file[..]).unwrap_err();
+    assert!(matches!(err, Error::TooOld { found: 1, oldest: 2 }), "{err}");
+    assert!(err.to_string().contains("version 1 is older"), "{err}");
+}
+
+#[test]
+fn bad_task_and_label_indices_are_refused() {
+    let mut s = rich();
+    s.tasks[0].storage = Some(99);
+    assert!(matches!(write(&s, Vec::new()), Err(Error::Invalid(_))));
+    let mut s = rich();
+    s.edges[1].label = 999;
+    assert!(matches!(write(&s, Vec::new()), Err(Error::Invalid(_))));
+    let mut s = rich();
+    s.roots[2].task = Some(5);
+    assert!(matches!(write(&s, Vec::new()), Err(Error::Invalid(_))));
+    let mut s = rich();
+    s.roots[2].labels.pop();
+    assert!(matches!(write(&s, Vec::new()), Err(Error::Invalid(_))));
+    let mut s = rich();
+    s.containers.push(s.containers[0]);
+    assert!(matches!(write(&s, Vec::new()), Err(Error::Invalid(_))));
 }
 
 #[test]
@@ -198,7 +266,7 @@ fn the_writer_refuses_invalid_snapshots() {
     let mut unsorted = rich();
     unsorted.blocks.swap(0, 1);
     let mut dangling = rich();
-    dangling.edges.push(Edge { from: 2, to: 9 });
+    dangling.edges.push(Edge::new(2, 9));
     let mut no_empty_string = rich();
     no_empty_string.strings[0] = "x".into();
     for (s, what) in [
@@ -273,13 +341,14 @@ fn a_synthetic_heap_costs_under_8_bytes_per_block() {
             task: 1 + next() % 200,
             stack: (next() % 300) as u32,
             epoch: i / 70_000,
+            type_name: 0,
         });
     }
     for from in 0..n {
         for _ in 0..(next() % 4) / 2 + 1 {
             let near = (next() % 64) as i64 - 32;
             let to = (i64::from(from) + near).clamp(0, i64::from(n) - 1) as u32;
-            s.edges.push(Edge { from, to });
+            s.edges.push(Edge::new(from, to));
         }
     }
     s.edges.sort();
@@ -315,13 +384,14 @@ fn snapshots() -> impl Strategy<Value = Snapshot> {
                     task,
                     stack,
                     epoch,
+                    type_name: 0,
                 })
                 .collect();
             let n = s.blocks.len() as u32;
             s.edges = edges
                 .into_iter()
                 .filter(|&(f, t)| f < n && t < n)
-                .map(|(from, to)| Edge { from, to })
+                .map(|(from, to)| Edge::new(from, to))
                 .collect();
             s.roots.push(Root {
                 targets: targets.into_iter().filter(|&t| t < n).collect(),

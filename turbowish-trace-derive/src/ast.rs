@@ -140,11 +140,7 @@ impl<'a> Input<'a> {
 }
 
 /// The fields of a struct or of `variant`.
-fn fields<'a>(
-    fields: &'a Fields,
-    variant: Option<&Ident>,
-    errors: &mut Errors,
-) -> Vec<Field<'a>> {
+fn fields<'a>(fields: &'a Fields, variant: Option<&Ident>, errors: &mut Errors) -> Vec<Field<'a>> {
     fields
         .iter()
         .enumerate()
@@ -152,7 +148,13 @@ fn fields<'a>(
             let attrs = errors.take(attr::get(&field.attrs))?;
             let (member, name) = match &field.ident {
                 Some(ident) => (Member::Named(ident.clone()), ident.unraw().to_string()),
-                None => (Member::Unnamed(syn::Index { index: i as u32, span: Span::call_site() }), i.to_string()),
+                None => (
+                    Member::Unnamed(syn::Index {
+                        index: i as u32,
+                        span: Span::call_site(),
+                    }),
+                    i.to_string(),
+                ),
             };
             let label = match variant {
                 Some(v) => format!("{}.{name}", v.unraw()),

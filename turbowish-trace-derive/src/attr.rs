@@ -79,7 +79,16 @@ fn parse_one(attr: &Attribute, entries: &mut Vec<Entry>) -> syn::Result<()> {
             ));
         }
     };
-    let metas = list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)?;
+    let metas = list
+        .parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)
+        .map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!(
+                    "invalid `#[trace(...)]`: {e}; write `#[trace(skip)]` or `#[trace(opaque)]`"
+                ),
+            )
+        })?;
     if metas.is_empty() {
         return Err(syn::Error::new_spanned(
             attr,

@@ -4,7 +4,9 @@ use crate::ast::{Enum, Field, Input, Mode, Struct};
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{DeriveInput, Generics, Ident, Type, TypeParamBound, WherePredicate, parse_quote};
+use syn::{
+    DeriveInput, Generics, Ident, Index, Member, Type, TypeParamBound, WherePredicate, parse_quote,
+};
 
 /// Expands `#[derive(Trace)]` on `input`, or returns every error found.
 pub(crate) fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
@@ -17,26 +19,41 @@ pub(crate) fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
 }
 
 fn impl_struct(input: &Struct<'_>) -> TokenStream {
-    let tracer = tracer_ident();
     let calls = input.fields.iter().map(|field| {
-        let member = &field.member;
-        let value = quote_spanned!(field.ty.span()=> &self.#member);
-        trace_call(field, &tracer, value)
+        let span = at(field);
+        let member = match &field.member {
+            Member::Named(ident) => {
+                let mut ident = ident.clone();
+                ident.set_span(span);
+                Member::Named(ident)
+            }
+            Member::Unnamed(index) => Member::Unnamed(Index {
+                index: index.index,
+                span,
+            }),
+        };
+        trace_call(field, quote_spanned!(span=> &self.#member))
     });
     let body = quote!(#(#calls)*);
     let leaf = is_leaf(input.generics, &input.fields);
-    implement(input.ident, input.generics, &tracer, body, leaf)
+    implement(input.ident, input.generics, body, leaf)
 }
 
 fn impl_enum(input: &Enum<'_>) -> TokenStream {
-    let tracer = tracer_ident();
     let body = if input.variants.is_empty() {
         quote!(match *self {})
     } else {
         let arms = input.variants.iter().map(|variant| {
             let ident = variant.ident;
-            let bindings: Vec<Ident> = (0..variant.fields.len())
-                .map(|i| format_ident!("__field{}", i, span = Span::mixed_site()))
+            // Every field is bound as `__field{i}` (tuple fields have no
+            // name), located at its type so that errors point there. The
+            // names have call-site hygiene, like serde's: a mixed-site span
+            // would move every error about the field to the derive itself.
+            let bindings: Vec<Ident> = variant
+                .fields
+                .iter()
+                .enumerate()
+                .map(|(i, field)| format_ident!("__field{}", i, span = at(field)))
                 .collect();
             let pattern = variant
                 .fields
@@ -51,7 +68,7 @@ fn impl_enum(input: &Enum<'_>) -> TokenStream {
                 .fields
                 .iter()
                 .zip(&bindings)
-                .map(|(field, binding)| trace_call(field, &tracer, quote!(#binding)));
+                .map(|(field, binding)| trace_call(field, quote!(#binding)));
             quote! {
                 Self::#ident { #(#pattern,)* .. } => { #(#calls)* }
             }
@@ -64,22 +81,36 @@ fn impl_enum(input: &Enum<'_>) -> TokenStream {
     };
     let fields: Vec<&Field<'_>> = input.variants.iter().flat_map(|v| &v.fields).collect();
     let leaf = is_leaf(input.generics, fields);
-    implement(input.ident, input.generics, &tracer, body, leaf)
+    implement(input.ident, input.generics, body, leaf)
 }
 
-/// The name of the `trace` method's tracer argument, which user fields and
-/// bindings cannot shadow.
-fn tracer_ident() -> Ident {
-    Ident::new("__tracer", Span::mixed_site())
+/// The `trace` method's tracer argument, which nothing the user names can
+/// shadow (its span resolves at the mixed site).
+fn tracer_ident(span: Span) -> Ident {
+    Ident::new("__tracer", span)
+}
+
+/// A span that resolves at the call site, as `self` and the bindings must,
+/// but points at `field`'s type, where errors about the field belong.
+fn at(field: &Field<'_>) -> Span {
+    Span::call_site().located_at(field.ty.span())
+}
+
+/// A span that resolves at the mixed site, as the generated locals do, but
+/// points at `field`'s type.
+fn located(field: &Field<'_>) -> Span {
+    Span::mixed_site().located_at(field.ty.span())
 }
 
 /// The statement that reports one field, whose reference is `value`.
 ///
-/// The call is spanned at the field's type, so that a missing `Trace` or
-/// `Opaque` impl is reported at the field.
-fn trace_call(field: &Field<'_>, tracer: &Ident, value: TokenStream) -> TokenStream {
+/// Every token of the call points at the field's type, so that a missing
+/// `Trace` or `Opaque` impl is reported there rather than at the derive.
+fn trace_call(field: &Field<'_>, value: TokenStream) -> TokenStream {
     let label = &field.label;
-    let span = field.ty.span();
+    let span = at(field);
+    let tracer = tracer_ident(located(field));
+    let t = Ident::new("__t", located(field));
     match field.mode() {
         Mode::Trace => quote_spanned! {span=>
             #tracer.field(#label, #value);
@@ -88,7 +119,7 @@ fn trace_call(field: &Field<'_>, tracer: &Ident, value: TokenStream) -> TokenStr
             #tracer.skip();
         },
         Mode::Opaque => quote_spanned! {span=>
-            #tracer.labeled(#label, |__t| __t.opaque(#value));
+            #tracer.labeled(#label, |#t| #t.opaque(#value));
         },
     }
 }
@@ -97,7 +128,10 @@ fn trace_call(field: &Field<'_>, tracer: &Ident, value: TokenStream) -> TokenStr
 /// itself. A skipped or opaque field, or a field of a type that may be
 /// unsized (on which `is_leaf` cannot be called), makes the type a non-leaf,
 /// so that containers still visit its values.
-fn is_leaf<'a>(generics: &Generics, fields: impl IntoIterator<Item = &'a Field<'a>>) -> TokenStream {
+fn is_leaf<'a>(
+    generics: &Generics,
+    fields: impl IntoIterator<Item = &'a Field<'a>>,
+) -> TokenStream {
     let unsized_params = unsized_params(generics);
     let mut leaf: Option<TokenStream> = None;
     for field in fields {
@@ -168,17 +202,15 @@ fn maybe_unsized(ty: &Type, unsized_params: &[&Ident]) -> bool {
 fn implement(
     ident: &Ident,
     generics: &Generics,
-    tracer: &Ident,
     body: TokenStream,
     leaf: TokenStream,
 ) -> TokenStream {
     let mut generics = generics.clone();
     for param in generics.type_params_mut() {
-        param
-            .bounds
-            .push(parse_quote!(::turbowish_alloc::Trace));
+        param.bounds.push(parse_quote!(::turbowish_alloc::Trace));
     }
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let tracer = tracer_ident(Span::mixed_site());
     quote! {
         #[automatically_derived]
         impl #impl_generics ::turbowish_alloc::Trace for #ident #ty_generics #where_clause {

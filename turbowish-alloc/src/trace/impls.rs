@@ -1,9 +1,9 @@
 //! [`Trace`] and [`Opaque`] for std types.
 
 use super::{Heap, Opaque, Trace, Tracer};
+use core::alloc::Layout;
 use core::any::type_name;
 use core::cell::{Cell, RefCell};
-use core::alloc::Layout;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, RwLock};
@@ -20,12 +20,38 @@ macro_rules! leaf {
 }
 
 leaf!(
-    u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64, bool, char, (),
-    core::num::NonZeroU8, core::num::NonZeroU16, core::num::NonZeroU32, core::num::NonZeroU64,
-    core::num::NonZeroUsize, core::time::Duration, std::time::Instant, std::time::SystemTime,
-    core::sync::atomic::AtomicBool, core::sync::atomic::AtomicU32, core::sync::atomic::AtomicU64,
-    core::sync::atomic::AtomicUsize, core::sync::atomic::AtomicI64,
-    std::net::SocketAddr, std::net::IpAddr,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    bool,
+    char,
+    (),
+    core::num::NonZeroU8,
+    core::num::NonZeroU16,
+    core::num::NonZeroU32,
+    core::num::NonZeroU64,
+    core::num::NonZeroUsize,
+    core::time::Duration,
+    std::time::Instant,
+    std::time::SystemTime,
+    core::sync::atomic::AtomicBool,
+    core::sync::atomic::AtomicU32,
+    core::sync::atomic::AtomicU64,
+    core::sync::atomic::AtomicUsize,
+    core::sync::atomic::AtomicI64,
+    std::net::SocketAddr,
+    std::net::IpAddr,
 );
 
 impl Trace for str {
@@ -49,13 +75,20 @@ impl<T: ?Sized> Trace for &T {
 
 impl Trace for String {
     fn trace(&self, tracer: &mut Tracer<'_>) {
-        tracer.opaque(self);
+        if let Some(block) = Opaque::heap_block(self) {
+            // Text holds no pointers: the buffer is walked, and complete.
+            tracer.heap(block, |_| {});
+        }
     }
 }
 
 impl Opaque for String {
     fn heap_block(&self) -> Option<Heap> {
-        Some(Heap::block(self.as_ptr(), self.capacity()).named("String").counts(self.len(), self.capacity()))
+        Some(
+            Heap::block(self.as_ptr(), self.capacity())
+                .named("String")
+                .counts(self.len(), self.capacity()),
+        )
     }
 }
 
@@ -133,7 +166,9 @@ fn table<'a, K: Trace + 'a, V: Trace + 'a>(
     let Some(first) = items.next() else {
         return; // empty: no entry to find the table by, and nothing to follow
     };
-    let block = Heap::containing(first.0).named(block.type_name).with_counts(block.counts);
+    let block = Heap::containing(first.0)
+        .named(block.type_name)
+        .with_counts(block.counts);
     tracer.heap(block, |t| {
         if !(K::is_leaf() && V::is_leaf()) {
             for (k, v) in core::iter::once(first).chain(items) {
@@ -172,7 +207,11 @@ fn tree<'a, K: Trace + 'a, V: Trace + 'a>(
     let leaf = K::is_leaf() && V::is_leaf();
     for (i, group) in groups.iter().enumerate() {
         let block = Heap::containing(group[0].0).named(name);
-        let block = if i == 0 { block.counts(len, len) } else { block };
+        let block = if i == 0 {
+            block.counts(len, len)
+        } else {
+            block
+        };
         tracer.heap(block, |t| {
             if !leaf {
                 for &(k, v) in group {

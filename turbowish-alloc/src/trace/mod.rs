@@ -43,9 +43,11 @@
 //! 3. A walk never blocks: locks are tried, and a held lock's bytes are
 //!    scanned conservatively instead ([`Tracer::locked`]).
 //! 4. A block's typed edges replace its conservative edges only when its walk
-//!    was complete: no skipped field, no locked lock, no opaque block, no
-//!    rejected pointer, no panic. Otherwise both are kept, the typed ones
-//!    winning where they name the same target.
+//!    was complete: no skipped field, no locked lock, no rejected pointer, no
+//!    panic. Otherwise both are kept, the typed ones winning where they name
+//!    the same target. A block reported as opaque ([`Tracer::opaque`]) is
+//!    never walked, so it keeps its conservative edges; the holder that
+//!    reported it stays complete.
 //! 5. A panic in an impl ends that root's walk; it is caught, counted and
 //!    named in the snapshot.
 
@@ -64,6 +66,12 @@ use crate::scan::AddressIndex;
 /// A value whose owned heap memory a typed walk can report.
 ///
 /// See the [module documentation](self) and `#[derive(Trace)]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `Trace`",
+    label = "no `Trace` impl",
+    note = "derive it with `#[derive(Trace)]`, or mark the field `#[trace(skip)]` \
+            (the conservative scan keeps its edges) or `#[trace(opaque)]` (count its block only)"
+)]
 pub trait Trace {
     /// Reports every field with [`Tracer::field`] and every heap block this
     /// value owns directly with [`Tracer::heap`].
@@ -83,6 +91,12 @@ pub trait Trace {
 /// A value that owns one heap block, which [`Tracer::opaque`] (and the derive's
 /// `#[trace(opaque)]`) counts without looking inside: `Box<dyn Trait>`, a
 /// `Vec` of foreign types, an `Arc` of something without `Trace`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not own a heap block that `#[trace(opaque)]` can count",
+    label = "not `Opaque`",
+    note = "`Opaque` is implemented for `Box`, `Vec`, `String`, `Arc` and `Rc`; \
+            use `#[trace(skip)]` for other types"
+)]
 pub trait Opaque {
     /// The block, if the value owns one now.
     fn heap_block(&self) -> Option<Heap>;
@@ -257,7 +271,9 @@ impl Tracer<'_> {
     /// Whether `len` bytes at `addr` may be read (they are mapped).
     pub(crate) fn is_readable(&self, addr: usize, len: usize) -> bool {
         let start = addr as u64;
-        start.checked_add(len as u64).is_some_and(|end| is_readable(self.readable, start, end))
+        start
+            .checked_add(len as u64)
+            .is_some_and(|end| is_readable(self.readable, start, end))
     }
 
     /// Whether a live, readable block starts at `addr` with at least `len`
@@ -265,7 +281,9 @@ impl Tracer<'_> {
     pub(crate) fn is_live_block(&mut self, addr: usize, len: usize) -> bool {
         let ok = self.index.find(addr as u64).is_some_and(|i| {
             let (start, end) = self.index.bounds(i);
-            start == addr as u64 && end - start >= len as u64 && is_readable(self.readable, start, end)
+            start == addr as u64
+                && end - start >= len as u64
+                && is_readable(self.readable, start, end)
         });
         if !ok {
             self.out.rejected += 1;
@@ -290,8 +308,8 @@ impl Tracer<'_> {
         }
         let found = found.filter(|&i| {
             let (start, end) = self.index.bounds(i);
-            let fits = !block.exact
-                || (start == block.addr as u64 && end - start >= block.bytes as u64);
+            let fits =
+                !block.exact || (start == block.addr as u64 && end - start >= block.bytes as u64);
             fits && is_readable(self.readable, start, end)
         });
         let Some(target) = found else {

@@ -25,7 +25,7 @@ struct Attrs {
     counted: Rc<Foreign>,
     #[trace(opaque)]
     text: String,
-    #[trace(skip, )]
+    #[trace(skip)]
     trailing_comma: Foreign,
 }
 
@@ -77,6 +77,9 @@ fn main() {
     let _ = turbowish_alloc::walk(&attrs);
     let _ = turbowish_alloc::walk(&LeafButSkipped { n: 1 });
     let _ = turbowish_alloc::walk(&Variants::Tuple(Foreign(1), Box::new(1u8)));
-    let _ = turbowish_alloc::walk(&Variants::Named { boxed: Box::new(Foreign(1)), foreign: Foreign(2) });
+    let _ = turbowish_alloc::walk(&Variants::Named {
+        boxed: Box::new(Foreign(1)),
+        foreign: Foreign(2),
+    });
     let _ = turbowish_alloc::walk(&Mixed::default().clone());
 }

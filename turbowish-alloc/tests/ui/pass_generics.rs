@@ -69,14 +69,28 @@ fn main() {
     assert!(!<Either<u8, Vec<u8>> as Trace>::is_leaf());
 
     // Unsized derived types trace behind a pointer.
-    let tail: Box<Tail<[u8]>> = Box::new(Tail { len: 3, tail: [1, 2, 3] });
+    let tail: Box<Tail<[u8]>> = Box::new(Tail {
+        len: 3,
+        tail: [1, 2, 3],
+    });
     let _ = turbowish_alloc::walk(&tail);
     let _ = turbowish_alloc::walk(&*tail);
-    let view = View::<u8> { borrowed: "x", owned: vec![1] };
+    let view = View::<u8> {
+        borrowed: "x",
+        owned: vec![1],
+    };
     let _ = turbowish_alloc::walk(&view);
     let _: Option<&Slice> = None;
     let _: Option<&Text> = None;
-    let _ = Pair { first: 1u8, second: 2u8 }.first;
+    let _ = Pair {
+        first: 1u8,
+        second: 2u8,
+    }
+    .first;
     let _ = Buffer::<1> { bytes: [0] }.bytes;
-    let _ = (tail.len, Either::<u8, u8>::Left(1), Either::<u8, u8>::Right { value: 1 });
+    let _ = (
+        tail.len,
+        Either::<u8, u8>::Left(1),
+        Either::<u8, u8>::Right { value: 1 },
+    );
 }

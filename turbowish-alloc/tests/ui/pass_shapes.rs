@@ -49,16 +49,67 @@ fn main() {
 
     let _ = turbowish_alloc::walk(&Unit);
     let _ = turbowish_alloc::walk(&Tuple(String::new(), 1));
-    let named = Named { r#type: String::new(), tracer: Vec::new(), __tracer: 0, __field0: 0, t: 0 };
+    let named = Named {
+        r#type: String::new(),
+        tracer: Vec::new(),
+        __tracer: 0,
+        __field0: 0,
+        t: 0,
+    };
     let _ = turbowish_alloc::walk(&named);
     for value in [
         Shapes::Unit,
         Shapes::Tuple(Box::new(1), 2),
-        Shapes::Named { tracer: String::new(), __tracer: 0 },
+        Shapes::Named {
+            tracer: String::new(),
+            __tracer: 0,
+        },
         Shapes::Empty {},
     ] {
         let _ = turbowish_alloc::walk(&value);
     }
     let _ = turbowish_alloc::walk(&[Flags::A, Flags::B]);
-    let _ = (named.r#type, named.tracer, named.__tracer, named.__field0, named.t, Empty {});
+    let _ = (
+        named.r#type,
+        named.tracer,
+        named.__tracer,
+        named.__field0,
+        named.t,
+        Empty {},
+    );
+}
+
+// Types declared by a `macro_rules!` macro, with field types passed in: the
+// generated code must resolve `self` and its locals whatever the hygiene of
+// the field tokens.
+macro_rules! declare {
+    ($name:ident, $variants:ident, $ty:ty, $tail:ty) => {
+        #[derive(Trace)]
+        struct $name {
+            first: $ty,
+            #[trace(opaque)]
+            second: $ty,
+            tail: Box<$tail>,
+        }
+
+        #[derive(Trace)]
+        enum $variants {
+            Tuple($ty, #[trace(opaque)] $ty),
+            Named { field: $ty, tail: Box<$tail> },
+        }
+
+        impl $name {
+            fn check() {
+                assert!(!<$name as Trace>::is_leaf());
+                assert!(!<$variants as Trace>::is_leaf());
+            }
+        }
+    };
+}
+
+declare!(FromMacro, VariantsFromMacro, String, [u8]);
+
+#[allow(dead_code)]
+fn from_macro() {
+    FromMacro::check();
 }
