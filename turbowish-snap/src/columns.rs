@@ -9,7 +9,8 @@
 
 use crate::Error;
 use crate::model::{
-    Block, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind, Snapshot, Task,
+    Block, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind, Snapshot,
+    Task,
 };
 use serde::{Deserialize, Serialize};
 

@@ -197,7 +197,9 @@ impl Edge {
 }
 
 /// How an [`Edge`] or root target was found.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum EdgeKind {
     /// A word that looks like a pointer into the target.
     #[default]
@@ -284,7 +286,9 @@ pub struct Task {
 }
 
 /// The state of a [`Task`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum TaskState {
     /// Waiting to be polled (made, or returned `Pending`).
     #[default]

@@ -215,7 +215,16 @@ fn versions_outside_the_readable_range_are_named() {
     // Version 1 (before tasks and typed edges) is refused by name.
     file[8..10].copy_from_slice(&1u16.to_le_bytes());
     let err = read(&file[..]).unwrap_err();
-    assert!(matches!(err, Error::TooOld { found: 1, oldest: 2 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::TooOld {
+                found: 1,
+                oldest: 2
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("version 1 is older"), "{err}");
 }
 
