@@ -4,8 +4,9 @@
 //! Run with `cargo run --release --example demo`.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use turbowish_alloc::{TurboWish, block, stats, stats_by_task};
+use turbowish_alloc::{TracedExt, TurboWish, block, stats, stats_by_task};
 
 #[global_allocator]
 static ALLOC: TurboWish = TurboWish::system();
@@ -47,10 +48,40 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let (held, names) = rt.block_on(run_tasks());
+    // A task that stays alive across the snapshot, sharing typed state.
+    let sessions: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(
+        (0..100).map(|i| format!("session-{i}")).collect(),
+    ));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shared = sessions.clone();
+    let listener = rt.block_on(async {
+        let h = async move {
+            let _ = stopped.await;
+            drop(shared);
+        }
+        .named("listener")
+        .root(sessions.clone())
+        .spawn();
+        tokio::task::yield_now().await;
+        h
+    });
     // Snapshot first: printing stacks below loads the `backtrace` crate's
     // symbol cache, tens of MiB that the snapshot would otherwise show.
     let snapshot = take_snapshot();
     report(&names, &held);
+    for t in turbowish_alloc::tasks() {
+        println!(
+            "traced task {:?} (spawned at {}:{}): {:?}, {} polls, its future is {} bytes",
+            t.name,
+            t.location.file(),
+            t.location.line(),
+            t.state,
+            t.polls,
+            t.future_size
+        );
+    }
+    let _ = stop.send(());
+    rt.block_on(listener).expect("listener");
     println!("{snapshot}");
 }
 
@@ -83,14 +114,14 @@ struct Held {
 
 async fn run_tasks() -> (Held, Vec<(u64, String)>) {
     let mut names = Vec::new();
-    let index = tokio::spawn(async { build_index(50_000) });
+    let index = async { build_index(50_000) }.named("index").spawn();
     names.push((
         id_of(&index),
         "index: builds a 50,000-entry map and keeps it".to_string(),
     ));
     let mut conns = Vec::new();
     for c in 0..4 {
-        let h = tokio::spawn(async move {
+        let h = turbowish_alloc::spawn(async move {
             tokio::time::sleep(Duration::from_millis(5)).await;
             read_buffer(64 * 1024 * (c + 1))
         });
@@ -100,7 +131,7 @@ async fn run_tasks() -> (Held, Vec<(u64, String)>) {
         ));
         conns.push(h);
     }
-    let worker = tokio::spawn(async { churn(20_000) });
+    let worker = async { churn(20_000) }.named("churn").spawn();
     names.push((
         id_of(&worker),
         "churn: allocates a lot, keeps nothing".to_string(),

@@ -25,8 +25,13 @@
 //!    is known stays `FINISHED` until that block is gone: that is how a
 //!    zombie future (storage held by a `JoinHandle` or a stored `Waker`)
 //!    stays visible. Sweeps, run when claiming, reclaim finished slots whose
-//!    storage (address and birth epoch) is no longer live. Finished slots with
-//!    no known storage are freed at once.
+//!    storage is no longer live. Finished slots with no known storage are
+//!    freed at once. A storage block is named by its [`Identity`]: address,
+//!    birth epoch, size and allocation stack. Epochs only advance at
+//!    snapshots, so a freed cell whose address is reused before the next
+//!    snapshot is told apart by size and stack; a reuse by a block with the
+//!    same size and stack is a task cell from the same spawn site, and
+//!    readers then credit the storage to the newest row only.
 //! 5. The free and finished lists are behind one [`SpinLock`] that never
 //!    allocates and is held only to link or unlink slots (never across a table
 //!    lookup). The fork child never takes it: it reads slots directly
@@ -103,8 +108,10 @@ pub(crate) struct Slot {
     pub(crate) wrapper: AtomicUsize,
     /// The live block holding the wrapper, if found in-process, and its
     /// birth epoch (rule 4).
-    pub(crate) storage: AtomicUsize,
-    pub(crate) storage_epoch: AtomicU32,
+    storage: AtomicUsize,
+    storage_epoch: AtomicU32,
+    storage_stack: AtomicU32,
+    storage_size: AtomicUsize,
     /// The typed value: its address and the function that walks it; both 0
     /// when there is none (or no longer).
     pub(crate) value: AtomicUsize,
@@ -136,11 +143,32 @@ impl Slot {
             wrapper: AtomicUsize::new(0),
             storage: AtomicUsize::new(0),
             storage_epoch: AtomicU32::new(0),
+            storage_stack: AtomicU32::new(0),
+            storage_size: AtomicUsize::new(0),
             value: AtomicUsize::new(0),
             value_trace: AtomicUsize::new(0),
             value_type_ptr: AtomicPtr::new(core::ptr::null_mut()),
             value_type_len: AtomicUsize::new(0),
         }
+    }
+
+    /// Records the block that holds the task (its owner only, registry rule 3).
+    pub(crate) fn set_storage(&self, id: Identity) {
+        self.storage_epoch.store(id.epoch, Ordering::Relaxed);
+        self.storage_stack.store(id.stack, Ordering::Relaxed);
+        self.storage_size.store(id.size, Ordering::Relaxed);
+        self.storage.store(id.addr, Ordering::Release);
+    }
+
+    /// The block that holds the task, if it was found.
+    pub(crate) fn storage(&self) -> Option<Identity> {
+        let addr = self.storage.load(Ordering::Acquire);
+        (addr != 0).then(|| Identity {
+            addr,
+            size: self.storage_size.load(Ordering::Relaxed),
+            stack: self.storage_stack.load(Ordering::Relaxed),
+            epoch: self.storage_epoch.load(Ordering::Relaxed),
+        })
     }
 
     /// Writes the name, cut to [`NAME_LEN`] bytes at a character boundary.
@@ -211,6 +239,40 @@ impl Slot {
         // (`set_value`), and function pointers round-trip through `usize`.
         let f = unsafe { core::mem::transmute::<usize, TraceFn>(f) };
         Some((addr, f))
+    }
+}
+
+/// Names one live block across its life (rule 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub(crate) addr: usize,
+    pub(crate) size: usize,
+    pub(crate) stack: u32,
+    pub(crate) epoch: u32,
+}
+
+impl Identity {
+    pub(crate) fn of(b: &crate::Block) -> Identity {
+        Identity {
+            addr: b.addr,
+            size: b.size,
+            stack: b.stack.as_u32(),
+            epoch: b.epoch,
+        }
+    }
+
+    pub(crate) fn of_record(r: &crate::record::Record) -> Identity {
+        Identity {
+            addr: r.addr,
+            size: r.size,
+            stack: r.stack,
+            epoch: r.epoch,
+        }
+    }
+
+    /// Whether the same block is still live, in-process.
+    pub(crate) fn is_live(&self) -> bool {
+        crate::block(self.addr as *const u8).is_some_and(|b| Identity::of(&b) == *self)
     }
 }
 
@@ -306,7 +368,6 @@ pub(crate) fn claim(row: NewRow<'_>) -> Option<u32> {
     s.polls.store(0, Ordering::Relaxed);
     s.wrapper.store(0, Ordering::Relaxed);
     s.storage.store(0, Ordering::Relaxed);
-    s.storage_epoch.store(0, Ordering::Relaxed);
     s.value.store(0, Ordering::Relaxed);
     s.value_trace.store(0, Ordering::Relaxed);
     s.state.store(LIVE, Ordering::Release);
@@ -320,8 +381,7 @@ pub(crate) fn finish(i: u32) {
     s.clear_value();
     s.finished_ns
         .store(crate::clock::now_ns(), Ordering::Relaxed);
-    let keep =
-        s.kind.load(Ordering::Relaxed) == KIND_TASK && s.storage.load(Ordering::Relaxed) != 0;
+    let keep = s.kind.load(Ordering::Relaxed) == KIND_TASK && s.storage().is_some();
     let mut lists = LISTS.lock();
     if keep {
         s.state.store(FINISHED, Ordering::Release);
@@ -402,9 +462,7 @@ fn sweep() {
     let (mut keep, mut kept, mut gone) = (END, 0u32, END);
     while let Some(s) = slot(at) {
         let next = s.next.load(Ordering::Relaxed);
-        let addr = s.storage.load(Ordering::Relaxed);
-        let alive = crate::block(addr as *const u8)
-            .is_some_and(|b| b.epoch == s.storage_epoch.load(Ordering::Relaxed));
+        let alive = s.storage().is_some_and(|id| id.is_live());
         if alive {
             s.next.store(keep, Ordering::Relaxed);
             keep = at;

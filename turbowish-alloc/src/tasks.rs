@@ -50,9 +50,19 @@ pub struct TaskInfo {
 /// storage is still alive (zombie futures), in no particular order.
 pub fn tasks() -> Vec<TaskInfo> {
     let now = crate::clock::now_ns();
-    registry::all()
+    let mut all: Vec<TaskInfo> = registry::all()
         .filter_map(|(_, s)| read_consistent(s, now))
-        .collect()
+        .collect();
+    // Registry rule 4: a storage block shared by rows is the newest row's.
+    all.sort_by_key(|t| (t.storage, core::cmp::Reverse(t.serial)));
+    let mut owner = None;
+    all.retain(|t| {
+        let first = t.storage.is_none() || t.storage != owner;
+        owner = t.storage;
+        first || matches!(t.state, TaskState::Pending | TaskState::Running)
+    });
+    all.sort_by_key(|t| t.serial);
+    all
 }
 
 /// Registry rule 6: retries while the row changes under the read.
@@ -72,10 +82,8 @@ fn read(s: &'static Slot, now: u64) -> Option<TaskInfo> {
     if s.kind.load(Ordering::Relaxed) != registry::KIND_TASK {
         return None;
     }
-    let storage = match s.storage.load(Ordering::Relaxed) {
-        0 => None,
-        a => Some(a),
-    };
+    let identity = s.storage();
+    let storage = identity.map(|id| id.addr);
     let phase = match (state, s.phase.load(Ordering::Relaxed)) {
         (registry::LIVE, registry::RUNNING) => TaskState::Running,
         (registry::LIVE, _) => TaskState::Pending,
@@ -85,8 +93,7 @@ fn read(s: &'static Slot, now: u64) -> Option<TaskInfo> {
     };
     if state == registry::FINISHED {
         // Registry rule 4: only while the storage is the same live block.
-        let epoch = s.storage_epoch.load(Ordering::Relaxed);
-        crate::block(storage? as *const u8).filter(|b| b.epoch == epoch)?;
+        identity.filter(|id| id.is_live())?;
     }
     let last = s.last_poll_ns.load(Ordering::Relaxed);
     Some(TaskInfo {

@@ -158,9 +158,8 @@ impl<F: Future, R: Trace> Traced<F, R> {
         s.tag.store(self.tag, Ordering::Relaxed);
         let here = self as *const Self as usize;
         s.wrapper.store(here, Ordering::Relaxed);
-        if let Some((addr, epoch)) = storage(here, cx) {
-            s.storage_epoch.store(epoch, Ordering::Relaxed);
-            s.storage.store(addr, Ordering::Relaxed);
+        if let Some(id) = storage(here, cx) {
+            s.set_storage(id);
         }
         if size_of::<R>() > 0 {
             let value = &self.root as *const R as usize;
@@ -169,17 +168,17 @@ impl<F: Future, R: Trace> Traced<F, R> {
     }
 }
 
-/// The live block that holds the wrapper at `here`, with its birth epoch.
+/// The live block that holds the wrapper at `here`.
 /// Candidates: the wrapper's own address (a boxed future), and the waker's
 /// data pointer (tokio and `async-task` point it at the task allocation;
 /// `futures` at the value inside an `Arc`, two words in).
-fn storage(here: usize, cx: &Context<'_>) -> Option<(usize, u32)> {
+fn storage(here: usize, cx: &Context<'_>) -> Option<registry::Identity> {
     let data = cx.waker().data() as usize;
     [here, data, data.wrapping_sub(2 * size_of::<usize>())]
         .into_iter()
         .filter_map(|c| crate::block(c as *const u8))
         .find(|b| b.addr <= here && here < b.addr + b.size)
-        .map(|b| (b.addr, b.epoch))
+        .map(|b| registry::Identity::of(&b))
 }
 
 #[cfg(feature = "tokio")]

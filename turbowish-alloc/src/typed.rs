@@ -116,42 +116,56 @@ impl Typed {
 /// The registry rows to report: every live row, and finished tasks whose
 /// storage block is still the one they lived in (zombies, registry rule 4).
 fn rows(records: &[Record], index: &AddressIndex) -> Vec<Row> {
-    let exact = |addr: usize, epoch: u32| {
-        let i = index.find(addr as u64)?;
-        let r = &records[i as usize];
-        (r.addr == addr && r.epoch == epoch).then_some(i)
+    let exact = |id: registry::Identity| {
+        let i = index.find(id.addr as u64)?;
+        (registry::Identity::of_record(&records[i as usize]) == id).then_some(i)
     };
-    registry::all()
+    let mut rows: Vec<(u64, Row)> = registry::all()
         .filter_map(|(_, slot)| {
             let state = slot.state.load(Ordering::Acquire);
             let task = slot.kind.load(Ordering::Relaxed) == registry::KIND_TASK;
-            let known = slot.storage.load(Ordering::Relaxed);
-            let epoch = slot.storage_epoch.load(Ordering::Relaxed);
-            let storage = if known != 0 {
-                exact(known, epoch)
-            } else {
+            let storage = match slot.storage() {
+                Some(id) => exact(id),
                 // Not found in-process (an executor whose waker does not
                 // lead to it): the block that contains the wrapper now.
-                match slot.wrapper.load(Ordering::Relaxed) {
+                None => match slot.wrapper.load(Ordering::Relaxed) {
                     0 => None,
                     w => index.find(w as u64),
-                }
+                },
             };
-            match state {
-                registry::LIVE => Some(Row {
-                    slot,
-                    task,
-                    storage: storage.filter(|_| task),
-                }),
-                registry::FINISHED if storage.is_some() => Some(Row {
-                    slot,
-                    task,
-                    storage,
-                }),
-                _ => None,
-            }
+            let row = Row {
+                slot,
+                task,
+                storage: storage.filter(|_| task),
+            };
+            let keep =
+                state == registry::LIVE || (state == registry::FINISHED && row.storage.is_some());
+            keep.then(|| (slot.serial.load(Ordering::Relaxed), row))
         })
+        .collect();
+    newest_owns_storage(&mut rows);
+    rows.into_iter()
+        .filter(|(_, r)| {
+            r.storage.is_some() || r.slot.state.load(Ordering::Relaxed) == registry::LIVE
+        })
+        .map(|(_, r)| r)
         .collect()
+}
+
+/// Registry rule 4: when rows share a storage block (a cell freed and reused
+/// by a task from the same site before a snapshot), only the newest row owns
+/// it; a finished row left without storage is gone.
+fn newest_owns_storage(rows: &mut [(u64, Row)]) {
+    rows.sort_by_key(|(serial, r)| (r.storage, core::cmp::Reverse(*serial)));
+    let mut owner = None;
+    for (_, row) in rows.iter_mut() {
+        if row.storage.is_some() && row.storage == owner {
+            row.storage = None;
+        } else {
+            owner = row.storage;
+        }
+    }
+    rows.sort_by_key(|(serial, _)| *serial);
 }
 
 fn task_row(snap: &mut Snapshot, strings: &mut StringTable, row: &Row, clocks: Clocks) -> Task {

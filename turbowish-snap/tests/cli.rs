@@ -283,6 +283,17 @@ fn service() -> Snapshot {
         unknown_frees: 1,
         ..Capture::default()
     };
+    let task = |id, state| Task {
+        serial: id,
+        id,
+        state,
+        ..Task::default()
+    };
+    b.snap.tasks = vec![
+        task(3, TaskState::Pending),
+        task(7, TaskState::Pending),
+        task(9, TaskState::Completed),
+    ];
     b.snap
 }
 
@@ -339,6 +350,10 @@ fn summary_json_has_the_totals_put_in() {
     assert_eq!(
         t["roots"],
         serde_json::json!({"total": 4, "static": 2, "thread_stack": 1, "thread_local": 1, "task": 0, "named": 0})
+    );
+    assert_eq!(
+        t["tasks"],
+        serde_json::json!({"total": 3, "pending": 2, "running": 0, "completed": 1, "cancelled": 0})
     );
     let c = &v["capture"];
     assert_eq!(c["pause_ns"], 1_480_000);

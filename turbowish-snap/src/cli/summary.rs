@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
-use turbowish_snap::{RootKind, Snapshot};
+use turbowish_snap::{RootKind, Snapshot, TaskState};
 
 /// The fields of `summary --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
@@ -75,6 +75,18 @@ struct Totals {
     sites: u64,
     edges: u64,
     roots: Roots,
+    tasks: Tasks,
+}
+
+/// Traced tasks by state.
+#[derive(Debug, Default, Serialize)]
+struct Tasks {
+    total: u64,
+    pending: u64,
+    running: u64,
+    /// Finished, storage still alive: zombie futures.
+    completed: u64,
+    cancelled: u64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -130,6 +142,7 @@ impl Report {
                 sites: sites.len() as u64,
                 edges: s.edges.len() as u64,
                 roots: roots(s),
+                tasks: tasks(s),
             },
             top_sites: sites.into_iter().take(top).collect(),
             capture: CaptureReport {
@@ -187,6 +200,20 @@ fn roots(s: &Snapshot) -> Roots {
     roots
 }
 
+fn tasks(s: &Snapshot) -> Tasks {
+    let mut t = Tasks::default();
+    for task in &s.tasks {
+        t.total += 1;
+        match task.state {
+            TaskState::Pending => t.pending += 1,
+            TaskState::Running => t.running += 1,
+            TaskState::Completed => t.completed += 1,
+            TaskState::Cancelled => t.cancelled += 1,
+        }
+    }
+    t
+}
+
 /// Width of the labels in the key-value sections.
 const LABEL: usize = 20;
 
@@ -241,6 +268,12 @@ impl Report {
             r.total, r.statics, r.thread_stack, r.thread_local, r.task, r.named
         );
         line(t, "roots", roots);
+        let k = &n.tasks;
+        let tasks = format!(
+            "{} traced ({} pending, {} running; finished but still stored: {} completed, {} cancelled)",
+            k.total, k.pending, k.running, k.completed, k.cancelled
+        );
+        line(t, "tasks", tasks);
     }
 
     fn sites_text(&self, t: &mut String) {
