@@ -91,6 +91,50 @@
 //! is tagged with that task's id. See the `task` module source for the
 //! multi-thread worker caveat: allocations a tokio worker makes *between*
 //! polls carry the worker's own blocking-task id.
+//!
+//! Wrap futures to make them *traced tasks* ([`traced`], [`TracedExt`],
+//! [`spawn`]): each becomes a row of the task registry (spawn location, name,
+//! future type and size, state, polls, times; see [`tasks`]) and a root of
+//! every snapshot, whose target is the live block the future lives in. A task
+//! that finished while its storage stays alive (a `JoinHandle`, a stored
+//! `Waker`) stays listed as completed or cancelled: a zombie future. The
+//! wrapper tags allocations on any executor.
+//!
+//! ```
+//! # #[global_allocator]
+//! # static A: turbowish_alloc::TurboWish = turbowish_alloc::TurboWish::system();
+//! use turbowish_alloc::TracedExt;
+//!
+//! let task = async { vec![0u8; 4096].len() }.named("worker");
+//! assert_eq!(futures::executor::block_on(task), 4096);
+//! ```
+//!
+//! # Typed walks
+//!
+//! Implement or derive [`Trace`] for your state types and register shared
+//! values with [`root`], or give a task a typed value with
+//! [`Traced::root`]. Snapshots then walk those values by type: blocks get
+//! type names, edges get field paths, containers their length and capacity,
+//! and a completely walked block's edges are exact. See the [`Trace`] docs
+//! for the rules a walk obeys and [`walk`] for testing an impl.
+//!
+//! ```
+//! # #[global_allocator]
+//! # static A: turbowish_alloc::TurboWish = turbowish_alloc::TurboWish::system();
+//! use std::sync::Arc;
+//! use turbowish_alloc::Trace;
+//!
+//! #[derive(Trace)]
+//! struct Cache {
+//!     entries: Vec<String>,
+//! }
+//!
+//! let cache = Arc::new(Cache { entries: vec!["a".into(), "b".into()] });
+//! let _root = turbowish_alloc::root("cache", &cache);
+//! let walk = turbowish_alloc::walk(&*cache);
+//! assert_eq!(walk.edges[0].label, "entries");
+//! assert_eq!(walk.edges[0].counts, Some((2, 2)));
+//! ```
 
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
