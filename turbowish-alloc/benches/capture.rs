@@ -9,7 +9,8 @@
 //! `Vec<u8>` payload of 16 to 3,824 bytes (uniformly distributed, mean
 //! 1,920) and holding a raw pointer to another node chosen by a fixed
 //! permutation-like formula: 1.1 million blocks averaging about 975 bytes,
-//! about 1 GiB in all. Every payload byte is written (a non-zero fill that
+//! about 1 GiB in all. The nodes are held by a `Vec<Box<Node>>` inside an
+//! `Arc` (so that it can be registered as a typed root, see 5). Every payload byte is written (a non-zero fill that
 //! never looks like a heap address), so the whole heap is resident before
 //! anything is measured. The scan should find two edges per node (to its
 //! payload and to its linked node), plus the pointers from the `Vec` that
@@ -74,17 +75,43 @@
 //!    child count against it; a parent that is not sitting idle (unlike
 //!    this one) would also pay for copies of every page it writes during
 //!    the capture.
+//! 5. **Typed-walk cost**: the same heap's `Arc<Vec<Box<Node>>>` registered
+//!    as a typed root ([`turbowish_alloc::root`]`("bench", ..)`), so that the
+//!    capture child walks all of it with its [`Trace`] impls (std's for the
+//!    `Arc`, `Vec` and `Box`, and this file's for `Node`), against the same
+//!    heap unregistered. `Node::link` is a raw pointer to a node the `Vec`
+//!    owns, which a walk must not follow as an owner; two typed kinds are
+//!    taken: `skip` ([`Tracer::skip`], which is what `#[derive(Trace)]`
+//!    generates for a `#[trace(skip)]` field: the node's conservative edges
+//!    stay) and `scan` ([`Tracer::scan`] of the pointer under the label
+//!    `link`: the node's walk is complete and the edge labelled). After the
+//!    rounds of 1, [`TYPED_ROUNDS`] rounds each take one snapshot of each
+//!    kind (unregistered, `skip`, `scan`) in rotating order; the root is
+//!    registered only for its own snapshot. Reported per typed kind: the
+//!    median (min-max) of the per-round ratio of its capture time
+//!    ([`SnapshotInfo::elapsed`]) to the unregistered one, with the target
+//!    of at most 1.20x; the walk's own time (`capture.typed_ns`, read back
+//!    from each file with [`turbowish_snap::read_file`] after all snapshots
+//!    are taken) and its share of that snapshot's capture time; the time
+//!    added outside the walk (typed - untyped - typed_ns: merging typed
+//!    edges into the graph, interning labels and type names, the larger
+//!    file, and the noise between two captures); and the file size ratio.
+//!    The first typed snapshot of each kind is checked: every node named,
+//!    every node->payload edge typed and labelled, the root present, nothing
+//!    rejected, no panic, and every edge of the heap still there.
 //!
 //! # Running
 //!
-//! `cargo bench -p turbowish-alloc --bench capture` (about 30 seconds on 2
+//! `cargo bench -p turbowish-alloc --bench capture` (about 75 seconds on 2
 //! cores once built; needs about 1.1 GiB for the heap plus the child's
-//! working memory, and ~10 MB free under the temp directory).
+//! working memory, and ~80 MB free under the temp directory: the typed
+//! snapshots' files are kept until all snapshots are taken).
 //! `cargo bench -p turbowish-alloc --bench capture -- --test` (or
 //! `cargo test -p turbowish-alloc --bench capture`) builds a tiny heap of
-//! 10,000 blocks instead, takes the snapshots once, checks the file parses
-//! and holds every node and payload and the edges between them, and
-//! finishes in seconds.
+//! 10,000 blocks instead, takes the snapshots once (one round of each
+//! interleaved comparison), checks the files parse and hold every node and
+//! payload and the edges between them (and, for the typed ones, the typed
+//! walk's names, edges and labels), and finishes in seconds.
 //!
 //! # Reading the output
 //!
@@ -100,7 +127,8 @@
 //! Pauses and capture times are medians with the min-max range over every
 //! sample the run took (`n=`: for TurboWish the first snapshot, criterion's
 //! warm-up and samples, and the interleaved rounds); the pause ratio is the
-//! median (min-max) of the interleaved rounds' ratios. The machine's load
+//! median (min-max) of the interleaved rounds' ratios. Then the typed-walk
+//! section (5), one block of rows per typed kind. The machine's load
 //! matters: a fork's pause grows when other processes compete for the
 //! cores, so quote figures from a quiet machine, or with the load average
 //! the summary prints beside them.
@@ -108,10 +136,11 @@
 use criterion::{Criterion, SamplingMode};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-use turbowish_alloc::{SnapshotInfo, TurboWish, snapshot_to};
-use turbowish_snap::{Edge, Snapshot};
+use turbowish_alloc::{SnapshotInfo, Trace, Tracer, TurboWish, snapshot_to};
+use turbowish_snap::{EdgeKind, RootKind, Snapshot};
 
 #[global_allocator]
 static A: TurboWish = TurboWish::system();
@@ -122,6 +151,11 @@ const FULL_NODES: usize = 550_000;
 const TEST_NODES: usize = 5_000;
 /// Interleaved rounds of one plain fork and one snapshot (full run).
 const ROUNDS: usize = 5;
+/// Interleaved rounds of one snapshot without and one with the typed root
+/// (full run).
+const TYPED_ROUNDS: usize = 5;
+/// The issue's limit on what typed walks add to the capture time.
+const TYPED_TARGET: f64 = 1.20;
 /// Payload sizes are uniform in `MIN_PAYLOAD..=MAX_PAYLOAD`.
 const MIN_PAYLOAD: u64 = 16;
 const MAX_PAYLOAD: u64 = 3_824;
@@ -138,10 +172,67 @@ struct Node {
     link: *const Node,
 }
 
+// SAFETY: `link` is only ever compared and scanned, never dereferenced, so
+// sharing or sending a `Node` shares nothing through it. (Needed because a
+// typed root must be `Send + Sync`.)
+unsafe impl Send for Node {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Node {}
+
+/// How [`Node`]'s `Trace` impl treats `link`: a raw pointer to a node the
+/// `Vec` owns, which a walk must not follow as an owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinkMode {
+    /// `Tracer::skip`, as `#[derive(Trace)]` does for a `#[trace(skip)]`
+    /// field (a raw pointer has no `Trace` impl): the node's walk is
+    /// incomplete, so the conservative scan's edges from it stay.
+    Skip,
+    /// `Tracer::scan` of the pointer's bytes under the label `link`: the
+    /// node's walk is complete and the edge is labelled.
+    Scan,
+}
+
+const LINK_MODES: [LinkMode; 2] = [LinkMode::Skip, LinkMode::Scan];
+
+impl LinkMode {
+    fn name(self) -> &'static str {
+        match self {
+            LinkMode::Skip => "skip",
+            LinkMode::Scan => "scan",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            LinkMode::Skip => "skipped: Tracer::skip, as #[derive(Trace)] with #[trace(skip)]",
+            LinkMode::Scan => "scanned: Tracer::scan under the label \"link\"",
+        }
+    }
+}
+
+/// `LinkMode::Scan` when set. Set before each typed snapshot; the capture
+/// child reads the value frozen at the fork.
+static SCAN_LINKS: AtomicBool = AtomicBool::new(false);
+
+impl Trace for Node {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        tracer.field("payload", &self.payload);
+        if SCAN_LINKS.load(Ordering::Relaxed) {
+            tracer.labeled("link", |t| t.scan(&self.link));
+        } else {
+            tracer.skip();
+        }
+    }
+}
+
+/// Boxed on purpose: each node is a heap block of its own.
+#[allow(clippy::vec_box)]
+type Nodes = Vec<Box<Node>>;
+
 struct Heap {
-    /// Boxed on purpose: each node is a heap block of its own.
-    #[allow(clippy::vec_box)]
-    nodes: Vec<Box<Node>>,
+    /// In an `Arc` so that the typed-walk rounds can register it as a typed
+    /// root (`turbowish_alloc::root`); the other snapshots see it unregistered.
+    nodes: Arc<Nodes>,
     live_bytes: u64,
 }
 
@@ -153,8 +244,10 @@ fn link_target(i: usize, n: usize) -> usize {
 impl Heap {
     fn build(n: usize) -> Heap {
         let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-        let mut nodes = Vec::with_capacity(n);
-        let mut live_bytes = (n * size_of::<Box<Node>>()) as u64;
+        let mut nodes: Nodes = Vec::with_capacity(n);
+        // The `Vec`'s buffer, and the `Arc`'s block (two counters, the `Vec`).
+        let mut live_bytes =
+            (n * size_of::<Box<Node>>() + 2 * size_of::<usize>() + size_of::<Nodes>()) as u64;
         for i in 0..n {
             // xorshift64: deterministic, so every run builds the same heap.
             rng ^= rng << 13;
@@ -174,7 +267,10 @@ impl Heap {
             let target: *const Node = &*nodes[link_target(i, n)];
             nodes[i].link = target;
         }
-        Heap { nodes, live_bytes }
+        Heap {
+            nodes: Arc::new(nodes),
+            live_bytes,
+        }
     }
 
     /// Whether every link points where `build` meant it to.
@@ -207,7 +303,12 @@ impl EdgeCheck {
                 .ok()
                 .map(|i| i as u32)
         };
-        let has_edge = |from: u32, to: u32| snap.edges.binary_search(&Edge { from, to }).is_ok();
+        let has_edge = |from: u32, to: u32| {
+            // Sorted by (from, to), each pair once (typed or conservative).
+            snap.edges
+                .binary_search_by_key(&(from, to), |e| (e.from, e.to))
+                .is_ok()
+        };
         let n = heap.nodes.len();
         let node_index: Vec<Option<u32>> = heap
             .nodes
@@ -396,6 +497,7 @@ struct Report<'a> {
     fork_pause: Vec<Duration>,
     /// TurboWish pause / plain fork pause, per interleaved round.
     ratios: Vec<f64>,
+    typed: TypedFigures,
     tiny: bool,
 }
 
@@ -410,6 +512,7 @@ impl Report<'_> {
             tw_elapsed,
             fork_pause,
             mut ratios,
+            typed,
             tiny,
         } = self;
         let FirstSnapshot {
@@ -623,6 +726,273 @@ impl Report<'_> {
                 earlier_children_max_rss as f64 / MIB
             );
         }
+        typed.print(&row);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Typed walks.
+
+/// What a snapshot taken with the typed root `bench` holds of the typed walk.
+struct TypedCheck {
+    /// Typed edges in all.
+    typed_edges: usize,
+    /// Blocks a walk named.
+    named_blocks: usize,
+    containers: usize,
+    /// Node blocks named as `Node`.
+    nodes_named: usize,
+    /// node -> payload edges that are typed and labelled `payload`.
+    payload_typed: usize,
+    /// node -> node edges labelled `link` (found by `Tracer::scan`).
+    link_labelled: usize,
+    /// Targets of the named root `bench`, if it is there.
+    root_targets: Option<usize>,
+}
+
+impl TypedCheck {
+    fn new(snap: &Snapshot, heap: &Heap) -> TypedCheck {
+        let index = |addr: usize| {
+            snap.blocks
+                .binary_search_by_key(&(addr as u64), |b| b.addr)
+                .ok()
+        };
+        let edge = |from: usize, to: usize| {
+            snap.edges
+                .binary_search_by_key(&(from as u32, to as u32), |e| (e.from, e.to))
+                .ok()
+                .map(|i| snap.edges[i])
+        };
+        let string = |i: u32| snap.strings.get(i as usize).map_or("", String::as_str);
+        let node_type = std::any::type_name::<Node>();
+        let n = heap.nodes.len();
+        let node_index: Vec<Option<usize>> = heap
+            .nodes
+            .iter()
+            .map(|node| index(&**node as *const Node as usize))
+            .collect();
+        let mut check = TypedCheck {
+            typed_edges: snap
+                .edges
+                .iter()
+                .filter(|e| e.kind == EdgeKind::Typed)
+                .count(),
+            named_blocks: snap.blocks.iter().filter(|b| b.type_name != 0).count(),
+            containers: snap.containers.len(),
+            nodes_named: 0,
+            payload_typed: 0,
+            link_labelled: 0,
+            root_targets: snap
+                .roots
+                .iter()
+                .find(|r| r.kind == RootKind::Named && string(r.label) == "bench")
+                .map(|r| r.targets.len()),
+        };
+        for (i, node) in heap.nodes.iter().enumerate() {
+            let Some(from) = node_index[i] else { continue };
+            check.nodes_named += usize::from(string(snap.blocks[from].type_name) == node_type);
+            if let Some(e) = index(node.payload.as_ptr() as usize).and_then(|to| edge(from, to)) {
+                check.payload_typed +=
+                    usize::from(e.kind == EdgeKind::Typed && string(e.label) == "payload");
+            }
+            if let Some(e) = node_index[link_target(i, n)].and_then(|to| edge(from, to)) {
+                check.link_labelled += usize::from(string(e.label) == "link");
+            }
+        }
+        check
+    }
+
+    /// Whether the walk reached the whole heap, as `mode` reports it.
+    fn complete(&self, n: usize, mode: LinkMode) -> bool {
+        let links = match mode {
+            LinkMode::Skip => 0, // the scan's unlabelled edge stays
+            LinkMode::Scan => n,
+        };
+        self.nodes_named == n
+            && self.payload_typed == n
+            && self.link_labelled == links
+            && self.root_targets.is_some_and(|t| t > 0)
+    }
+}
+
+/// Prints one summary row: name, measured value, target, verdict.
+type RowFn = dyn Fn(&str, String, &str, Option<bool>);
+
+/// One kind of typed snapshot over the rounds.
+struct TypedSeries {
+    mode: LinkMode,
+    elapsed: Vec<Duration>,
+    bytes: Vec<u64>,
+    /// `capture.typed_ns` of each snapshot.
+    typed_ns: Vec<u64>,
+    /// Of the first snapshot.
+    check: Option<TypedCheck>,
+    /// Largest over the snapshots.
+    rejected: u64,
+    locked: u64,
+}
+
+/// The interleaved rounds of snapshots without and with the typed root.
+struct TypedFigures {
+    untyped_elapsed: Vec<Duration>,
+    untyped_bytes: Vec<u64>,
+    series: Vec<TypedSeries>,
+}
+
+impl TypedFigures {
+    /// Reads (and deletes) each round's typed snapshots; fails unless the
+    /// walks covered the whole heap.
+    fn read(rounds: Vec<[SnapshotInfo; 3]>, heap: &Heap) -> TypedFigures {
+        let mut f = TypedFigures {
+            untyped_elapsed: Vec::new(),
+            untyped_bytes: Vec::new(),
+            series: LINK_MODES
+                .iter()
+                .map(|&mode| TypedSeries {
+                    mode,
+                    elapsed: Vec::new(),
+                    bytes: Vec::new(),
+                    typed_ns: Vec::new(),
+                    check: None,
+                    rejected: 0,
+                    locked: 0,
+                })
+                .collect(),
+        };
+        let n = heap.nodes.len();
+        for [untyped, typed @ ..] in rounds {
+            f.untyped_elapsed.push(untyped.elapsed);
+            f.untyped_bytes.push(untyped.bytes);
+            for (s, info) in f.series.iter_mut().zip(typed) {
+                let snap = turbowish_snap::read_file(&info.path)
+                    .unwrap_or_else(|e| panic!("reading {}: {e}", info.path.display()));
+                remove(&info.path);
+                let cap = &snap.capture;
+                s.elapsed.push(info.elapsed);
+                s.bytes.push(info.bytes);
+                s.typed_ns.push(cap.typed_ns);
+                s.rejected = s.rejected.max(cap.typed_rejected);
+                s.locked = s.locked.max(cap.typed_locked);
+                assert!(
+                    cap.typed_panics.is_empty(),
+                    "typed walk panicked: {:?}",
+                    cap.typed_panics
+                );
+                assert!(cap.typed_ns > 0, "no typed walk ran");
+                if s.check.is_none() {
+                    let check = TypedCheck::new(&snap, heap);
+                    assert!(
+                        check.complete(n, s.mode),
+                        "the typed walk ({}) missed part of the heap: {}/{n} nodes named, \
+                         {}/{n} typed node->payload edges, {} node->node edges labelled \
+                         link, root targets {:?}",
+                        s.mode.name(),
+                        check.nodes_named,
+                        check.payload_typed,
+                        check.link_labelled,
+                        check.root_targets
+                    );
+                    assert!(
+                        EdgeCheck::new(&snap, heap).complete(n),
+                        "the typed snapshot lost nodes, payloads or edges"
+                    );
+                    s.check = Some(check);
+                }
+            }
+        }
+        f
+    }
+
+    fn print(self, row: &RowFn) {
+        let secs = |d: &[Duration]| d.iter().map(Duration::as_secs_f64).collect::<Vec<_>>();
+        let n = self.untyped_elapsed.len();
+        let (u, u_lo, u_hi) = summary(&mut secs(&self.untyped_elapsed));
+        println!();
+        println!(
+            "typed walks: the same heap, also registered as a typed root \
+             (root(\"bench\", &Arc<Vec<Box<Node>>>)), against it unregistered;"
+        );
+        println!(
+            "  {n} interleaved rounds of one snapshot of each kind; each kind's ratio to the \
+             unregistered snapshot of its round"
+        );
+        row(
+            &format!("capture elapsed, no typed root (n={n})"),
+            format!("{u:.2} s ({u_lo:.2}-{u_hi:.2})"),
+            "",
+            None,
+        );
+        for s in &self.series {
+            let per_round =
+                |f: &dyn Fn(usize) -> f64| (0..s.typed_ns.len()).map(f).collect::<Vec<_>>();
+            let typed_s = |i: usize| s.typed_ns[i] as f64 / 1e9;
+            let (t, t_lo, t_hi) = summary(&mut secs(&s.elapsed));
+            let (r, r_lo, r_hi) = summary(&mut per_round(&|i| {
+                s.elapsed[i].as_secs_f64() / self.untyped_elapsed[i].as_secs_f64()
+            }));
+            let (w, w_lo, w_hi) = summary(&mut per_round(&typed_s));
+            let (sh, sh_lo, sh_hi) = summary(&mut per_round(&|i| {
+                100.0 * typed_s(i) / s.elapsed[i].as_secs_f64()
+            }));
+            let (x, x_lo, x_hi) = summary(&mut per_round(&|i| {
+                s.elapsed[i].as_secs_f64() - self.untyped_elapsed[i].as_secs_f64() - typed_s(i)
+            }));
+            let (b, _, _) = summary(&mut per_round(&|i| {
+                s.bytes[i] as f64 / self.untyped_bytes[i] as f64
+            }));
+            row(
+                &format!(
+                    "capture elapsed, typed root, link {} (n={n})",
+                    s.mode.name()
+                ),
+                format!("{t:.2} s ({t_lo:.2}-{t_hi:.2})"),
+                "",
+                None,
+            );
+            println!("     (Node::link {})", s.mode.describe());
+            row(
+                "  typed / untyped, interleaved",
+                format!("{r:.2}x ({r_lo:.2}-{r_hi:.2})"),
+                &format!("<= {TYPED_TARGET:.2}x"),
+                Some(r <= TYPED_TARGET),
+            );
+            row(
+                "  typed walk (capture.typed_ns)",
+                format!("{w:.3} s ({w_lo:.3}-{w_hi:.3})"),
+                "",
+                None,
+            );
+            row(
+                "  typed_ns share of typed capture time",
+                format!("{sh:.1}% ({sh_lo:.1}-{sh_hi:.1})"),
+                "",
+                None,
+            );
+            row(
+                "  time added outside typed_ns",
+                format!("{x:+.3} s ({x_lo:+.3}..{x_hi:+.3})"),
+                "",
+                None,
+            );
+            row("  file size, typed / untyped", format!("{b:.2}x"), "", None);
+            if let Some(c) = &s.check {
+                println!(
+                    "     (first: {} typed edges, {} blocks named, {} containers, root \
+                     targets {}; rejected {}, locked {})",
+                    c.typed_edges,
+                    c.named_blocks,
+                    c.containers,
+                    c.root_targets.unwrap_or(0),
+                    s.rejected,
+                    s.locked,
+                );
+            }
+        }
+        println!(
+            "     (time added outside typed_ns = typed - untyped - typed_ns, per round: \
+             merging the typed"
+        );
+        println!("      edges, interning labels and type names, the larger file; and the noise)");
     }
 }
 
@@ -735,12 +1105,40 @@ fn main() {
         }
     }
 
+    // Typed walks: the same heap unregistered, and registered as a typed
+    // root in each link mode, in rotating order.
+    let mut typed_rounds = Vec::new();
+    if let Some(h) = &heap {
+        for round in 0..if tiny { 1 } else { TYPED_ROUNDS } {
+            let mut infos: [Option<SnapshotInfo>; 3] = Default::default();
+            for k in 0..3 {
+                let v = (round + k) % 3;
+                infos[v] = Some(match v {
+                    0 => {
+                        let info = snapshot();
+                        remove(&info.path);
+                        info
+                    }
+                    _ => {
+                        SCAN_LINKS.store(LINK_MODES[v - 1] == LinkMode::Scan, Ordering::Relaxed);
+                        let _root = turbowish_alloc::root("bench", &h.nodes);
+                        // The file is read after the benchmarks (as the
+                        // first one).
+                        snapshot()
+                    }
+                });
+            }
+            typed_rounds.push(infos.map(|i| i.expect("every kind was taken")));
+        }
+    }
+
     if let (Some(heap), Some(first)) = (&heap, first) {
         let path = &first.info.path;
         let snap = turbowish_snap::read_file(path)
             .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
         remove(path);
         check_snapshot(&snap, &first.info, heap);
+        let typed = TypedFigures::read(typed_rounds, heap);
         Report {
             heap,
             build_time,
@@ -750,6 +1148,7 @@ fn main() {
             tw_elapsed,
             fork_pause,
             ratios,
+            typed,
             tiny,
         }
         .print();
@@ -770,6 +1169,10 @@ fn check_snapshot(snap: &Snapshot, info: &SnapshotInfo, heap: &Heap) {
     assert!(
         snap.capture.scanned_bytes >= heap.live_bytes,
         "scanned too little"
+    );
+    assert!(
+        snap.edges.iter().all(|e| e.kind == EdgeKind::Conservative),
+        "typed edges in a snapshot without typed roots"
     );
     let edges = EdgeCheck::new(snap, heap);
     assert!(

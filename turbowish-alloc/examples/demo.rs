@@ -54,17 +54,15 @@ fn main() {
     ));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let shared = sessions.clone();
-    let listener = rt.block_on(async {
-        let h = async move {
-            let _ = stopped.await;
-            drop(shared);
-        }
-        .named("listener")
-        .root(sessions.clone())
-        .spawn();
-        tokio::task::yield_now().await;
-        h
-    });
+    let _enter = rt.enter();
+    let listener = async move {
+        let _ = stopped.await;
+        drop(shared);
+    }
+    .named("listener")
+    .root(sessions.clone())
+    .spawn();
+    rt.block_on(tokio::task::yield_now());
     // Snapshot first: printing stacks below loads the `backtrace` crate's
     // symbol cache, tens of MiB that the snapshot would otherwise show.
     let snapshot = take_snapshot();

@@ -112,11 +112,10 @@ fn reused_storage_is_not_a_zombie() {
         .build()
         .unwrap();
     let (line, keep, reused) = rt.block_on(async {
-        let mut line = 0;
         let mut seen = std::collections::HashSet::new();
         for i in 0..400 {
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            line = line!() + 1;
+            let line = line!() + 1;
             let h = turbowish_alloc::spawn(async move {
                 let _ = rx.await;
             });
