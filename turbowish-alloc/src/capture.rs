@@ -32,10 +32,12 @@
 //! 8. The child blocks all signals, dies with its parent, closes the parent's
 //!    descriptors and offers itself first to the OOM killer. Memory faults
 //!    (`SIGSEGV`, `SIGBUS`) stay unblocked and are reported on the pipe.
-//! 9. Typed walks (see [`typed`](crate::typed)) run after the conservative
+//! 9. Typed walks (see [`typed`](crate::typed)) run before the conservative
 //!    scan, over the same frozen image; every block they read is checked
 //!    first (trace rule 1), and a panic in a `Trace` impl is caught and
-//!    recorded (trace rule 5) without losing the snapshot.
+//!    recorded (trace rule 5) without losing the snapshot. The scan skips the
+//!    blocks they walked completely: trace rule 4 would discard its edges
+//!    from them anyway.
 
 use crate::error::Error;
 use crate::record::Record;
@@ -403,12 +405,17 @@ fn build_and_write(plan: &Plan, pause: Duration) -> Result<(u64, u64, u64), Stri
     records.sort_unstable_by_key(|r| r.addr);
     records.dedup_by_key(|r| r.addr);
     let mut snap = Snapshot::default();
-    let scan_started = Instant::now();
     let readable = scan::readable_ranges().map_err(|e| format!("reading /proc/self/maps: {e}"))?;
     let index = AddressIndex::new(records.iter().map(|r| (r.addr as u64, r.size as u64)));
+    let ranges = root_ranges(plan, &threads::registered());
+    // Typed walks first (rule 9): a block they walked completely has its
+    // exact edges, so the conservative scan need not read it.
+    let typed = typed::Typed::collect(&records, &index, &readable, ranges.len() as u32);
+    let scan_started = Instant::now();
     let mut scanned = 0u64;
-    snap.edges = block_edges(&records, &index, &readable, &mut scanned);
-    let scanned_roots: Vec<_> = root_ranges(plan, &threads::registered())
+    let walked = typed.complete_mask(records.len());
+    snap.edges = block_edges(&records, &walked, &index, &readable, &mut scanned);
+    let scanned_roots: Vec<_> = ranges
         .into_iter()
         .map(|(kind, label, start, end)| {
             let targets = scan_clipped(&index, &readable, start, end, &mut scanned);
@@ -416,7 +423,6 @@ fn build_and_write(plan: &Plan, pause: Duration) -> Result<(u64, u64, u64), Stri
         })
         .collect();
     let scan_ns = scan_started.elapsed().as_nanos() as u64;
-    let typed = typed::Typed::collect(&records, &index, &readable, scanned_roots.len() as u32);
     let symbolize_started = Instant::now();
     let stack_index = add_stacks(&mut snap, plan, &records);
     let symbolize_ns = symbolize_started.elapsed().as_nanos() as u64;
@@ -453,15 +459,20 @@ fn build_and_write(plan: &Plan, pause: Duration) -> Result<(u64, u64, u64), Stri
     Ok((bytes, snap.blocks.len() as u64, snap.edges.len() as u64))
 }
 
-/// Pointers from every block to every block, deduplicated per block.
+/// Pointers from every block to every block, deduplicated per block,
+/// except from the blocks `walked` marks (their edges are the typed walk's).
 fn block_edges(
     records: &[Record],
+    walked: &[bool],
     index: &AddressIndex,
     readable: &[(u64, u64)],
     scanned: &mut u64,
 ) -> Vec<Edge> {
     let mut edges = Vec::new();
     for (from, r) in records.iter().enumerate() {
+        if walked[from] {
+            continue;
+        }
         // A stale record (a free TurboWish missed) may name unmapped memory:
         // `scan_clipped` reads only the mapped part.
         let (start, end) = (r.addr as u64, (r.addr + r.size) as u64);

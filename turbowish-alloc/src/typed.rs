@@ -82,6 +82,15 @@ impl Typed {
         }
     }
 
+    /// Which of `n` blocks the walks covered completely (trace rule 4).
+    pub(crate) fn complete_mask(&self, n: usize) -> Vec<bool> {
+        let mut mask = vec![false; n];
+        for &b in &self.walk.complete {
+            mask[b as usize] = true;
+        }
+        mask
+    }
+
     /// Adds tasks, typed roots, type names, containers and typed edges to
     /// `snap`, whose `edges` hold the conservative edges (trace rule 4).
     pub(crate) fn apply(self, snap: &mut Snapshot, strings: &mut StringTable, clocks: Clocks) {
@@ -100,9 +109,15 @@ impl Typed {
             let root = typed_root(snap, strings, row, task);
             snap.roots.push(root);
         }
-        label_root_targets(snap, strings, &walk, first_root);
+        let labels: Vec<u32> = walk
+            .labels
+            .all
+            .iter()
+            .map(|l| strings.intern(snap, l))
+            .collect();
+        label_root_targets(snap, &labels, &walk, first_root);
         name_blocks(snap, strings, &walk);
-        merge_edges(snap, strings, &walk);
+        merge_edges(snap, &labels, &walk);
         snap.containers = containers(&walk);
         let c = &mut snap.capture;
         c.typed_ns = walk_ns;
@@ -235,19 +250,14 @@ fn typed_root(
 }
 
 /// Adds each typed root's walked targets, with their field paths.
-fn label_root_targets(
-    snap: &mut Snapshot,
-    strings: &mut StringTable,
-    walk: &WalkOutput,
-    first: u32,
-) {
+fn label_root_targets(snap: &mut Snapshot, labels: &[u32], walk: &WalkOutput, first: u32) {
     let mut per_root: Vec<Vec<(u32, u32)>> = vec![Vec::new(); snap.roots.len()];
     for e in &walk.edges {
         if let Holder::Root(n) = e.from
             && n >= first
             && let Some(list) = per_root.get_mut(n as usize)
         {
-            list.push((e.to, strings.intern(snap, &e.label)));
+            list.push((e.to, labels[e.label as usize]));
         }
     }
     for (root, mut typed) in snap.roots.iter_mut().zip(per_root) {
@@ -263,27 +273,41 @@ fn label_root_targets(
 }
 
 fn name_blocks(snap: &mut Snapshot, strings: &mut StringTable, walk: &WalkOutput) {
+    // Type names are `&'static str`s, a few distinct ones repeated per
+    // block: intern each once, keyed by where it lives.
+    let mut interned: std::collections::HashMap<(usize, usize), u32> = Default::default();
     for e in &walk.edges {
-        if e.kind == EdgeKind::Typed && !e.type_name.is_empty() {
-            let name = strings.intern(snap, e.type_name);
-            if let Some(b) = snap.blocks.get_mut(e.to as usize)
-                && b.type_name == 0
-            {
-                b.type_name = name;
-            }
+        if e.kind != EdgeKind::Typed || e.type_name.is_empty() {
+            continue;
         }
+        let Some(b) = snap.blocks.get(e.to as usize) else {
+            continue;
+        };
+        if b.type_name != 0 {
+            continue;
+        }
+        let key = (e.type_name.as_ptr() as usize, e.type_name.len());
+        let name = match interned.get(&key) {
+            Some(&n) => n,
+            None => {
+                let n = strings.intern(snap, e.type_name);
+                interned.insert(key, n);
+                n
+            }
+        };
+        snap.blocks[e.to as usize].type_name = name;
     }
 }
 
 /// Trace rule 4: a completely walked block's conservative edges give way to
 /// its walked ones; elsewhere a walked edge replaces the conservative edge to
 /// the same target, and the others stay.
-fn merge_edges(snap: &mut Snapshot, strings: &mut StringTable, walk: &WalkOutput) {
+fn merge_edges(snap: &mut Snapshot, labels: &[u32], walk: &WalkOutput) {
     let mut complete = vec![false; snap.blocks.len()];
     for &b in &walk.complete {
         complete[b as usize] = true;
     }
-    let mut edges: Vec<Edge> = walk
+    let mut walked: Vec<Edge> = walk
         .edges
         .iter()
         .filter_map(|e| match e.from {
@@ -294,28 +318,37 @@ fn merge_edges(snap: &mut Snapshot, strings: &mut StringTable, walk: &WalkOutput
                     EdgeKind::Typed => turbowish_snap::EdgeKind::Typed,
                     EdgeKind::Conservative => turbowish_snap::EdgeKind::Conservative,
                 },
-                label: strings.intern(snap, &e.label),
+                label: labels[e.label as usize],
             }),
             Holder::Root(_) => None,
         })
         .collect();
-    edges.extend(
-        snap.edges
-            .iter()
-            .filter(|e| !complete[e.from as usize])
-            .copied(),
-    );
     // Per (from, to): typed first, then labelled, then the rest.
-    edges.sort_by_key(|e| {
+    let rank = |e: &Edge| {
         (
             e.from,
             e.to,
             e.kind != turbowish_snap::EdgeKind::Typed,
             e.label == 0,
         )
-    });
-    edges.dedup_by_key(|e| (e.from, e.to));
-    snap.edges = edges;
+    };
+    walked.sort_unstable_by_key(rank);
+    walked.dedup_by_key(|e| (e.from, e.to));
+    // The conservative edges are sorted already: merge the two lists.
+    let scanned = core::mem::take(&mut snap.edges);
+    let mut out = Vec::with_capacity(scanned.len() + walked.len());
+    let mut walked = walked.into_iter().peekable();
+    for e in scanned.into_iter().filter(|e| !complete[e.from as usize]) {
+        while let Some(w) = walked.next_if(|w| (w.from, w.to) < (e.from, e.to)) {
+            out.push(w);
+        }
+        match walked.next_if(|w| (w.from, w.to) == (e.from, e.to)) {
+            Some(w) => out.push(w),
+            None => out.push(e),
+        }
+    }
+    out.extend(walked);
+    snap.edges = out;
 }
 
 fn containers(walk: &WalkOutput) -> Vec<Container> {

@@ -175,6 +175,8 @@ pub struct Tracer<'a> {
     holder: Holder,
     /// The field path from the current holder, `.`-separated.
     path: String,
+    /// The interned id of `path`, while it has not changed since.
+    path_id: Option<u32>,
     incomplete: bool,
     out: WalkOutput,
 }
@@ -194,8 +196,10 @@ impl Tracer<'_> {
             self.path.push('.');
         }
         self.path.push_str(label);
+        self.path_id = None;
         f(self);
         self.path.truncate(len);
+        self.path_id = None;
     }
 
     /// Reports a heap block the value owns, then (on the first visit of a
@@ -214,11 +218,13 @@ impl Tracer<'_> {
         );
         self.holder = Holder::Block(target);
         self.incomplete = false;
+        self.path_id = None;
         descend(self);
         if !self.incomplete {
             self.out.complete.push(target);
         }
         (self.holder, self.path, self.incomplete) = saved;
+        self.path_id = None;
     }
 
     /// Reports the heap block of `value` without looking inside it: its
@@ -335,21 +341,52 @@ impl Tracer<'_> {
     }
 
     fn record(&mut self, to: u32, kind: EdgeKind, type_name: &'static str) {
+        let label = match self.path_id {
+            Some(id) => id,
+            None => {
+                let id = self.out.labels.intern(&self.path);
+                self.path_id = Some(id);
+                id
+            }
+        };
         self.out.edges.push(walk::RawEdge {
             from: self.holder,
             to,
             kind,
-            label: self.path.clone(),
+            label,
             type_name,
         });
     }
 }
 
-/// Whether all of `[start, end)` is readable.
+/// Whether all of `[start, end)` is readable: covered by one mapping, or by
+/// adjacent ones (`readable` is sorted).
 fn is_readable(readable: &[(u64, u64)], start: u64, end: u64) -> bool {
-    let mapped: u64 = crate::scan::clip(readable, start, end)
-        .iter()
-        .map(|(s, e)| e - s)
-        .sum();
-    mapped == end - start
+    let mut at = start;
+    for &(s, e) in &readable[readable.partition_point(|&(_, e)| e <= start)..] {
+        if s > at {
+            return false;
+        }
+        at = at.max(e);
+        if at >= end {
+            return true;
+        }
+    }
+    at >= end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_readable;
+
+    #[test]
+    fn readable_means_covered_without_gaps() {
+        let maps = [(0x1000, 0x2000), (0x2000, 0x3000), (0x5000, 0x6000)];
+        assert!(is_readable(&maps, 0x1800, 0x2800)); // spans two adjacent mappings
+        assert!(is_readable(&maps, 0x5000, 0x6000));
+        assert!(!is_readable(&maps, 0x2800, 0x5800)); // a gap in between
+        assert!(!is_readable(&maps, 0x5800, 0x6001)); // runs off the end
+        assert!(!is_readable(&maps, 0x800, 0x1800)); // starts before
+        assert!(!is_readable(&maps, 0x7000, 0x7008));
+    }
 }

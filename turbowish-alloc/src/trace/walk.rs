@@ -27,14 +27,36 @@ pub(crate) struct RawEdge {
     pub(crate) from: Holder,
     pub(crate) to: u32,
     pub(crate) kind: EdgeKind,
-    pub(crate) label: String,
+    /// Index into [`WalkOutput::labels`].
+    pub(crate) label: u32,
     pub(crate) type_name: &'static str,
+}
+
+/// Field paths, each stored once: a walk of a million elements has a
+/// handful of distinct paths.
+#[derive(Debug, Default)]
+pub(crate) struct Labels {
+    pub(crate) all: Vec<String>,
+    index: std::collections::HashMap<String, u32>,
+}
+
+impl Labels {
+    pub(crate) fn intern(&mut self, path: &str) -> u32 {
+        if let Some(&i) = self.index.get(path) {
+            return i;
+        }
+        let i = self.all.len() as u32;
+        self.all.push(path.to_owned());
+        self.index.insert(path.to_owned(), i);
+        i
+    }
 }
 
 /// Everything the walks of one snapshot found.
 #[derive(Debug, Default)]
 pub(crate) struct WalkOutput {
     pub(crate) edges: Vec<RawEdge>,
+    pub(crate) labels: Labels,
     /// Blocks whose walk was complete (rule 4).
     pub(crate) complete: Vec<u32>,
     /// (block, length, capacity) of containers.
@@ -57,6 +79,7 @@ impl<'a> Tracer<'a> {
             visited: Vec::new(),
             holder: Holder::Root(0),
             path: String::new(),
+            path_id: None,
             incomplete: false,
             out: WalkOutput::default(),
         }
@@ -69,6 +92,7 @@ impl<'a> Tracer<'a> {
     pub(crate) fn walk_root(&mut self, root: u32, trace: impl FnOnce(&mut Tracer<'_>)) {
         self.holder = Holder::Root(root);
         self.path.clear();
+        self.path_id = None;
         self.incomplete = false;
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| trace(self)));
         if let Err(payload) = result {
@@ -170,7 +194,7 @@ pub fn walk<T: Trace + ?Sized>(value: &T) -> Walk {
                 },
                 to: addr(e.to),
                 size: records[e.to as usize].size,
-                label: e.label.clone(),
+                label: out.labels.all[e.label as usize].clone(),
                 type_name: e.type_name,
                 kind: e.kind,
                 counts: if e.kind == EdgeKind::Typed {
