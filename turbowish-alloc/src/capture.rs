@@ -129,6 +129,7 @@ struct Plan {
 /// Takes one snapshot (rules 1 to 5).
 pub(crate) fn capture(target: Target<'_>, timeout: Duration) -> Result<SnapshotInfo, Error> {
     let _one = OneAtATime::take();
+    install_panic_hook();
     let started = Instant::now();
     let mut plan = plan(target, crate::stack::stack_pointer());
     let (read_fd, write_fd) = pipe()?;
@@ -343,9 +344,28 @@ fn isolate(report_fd: i32) {
     close_all_but(report_fd);
     let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
     report_faults(report_fd);
-    // A panic in a user's `Trace` impl is caught and recorded; the default
-    // hook would print it through the stderr lock (rule 3).
-    std::panic::set_hook(Box::new(|_| {}));
+    // A panic in a user's `Trace` impl is caught and recorded; the hook
+    // installed before the fork stays silent here (rule 3).
+    CHILD_PANICS_SILENT.store(true, Ordering::Relaxed);
+}
+
+/// Set in the capture child: the panic hook says nothing (rule 3).
+static CHILD_PANICS_SILENT: AtomicBool = AtomicBool::new(false);
+
+/// Installs, once and in the parent, a panic hook that defers to the one it
+/// replaces except in the capture child. Setting a hook *in* the child would
+/// take the hook lock, which a parent thread running a panic hook at the
+/// fork may hold for ever (rule 3).
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CHILD_PANICS_SILENT.load(Ordering::Relaxed) {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// Where a fault is reported (see [`report_faults`]).
@@ -367,11 +387,22 @@ fn report_faults(report_fd: i32) {
         }
     }
     REPORT_FD.store(report_fd, core::sync::atomic::Ordering::Relaxed);
+    // A stack overflow faults with no stack left to run the handler on: give
+    // it its own (leaked: the child ends with `_exit`).
+    let alt: &'static mut [u8] = Box::leak(vec![0u8; 64 * 1024].into_boxed_slice());
     // SAFETY: installs a handler that only calls async-signal-safe functions,
-    // and unblocks the two synchronous fault signals in this (single-threaded)
+    // on an alternate stack that lives for the rest of the process, and
+    // unblocks the two synchronous fault signals in this (single-threaded)
     // child.
     unsafe {
+        let stack = libc::stack_t {
+            ss_sp: alt.as_mut_ptr().cast(),
+            ss_flags: 0,
+            ss_size: alt.len(),
+        };
+        libc::sigaltstack(&stack, core::ptr::null_mut());
         let mut action: libc::sigaction = core::mem::zeroed();
+        action.sa_flags = libc::SA_ONSTACK;
         action.sa_sigaction = on_fault as *const () as usize;
         let mut faults: libc::sigset_t = core::mem::zeroed();
         libc::sigemptyset(&mut faults);

@@ -39,6 +39,9 @@ pub(crate) struct Record {
     pub(crate) stack: u32,
     /// Snapshot epoch at birth, modulo 2^19.
     pub(crate) epoch: u32,
+    /// The task-registry row watching this block as its storage, plus one;
+    /// 0 for none. Only large slots hold it (table rule 8).
+    pub(crate) watcher: u32,
 }
 
 /// Whether a block at `addr` of `size` bytes is stored in a [`SmallSlot`].
@@ -61,7 +64,7 @@ const ADDR_FIELD: u64 = (1 << 45) - 1;
 impl RecordSlot for SmallSlot {
     #[inline(always)]
     fn pack(r: &Record) -> Self {
-        debug_assert!(is_small(r.addr, r.size));
+        debug_assert!(is_small(r.addr, r.size) && r.watcher == 0);
         debug_assert!(r.stack < 1 << 20);
         SmallSlot {
             w0: (r.addr as u64 >> 3) | (u64::from(r.epoch & EPOCH_MASK) << 45),
@@ -77,6 +80,7 @@ impl RecordSlot for SmallSlot {
             task: (self.w1 >> 32) as u32,
             stack: ((self.w1 >> 12) & 0xF_FFFF) as u32,
             epoch: (self.w0 >> 45) as u32,
+            watcher: 0,
         }
     }
 
@@ -107,7 +111,7 @@ pub(crate) struct LargeSlot {
     task: u32,
     stack: u32,
     epoch: u32,
-    _pad: u32,
+    watcher: u32,
 }
 
 impl RecordSlot for LargeSlot {
@@ -119,7 +123,7 @@ impl RecordSlot for LargeSlot {
             task: r.task,
             stack: r.stack,
             epoch: r.epoch & EPOCH_MASK,
-            _pad: 0,
+            watcher: r.watcher,
         }
     }
 
@@ -131,6 +135,7 @@ impl RecordSlot for LargeSlot {
             task: self.task,
             stack: self.stack,
             epoch: self.epoch,
+            watcher: self.watcher,
         }
     }
 
@@ -175,6 +180,7 @@ mod tests {
             task: u32::MAX,
             stack: (1 << 20) - 1,
             epoch: EPOCH_MASK,
+            watcher: 0,
         };
         assert_eq!(SmallSlot::pack(&r).unpack(), r);
         let zero = Record {
@@ -183,6 +189,7 @@ mod tests {
             task: 0,
             stack: 0,
             epoch: 0,
+            watcher: 0,
         };
         assert_eq!(SmallSlot::pack(&zero).unpack(), zero);
         assert_eq!(SmallSlot::pack(&zero).key(), 1);
@@ -196,6 +203,7 @@ mod tests {
             task: 7,
             stack: 3,
             epoch: EPOCH_MASK + 5,
+            watcher: 0,
         };
         assert_eq!(LargeSlot::pack(&r).unpack().epoch, 4);
         let small = Record { size: 8, ..r };

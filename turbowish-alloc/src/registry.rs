@@ -22,21 +22,24 @@
 //!    last poll time). Polls of one future never overlap, so these are plain
 //!    relaxed stores, not read-modify-writes.
 //! 4. A task that finishes (completes or is dropped) while its storage block
-//!    is known stays `FINISHED` until that block is gone: that is how a
+//!    is known stays `FINISHED` until that block is freed: that is how a
 //!    zombie future (storage held by a `JoinHandle` or a stored `Waker`)
-//!    stays visible. Sweeps, run when claiming, reclaim finished slots whose
-//!    storage is no longer live. Finished slots with no known storage are
-//!    freed at once. A storage block is named by its [`Identity`]: address,
-//!    birth epoch, size and allocation stack. Epochs only advance at
-//!    snapshots, so a freed cell whose address is reused before the next
-//!    snapshot is told apart by size and stack; a reuse by a block with the
-//!    same size and stack is a task cell from the same spawn site, and
-//!    readers then credit the storage to the newest row only.
+//!    stays visible. The storage block's record is *watched* (table rule 8):
+//!    its free sets the row's `storage_freed` flag at once, from the
+//!    allocator, without a lock. Sweeps, run when claiming, reclaim finished
+//!    rows whose flag is set. Finished rows with no known storage are freed
+//!    at once. A row is never reused while its watched block lives, so a
+//!    flag always reaches the row that watched the block.
 //! 5. The free and finished lists are behind one [`SpinLock`] that never
 //!    allocates and is held only to link or unlink slots (never across a table
-//!    lookup). The fork child never takes it: it reads slots directly
-//!    (rule 2). The fork protocol takes it before `fork()` so that a user's
-//!    fork child finds it free (fork rule 2).
+//!    lookup), always with the reentrancy guard held, as every TurboWish lock
+//!    is: a signal handler that interrupts the holder and forks then finds the
+//!    thread busy and takes no lock (fork rule 5), instead of spinning on its
+//!    own lock. When the guard is already held, claiming gives no row and
+//!    finishing loses the row (both counted in [`DROPPED`]). The fork child
+//!    never takes the lock: it reads slots directly (rule 2). The fork
+//!    protocol takes it before `fork()` so that a user's fork child finds it
+//!    free (fork rule 2).
 //! 6. In-process readers ([`crate::tasks`]) check a slot's `generation`
 //!    before and after reading it and retry when it changed (the slot was
 //!    reused mid-read). The fork child reads a frozen image and needs no
@@ -45,7 +48,9 @@
 use crate::region::Region;
 use crate::spin::SpinLock;
 use core::panic::Location;
-use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 
 /// Slots per chunk.
 const CHUNK: usize = 4096;
@@ -97,8 +102,9 @@ pub(crate) struct Slot {
     pub(crate) tag: AtomicU64,
     name: [AtomicU64; NAME_LEN / 8],
     location: AtomicPtr<Location<'static>>,
-    type_name_ptr: AtomicPtr<u8>,
-    type_name_len: AtomicUsize,
+    /// `core::any::type_name::<F>` as a [`NameFn`]: one word, so a reader
+    /// can never pair one row's pointer with another's length.
+    type_name: AtomicUsize,
     pub(crate) future_size: AtomicU64,
     pub(crate) spawned_ns: AtomicU64,
     pub(crate) last_poll_ns: AtomicU64,
@@ -109,15 +115,13 @@ pub(crate) struct Slot {
     /// The live block holding the wrapper, if found in-process, and its
     /// birth epoch (rule 4).
     storage: AtomicUsize,
-    storage_epoch: AtomicU32,
-    storage_stack: AtomicU32,
-    storage_size: AtomicUsize,
+    /// Set when the watched storage block is freed (rule 4).
+    storage_freed: AtomicBool,
     /// The typed value: its address and the function that walks it; both 0
     /// when there is none (or no longer).
     pub(crate) value: AtomicUsize,
     value_trace: AtomicUsize,
-    value_type_ptr: AtomicPtr<u8>,
-    value_type_len: AtomicUsize,
+    value_type: AtomicUsize,
 }
 
 impl Slot {
@@ -133,8 +137,7 @@ impl Slot {
             tag: AtomicU64::new(0),
             name: [const { AtomicU64::new(0) }; NAME_LEN / 8],
             location: AtomicPtr::new(core::ptr::null_mut()),
-            type_name_ptr: AtomicPtr::new(core::ptr::null_mut()),
-            type_name_len: AtomicUsize::new(0),
+            type_name: AtomicUsize::new(0),
             future_size: AtomicU64::new(0),
             spawned_ns: AtomicU64::new(0),
             last_poll_ns: AtomicU64::new(0),
@@ -142,33 +145,23 @@ impl Slot {
             polls: AtomicU64::new(0),
             wrapper: AtomicUsize::new(0),
             storage: AtomicUsize::new(0),
-            storage_epoch: AtomicU32::new(0),
-            storage_stack: AtomicU32::new(0),
-            storage_size: AtomicUsize::new(0),
+            storage_freed: AtomicBool::new(false),
             value: AtomicUsize::new(0),
             value_trace: AtomicUsize::new(0),
-            value_type_ptr: AtomicPtr::new(core::ptr::null_mut()),
-            value_type_len: AtomicUsize::new(0),
+            value_type: AtomicUsize::new(0),
         }
     }
 
-    /// Records the block that holds the task (its owner only, registry rule 3).
-    pub(crate) fn set_storage(&self, id: Identity) {
-        self.storage_epoch.store(id.epoch, Ordering::Relaxed);
-        self.storage_stack.store(id.stack, Ordering::Relaxed);
-        self.storage_size.store(id.size, Ordering::Relaxed);
-        self.storage.store(id.addr, Ordering::Release);
+    /// Records the block that holds the task, already watched (its owner
+    /// only, rule 3).
+    pub(crate) fn set_storage(&self, addr: usize) {
+        self.storage.store(addr, Ordering::Release);
     }
 
-    /// The block that holds the task, if it was found.
-    pub(crate) fn storage(&self) -> Option<Identity> {
+    /// The block that holds the task, if it was found and is not freed.
+    pub(crate) fn storage(&self) -> Option<usize> {
         let addr = self.storage.load(Ordering::Acquire);
-        (addr != 0).then(|| Identity {
-            addr,
-            size: self.storage_size.load(Ordering::Relaxed),
-            stack: self.storage_stack.load(Ordering::Relaxed),
-            epoch: self.storage_epoch.load(Ordering::Relaxed),
-        })
+        (addr != 0 && !self.storage_freed.load(Ordering::Acquire)).then_some(addr)
     }
 
     /// Writes the name, cut to [`NAME_LEN`] bytes at a character boundary.
@@ -206,19 +199,16 @@ impl Slot {
     }
 
     pub(crate) fn type_name(&self) -> &'static str {
-        static_str(&self.type_name_ptr, &self.type_name_len)
+        call_name(&self.type_name)
     }
 
     pub(crate) fn value_type(&self) -> &'static str {
-        static_str(&self.value_type_ptr, &self.value_type_len)
+        call_name(&self.value_type)
     }
 
     /// Publishes the typed value (its address and walker).
-    pub(crate) fn set_value(&self, addr: usize, trace: TraceFn, type_name: &'static str) {
-        self.value_type_ptr
-            .store(type_name.as_ptr().cast_mut(), Ordering::Relaxed);
-        self.value_type_len
-            .store(type_name.len(), Ordering::Relaxed);
+    pub(crate) fn set_value(&self, addr: usize, trace: TraceFn, type_name: NameFn) {
+        self.value_type.store(type_name as usize, Ordering::Relaxed);
         self.value_trace.store(trace as usize, Ordering::Relaxed);
         self.value.store(addr, Ordering::Release);
     }
@@ -242,48 +232,20 @@ impl Slot {
     }
 }
 
-/// Names one live block across its life (rule 4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Identity {
-    pub(crate) addr: usize,
-    pub(crate) size: usize,
-    pub(crate) stack: u32,
-    pub(crate) epoch: u32,
-}
+/// Names a type: `core::any::type_name::<T>`, stored as one word.
+pub(crate) type NameFn = fn() -> &'static str;
 
-impl Identity {
-    pub(crate) fn of(b: &crate::Block) -> Identity {
-        Identity {
-            addr: b.addr,
-            size: b.size,
-            stack: b.stack.as_u32(),
-            epoch: b.epoch,
+fn call_name(word: &AtomicUsize) -> &'static str {
+    match word.load(Ordering::Relaxed) {
+        0 => "",
+        f => {
+            // SAFETY: the word only ever holds 0 or a `NameFn` cast to
+            // `usize` (`claim`, `set_value`), and function pointers
+            // round-trip through `usize`.
+            let f = unsafe { core::mem::transmute::<usize, NameFn>(f) };
+            f()
         }
     }
-
-    pub(crate) fn of_record(r: &crate::record::Record) -> Identity {
-        Identity {
-            addr: r.addr,
-            size: r.size,
-            stack: r.stack,
-            epoch: r.epoch,
-        }
-    }
-
-    /// Whether the same block is still live, in-process.
-    pub(crate) fn is_live(&self) -> bool {
-        crate::block(self.addr as *const u8).is_some_and(|b| Identity::of(&b) == *self)
-    }
-}
-
-fn static_str(ptr: &AtomicPtr<u8>, len: &AtomicUsize) -> &'static str {
-    let (p, n) = (ptr.load(Ordering::Relaxed), len.load(Ordering::Relaxed));
-    if p.is_null() {
-        return "";
-    }
-    // SAFETY: the pair is only ever set from a `&'static str` (`claim`,
-    // `set_value`), so it names `n` valid UTF-8 bytes that live forever.
-    unsafe { core::str::from_utf8_unchecked(core::slice::from_raw_parts(p, n)) }
 }
 
 /// Rule 1: chunk pointers, published with `Release`.
@@ -314,6 +276,21 @@ static LISTS: SpinLock<Lists> = SpinLock::new(Lists {
     swept_at: 0,
 });
 
+/// The lists, locked, with the reentrancy guard held (rule 5); `None` when
+/// this thread is already inside TurboWish.
+struct Locked {
+    lists: crate::spin::SpinGuard<'static, Lists>,
+    _busy: crate::guard::Reentry,
+}
+
+fn lock_lists() -> Option<Locked> {
+    let busy = crate::guard::enter()?;
+    Some(Locked {
+        lists: LISTS.lock(),
+        _busy: busy,
+    })
+}
+
 /// The slot with index `i`, if its chunk is mapped.
 pub(crate) fn slot(i: u32) -> Option<&'static Slot> {
     let chunk = CHUNKS.get(i as usize / CHUNK)?.load(Ordering::Acquire);
@@ -335,7 +312,7 @@ pub(crate) struct NewRow<'a> {
     pub(crate) kind: u8,
     pub(crate) name: &'a str,
     pub(crate) location: &'static Location<'static>,
-    pub(crate) type_name: &'static str,
+    pub(crate) type_name: NameFn,
     pub(crate) size: usize,
 }
 
@@ -344,6 +321,9 @@ pub(crate) fn claim(row: NewRow<'_>) -> Option<u32> {
     let i = take_free()?;
     let s = slot(i)?;
     s.generation.fetch_add(1, Ordering::Relaxed);
+    // Rule 6: a reader that sees any field written below sees the new
+    // generation too.
+    core::sync::atomic::fence(Ordering::Release);
     s.kind.store(row.kind, Ordering::Relaxed);
     s.phase.store(IDLE, Ordering::Relaxed);
     s.serial.store(
@@ -356,10 +336,7 @@ pub(crate) fn claim(row: NewRow<'_>) -> Option<u32> {
         (row.location as *const Location<'static>).cast_mut(),
         Ordering::Relaxed,
     );
-    s.type_name_ptr
-        .store(row.type_name.as_ptr().cast_mut(), Ordering::Relaxed);
-    s.type_name_len
-        .store(row.type_name.len(), Ordering::Relaxed);
+    s.type_name.store(row.type_name as usize, Ordering::Relaxed);
     s.future_size.store(row.size as u64, Ordering::Relaxed);
     let now = crate::clock::now_ns();
     s.spawned_ns.store(now, Ordering::Relaxed);
@@ -368,10 +345,19 @@ pub(crate) fn claim(row: NewRow<'_>) -> Option<u32> {
     s.polls.store(0, Ordering::Relaxed);
     s.wrapper.store(0, Ordering::Relaxed);
     s.storage.store(0, Ordering::Relaxed);
+    s.storage_freed.store(false, Ordering::Relaxed);
     s.value.store(0, Ordering::Relaxed);
     s.value_trace.store(0, Ordering::Relaxed);
     s.state.store(LIVE, Ordering::Release);
     Some(i)
+}
+
+/// Rule 4: the watched storage of row `i` was freed. Called from the
+/// allocator's free path: no lock, no allocation.
+pub(crate) fn storage_freed(i: u32) {
+    if let Some(s) = slot(i) {
+        s.storage_freed.store(true, Ordering::Release);
+    }
 }
 
 /// Ends a row: a task whose storage is known stays as finished (rule 4),
@@ -382,19 +368,27 @@ pub(crate) fn finish(i: u32) {
     s.finished_ns
         .store(crate::clock::now_ns(), Ordering::Relaxed);
     let keep = s.kind.load(Ordering::Relaxed) == KIND_TASK && s.storage().is_some();
-    let mut lists = LISTS.lock();
+    let Some(mut locked) = lock_lists() else {
+        // Rule 5: the row is lost, but no reader will see it again.
+        s.generation.fetch_add(1, Ordering::Relaxed);
+        s.state.store(FREE, Ordering::Release);
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let lists = &mut *locked.lists;
     if keep {
         s.state.store(FINISHED, Ordering::Release);
         s.next.store(lists.finished, Ordering::Relaxed);
         lists.finished = i;
         lists.finished_count += 1;
     } else {
-        free(&mut lists, i, s);
+        free(lists, i, s);
     }
 }
 
 fn free(lists: &mut Lists, i: u32, s: &Slot) {
     s.generation.fetch_add(1, Ordering::Relaxed);
+    core::sync::atomic::fence(Ordering::Release);
     s.state.store(FREE, Ordering::Release);
     s.next.store(lists.free, Ordering::Relaxed);
     lists.free = i;
@@ -403,14 +397,18 @@ fn free(lists: &mut Lists, i: u32, s: &Slot) {
 /// Pops a free slot (marking it claimed), sweeping or mapping a new chunk
 /// when there is none.
 fn take_free() -> Option<u32> {
-    let mut lists = LISTS.lock();
-    if lists.free == END && lists.finished_count > 2 * lists.swept_at.max(32) {
-        drop(lists);
+    let mut locked = lock_lists().or_else(|| {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+        None
+    })?;
+    if locked.lists.free == END && locked.lists.finished_count > 2 * locked.lists.swept_at.max(32) {
+        drop(locked);
         sweep();
-        lists = LISTS.lock();
+        locked = lock_lists()?;
     }
+    let lists = &mut *locked.lists;
     if lists.free == END {
-        add_chunk(&mut lists)?;
+        add_chunk(lists)?;
     }
     let i = lists.free;
     let s = slot(i)?;
@@ -447,24 +445,24 @@ fn add_chunk(lists: &mut Lists) -> Option<()> {
     Some(())
 }
 
-/// Reclaims finished slots whose storage is gone (rule 4). The lookups run
-/// with the lists unlocked (rule 5): the finished list is detached first and
-/// what survives is linked back.
+/// Reclaims finished slots whose storage was freed (rule 4). The finished
+/// list is detached, sorted unlocked, and what survives is linked back.
 fn sweep() {
-    if crate::guard::is_busy() {
-        return; // the table cannot be read here: reclaim nothing rather than guess
-    }
-    let mut at = {
-        let mut lists = LISTS.lock();
-        lists.finished_count = 0;
-        core::mem::replace(&mut lists.finished, END)
+    let Some(mut locked) = lock_lists() else {
+        return;
     };
-    let (mut keep, mut kept, mut gone) = (END, 0u32, END);
+    locked.lists.finished_count = 0;
+    let mut at = core::mem::replace(&mut locked.lists.finished, END);
+    drop(locked);
+    let (mut keep, mut keep_tail, mut kept, mut gone) = (END, END, 0u32, END);
     while let Some(s) = slot(at) {
         let next = s.next.load(Ordering::Relaxed);
-        let alive = s.storage().is_some_and(|id| id.is_live());
+        let alive = s.storage().is_some();
         if alive {
             s.next.store(keep, Ordering::Relaxed);
+            if keep == END {
+                keep_tail = at;
+            }
             keep = at;
             kept += 1;
         } else {
@@ -473,22 +471,19 @@ fn sweep() {
         }
         at = next;
     }
-    let mut lists = LISTS.lock();
+    let Some(mut locked) = lock_lists() else {
+        return; // cannot happen: the guard was free above, on this thread
+    };
+    let lists = &mut *locked.lists;
     while let Some(s) = slot(gone) {
         let next = s.next.load(Ordering::Relaxed);
-        free(&mut lists, gone, s);
+        free(lists, gone, s);
         gone = next;
     }
-    // Append the survivors' list to whatever finished meanwhile.
-    let mut tail = keep;
-    while let Some(s) = slot(tail) {
-        let next = s.next.load(Ordering::Relaxed);
-        if next == END {
-            s.next.store(lists.finished, Ordering::Relaxed);
-            lists.finished = keep;
-            break;
-        }
-        tail = next;
+    // Put the survivors in front of whatever finished meanwhile.
+    if let Some(tail) = slot(keep_tail) {
+        tail.next.store(lists.finished, Ordering::Relaxed);
+        lists.finished = keep;
     }
     lists.finished_count += kept;
     lists.swept_at = kept;

@@ -37,11 +37,11 @@ pub fn root<T: Trace + Send + Sync + 'static>(name: &str, value: &Arc<T>) -> Roo
         kind: KIND_ROOT,
         name,
         location: Location::caller(),
-        type_name: core::any::type_name::<T>(),
+        type_name: core::any::type_name::<T>,
         size: size_of::<T>(),
     });
     if let Some(s) = slot.and_then(registry::slot) {
-        s.set_value(weak, trace_weak::<T>, core::any::type_name::<Arc<T>>());
+        s.set_value(weak, trace_weak::<T>, core::any::type_name::<Arc<T>>);
     }
     RootGuard {
         slot,

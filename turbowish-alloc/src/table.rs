@@ -50,6 +50,13 @@
 //!    block is found by the large insert; the reverse (a stale large record
 //!    reused by a small block) is not looked for, since it would cost every
 //!    small allocation a second lookup; it stays until that block is freed.
+//! 8. A block a task-registry row *watches* (a task's storage) has its record
+//!    in the large table whatever its size, carrying the row's index, so the
+//!    free of that block tells the registry at once (registry rule 4).
+//!    [`watch`] moves a small record there while holding both shards' locks
+//!    (small before large, rule 4), so no view ever misses the block. A free
+//!    that misses the small table looks in the large table only while some
+//!    record is watched ([`WATCHED`]).
 
 use crate::hashtable::{Full, mix};
 use crate::record::{LargeSlot, Record, RecordSlot, SmallSlot, is_small};
@@ -69,6 +76,9 @@ pub(crate) static UNKNOWN_FREES: AtomicU64 = AtomicU64::new(0);
 /// without the shim seeing it (for example, from a signal handler that
 /// interrupted TurboWish bookkeeping).
 pub(crate) static STALE: AtomicU64 = AtomicU64::new(0);
+
+/// Records currently watched (rule 8).
+pub(crate) static WATCHED: AtomicU64 = AtomicU64::new(0);
 
 /// Blocks in the same 2^20-byte region share a shard.
 const REGION_SHIFT: u32 = 20;
@@ -198,7 +208,7 @@ pub(crate) fn reinsert(r: &Record) -> Result<usize, Full> {
 
 #[inline(always)]
 fn insert_counted(r: &Record, count_total: bool) -> Result<usize, Full> {
-    if is_small(r.addr, r.size) {
+    if is_small(r.addr, r.size) && r.watcher == 0 {
         SMALL.insert(r, count_total)
     } else {
         // Rule 7: a stale small record at this address would otherwise never
@@ -218,11 +228,60 @@ fn insert_counted(r: &Record, count_total: bool) -> Result<usize, Full> {
 /// Forgets a block about to be freed (rule 2: before the inner allocator).
 #[inline]
 pub(crate) fn remove(addr: usize, size: usize) -> Option<Record> {
-    if is_small(addr, size) {
-        SMALL.remove(addr)
+    let r = if is_small(addr, size) {
+        SMALL.remove(addr).or_else(|| {
+            // Rule 8: perhaps moved to the large table to be watched.
+            (WATCHED.load(Relaxed) > 0)
+                .then(|| LARGE.remove(addr))
+                .flatten()
+        })
     } else {
         LARGE.remove(addr)
+    };
+    if r.is_some_and(|r| r.watcher != 0) {
+        WATCHED.fetch_sub(1, Relaxed);
     }
+    r
+}
+
+/// Marks the live block starting at `addr` as watched by registry row
+/// `watcher - 1` (rule 8), returning its record; `None` if no block starts
+/// there. The caller holds the reentrancy guard.
+pub(crate) fn watch(addr: usize, watcher: u32) -> Option<Record> {
+    // Rule 4's order: small before large. The small lock is let go once the
+    // record is out of it; the large one is held until it is back in, so
+    // every view (which takes small shards before large ones) sees it once.
+    let small = is_small(addr, 0).then(|| SMALL.shard(addr).lock());
+    let mut large = LARGE.shard(addr).lock();
+    let moved = small.and_then(|mut shard| {
+        let r = shard.table.remove(SmallSlot::key_of(addr))?.unpack();
+        shard.live_bytes -= r.size as u64;
+        Some(r)
+    });
+    let mut r = match moved {
+        Some(r) => r,
+        None => {
+            let r = large.table.remove(LargeSlot::key_of(addr))?.unpack();
+            large.live_bytes -= r.size as u64;
+            if r.watcher != 0 {
+                WATCHED.fetch_sub(1, Relaxed);
+            }
+            r
+        }
+    };
+    r.watcher = watcher;
+    // A full large table cannot take it: it stays small and unwatched.
+    let record = if large.table.insert(LargeSlot::pack(&r)).is_ok() {
+        WATCHED.fetch_add(1, Relaxed);
+        r
+    } else {
+        r.watcher = 0;
+        drop(large);
+        let _ = insert_counted(&r, false);
+        return Some(r);
+    };
+    large.live_bytes += record.size as u64;
+    Some(record)
 }
 
 /// The record of the block starting at `addr`, whatever its size.
@@ -317,6 +376,7 @@ mod tests {
             task: 1,
             stack: 0,
             epoch: 0,
+            watcher: 0,
         }
     }
 
@@ -344,5 +404,23 @@ mod tests {
         assert_eq!(remove(a, 40).map(|r| r.size), Some(40));
         assert_eq!(remove(b, 10_000).map(|r| r.size), Some(10_000));
         assert_eq!(lock_all().totals().live_bytes, before.live_bytes);
+    }
+
+    /// Rule 8: a watched small record moves to the large table, stays
+    /// visible throughout, and its free hands back the watcher.
+    #[test]
+    fn a_watched_record_moves_and_its_free_names_the_watcher() {
+        let addr = 0x7e00_0000_1230;
+        let copies = || records().iter().filter(|r| r.addr == addr).count();
+        insert(&rec(addr, 64)).unwrap();
+        let watched = watch(addr, 42).expect("the block is live");
+        assert_eq!((watched.size, watched.watcher), (64, 42));
+        assert_eq!(get(addr).map(|r| r.watcher), Some(42));
+        assert_eq!(copies(), 1, "in one table only");
+        let freed = remove(addr, 64).expect("found in the large table");
+        assert_eq!(freed.watcher, 42);
+        assert_eq!(get(addr), None);
+        assert_eq!(copies(), 0);
+        assert_eq!(watch(addr, 1), None, "nothing to watch once freed");
     }
 }

@@ -53,14 +53,6 @@ pub fn tasks() -> Vec<TaskInfo> {
     let mut all: Vec<TaskInfo> = registry::all()
         .filter_map(|(_, s)| read_consistent(s, now))
         .collect();
-    // Registry rule 4: a storage block shared by rows is the newest row's.
-    all.sort_by_key(|t| (t.storage, core::cmp::Reverse(t.serial)));
-    let mut owner = None;
-    all.retain(|t| {
-        let first = t.storage.is_none() || t.storage != owner;
-        owner = t.storage;
-        first || matches!(t.state, TaskState::Pending | TaskState::Running)
-    });
     all.sort_by_key(|t| t.serial);
     all
 }
@@ -70,11 +62,13 @@ fn read_consistent(s: &'static Slot, now: u64) -> Option<TaskInfo> {
     for _ in 0..8 {
         let generation = s.generation.load(Ordering::Acquire);
         let info = read(s, now);
-        if s.generation.load(Ordering::Acquire) == generation {
+        // Pairs with the writer's fence after its generation bump.
+        core::sync::atomic::fence(Ordering::Acquire);
+        if s.generation.load(Ordering::Relaxed) == generation {
             return info;
         }
     }
-    None
+    None // reused eight times during the read: gone by now anyway
 }
 
 fn read(s: &'static Slot, now: u64) -> Option<TaskInfo> {
@@ -82,8 +76,7 @@ fn read(s: &'static Slot, now: u64) -> Option<TaskInfo> {
     if s.kind.load(Ordering::Relaxed) != registry::KIND_TASK {
         return None;
     }
-    let identity = s.storage();
-    let storage = identity.map(|id| id.addr);
+    let storage = s.storage();
     let phase = match (state, s.phase.load(Ordering::Relaxed)) {
         (registry::LIVE, registry::RUNNING) => TaskState::Running,
         (registry::LIVE, _) => TaskState::Pending,
@@ -92,8 +85,7 @@ fn read(s: &'static Slot, now: u64) -> Option<TaskInfo> {
         _ => return None,
     };
     if state == registry::FINISHED {
-        // Registry rule 4: only while the storage is the same live block.
-        identity.filter(|id| id.is_live())?;
+        storage?; // registry rule 4: only while the storage is not freed
     }
     let last = s.last_poll_ns.load(Ordering::Relaxed);
     Some(TaskInfo {

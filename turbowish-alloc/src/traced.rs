@@ -15,6 +15,7 @@
 
 use crate::registry::{self, KIND_TASK, NewRow};
 use crate::trace::Trace;
+use core::cell::Cell;
 use core::future::Future;
 use core::marker::PhantomPinned;
 use core::panic::Location;
@@ -90,7 +91,7 @@ impl<F: Future> Traced<F> {
             kind: KIND_TASK,
             name: "",
             location,
-            type_name: core::any::type_name::<F>(),
+            type_name: core::any::type_name::<F>,
             size: size_of::<F>(),
         });
         Traced {
@@ -123,15 +124,18 @@ impl<F: Future, R: Trace> Traced<F, R> {
         // not been polled (it is taken by value, so it is not pinned).
         let (future, old_root) =
             unsafe { (core::ptr::read(&this.future), core::ptr::read(&this.root)) };
-        drop(old_root);
-        Traced {
+        let traced = Traced {
             future,
             root: value,
             slot: this.slot,
             tag: this.tag,
             completed: this.completed,
             _pinned: PhantomPinned,
-        }
+        };
+        // Last: if the old root's drop panics, `traced` is dropped while
+        // unwinding and its row is finished, not left behind.
+        drop(old_root);
+        traced
     }
 
     /// Spawns the task on the current tokio runtime.
@@ -157,28 +161,35 @@ impl<F: Future, R: Trace> Traced<F, R> {
         };
         s.tag.store(self.tag, Ordering::Relaxed);
         let here = self as *const Self as usize;
-        s.wrapper.store(here, Ordering::Relaxed);
-        if let Some(id) = storage(here, cx) {
-            s.set_storage(id);
+        s.wrapper
+            .store(&self.future as *const F as usize, Ordering::Relaxed);
+        // A traced future awaited inside another traced task's poll lives in
+        // that task's storage, which is not its own: it gets none, so it is
+        // never taken for a zombie of its parent's cell.
+        let nested = POLLING.try_with(Cell::get).unwrap_or(0) > 0;
+        if !nested && let Some(addr) = watch_storage(here, cx, self.slot) {
+            s.set_storage(addr);
         }
         if size_of::<R>() > 0 {
             let value = &self.root as *const R as usize;
-            s.set_value(value, trace_value::<R>, core::any::type_name::<R>());
+            s.set_value(value, trace_value::<R>, core::any::type_name::<R>);
         }
     }
 }
 
-/// The live block that holds the wrapper at `here`.
-/// Candidates: the wrapper's own address (a boxed future), and the waker's
-/// data pointer (tokio and `async-task` point it at the task allocation;
-/// `futures` at the value inside an `Arc`, two words in).
-fn storage(here: usize, cx: &Context<'_>) -> Option<registry::Identity> {
+/// Finds the live block that holds the wrapper at `here` and has the table
+/// watch it for registry row `slot` (table rule 8). Candidates: the
+/// wrapper's own address (a boxed future), and the waker's data pointer
+/// (tokio and `async-task` point it at the task allocation; `futures` at the
+/// value inside an `Arc`, two words in).
+fn watch_storage(here: usize, cx: &Context<'_>, slot: u32) -> Option<usize> {
     let data = cx.waker().data() as usize;
-    [here, data, data.wrapping_sub(2 * size_of::<usize>())]
+    let found = [here, data, data.wrapping_sub(2 * size_of::<usize>())]
         .into_iter()
         .filter_map(|c| crate::block(c as *const u8))
-        .find(|b| b.addr <= here && here < b.addr + b.size)
-        .map(|b| registry::Identity::of(&b))
+        .find(|b| b.addr <= here && here < b.addr + b.size)?;
+    let _busy = crate::guard::enter()?;
+    crate::table::watch(found.addr, slot + 1).map(|r| r.addr)
 }
 
 #[cfg(feature = "tokio")]
@@ -207,11 +218,25 @@ unsafe fn trace_value<R: Trace>(addr: usize, tracer: &mut crate::Tracer<'_>) {
     value.trace(tracer);
 }
 
-/// Restores the previous task context, also when the poll panics.
+thread_local! {
+    /// How many `Traced` polls are running on this thread (nesting).
+    static POLLING: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Restores the previous task context and nesting depth, also when the poll
+/// panics.
 struct RestoreContext(u64);
+
+impl RestoreContext {
+    fn enter(tag: u64) -> RestoreContext {
+        let _ = POLLING.try_with(|p| p.set(p.get() + 1));
+        RestoreContext(crate::task::set_context(tag))
+    }
+}
 
 impl Drop for RestoreContext {
     fn drop(&mut self) {
+        let _ = POLLING.try_with(|p| p.set(p.get().saturating_sub(1)));
         crate::task::set_context(self.0);
     }
 }
@@ -236,7 +261,7 @@ impl<F: Future, R: Trace> Future for Traced<F, R> {
             s.last_poll_ns
                 .store(crate::clock::now_ns(), Ordering::Relaxed);
         }
-        let _restore = RestoreContext(crate::task::set_context(this.tag));
+        let _restore = RestoreContext::enter(this.tag);
         // SAFETY: see above: `future` is pinned because `self` is.
         let result = unsafe { Pin::new_unchecked(&mut this.future) }.poll(cx);
         this.completed = result.is_ready();

@@ -31,6 +31,7 @@ pub(crate) fn allocated(addr: usize, size: usize, origin: Origin) {
         task: task::current() as u32,
         stack,
         epoch: table::EPOCH.load(Relaxed),
+        watcher: 0,
     };
     account(table::insert(&record), size);
 }
@@ -53,7 +54,12 @@ fn account(inserted: Result<usize, crate::hashtable::Full>, size: usize) {
 pub(crate) fn freeing(addr: usize, size: usize) -> Option<Record> {
     let record = table::remove(addr, size);
     match &record {
-        Some(r) => stats::note(-(r.size as i64)),
+        Some(r) => {
+            stats::note(-(r.size as i64));
+            if r.watcher != 0 {
+                crate::registry::storage_freed(r.watcher - 1);
+            }
+        }
         None => {
             table::UNKNOWN_FREES.fetch_add(1, Relaxed);
         }

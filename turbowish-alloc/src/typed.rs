@@ -66,7 +66,7 @@ impl Typed {
     ) -> Typed {
         let rows = rows(records, index);
         let started = Instant::now();
-        let mut tracer = Tracer::new(index, readable);
+        let mut tracer = Tracer::new(index, readable).frozen();
         for (n, row) in (first_root..).zip(&rows) {
             if let Some((addr, trace)) = row.slot.value() {
                 // SAFETY: a published value's address and walker were set
@@ -123,30 +123,32 @@ impl Typed {
         c.typed_ns = walk_ns;
         c.typed_rejected = walk.rejected;
         c.typed_locked = walk.locked;
+        c.typed_truncated = walk.truncated;
         c.typed_panics = walk.panics;
         c.tasks_dropped = registry::DROPPED.load(Ordering::Relaxed);
     }
 }
 
 /// The registry rows to report: every live row, and finished tasks whose
-/// storage block is still the one they lived in (zombies, registry rule 4).
+/// storage block is still live (zombies, registry rule 4).
 fn rows(records: &[Record], index: &AddressIndex) -> Vec<Row> {
-    let exact = |id: registry::Identity| {
-        let i = index.find(id.addr as u64)?;
-        (registry::Identity::of_record(&records[i as usize]) == id).then_some(i)
-    };
-    let mut rows: Vec<(u64, Row)> = registry::all()
-        .filter_map(|(_, slot)| {
+    registry::all()
+        .filter_map(|(i, slot)| {
             let state = slot.state.load(Ordering::Acquire);
             let task = slot.kind.load(Ordering::Relaxed) == registry::KIND_TASK;
             let storage = match slot.storage() {
-                Some(id) => exact(id),
+                // The watched record (table rule 8), if it is in this image.
+                Some(addr) => index.find(addr as u64).filter(|&b| {
+                    let r = &records[b as usize];
+                    r.addr == addr && r.watcher == i + 1
+                }),
                 // Not found in-process (an executor whose waker does not
-                // lead to it): the block that contains the wrapper now.
-                None => match slot.wrapper.load(Ordering::Relaxed) {
+                // lead to it): the block that contains the future now.
+                None if state == registry::LIVE => match slot.wrapper.load(Ordering::Relaxed) {
                     0 => None,
                     w => index.find(w as u64),
                 },
+                None => None,
             };
             let row = Row {
                 slot,
@@ -155,32 +157,9 @@ fn rows(records: &[Record], index: &AddressIndex) -> Vec<Row> {
             };
             let keep =
                 state == registry::LIVE || (state == registry::FINISHED && row.storage.is_some());
-            keep.then(|| (slot.serial.load(Ordering::Relaxed), row))
+            keep.then_some(row)
         })
-        .collect();
-    newest_owns_storage(&mut rows);
-    rows.into_iter()
-        .filter(|(_, r)| {
-            r.storage.is_some() || r.slot.state.load(Ordering::Relaxed) == registry::LIVE
-        })
-        .map(|(_, r)| r)
         .collect()
-}
-
-/// Registry rule 4: when rows share a storage block (a cell freed and reused
-/// by a task from the same site before a snapshot), only the newest row owns
-/// it; a finished row left without storage is gone.
-fn newest_owns_storage(rows: &mut [(u64, Row)]) {
-    rows.sort_by_key(|(serial, r)| (r.storage, core::cmp::Reverse(*serial)));
-    let mut owner = None;
-    for (_, row) in rows.iter_mut() {
-        if row.storage.is_some() && row.storage == owner {
-            row.storage = None;
-        } else {
-            owner = row.storage;
-        }
-    }
-    rows.sort_by_key(|(serial, _)| *serial);
 }
 
 fn task_row(snap: &mut Snapshot, strings: &mut StringTable, row: &Row, clocks: Clocks) -> Task {

@@ -109,6 +109,9 @@ pub struct Capture {
     /// Locks found held during typed walks (their contents were scanned
     /// conservatively instead).
     pub typed_locked: u64,
+    /// Blocks typed walks reached but did not walk, being deeper than the
+    /// walk's depth limit (they keep their conservative edges).
+    pub typed_truncated: u64,
     /// Panics caught in `Trace` impls, with their messages.
     pub typed_panics: Vec<String>,
     /// Tasks and roots not registered because the task registry was full.

@@ -66,10 +66,11 @@ impl<T: ?Sized> Trace for core::marker::PhantomData<T> {
 }
 
 impl<T: ?Sized> Trace for &T {
-    /// A borrow owns nothing.
-    fn trace(&self, _: &mut Tracer<'_>) {}
-    fn is_leaf() -> bool {
-        true
+    /// A borrow owns nothing, but it may point into the heap (a leaked box,
+    /// an arena): its bytes are scanned, so the edge is kept, unlabelled by
+    /// type.
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        tracer.scan(self);
     }
 }
 
@@ -345,11 +346,33 @@ macro_rules! counted {
 
 counted!(Arc, Rc);
 
+/// Traces what a lock guard gives access to, then lets the guard go with
+/// [`Tracer::release`], also when an impl panics: dropped while unwinding,
+/// the guard would poison the user's lock in-process, or release a tokio
+/// lock in the capture child (trace rule 3).
+pub(crate) fn under_guard<G: core::ops::Deref>(
+    tracer: &mut Tracer<'_>,
+    label: &'static str,
+    guard: G,
+) where
+    G::Target: Trace,
+{
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        tracer.field(label, &*guard)
+    }));
+    tracer.release(guard);
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 impl<T: ?Sized + Trace> Trace for Mutex<T> {
     fn trace(&self, tracer: &mut Tracer<'_>) {
         match self.try_lock() {
-            Ok(guard) => tracer.field("lock", &*guard),
-            Err(std::sync::TryLockError::Poisoned(p)) => tracer.field("lock", &**p.get_ref()),
+            Ok(guard) => under_guard(tracer, "lock", guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                under_guard(tracer, "lock", p.into_inner())
+            }
             Err(std::sync::TryLockError::WouldBlock) => tracer.locked(self),
         }
     }
@@ -358,8 +381,10 @@ impl<T: ?Sized + Trace> Trace for Mutex<T> {
 impl<T: ?Sized + Trace> Trace for RwLock<T> {
     fn trace(&self, tracer: &mut Tracer<'_>) {
         match self.try_read() {
-            Ok(guard) => tracer.field("lock", &*guard),
-            Err(std::sync::TryLockError::Poisoned(p)) => tracer.field("lock", &**p.get_ref()),
+            Ok(guard) => under_guard(tracer, "lock", guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                under_guard(tracer, "lock", p.into_inner())
+            }
             Err(std::sync::TryLockError::WouldBlock) => tracer.locked(self),
         }
     }
@@ -368,17 +393,17 @@ impl<T: ?Sized + Trace> Trace for RwLock<T> {
 impl<T: ?Sized + Trace> Trace for RefCell<T> {
     fn trace(&self, tracer: &mut Tracer<'_>) {
         match self.try_borrow() {
-            Ok(v) => tracer.field("borrow", &*v),
+            Ok(v) => under_guard(tracer, "borrow", v),
             Err(_) => tracer.locked(self),
         }
     }
 }
 
 impl<T: Copy> Trace for Cell<T> {
-    /// A `Copy` value owns no heap memory that a walk could follow.
-    fn trace(&self, _: &mut Tracer<'_>) {}
-    fn is_leaf() -> bool {
-        true
+    /// A `Copy` value can still be a pointer (`Cell<*mut T>`): its bytes are
+    /// scanned, so the walk never hides an edge the scan would find.
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        tracer.scan(self);
     }
 }
 

@@ -47,7 +47,7 @@ impl Trace for Semaphore {
 impl<T: ?Sized + Trace> Trace for Mutex<T> {
     fn trace(&self, tracer: &mut Tracer<'_>) {
         match self.try_lock() {
-            Ok(guard) => tracer.field("lock", &*guard),
+            Ok(guard) => super::impls::under_guard(tracer, "lock", guard),
             Err(_) => tracer.locked(self),
         }
     }
@@ -56,7 +56,7 @@ impl<T: ?Sized + Trace> Trace for Mutex<T> {
 impl<T: ?Sized + Trace> Trace for RwLock<T> {
     fn trace(&self, tracer: &mut Tracer<'_>) {
         match self.try_read() {
-            Ok(guard) => tracer.field("lock", &*guard),
+            Ok(guard) => super::impls::under_guard(tracer, "lock", guard),
             Err(_) => tracer.locked(self),
         }
     }

@@ -41,7 +41,10 @@
 //! 2. A block is walked at most once per snapshot: a second edge to it is
 //!    recorded, not followed (shared `Arc`s, cycles).
 //! 3. A walk never blocks: locks are tried, and a held lock's bytes are
-//!    scanned conservatively instead ([`Tracer::locked`]).
+//!    scanned conservatively instead ([`Tracer::locked`]). In the capture
+//!    child a taken guard is forgotten rather than dropped ([`Tracer::release`]):
+//!    releasing a tokio lock takes an internal mutex that a thread of the
+//!    parent may have held at the fork.
 //! 4. A block's typed edges replace its conservative edges only when its walk
 //!    was complete: no skipped field, no locked lock, no rejected pointer, no
 //!    panic. Otherwise both are kept, the typed ones winning where they name
@@ -50,6 +53,10 @@
 //!    reported it stays complete.
 //! 5. A panic in an impl ends that root's walk; it is caught, counted and
 //!    named in the snapshot.
+//! 6. A walk descends at most [`MAX_DEPTH`] heap hops from its root; a block
+//!    deeper than that is reported but not walked, so it keeps its
+//!    conservative edges (a long linked list costs precision, never the
+//!    capture child's stack).
 
 mod impls;
 #[cfg(feature = "bytes")]
@@ -178,8 +185,17 @@ pub struct Tracer<'a> {
     /// The interned id of `path`, while it has not changed since.
     path_id: Option<u32>,
     incomplete: bool,
+    /// Heap hops from the root (rule 6).
+    depth: u32,
+    /// Walking the capture child's frozen image: lock guards are forgotten,
+    /// never released (rule 3).
+    frozen: bool,
     out: WalkOutput,
 }
+
+/// Heap hops a walk follows from its root before it stops descending
+/// (rule 6): deep enough for any tree, shallow enough for a 2 MiB stack.
+pub(crate) const MAX_DEPTH: u32 = 200;
 
 impl Tracer<'_> {
     /// Traces `value`, reached through the field `label` of the value being
@@ -208,18 +224,27 @@ impl Tracer<'_> {
         let Some(target) = self.enter(&block) else {
             return;
         };
+        if self.depth >= MAX_DEPTH {
+            self.out.truncated += 1;
+            return; // rule 6: the block keeps its conservative edges
+        }
         if !self.first_visit(target) {
             return;
         }
+        // A block the impl describes only in part is not complete (rule 4).
+        let (start, end) = self.index.bounds(target);
+        let partial = block.exact && (block.bytes as u64) < end - start;
         let saved = (
             self.holder,
             core::mem::take(&mut self.path),
             self.incomplete,
         );
         self.holder = Holder::Block(target);
-        self.incomplete = false;
+        self.incomplete = partial;
         self.path_id = None;
+        self.depth += 1;
         descend(self);
+        self.depth -= 1;
         if !self.incomplete {
             self.out.complete.push(target);
         }
@@ -266,6 +291,16 @@ impl Tracer<'_> {
         self.out.locked += 1;
         self.incomplete = true;
         self.scan(value);
+    }
+
+    /// Lets go of a lock guard taken during a walk: dropped in-process,
+    /// forgotten in the capture child (rule 3).
+    pub fn release<G>(&self, guard: G) {
+        if self.frozen {
+            core::mem::forget(guard);
+        } else {
+            drop(guard);
+        }
     }
 
     /// A field the walk does not look at (`#[trace(skip)]`): the

@@ -65,6 +65,8 @@ pub(crate) struct WalkOutput {
     pub(crate) rejected: u64,
     /// Locks found held (rule 3).
     pub(crate) locked: u64,
+    /// Blocks not walked for being too deep (rule 6).
+    pub(crate) truncated: u64,
     /// Panic messages, one per walk that panicked (rule 5).
     pub(crate) panics: Vec<String>,
 }
@@ -81,8 +83,16 @@ impl<'a> Tracer<'a> {
             path: String::new(),
             path_id: None,
             incomplete: false,
+            depth: 0,
+            frozen: false,
             out: WalkOutput::default(),
         }
+    }
+
+    /// A tracer for the capture child's frozen image (rule 3).
+    pub(crate) fn frozen(mut self) -> Self {
+        self.frozen = true;
+        self
     }
 
     /// Walks one root value, catching a panic in its impls (rule 5).
@@ -93,6 +103,7 @@ impl<'a> Tracer<'a> {
         self.holder = Holder::Root(root);
         self.path.clear();
         self.path_id = None;
+        self.depth = 0;
         self.incomplete = false;
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| trace(self)));
         if let Err(payload) = result {
