@@ -31,6 +31,7 @@
 
 #![deny(missing_docs)]
 
+pub mod analysis;
 mod columns;
 pub mod format;
 pub mod model;

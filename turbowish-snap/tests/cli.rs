@@ -289,9 +289,31 @@ fn service() -> Snapshot {
         state,
         ..Task::default()
     };
+    let (name, file) = (b.string("cache"), b.string("/opt/svc/src/cache.rs"));
+    let conn_name = b.string("conn");
     b.snap.tasks = vec![
-        task(3, TaskState::Pending),
-        task(7, TaskState::Pending),
+        Task {
+            name,
+            file,
+            line: 40,
+            column: 5,
+            future_size: 2048,
+            polls: 12,
+            last_poll_ns: b.snap.process.time_ns - 3_000_000_000,
+            storage: Some(3),
+            ..task(3, TaskState::Pending)
+        },
+        Task {
+            name: conn_name,
+            file,
+            line: 77,
+            column: 9,
+            future_size: 640,
+            polls: 3,
+            last_poll_ns: b.snap.process.time_ns - 250_000_000,
+            storage: Some(8),
+            ..task(7, TaskState::Pending)
+        },
         task(9, TaskState::Completed),
     ];
     b.snap
@@ -324,6 +346,62 @@ fn json_summary(name: &str, snap: &Snapshot, extra: &[&str]) -> serde_json::Valu
 #[test]
 fn summary_text() {
     insta::assert_snapshot!(summary("summary-text", &service(), &[]));
+}
+
+/// `turbowish tasks` with `extra` arguments, as text.
+fn tasks(name: &str, snap: &Snapshot, extra: &[&str]) -> String {
+    let path = write_snapshot(name, snap);
+    let mut args = vec!["tasks", path.to_str().expect("utf-8 path")];
+    args.extend(extra);
+    let out = turbowish(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout(&out)
+}
+
+#[test]
+fn tasks_text() {
+    insta::assert_snapshot!(tasks("tasks-text", &service(), &[]));
+}
+
+#[test]
+fn tasks_json_has_retained_and_allocated_bytes() {
+    let v: serde_json::Value =
+        serde_json::from_str(&tasks("tasks-json", &service(), &["--json"])).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    // By retained, largest first: the connection's storage holds its buffer
+    // block and the three protocol blocks only it reaches.
+    assert_eq!(rows[0]["id"], 7);
+    assert_eq!(rows[0]["retained"], CONN_BYTES + 300);
+    assert_eq!(rows[0]["allocated"], CONN_BYTES + 300);
+    assert_eq!(rows[0]["idle_ns"], 250_000_000u64);
+    assert_eq!(rows[0]["spawned_at"], "/opt/svc/src/cache.rs:77:9");
+    // The cache's storage and the block only it reaches (the static root
+    // reaches the storage itself, so nothing else dominates it).
+    assert_eq!(rows[1]["id"], 3);
+    assert_eq!(rows[1]["retained"], 2048 + 1024);
+    assert_eq!(rows[2]["state"], "completed");
+    assert_eq!(rows[2]["retained"], 0);
+    let sorted: serde_json::Value = serde_json::from_str(&tasks(
+        "tasks-sorted",
+        &service(),
+        &["--json", "--sort", "idle", "--top", "1"],
+    ))
+    .unwrap();
+    assert_eq!(sorted.as_array().unwrap().len(), 1);
+    assert_eq!(sorted[0]["id"], 3);
+}
+
+#[test]
+fn help_tasks() {
+    let out = turbowish(&["tasks", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(stdout(&out));
 }
 
 #[test]

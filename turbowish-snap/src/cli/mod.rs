@@ -4,6 +4,8 @@ mod process;
 mod site;
 mod snap;
 mod summary;
+mod table;
+mod tasks;
 mod units;
 
 use anyhow::{Result, anyhow};
@@ -51,6 +53,16 @@ enum Command {
     /// to the part from their last `src/` directory.
     #[command(after_long_help = summary::JSON_FIELDS)]
     Summary(summary::Args),
+    /// List traced tasks: where each was spawned, its state, the size of its
+    /// future, and the memory it allocated, retains and shares.
+    ///
+    /// `retained` is what the task's storage block (its future) keeps alive on
+    /// its own: the blocks it dominates in the heap graph. `allocated` is the
+    /// live memory allocated inside its polls, wherever it is held now.
+    /// Completed and cancelled tasks are zombies: finished futures whose
+    /// storage something (a JoinHandle, a stored Waker) still holds.
+    #[command(after_long_help = tasks::JSON_FIELDS)]
+    Tasks(tasks::Args),
     /// Take a snapshot of a running process and print the file's path.
     ///
     /// Sends the process its snapshot signal (see --signal), waits until a new
@@ -65,6 +77,7 @@ enum Command {
 pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
     match &cli.command {
         Command::Summary(args) => summary::run(args, out),
+        Command::Tasks(args) => tasks::run(args, out),
         Command::Snap(args) => snap::run(args, out),
     }?;
     out.flush()?;

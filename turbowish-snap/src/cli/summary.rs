@@ -1,6 +1,7 @@
 //! `turbowish summary`: what one snapshot holds, in a page.
 
 use super::site::name_stack;
+use super::table::{Align, render};
 use super::units::{bytes, millis, utc_iso8601};
 use anyhow::Result;
 use serde::Serialize;
@@ -291,14 +292,9 @@ impl Report {
             return;
         }
         let rows: Vec<[String; 4]> = self.top_sites.iter().map(Site::row).collect();
-        let width = |i: usize| rows.iter().map(|r| r[i].len()).max().unwrap_or(0);
-        let (w_bytes, w_blocks) = (width(0).max(10), width(1).max(6));
-        let w_function = width(2).max(8);
-        let header = ["live bytes", "blocks", "function", "location"].map(String::from);
-        for [b, n, f, l] in std::iter::once(&header).chain(&rows) {
-            let row = format!("  {b:>w_bytes$}  {n:>w_blocks$}  {f:<w_function$}  {l}");
-            let _ = writeln!(t, "{}", row.trim_end());
-        }
+        let header = ["live bytes", "blocks", "function", "location"];
+        let align = [Align::Right, Align::Right, Align::Left, Align::Left];
+        t.push_str(&render(header, align, &rows));
     }
 
     fn capture_text(&self, t: &mut String) {

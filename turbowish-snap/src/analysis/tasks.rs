@@ -1,0 +1,196 @@
+//! What each traced task holds: bytes it allocated that are still live,
+//! bytes its storage retains, and bytes it shares with other tasks.
+
+use super::graph::HeapGraph;
+use super::retained::Retained;
+use crate::model::{Snapshot, TaskState};
+
+/// One task's figures, from [`task_rows`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRow {
+    /// Index into [`Snapshot::tasks`].
+    pub task: u32,
+    /// Live bytes in blocks allocated inside the task's polls (its tag).
+    pub allocated: u64,
+    /// Live blocks among those.
+    pub allocated_blocks: u64,
+    /// Bytes the task's storage block retains: the future's state machine and
+    /// everything only it keeps alive. 0 when the storage is unknown.
+    pub retained: u64,
+    /// Bytes of blocks the task's retained blocks point to that also another
+    /// task's point to: memory it shares.
+    pub shared: u64,
+    /// The other tasks it shares those blocks with (indices into
+    /// [`Snapshot::tasks`]), sorted.
+    pub shared_with: Vec<u32>,
+    /// Nanoseconds between its last poll and the snapshot (0 if never
+    /// polled or running).
+    pub idle_ns: u64,
+}
+
+/// The figures of every task in `snap`, in task order.
+pub fn task_rows(snap: &Snapshot, graph: &HeapGraph, retained: &Retained) -> Vec<TaskRow> {
+    let mut rows: Vec<TaskRow> = (0..snap.tasks.len() as u32)
+        .map(|task| row_of(snap, graph, retained, task))
+        .collect();
+    add_allocated(snap, &mut rows);
+    add_shared(snap, graph, retained, &mut rows);
+    rows
+}
+
+fn row_of(snap: &Snapshot, graph: &HeapGraph, retained: &Retained, task: u32) -> TaskRow {
+    let t = &snap.tasks[task as usize];
+    let idle_ns = match t.state {
+        TaskState::Pending if t.last_poll_ns != 0 => {
+            snap.process.time_ns.saturating_sub(t.last_poll_ns)
+        }
+        _ => 0,
+    };
+    TaskRow {
+        task,
+        allocated: 0,
+        allocated_blocks: 0,
+        retained: t
+            .storage
+            .map_or(0, |b| retained.bytes[graph.block_node(b) as usize]),
+        shared: 0,
+        shared_with: Vec::new(),
+        idle_ns,
+    }
+}
+
+/// Block tags are kept modulo 2^32.
+fn tag(id: u64) -> u64 {
+    id & u64::from(u32::MAX)
+}
+
+fn add_allocated(snap: &Snapshot, rows: &mut [TaskRow]) {
+    let mut by_tag = std::collections::HashMap::new();
+    for (i, t) in snap.tasks.iter().enumerate() {
+        if t.id != 0 {
+            by_tag.insert(tag(t.id), i);
+        }
+    }
+    for b in &snap.blocks {
+        if let Some(&i) = by_tag.get(&tag(b.task)) {
+            rows[i].allocated = rows[i].allocated.saturating_add(b.size);
+            rows[i].allocated_blocks += 1;
+        }
+    }
+}
+
+/// The task whose storage dominates each block (its nearest such
+/// dominator), or `u32::MAX`.
+fn owners(snap: &Snapshot, graph: &HeapGraph, retained: &Retained) -> Vec<u32> {
+    const NONE: u32 = u32::MAX;
+    let mut storage_of = vec![NONE; snap.blocks.len()];
+    for (i, t) in snap.tasks.iter().enumerate() {
+        if let Some(b) = t.storage {
+            storage_of[b as usize] = i as u32;
+        }
+    }
+    let mut owner = vec![NONE; graph.csr.nodes()];
+    for n in super::retained::top_down(&retained.idom) {
+        let own = graph.node_block(n).map_or(NONE, |b| storage_of[b as usize]);
+        owner[n as usize] = if own != NONE {
+            own
+        } else {
+            owner[retained.idom[n as usize] as usize]
+        };
+    }
+    (0..snap.blocks.len() as u32)
+        .map(|b| owner[graph.block_node(b) as usize])
+        .collect()
+}
+
+fn add_shared(snap: &Snapshot, graph: &HeapGraph, retained: &Retained, rows: &mut [TaskRow]) {
+    let owner = owners(snap, graph, retained);
+    let is_storage: std::collections::HashSet<u32> =
+        snap.tasks.iter().filter_map(|t| t.storage).collect();
+    // Blocks outside a task's own that its blocks point to, with the tasks
+    // that do. Pointers to other tasks' storage are runtime links (run
+    // queues, task lists, wakers), not shared data.
+    let mut referrers: std::collections::HashMap<u32, Vec<u32>> = Default::default();
+    for e in &snap.edges {
+        let (from, to) = (owner[e.from as usize], owner[e.to as usize]);
+        if from != u32::MAX && from != to && !is_storage.contains(&e.to) {
+            let list = referrers.entry(e.to).or_default();
+            if !list.contains(&from) {
+                list.push(from);
+            }
+        }
+    }
+    for (block, mut tasks) in referrers {
+        if tasks.len() < 2 {
+            continue;
+        }
+        tasks.sort_unstable();
+        let size = snap.blocks[block as usize].size;
+        for &t in &tasks {
+            let row = &mut rows[t as usize];
+            row.shared = row.shared.saturating_add(size);
+            for &other in &tasks {
+                if other != t && !row.shared_with.contains(&other) {
+                    row.shared_with.push(other);
+                }
+            }
+        }
+    }
+    for row in rows {
+        row.shared_with.sort_unstable();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Block, Edge, Root, RootKind, Task};
+
+    /// Two tasks whose storages (blocks 0 and 1) each own a private block
+    /// (2 and 3) and both point to block 4; block 0 also points to block 1
+    /// (a runtime link between task cells, not sharing).
+    #[test]
+    fn shared_blocks_name_the_tasks_that_share_them() {
+        let mut s = Snapshot {
+            blocks: Vec::new(),
+            ..Snapshot::default()
+        };
+        s.blocks = [100, 100, 10, 20, 1000]
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| Block {
+                addr: 0x1000 * (i as u64 + 1),
+                size,
+                task: [0, 0, 5, 6, 5][i],
+                ..Block::default()
+            })
+            .collect();
+        s.edges = [(0, 1), (0, 2), (0, 4), (1, 3), (1, 4)]
+            .map(|(f, t)| Edge::new(f, t))
+            .to_vec();
+        s.tasks = (0..2)
+            .map(|i| Task {
+                id: 5 + i as u64,
+                storage: Some(i),
+                ..Task::default()
+            })
+            .collect();
+        s.roots = (0..2)
+            .map(|i| Root {
+                kind: RootKind::Task,
+                targets: vec![i],
+                task: Some(i),
+                ..Root::default()
+            })
+            .collect();
+        let g = HeapGraph::new(&s);
+        let r = Retained::new(&s, &g);
+        let rows = task_rows(&s, &g, &r);
+        assert_eq!((rows[0].retained, rows[1].retained), (110, 120));
+        assert_eq!((rows[0].shared, rows[1].shared), (1000, 1000));
+        assert_eq!(rows[0].shared_with, [1]);
+        assert_eq!(rows[1].shared_with, [0]);
+        assert_eq!((rows[0].allocated, rows[0].allocated_blocks), (1010, 2));
+        assert_eq!((rows[1].allocated, rows[1].allocated_blocks), (20, 1));
+    }
+}

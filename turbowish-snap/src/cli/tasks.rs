@@ -1,0 +1,203 @@
+//! `turbowish tasks`: one row per traced task, with what it holds.
+
+use super::site::short_path;
+use super::table::{Align, render};
+use super::units::bytes;
+use anyhow::Result;
+use serde::Serialize;
+use std::io::Write;
+use std::path::PathBuf;
+use turbowish_snap::analysis::graph::HeapGraph;
+use turbowish_snap::analysis::retained::Retained;
+use turbowish_snap::analysis::tasks::{TaskRow, task_rows};
+use turbowish_snap::{Snapshot, TaskState};
+
+/// The fields of `tasks --json`, for `--help`.
+pub const JSON_FIELDS: &str = "\
+JSON output (--json) is an array of objects, sorted as asked; sizes in bytes, times in ns:
+  id            the task's allocation tag (the tokio task id under tokio; 0 if never polled)
+  name          its name, or \"\"
+  spawned_at    file:line:column where it was made (empty if unknown)
+  state         pending | running | completed | cancelled (the last two: zombies)
+  future_type   the future's type; future_size: its size_of
+  polls, idle_ns  times polled; time since the last poll (pending tasks)
+  allocated, allocated_blocks  live bytes and blocks allocated inside its polls
+  retained      bytes its storage block keeps alive on its own (dominator tree)
+  shared        bytes of blocks it points to that other tasks also point to
+  shared_with   the ids of those other tasks";
+
+/// How to order the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Sort {
+    /// Bytes the task's storage retains, largest first.
+    Retained,
+    /// Live bytes allocated in the task's polls, largest first.
+    Allocated,
+    /// Size of the future's state machine, largest first.
+    FutureSize,
+    /// Time since the last poll, longest first.
+    Idle,
+}
+
+/// Arguments of `turbowish tasks`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The snapshot file (`.twsnap`).
+    file: PathBuf,
+    /// Order of the rows.
+    #[arg(long, value_enum, default_value_t = Sort::Retained)]
+    sort: Sort,
+    /// How many tasks to list (0: all).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    top: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One task, as printed.
+#[derive(Debug, Serialize)]
+struct Row {
+    id: u64,
+    name: String,
+    spawned_at: String,
+    state: &'static str,
+    future_type: String,
+    future_size: u64,
+    polls: u64,
+    idle_ns: u64,
+    allocated: u64,
+    allocated_blocks: u64,
+    retained: u64,
+    shared: u64,
+    shared_with: Vec<u64>,
+}
+
+/// Runs `turbowish tasks`.
+pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
+    let snap = super::read_snapshot(&args.file)?;
+    let graph = HeapGraph::new(&snap);
+    let retained = Retained::new(&snap, &graph);
+    let mut rows: Vec<Row> = task_rows(&snap, &graph, &retained)
+        .iter()
+        .map(|r| row(&snap, r))
+        .collect();
+    sort(&mut rows, args.sort);
+    let total = rows.len();
+    if args.top > 0 {
+        rows.truncate(args.top);
+    }
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &rows)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(text(&rows, total).as_bytes())?;
+    }
+    Ok(())
+}
+
+fn row(snap: &Snapshot, r: &TaskRow) -> Row {
+    let t = &snap.tasks[r.task as usize];
+    let string = |i: u32| snap.strings.get(i as usize).cloned().unwrap_or_default();
+    Row {
+        id: t.id,
+        name: string(t.name),
+        spawned_at: match string(t.file) {
+            file if file.is_empty() => String::new(),
+            file => format!("{file}:{}:{}", t.line, t.column),
+        },
+        state: match t.state {
+            TaskState::Pending => "pending",
+            TaskState::Running => "running",
+            TaskState::Completed => "completed",
+            TaskState::Cancelled => "cancelled",
+        },
+        future_type: string(t.future_type),
+        future_size: t.future_size,
+        polls: t.polls,
+        idle_ns: r.idle_ns,
+        allocated: r.allocated,
+        allocated_blocks: r.allocated_blocks,
+        retained: r.retained,
+        shared: r.shared,
+        shared_with: r
+            .shared_with
+            .iter()
+            .map(|&o| snap.tasks[o as usize].id)
+            .collect(),
+    }
+}
+
+fn sort(rows: &mut [Row], by: Sort) {
+    rows.sort_by_key(|r| {
+        let key = match by {
+            Sort::Retained => r.retained,
+            Sort::Allocated => r.allocated,
+            Sort::FutureSize => r.future_size,
+            Sort::Idle => r.idle_ns,
+        };
+        (std::cmp::Reverse(key), r.id)
+    });
+}
+
+fn text(rows: &[Row], total: usize) -> String {
+    if total == 0 {
+        return "no traced tasks in this snapshot (spawn with turbowish_alloc::spawn or .traced())\n"
+            .to_owned();
+    }
+    let cells: Vec<[String; 10]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.id.to_string(),
+                if r.name.is_empty() {
+                    "-".into()
+                } else {
+                    r.name.clone()
+                },
+                r.state.to_owned(),
+                bytes(r.future_size),
+                r.polls.to_string(),
+                idle(r.idle_ns),
+                bytes(r.allocated),
+                bytes(r.retained),
+                bytes(r.shared),
+                match short_path(&r.spawned_at) {
+                    "" => "-".to_owned(),
+                    path => path.to_owned(),
+                },
+            ]
+        })
+        .collect();
+    let header = [
+        "id",
+        "name",
+        "state",
+        "future",
+        "polls",
+        "idle",
+        "allocated",
+        "retained",
+        "shared",
+        "spawned at",
+    ];
+    use Align::{Left, Right};
+    let align = [
+        Right, Left, Left, Right, Right, Right, Right, Right, Right, Left,
+    ];
+    format!(
+        "{} of {total} traced tasks\n{}",
+        rows.len(),
+        render(header, align, &cells)
+    )
+}
+
+/// Idle time, coarse: the registry's clock ticks every few milliseconds.
+fn idle(ns: u64) -> String {
+    match ns {
+        0 => "-".into(),
+        n if n < 1_000_000_000 => format!("{} ms", n / 1_000_000),
+        n if n < 120_000_000_000 => format!("{:.1} s", n as f64 / 1e9),
+        n => format!("{} min", n / 60_000_000_000),
+    }
+}
