@@ -398,6 +398,22 @@ fn tasks_json_has_retained_and_allocated_bytes() {
 }
 
 #[test]
+fn help_diff() {
+    let out = turbowish(&["diff", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(stdout(&out));
+}
+
+#[test]
+fn diff_of_a_missing_file_is_one_line_and_exit_2() {
+    let out = turbowish(&["diff", "/nonexistent/a.twsnap", "/nonexistent/b.twsnap"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("/nonexistent/a.twsnap"), "{err}");
+}
+
+#[test]
 fn help_tasks() {
     let out = turbowish(&["tasks", "--help"]);
     assert_eq!(out.status.code(), Some(0));

@@ -15,6 +15,7 @@
 //! Analysis reads a [`Snapshot`](crate::Snapshot) and needs memory linear in
 //! its blocks and edges, never in the events that made them.
 
+pub mod diff;
 pub mod dominators;
 pub mod graph;
 pub mod retained;

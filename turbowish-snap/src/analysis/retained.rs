@@ -110,27 +110,26 @@ mod tests {
 
     /// Blocks of sizes 1, 10, 100, ... and the given edges and root targets.
     fn snapshot(blocks: usize, edges: &[(u32, u32)], roots: &[&[u32]]) -> Snapshot {
-        let mut s = Snapshot {
-            blocks: Vec::new(),
+        let mut edges: Vec<Edge> = edges.iter().map(|&(f, t)| Edge::new(f, t)).collect();
+        edges.sort();
+        Snapshot {
+            blocks: (0..blocks)
+                .map(|i| Block {
+                    addr: 0x1000 * (i as u64 + 1),
+                    size: 10u64.pow(i as u32),
+                    ..Block::default()
+                })
+                .collect(),
+            edges,
+            roots: roots
+                .iter()
+                .map(|t| Root {
+                    targets: t.to_vec(),
+                    ..Root::default()
+                })
+                .collect(),
             ..Snapshot::default()
-        };
-        s.blocks = (0..blocks)
-            .map(|i| Block {
-                addr: 0x1000 * (i as u64 + 1),
-                size: 10u64.pow(i as u32),
-                ..Block::default()
-            })
-            .collect();
-        s.edges = edges.iter().map(|&(f, t)| Edge::new(f, t)).collect();
-        s.edges.sort();
-        s.roots = roots
-            .iter()
-            .map(|t| Root {
-                targets: t.to_vec(),
-                ..Root::default()
-            })
-            .collect();
-        s
+        }
     }
 
     fn retained_of(s: &Snapshot) -> Vec<u64> {

@@ -151,38 +151,37 @@ mod tests {
     /// (a runtime link between task cells, not sharing).
     #[test]
     fn shared_blocks_name_the_tasks_that_share_them() {
-        let mut s = Snapshot {
-            blocks: Vec::new(),
+        let s = Snapshot {
+            blocks: [100, 100, 10, 20, 1000]
+                .iter()
+                .enumerate()
+                .map(|(i, &size)| Block {
+                    addr: 0x1000 * (i as u64 + 1),
+                    size,
+                    task: [0, 0, 5, 6, 5][i],
+                    ..Block::default()
+                })
+                .collect(),
+            edges: [(0, 1), (0, 2), (0, 4), (1, 3), (1, 4)]
+                .map(|(f, t)| Edge::new(f, t))
+                .to_vec(),
+            tasks: (0..2)
+                .map(|i| Task {
+                    id: 5 + i as u64,
+                    storage: Some(i),
+                    ..Task::default()
+                })
+                .collect(),
+            roots: (0..2)
+                .map(|i| Root {
+                    kind: RootKind::Task,
+                    targets: vec![i],
+                    task: Some(i),
+                    ..Root::default()
+                })
+                .collect(),
             ..Snapshot::default()
         };
-        s.blocks = [100, 100, 10, 20, 1000]
-            .iter()
-            .enumerate()
-            .map(|(i, &size)| Block {
-                addr: 0x1000 * (i as u64 + 1),
-                size,
-                task: [0, 0, 5, 6, 5][i],
-                ..Block::default()
-            })
-            .collect();
-        s.edges = [(0, 1), (0, 2), (0, 4), (1, 3), (1, 4)]
-            .map(|(f, t)| Edge::new(f, t))
-            .to_vec();
-        s.tasks = (0..2)
-            .map(|i| Task {
-                id: 5 + i as u64,
-                storage: Some(i),
-                ..Task::default()
-            })
-            .collect();
-        s.roots = (0..2)
-            .map(|i| Root {
-                kind: RootKind::Task,
-                targets: vec![i],
-                task: Some(i),
-                ..Root::default()
-            })
-            .collect();
         let g = HeapGraph::new(&s);
         let r = Retained::new(&s, &g);
         let rows = task_rows(&s, &g, &r);

@@ -1,5 +1,6 @@
 //! The `turbowish` command line: arguments, dispatch and error reporting.
 
+mod diff;
 mod process;
 mod site;
 mod snap;
@@ -63,6 +64,15 @@ enum Command {
     /// storage something (a JoinHandle, a stored Waker) still holds.
     #[command(after_long_help = tasks::JSON_FIELDS)]
     Tasks(tasks::Args),
+    /// Compare two snapshots of one process: what was born and freed in
+    /// between, which spawn sites gained tasks and retained bytes, grouped
+    /// by spawn site, task, allocation site or type.
+    ///
+    /// Blocks are matched by identity (address and birth epoch), so a block
+    /// freed and replaced at the same address counts as freed and born.
+    /// Snapshots of different processes are refused unless --force.
+    #[command(after_long_help = diff::JSON_FIELDS)]
+    Diff(diff::Args),
     /// Take a snapshot of a running process and print the file's path.
     ///
     /// Sends the process its snapshot signal (see --signal), waits until a new
@@ -78,6 +88,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
     match &cli.command {
         Command::Summary(args) => summary::run(args, out),
         Command::Tasks(args) => tasks::run(args, out),
+        Command::Diff(args) => diff::run(args, out),
         Command::Snap(args) => snap::run(args, out),
     }?;
     out.flush()?;

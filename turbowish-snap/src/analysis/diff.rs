@@ -1,0 +1,257 @@
+//! What changed between two snapshots of one process.
+//!
+//! Blocks are matched by their identity across snapshots, (address, birth
+//! epoch): each snapshot advances the epoch, so a block alive in both has
+//! the same identity in both, and a block freed and replaced at the same
+//! address does not. Tasks are matched by their serial number.
+
+use crate::model::Snapshot;
+
+/// How the blocks of snapshot A relate to those of snapshot B.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockMatch {
+    /// Blocks of B not in A: born after A and alive at B (indices into B).
+    pub born: Vec<u32>,
+    /// Blocks of A not in B: freed between the two (indices into A).
+    pub freed: Vec<u32>,
+    /// Blocks alive in both, as (index in A, index in B).
+    pub surviving: Vec<(u32, u32)>,
+}
+
+/// Matches the blocks of `a` and `b` by (address, birth epoch), in one pass
+/// over both (blocks are sorted by address).
+pub fn match_blocks(a: &Snapshot, b: &Snapshot) -> BlockMatch {
+    let mut m = BlockMatch::default();
+    let (mut i, mut j) = (0, 0);
+    while i < a.blocks.len() || j < b.blocks.len() {
+        let (x, y) = (a.blocks.get(i), b.blocks.get(j));
+        match (x, y) {
+            (Some(x), Some(y)) if x.addr == y.addr => {
+                if x.epoch == y.epoch {
+                    m.surviving.push((i as u32, j as u32));
+                } else {
+                    m.freed.push(i as u32);
+                    m.born.push(j as u32);
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x.addr < y.addr => {
+                m.freed.push(i as u32);
+                i += 1;
+            }
+            (Some(_), None) => {
+                m.freed.push(i as u32);
+                i += 1;
+            }
+            _ => {
+                m.born.push(j as u32);
+                j += 1;
+            }
+        }
+    }
+    m
+}
+
+/// Why two snapshots cannot be compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mismatch {
+    /// They come from different processes (or runs of one program).
+    OtherProcess {
+        /// Process id of A.
+        a: u32,
+        /// Process id of B.
+        b: u32,
+    },
+    /// B was not taken after A.
+    WrongOrder {
+        /// Sequence number of A.
+        a: u32,
+        /// Sequence number of B.
+        b: u32,
+    },
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mismatch::OtherProcess { a, b } if a == b => write!(
+                f,
+                "the snapshots come from two different runs of process {a} (different start \
+                 times); block identities do not carry over"
+            ),
+            Mismatch::OtherProcess { a, b } => write!(
+                f,
+                "the snapshots come from different processes ({a} and {b}); block identities \
+                 do not carry over"
+            ),
+            Mismatch::WrongOrder { a, b } => write!(
+                f,
+                "snapshot A (#{a}) was not taken before snapshot B (#{b}); swap them"
+            ),
+        }
+    }
+}
+
+/// Checks that `b` is a later snapshot of the same run of the same process
+/// as `a`.
+pub fn check_pair(a: &Snapshot, b: &Snapshot) -> Result<(), Mismatch> {
+    let (pa, pb) = (&a.process, &b.process);
+    if pa.pid != pb.pid || pa.start_token != pb.start_token {
+        return Err(Mismatch::OtherProcess {
+            a: pa.pid,
+            b: pb.pid,
+        });
+    }
+    if pa.sequence >= pb.sequence {
+        return Err(Mismatch::WrongOrder {
+            a: pa.sequence,
+            b: pb.sequence,
+        });
+    }
+    Ok(())
+}
+
+/// Tasks of `a` and `b` matched by serial: (new in B, ended since A), as
+/// task indices into B and A.
+pub fn match_tasks(a: &Snapshot, b: &Snapshot) -> (Vec<u32>, Vec<u32>) {
+    let in_a: std::collections::HashSet<u64> = a.tasks.iter().map(|t| t.serial).collect();
+    let in_b: std::collections::HashSet<u64> = b.tasks.iter().map(|t| t.serial).collect();
+    let new = (0..b.tasks.len() as u32)
+        .filter(|&i| !in_a.contains(&b.tasks[i as usize].serial))
+        .collect();
+    let ended = (0..a.tasks.len() as u32)
+        .filter(|&i| !in_b.contains(&a.tasks[i as usize].serial))
+        .collect();
+    (new, ended)
+}
+
+/// How one group of blocks changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupDelta {
+    /// Live bytes and blocks of the group in A.
+    pub bytes_a: u64,
+    /// See `bytes_a`.
+    pub blocks_a: u64,
+    /// Live bytes and blocks of the group in B.
+    pub bytes_b: u64,
+    /// See `bytes_b`.
+    pub blocks_b: u64,
+    /// Bytes and blocks born after A and alive in B.
+    pub born_bytes: u64,
+    /// See `born_bytes`.
+    pub born_blocks: u64,
+    /// Bytes and blocks of A freed by B.
+    pub freed_bytes: u64,
+    /// See `freed_bytes`.
+    pub freed_blocks: u64,
+}
+
+impl GroupDelta {
+    /// Live bytes in B minus live bytes in A.
+    pub fn net(&self) -> i64 {
+        self.bytes_b as i64 - self.bytes_a as i64
+    }
+}
+
+/// Sums the blocks of `a` and `b` into groups named by `key_a` and `key_b`
+/// (block index to group), with what was born and freed; groups in no
+/// particular order.
+pub fn group_changes<K: std::hash::Hash + Eq>(
+    a: &Snapshot,
+    b: &Snapshot,
+    m: &BlockMatch,
+    key_a: impl Fn(u32) -> K,
+    key_b: impl Fn(u32) -> K,
+) -> Vec<(K, GroupDelta)> {
+    let mut groups: std::collections::HashMap<K, GroupDelta> = Default::default();
+    for (i, block) in a.blocks.iter().enumerate() {
+        let g = groups.entry(key_a(i as u32)).or_default();
+        g.bytes_a += block.size;
+        g.blocks_a += 1;
+    }
+    for &i in &m.freed {
+        let g = groups.entry(key_a(i)).or_default();
+        g.freed_bytes += a.blocks[i as usize].size;
+        g.freed_blocks += 1;
+    }
+    for (j, block) in b.blocks.iter().enumerate() {
+        let g = groups.entry(key_b(j as u32)).or_default();
+        g.bytes_b += block.size;
+        g.blocks_b += 1;
+    }
+    for &j in &m.born {
+        let g = groups.entry(key_b(j)).or_default();
+        g.born_bytes += b.blocks[j as usize].size;
+        g.born_blocks += 1;
+    }
+    groups.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Block;
+
+    fn snap(blocks: &[(u64, u32)]) -> Snapshot {
+        Snapshot {
+            blocks: blocks
+                .iter()
+                .map(|&(addr, epoch)| Block {
+                    addr,
+                    epoch,
+                    size: 8,
+                    ..Block::default()
+                })
+                .collect(),
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn blocks_match_by_address_and_epoch() {
+        let a = snap(&[(0x10, 0), (0x20, 0), (0x30, 0)]);
+        // 0x10 survives, 0x20 was freed and its address reused, 0x30 freed,
+        // 0x40 new.
+        let b = snap(&[(0x10, 0), (0x20, 1), (0x40, 1)]);
+        let m = match_blocks(&a, &b);
+        assert_eq!(m.surviving, [(0, 0)]);
+        assert_eq!(m.freed, [1, 2]);
+        assert_eq!(m.born, [1, 2]);
+    }
+
+    #[test]
+    fn groups_sum_live_born_and_freed() {
+        let a = snap(&[(0x10, 0), (0x20, 0), (0x30, 0)]);
+        let b = snap(&[(0x10, 0), (0x20, 1), (0x40, 1)]);
+        let m = match_blocks(&a, &b);
+        let g = group_changes(&a, &b, &m, |i| i % 2, |j| j % 2);
+        let get = |k| g.iter().find(|(key, _)| *key == k).unwrap().1;
+        assert_eq!((get(0).bytes_a, get(0).bytes_b), (16, 16));
+        assert_eq!((get(0).freed_blocks, get(0).born_blocks), (1, 1));
+        assert_eq!((get(1).freed_blocks, get(1).born_blocks), (1, 1));
+        assert_eq!(get(1).net(), 0);
+    }
+
+    #[test]
+    fn pairs_from_other_processes_or_out_of_order_are_refused() {
+        let mut a = Snapshot::default();
+        a.process.pid = 7;
+        a.process.start_token = 100;
+        a.process.sequence = 1;
+        let mut b = a.clone();
+        b.process.sequence = 2;
+        assert_eq!(check_pair(&a, &b), Ok(()));
+        assert_eq!(check_pair(&b, &a), Err(Mismatch::WrongOrder { a: 2, b: 1 }));
+        b.process.start_token = 101;
+        let err = check_pair(&a, &b).unwrap_err();
+        assert!(err.to_string().contains("two different runs"), "{err}");
+        b.process.pid = 8;
+        assert!(
+            check_pair(&a, &b)
+                .unwrap_err()
+                .to_string()
+                .contains("(7 and 8)")
+        );
+    }
+}
