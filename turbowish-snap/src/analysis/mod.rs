@@ -18,5 +18,6 @@
 pub mod diff;
 pub mod dominators;
 pub mod graph;
+pub mod leaks;
 pub mod retained;
 pub mod tasks;

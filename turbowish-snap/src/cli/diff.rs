@@ -93,12 +93,12 @@ struct Totals {
 }
 
 #[derive(Debug, Default, Serialize)]
-struct SpawnSite {
-    spawned_at: String,
-    tasks_a: u64,
-    tasks_b: u64,
-    retained_a: u64,
-    retained_b: u64,
+pub(super) struct SpawnSite {
+    pub(super) spawned_at: String,
+    pub(super) tasks_a: u64,
+    pub(super) tasks_b: u64,
+    pub(super) retained_a: u64,
+    pub(super) retained_b: u64,
     allocated_a: u64,
     allocated_b: u64,
     new_tasks: u64,
@@ -143,13 +143,13 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
 }
 
 /// A snapshot with its per-task figures.
-struct Analyzed<'a> {
-    snap: &'a Snapshot,
-    rows: Vec<TaskRow>,
+pub(super) struct Analyzed<'a> {
+    pub(super) snap: &'a Snapshot,
+    pub(super) rows: Vec<TaskRow>,
 }
 
 impl<'a> Analyzed<'a> {
-    fn new(snap: &'a Snapshot) -> Self {
+    pub(super) fn new(snap: &'a Snapshot) -> Self {
         let graph = HeapGraph::new(snap);
         let retained = Retained::new(snap, &graph);
         let rows = task_rows(snap, &graph, &retained);
@@ -160,7 +160,7 @@ impl<'a> Analyzed<'a> {
         self.snap.strings.get(i as usize).map_or("", String::as_str)
     }
 
-    fn spawned_at(&self, task: u32) -> String {
+    pub(super) fn spawned_at(&self, task: u32) -> String {
         let t = &self.snap.tasks[task as usize];
         match self.string(t.file) {
             "" => "(unknown)".to_owned(),
@@ -257,7 +257,12 @@ impl Report {
 
 /// Per spawn site: live tasks and their retained and allocated bytes in
 /// each snapshot, by change in retained bytes.
-fn spawn_sites(a: &Analyzed, b: &Analyzed, new: &[u32], ended: &[u32]) -> Vec<SpawnSite> {
+pub(super) fn spawn_sites(
+    a: &Analyzed,
+    b: &Analyzed,
+    new: &[u32],
+    ended: &[u32],
+) -> Vec<SpawnSite> {
     let mut sites: HashMap<String, SpawnSite> = HashMap::new();
     for (side, x) in [(0, a), (1, b)] {
         for row in &x.rows {
@@ -321,7 +326,7 @@ fn groups(a: &Analyzed, b: &Analyzed, m: &BlockMatch, by: By) -> Vec<Group> {
 }
 
 /// `+1.0 KiB`, `-12 B`, `0 B`.
-fn signed_bytes(n: i64) -> String {
+pub(super) fn signed_bytes(n: i64) -> String {
     match n {
         0 => "0 B".to_owned(),
         n if n > 0 => format!("+{}", bytes(n as u64)),

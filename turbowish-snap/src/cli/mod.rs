@@ -1,6 +1,7 @@
 //! The `turbowish` command line: arguments, dispatch and error reporting.
 
 mod diff;
+mod leaks;
 mod process;
 mod site;
 mod snap;
@@ -73,6 +74,11 @@ enum Command {
     /// Snapshots of different processes are refused unless --force.
     #[command(after_long_help = diff::JSON_FIELDS)]
     Diff(diff::Args),
+    /// Find leaks: blocks no root reaches (by allocation site and task),
+    /// zombie futures and what holds them, idle tasks holding memory, and
+    /// with --baseline the spawn sites that grew.
+    #[command(after_long_help = leaks::JSON_FIELDS)]
+    Leaks(leaks::Args),
     /// Take a snapshot of a running process and print the file's path.
     ///
     /// Sends the process its snapshot signal (see --signal), waits until a new
@@ -89,6 +95,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
         Command::Summary(args) => summary::run(args, out),
         Command::Tasks(args) => tasks::run(args, out),
         Command::Diff(args) => diff::run(args, out),
+        Command::Leaks(args) => leaks::run(args, out),
         Command::Snap(args) => snap::run(args, out),
     }?;
     out.flush()?;

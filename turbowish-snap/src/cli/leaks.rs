@@ -1,0 +1,345 @@
+//! `turbowish leaks`: memory nothing reaches, zombie futures, idle tasks
+//! holding memory, and (against a baseline) spawn sites that grew.
+
+use super::diff::{Analyzed, SpawnSite, signed_bytes, spawn_sites};
+use super::site::name_stack;
+use super::table::{Align, render};
+use super::units::bytes;
+use anyhow::{Result, bail};
+use serde::Serialize;
+use std::io::Write;
+use std::path::PathBuf;
+use turbowish_snap::analysis::diff::{check_pair, match_tasks};
+use turbowish_snap::analysis::graph::HeapGraph;
+use turbowish_snap::analysis::leaks::{Holder, unreachable, zombies};
+use turbowish_snap::analysis::retained::Retained;
+use turbowish_snap::{Snapshot, TaskState};
+
+/// The fields of `leaks --json`, for `--help`.
+pub const JSON_FIELDS: &str = "\
+JSON output (--json) is one object; sizes are in bytes:
+  unreachable  {blocks, bytes, sites: [{site, task, blocks, bytes}]}: blocks no root reaches
+  zombies      [{id, name, spawned_at, state, storage_bytes, retained, holders: [text]}]
+  idle         [{id, name, spawned_at, idle_ns, retained}]: pending tasks idle for at
+               least --idle seconds and retaining at least --min-bytes
+  grown        [{spawned_at, tasks_a, tasks_b, retained_a, retained_b}]: with --baseline,
+               spawn sites whose task count and retained bytes both grew";
+
+/// Arguments of `turbowish leaks`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The snapshot file (`.twsnap`).
+    file: PathBuf,
+    /// An earlier snapshot of the same process: also list spawn sites whose
+    /// live task count and retained bytes grew since.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Idle tasks: pending for at least this many seconds...
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    idle: f64,
+    /// ...and retaining at least this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    min_bytes: u64,
+    /// How many rows per section (0: all).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    unreachable: UnreachableReport,
+    zombies: Vec<ZombieRow>,
+    idle: Vec<IdleRow>,
+    grown: Vec<SpawnSite>,
+}
+
+#[derive(Debug, Serialize)]
+struct UnreachableReport {
+    blocks: u64,
+    bytes: u64,
+    sites: Vec<UnreachableSite>,
+}
+
+#[derive(Debug, Serialize)]
+struct UnreachableSite {
+    site: String,
+    task: u64,
+    blocks: u64,
+    bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct ZombieRow {
+    id: u64,
+    name: String,
+    spawned_at: String,
+    state: &'static str,
+    storage_bytes: u64,
+    retained: u64,
+    holders: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct IdleRow {
+    id: u64,
+    name: String,
+    spawned_at: String,
+    idle_ns: u64,
+    retained: u64,
+}
+
+/// Runs `turbowish leaks`.
+pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
+    if !(args.idle >= 0.0 && args.idle.is_finite()) {
+        bail!("--idle must be a number of seconds, 0 or more");
+    }
+    let snap = super::read_snapshot(&args.file)?;
+    let baseline = match &args.baseline {
+        Some(path) => {
+            let a = super::read_snapshot(path)?;
+            if let Err(why) = check_pair(&a, &snap) {
+                bail!("cannot use {} as the baseline: {why}", path.display());
+            }
+            Some(a)
+        }
+        None => None,
+    };
+    let report = Report::new(&snap, baseline.as_ref(), args);
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(report.to_text().as_bytes())?;
+    }
+    Ok(())
+}
+
+fn limit<T>(mut v: Vec<T>, top: usize) -> Vec<T> {
+    if top > 0 {
+        v.truncate(top);
+    }
+    v
+}
+
+impl Report {
+    fn new(snap: &Snapshot, baseline: Option<&Snapshot>, args: &Args) -> Report {
+        let graph = HeapGraph::new(snap);
+        let retained = Retained::new(snap, &graph);
+        let b = Analyzed::new(snap);
+        let lost = unreachable(snap, &graph, &retained);
+        let sites = lost
+            .iter()
+            .map(|u| {
+                let name = name_stack(snap, u.stack);
+                UnreachableSite {
+                    site: match (name.function, name.location) {
+                        (Some(f), Some(l)) => format!("{f} ({l})"),
+                        (Some(f), None) => f,
+                        _ => "(no stack recorded)".to_owned(),
+                    },
+                    task: u.task,
+                    blocks: u.blocks,
+                    bytes: u.bytes,
+                }
+            })
+            .collect();
+        let zombie_rows = zombies(snap)
+            .iter()
+            .map(|z| {
+                let t = &snap.tasks[z.task as usize];
+                ZombieRow {
+                    id: t.id,
+                    name: string(snap, t.name).to_owned(),
+                    spawned_at: b.spawned_at(z.task),
+                    state: if t.state == TaskState::Completed {
+                        "completed"
+                    } else {
+                        "cancelled"
+                    },
+                    storage_bytes: snap.blocks[z.storage as usize].size,
+                    retained: b.rows[z.task as usize].retained,
+                    holders: z.holders.iter().map(|h| holder(snap, *h)).collect(),
+                }
+            })
+            .collect();
+        let min_idle = (args.idle * 1e9) as u64;
+        let mut idle: Vec<IdleRow> = b
+            .rows
+            .iter()
+            .filter(|r| r.idle_ns >= min_idle && r.retained >= args.min_bytes)
+            .map(|r| {
+                let t = &snap.tasks[r.task as usize];
+                IdleRow {
+                    id: t.id,
+                    name: string(snap, t.name).to_owned(),
+                    spawned_at: b.spawned_at(r.task),
+                    idle_ns: r.idle_ns,
+                    retained: r.retained,
+                }
+            })
+            .collect();
+        idle.sort_by(|x, y| y.retained.cmp(&x.retained).then(x.id.cmp(&y.id)));
+        let grown = baseline.map_or_else(Vec::new, |a| {
+            let a = Analyzed::new(a);
+            let (new, ended) = match_tasks(a.snap, snap);
+            spawn_sites(&a, &b, &new, &ended)
+                .into_iter()
+                .filter(|s| s.tasks_b > s.tasks_a && s.retained_b > s.retained_a)
+                .collect()
+        });
+        Report {
+            unreachable: UnreachableReport {
+                blocks: lost.iter().map(|u| u.blocks).sum(),
+                bytes: lost.iter().map(|u| u.bytes).sum(),
+                sites: limit(sites, args.top),
+            },
+            zombies: limit(zombie_rows, args.top),
+            idle: limit(idle, args.top),
+            grown: limit(grown, args.top),
+        }
+    }
+}
+
+fn string(snap: &Snapshot, i: u32) -> &str {
+    snap.strings.get(i as usize).map_or("", String::as_str)
+}
+
+/// Names a holder: a block by its type or allocation site, the field that
+/// points, and the task that allocated it; a root by its kind and label.
+fn holder(snap: &Snapshot, h: Holder) -> String {
+    match h {
+        Holder::Root(r) => {
+            let root = &snap.roots[r as usize];
+            format!("{:?} root {}", root.kind, string(snap, root.label))
+        }
+        Holder::Block(b, label) => {
+            let block = &snap.blocks[b as usize];
+            let what = match string(snap, block.type_name) {
+                "" => {
+                    let name = name_stack(snap, block.stack);
+                    match (name.function, name.location) {
+                        (Some(f), Some(l)) => format!("a block from {f} ({l})"),
+                        (Some(f), None) => format!("a block from {f}"),
+                        _ => "a block".to_owned(),
+                    }
+                }
+                t => t.to_owned(),
+            };
+            let field = match string(snap, label) {
+                "" => String::new(),
+                l => format!(", field {l}"),
+            };
+            let task = match block.task {
+                0 => String::new(),
+                t => format!(", allocated by task {t}"),
+            };
+            format!("{what} of {}{field}{task}", bytes(block.size))
+        }
+    }
+}
+
+impl Report {
+    fn to_text(&self) -> String {
+        use Align::{Left, Right};
+        let u = &self.unreachable;
+        let mut s = format!(
+            "unreachable: {} blocks, {} (no root reaches them: leaked, or held only where the \
+             scan cannot see)\n",
+            u.blocks,
+            bytes(u.bytes)
+        );
+        if !u.sites.is_empty() {
+            let rows: Vec<[String; 4]> = u
+                .sites
+                .iter()
+                .map(|x| {
+                    [
+                        bytes(x.bytes),
+                        x.blocks.to_string(),
+                        x.task.to_string(),
+                        x.site.clone(),
+                    ]
+                })
+                .collect();
+            s.push_str(&render(
+                ["bytes", "blocks", "task", "allocation site"],
+                [Right, Right, Right, Left],
+                &rows,
+            ));
+        }
+        s.push_str(&format!(
+            "\nzombie futures: {} (finished, storage still held)\n",
+            self.zombies.len()
+        ));
+        for z in &self.zombies {
+            s.push_str(&format!(
+                "  task {} {} ({}, spawned at {}): storage {}, retains {}\n",
+                z.id,
+                if z.name.is_empty() { "-" } else { &z.name },
+                z.state,
+                z.spawned_at,
+                bytes(z.storage_bytes),
+                bytes(z.retained)
+            ));
+            for h in &z.holders {
+                s.push_str(&format!("    held by {h}\n"));
+            }
+            if z.holders.is_empty() {
+                s.push_str(
+                    "    held by nothing the scan saw (a register, or memory outside the heap)\n",
+                );
+            }
+        }
+        s.push_str(&format!(
+            "\nidle tasks holding memory: {}\n",
+            self.idle.len()
+        ));
+        if !self.idle.is_empty() {
+            let rows: Vec<[String; 5]> = self
+                .idle
+                .iter()
+                .map(|x| {
+                    [
+                        x.id.to_string(),
+                        if x.name.is_empty() {
+                            "-".into()
+                        } else {
+                            x.name.clone()
+                        },
+                        format!("{:.0} s", x.idle_ns as f64 / 1e9),
+                        bytes(x.retained),
+                        x.spawned_at.clone(),
+                    ]
+                })
+                .collect();
+            s.push_str(&render(
+                ["id", "name", "idle", "retained", "spawned at"],
+                [Right, Left, Right, Right, Left],
+                &rows,
+            ));
+        }
+        if !self.grown.is_empty() {
+            s.push_str("\nspawn sites that grew since the baseline\n");
+            let rows: Vec<[String; 3]> = self
+                .grown
+                .iter()
+                .map(|x| {
+                    [
+                        format!("{} -> {}", x.tasks_a, x.tasks_b),
+                        signed_bytes(x.retained_b as i64 - x.retained_a as i64),
+                        x.spawned_at.clone(),
+                    ]
+                })
+                .collect();
+            s.push_str(&render(
+                ["tasks", "retained", "spawned at"],
+                [Right, Right, Left],
+                &rows,
+            ));
+        }
+        s
+    }
+}

@@ -1,0 +1,91 @@
+//! `turbowish leaks` on a real snapshot: a block lost to `mem::forget`, and
+//! a zombie future held by a stored waker.
+
+use std::process::Command;
+use std::sync::Mutex;
+use std::task::{Poll, Waker};
+use turbowish_alloc::TurboWish;
+
+#[global_allocator]
+static ALLOC: TurboWish = TurboWish::system();
+
+static WAKERS: Mutex<Vec<Waker>> = Mutex::new(Vec::new());
+
+const FORGOTTEN: usize = 12_345;
+
+#[inline(never)]
+fn forget_a_block() {
+    std::mem::forget(std::hint::black_box(vec![3u8; FORGOTTEN]));
+}
+
+/// Clears dead stack slots that still hold copies of the forgotten pointer.
+#[inline(never)]
+fn scrub_stack() {
+    let zeros = [0u8; 64 * 1024];
+    std::hint::black_box(&zeros);
+}
+
+#[test]
+fn leaks_names_the_forgotten_block_and_the_zombie_holder() {
+    forget_a_block();
+    scrub_stack();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let line = line!() + 3;
+    rt.block_on(async {
+        WAKERS.lock().unwrap().reserve(8);
+        let h = turbowish_alloc::spawn(std::future::poll_fn(|cx| {
+            WAKERS.lock().unwrap().push(cx.waker().clone());
+            Poll::Ready(())
+        }));
+        h.await.unwrap();
+    });
+    let path = std::env::temp_dir().join(format!("tw-leaks-{}.twsnap", std::process::id()));
+    turbowish_alloc::snapshot_to(&path).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_turbowish"))
+        .args(["leaks", "--json", "--top", "0"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let forgotten = v["unreachable"]["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["bytes"] == FORGOTTEN)
+        .unwrap_or_else(|| panic!("the forgotten block is unreachable: {v:#}"));
+    assert!(
+        forgotten["site"]
+            .as_str()
+            .unwrap()
+            .contains("forget_a_block"),
+        "{forgotten}"
+    );
+
+    let zombies = v["zombies"].as_array().unwrap();
+    let zombie = zombies
+        .iter()
+        .find(|z| z["spawned_at"] == format!("tests/leaks_real.rs:{line}"))
+        .unwrap_or_else(|| panic!("the zombie is listed: {v:#}"));
+    assert_eq!(zombie["state"], "completed");
+    let holders: Vec<&str> = zombie["holders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    // The waker registry's buffer, allocated by the `reserve` above.
+    assert!(
+        holders.iter().any(|h| h.contains("leaks_real.rs")),
+        "{holders:?}"
+    );
+    drop(WAKERS.lock().unwrap().drain(..));
+}
