@@ -316,6 +316,12 @@ fn service() -> Snapshot {
         },
         task(9, TaskState::Completed),
     ];
+    b.snap.blocks[4].type_name = b.string("alloc::vec::Vec<u8>");
+    b.snap.containers = vec![Container {
+        block: 4,
+        len: 1,
+        capacity: 4,
+    }];
     b.snap
 }
 
@@ -411,6 +417,23 @@ fn diff_of_a_missing_file_is_one_line_and_exit_2() {
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("/nonexistent/a.twsnap"), "{err}");
+}
+
+#[test]
+fn bloat_lists_big_futures_and_unused_capacity() {
+    let path = write_snapshot("bloat", &service());
+    let out = turbowish(&["bloat", path.to_str().unwrap(), "--min-size", "1024"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    insta::assert_snapshot!(stdout(&out));
+    let json = turbowish(&["bloat", "--json", path.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["futures"][0]["future_size"], 2048);
+    assert_eq!(
+        v["futures"][0]["bloated"], false,
+        "below the 16 KiB default"
+    );
+    assert_eq!(v["containers"][0]["type"], "alloc::vec::Vec<u8>");
+    assert_eq!(v["containers"][0]["unused_bytes"], 768);
 }
 
 #[test]

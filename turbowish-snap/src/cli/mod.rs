@@ -1,5 +1,6 @@
 //! The `turbowish` command line: arguments, dispatch and error reporting.
 
+mod bloat;
 mod diff;
 mod leaks;
 mod process;
@@ -79,6 +80,10 @@ enum Command {
     /// with --baseline the spawn sites that grew.
     #[command(after_long_help = leaks::JSON_FIELDS)]
     Leaks(leaks::Args),
+    /// Find bloat: futures by state-machine size, grouped by spawn site and
+    /// type, and containers with capacity they do not use.
+    #[command(after_long_help = bloat::JSON_FIELDS)]
+    Bloat(bloat::Args),
     /// Take a snapshot of a running process and print the file's path.
     ///
     /// Sends the process its snapshot signal (see --signal), waits until a new
@@ -96,6 +101,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
         Command::Tasks(args) => tasks::run(args, out),
         Command::Diff(args) => diff::run(args, out),
         Command::Leaks(args) => leaks::run(args, out),
+        Command::Bloat(args) => bloat::run(args, out),
         Command::Snap(args) => snap::run(args, out),
     }?;
     out.flush()?;
