@@ -278,14 +278,10 @@ fn name_blocks(snap: &mut Snapshot, strings: &mut StringTable, walk: &WalkOutput
     }
 }
 
-/// Trace rule 4: a completely walked block's conservative edges give way to
-/// its walked ones; elsewhere a walked edge replaces the conservative edge to
-/// the same target, and the others stay.
+/// Trace rule 4: a completely walked block has only its walked edges (the
+/// scan never read it); elsewhere a walked edge replaces the conservative
+/// edge to the same target, and the others stay.
 fn merge_edges(snap: &mut Snapshot, labels: &[u32], walk: &WalkOutput) {
-    let mut complete = vec![false; snap.blocks.len()];
-    for &b in &walk.complete {
-        complete[b as usize] = true;
-    }
     let mut walked: Vec<Edge> = walk
         .edges
         .iter()
@@ -317,7 +313,9 @@ fn merge_edges(snap: &mut Snapshot, labels: &[u32], walk: &WalkOutput) {
     let scanned = core::mem::take(&mut snap.edges);
     let mut out = Vec::with_capacity(scanned.len() + walked.len());
     let mut walked = walked.into_iter().peekable();
-    for e in scanned.into_iter().filter(|e| !complete[e.from as usize]) {
+    // Completely walked blocks have no scanned edges: the scan skipped them
+    // (capture rule 9).
+    for e in scanned {
         while let Some(w) = walked.next_if(|w| (w.from, w.to) < (e.from, e.to)) {
             out.push(w);
         }

@@ -1,25 +1,15 @@
 //! Retained sizes on a real snapshot: tasks holding known amounts of memory,
 //! checked against `turbowish tasks --json` and the analysis library.
 
-use std::process::Command;
+mod common;
+
+use common::{scrub_stack, turbowish_json};
 use turbowish_alloc::TurboWish;
 
 #[global_allocator]
 static ALLOC: TurboWish = TurboWish::system();
 
 const TASKS: usize = 4;
-
-/// Overwrites the stack below this frame. The allocations above leave copies
-/// of their pointers in dead stack slots (the allocator's frames, spills),
-/// which the worker's later frames can keep unchanged; a conservative scan of
-/// the worker's stack would then find them and count the blocks as held by
-/// the thread (a documented limit). This test measures the dominator
-/// arithmetic, so it clears them.
-#[inline(never)]
-fn scrub_stack() {
-    let zeros = [0u8; 64 * 1024];
-    std::hint::black_box(&zeros);
-}
 
 /// What task `i` holds on its own inside its future: a buffer and some boxes.
 fn held_bytes(i: usize) -> usize {
@@ -52,18 +42,14 @@ fn each_task_retains_what_only_it_holds() {
     turbowish_alloc::snapshot_to(&path).expect("snapshot");
 
     let snap = turbowish_snap::read_file(&path).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_turbowish"))
-        .args(["tasks", "--json", "--top", "0"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let rows = turbowish_json(&[
+        "tasks".as_ref(),
+        "--json".as_ref(),
+        "--top".as_ref(),
+        "0".as_ref(),
+        path.as_os_str(),
+    ]);
     std::fs::remove_file(&path).unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for i in 0..TASKS {
         let name = format!("t{i}");
         let row = rows

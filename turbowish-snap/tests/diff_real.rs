@@ -1,7 +1,9 @@
 //! `turbowish diff` on real snapshots: a program that leaks 100 tasks of
 //! 64 KiB each between two snapshots.
 
-use std::process::Command;
+mod common;
+
+use common::{scrub_stack, turbowish, turbowish_json};
 use turbowish_alloc::TurboWish;
 
 #[global_allocator]
@@ -9,21 +11,6 @@ static ALLOC: TurboWish = TurboWish::system();
 
 const LEAKED: usize = 100;
 const EACH: usize = 64 * 1024;
-
-/// Clears dead stack slots that still hold copies of fresh pointers (see
-/// `analysis_real.rs`).
-#[inline(never)]
-fn scrub_stack() {
-    let zeros = [0u8; 64 * 1024];
-    std::hint::black_box(&zeros);
-}
-
-fn turbowish(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_turbowish"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn diff_names_the_leaking_spawn_site() {
@@ -52,18 +39,12 @@ fn diff_names_the_leaking_spawn_site() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     turbowish_alloc::snapshot_to(&b).unwrap();
 
-    let out = turbowish(&[
+    let v = turbowish_json(&[
         "diff".as_ref(),
         "--json".as_ref(),
         a.as_os_str(),
         b.as_os_str(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let site = &v["spawn_sites"][0];
     assert_eq!(
         site["spawned_at"],

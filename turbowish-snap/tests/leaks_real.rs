@@ -1,7 +1,9 @@
 //! `turbowish leaks` on a real snapshot: a block lost to `mem::forget`, and
 //! a zombie future held by a stored waker.
 
-use std::process::Command;
+mod common;
+
+use common::{scrub_stack, turbowish_json};
 use std::sync::Mutex;
 use std::task::{Poll, Waker};
 use turbowish_alloc::TurboWish;
@@ -16,13 +18,6 @@ const FORGOTTEN: usize = 12_345;
 #[inline(never)]
 fn forget_a_block() {
     std::mem::forget(std::hint::black_box(vec![3u8; FORGOTTEN]));
-}
-
-/// Clears dead stack slots that still hold copies of the forgotten pointer.
-#[inline(never)]
-fn scrub_stack() {
-    let zeros = [0u8; 64 * 1024];
-    std::hint::black_box(&zeros);
 }
 
 #[test]
@@ -43,18 +38,14 @@ fn leaks_names_the_forgotten_block_and_the_zombie_holder() {
     });
     let path = std::env::temp_dir().join(format!("tw-leaks-{}.twsnap", std::process::id()));
     turbowish_alloc::snapshot_to(&path).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_turbowish"))
-        .args(["leaks", "--json", "--top", "0"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let v = turbowish_json(&[
+        "leaks".as_ref(),
+        "--json".as_ref(),
+        "--top".as_ref(),
+        "0".as_ref(),
+        path.as_os_str(),
+    ]);
     std::fs::remove_file(&path).unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
 
     let forgotten = v["unreachable"]["sites"]
         .as_array()

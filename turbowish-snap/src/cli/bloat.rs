@@ -1,6 +1,7 @@
 //! `turbowish bloat`: big futures, and containers with room they do not use.
 
 use super::diff::Analyzed;
+use super::site::string;
 use super::table::{Align, render};
 use super::units::bytes;
 use anyhow::Result;
@@ -125,10 +126,6 @@ fn unused(block_bytes: u64, len: u64, capacity: u64) -> u64 {
         return 0;
     }
     (block_bytes as u128 * u128::from(capacity - len) / u128::from(capacity)) as u64
-}
-
-fn string(snap: &turbowish_snap::Snapshot, i: u32) -> &str {
-    snap.strings.get(i as usize).map_or("", String::as_str)
 }
 
 impl Report {

@@ -157,7 +157,7 @@ impl<'a> Analyzed<'a> {
     }
 
     fn string(&self, i: u32) -> &str {
-        self.snap.strings.get(i as usize).map_or("", String::as_str)
+        super::site::string(self.snap, i)
     }
 
     pub(super) fn spawned_at(&self, task: u32) -> String {
@@ -194,14 +194,9 @@ impl<'a> Analyzed<'a> {
                 None if block.task == 0 => "(outside tasks)".to_owned(),
                 None => format!("task {} (untraced)", block.task),
             },
-            By::Site => {
-                let name = name_stack(self.snap, block.stack);
-                match (name.function, name.location) {
-                    (Some(f), Some(l)) => format!("{f} ({l})"),
-                    (Some(f), None) => f,
-                    _ => "(no stack recorded)".to_owned(),
-                }
-            }
+            By::Site => name_stack(self.snap, block.stack)
+                .label()
+                .unwrap_or_else(|| "(no stack recorded)".to_owned()),
             By::Type => match self.string(block.type_name) {
                 "" => "(untyped)".to_owned(),
                 t => t.to_owned(),

@@ -2,7 +2,7 @@
 //! holding memory, and (against a baseline) spawn sites that grew.
 
 use super::diff::{Analyzed, SpawnSite, signed_bytes, spawn_sites};
-use super::site::name_stack;
+use super::site::{name_stack, string};
 use super::table::{Align, render};
 use super::units::bytes;
 use anyhow::{Result, bail};
@@ -132,18 +132,13 @@ impl Report {
         let lost = unreachable(snap, &graph, &retained);
         let sites = lost
             .iter()
-            .map(|u| {
-                let name = name_stack(snap, u.stack);
-                UnreachableSite {
-                    site: match (name.function, name.location) {
-                        (Some(f), Some(l)) => format!("{f} ({l})"),
-                        (Some(f), None) => f,
-                        _ => "(no stack recorded)".to_owned(),
-                    },
-                    task: u.task,
-                    blocks: u.blocks,
-                    bytes: u.bytes,
-                }
+            .map(|u| UnreachableSite {
+                site: name_stack(snap, u.stack)
+                    .label()
+                    .unwrap_or_else(|| "(no stack recorded)".to_owned()),
+                task: u.task,
+                blocks: u.blocks,
+                bytes: u.bytes,
             })
             .collect();
         let zombie_rows = zombies(snap)
@@ -203,10 +198,6 @@ impl Report {
     }
 }
 
-fn string(snap: &Snapshot, i: u32) -> &str {
-    snap.strings.get(i as usize).map_or("", String::as_str)
-}
-
 /// Names a holder: a block by its type or allocation site, the field that
 /// points, and the task that allocated it; a root by its kind and label.
 fn holder(snap: &Snapshot, h: Holder) -> String {
@@ -218,14 +209,10 @@ fn holder(snap: &Snapshot, h: Holder) -> String {
         Holder::Block(b, label) => {
             let block = &snap.blocks[b as usize];
             let what = match string(snap, block.type_name) {
-                "" => {
-                    let name = name_stack(snap, block.stack);
-                    match (name.function, name.location) {
-                        (Some(f), Some(l)) => format!("a block from {f} ({l})"),
-                        (Some(f), None) => format!("a block from {f}"),
-                        _ => "a block".to_owned(),
-                    }
-                }
+                "" => name_stack(snap, block.stack).label().map_or_else(
+                    || "a block".to_owned(),
+                    |site| format!("a block from {site}"),
+                ),
                 t => t.to_owned(),
             };
             let field = match string(snap, label) {

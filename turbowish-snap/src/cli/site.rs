@@ -49,6 +49,17 @@ pub struct SiteName {
     pub location: Option<String>,
 }
 
+impl SiteName {
+    /// `function (location)`, or `None` when no stack was recorded.
+    pub fn label(&self) -> Option<String> {
+        match (&self.function, &self.location) {
+            (Some(f), Some(l)) => Some(format!("{f} ({l})")),
+            (Some(f), None) => Some(f.clone()),
+            _ => None,
+        }
+    }
+}
+
 /// Whether `function` is allocator or standard-library machinery.
 pub fn is_machinery(function: &str) -> bool {
     function.is_empty() || MACHINERY.iter().any(|p| function.starts_with(p))
@@ -110,7 +121,8 @@ fn address_name(snap: &Snapshot, frame: &Frame) -> SiteName {
     }
 }
 
-fn string(snap: &Snapshot, index: u32) -> &str {
+/// String `index` of `snap`, or `""` if there is none.
+pub fn string(snap: &Snapshot, index: u32) -> &str {
     snap.strings.get(index as usize).map_or("", String::as_str)
 }
 

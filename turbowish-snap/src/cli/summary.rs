@@ -129,7 +129,7 @@ impl Report {
         Report {
             process: ProcessReport {
                 pid: p.pid,
-                exe: s.strings.get(p.exe as usize).cloned().unwrap_or_default(),
+                exe: super::site::string(s, p.exe).to_owned(),
                 sequence: p.sequence,
                 epoch: p.epoch,
                 time: utc_iso8601(p.time_ns),

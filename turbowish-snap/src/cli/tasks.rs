@@ -98,7 +98,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
 
 fn row(snap: &Snapshot, r: &TaskRow) -> Row {
     let t = &snap.tasks[r.task as usize];
-    let string = |i: u32| snap.strings.get(i as usize).cloned().unwrap_or_default();
+    let string = |i: u32| super::site::string(snap, i).to_owned();
     Row {
         id: t.id,
         name: string(t.name),
