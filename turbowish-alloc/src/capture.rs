@@ -42,6 +42,7 @@
 use crate::error::Error;
 use crate::record::Record;
 use crate::scan::{self, AddressIndex};
+use crate::statics::Statics;
 use crate::strings::StringTable;
 use crate::threads::{self, ThreadInfo};
 use crate::{fork, guard, intern, modules, symbolize, table, typed};
@@ -448,9 +449,9 @@ fn build_and_write(plan: &Plan, pause: Duration) -> Result<(u64, u64, u64), Stri
     snap.edges = block_edges(&records, &walked, &index, &readable, &mut scanned);
     let scanned_roots: Vec<_> = ranges
         .into_iter()
-        .map(|(kind, label, start, end)| {
-            let targets = scan_clipped(&index, &readable, start, end, &mut scanned);
-            (kind, label, start, end, targets)
+        .map(|r| {
+            let found = scan_root(&index, &readable, r.start, r.end, &mut scanned);
+            (r, found)
         })
         .collect();
     let scan_ns = scan_started.elapsed().as_nanos() as u64;
@@ -459,14 +460,22 @@ fn build_and_write(plan: &Plan, pause: Duration) -> Result<(u64, u64, u64), Stri
     let symbolize_ns = symbolize_started.elapsed().as_nanos() as u64;
     let mut strings = StringTable::new(&snap);
     let mut roots = Vec::with_capacity(scanned_roots.len());
-    for (kind, label, start, end, targets) in scanned_roots {
+    let mut statics: Vec<Option<Statics>> = plan.modules.iter().map(|_| None).collect();
+    for (r, found) in scanned_roots {
+        let labels = match r.module {
+            Some(m) => {
+                let statics = statics[m].get_or_insert_with(|| Statics::load(&plan.modules[m]));
+                static_labels(&mut snap, &mut strings, statics, &found)
+            }
+            None => Vec::new(),
+        };
         roots.push(Root {
-            kind,
-            label: strings.intern(&mut snap, &label),
-            start,
-            len: end - start,
-            targets,
-            labels: Vec::new(),
+            kind: r.kind,
+            label: strings.intern(&mut snap, &r.label),
+            start: r.start,
+            len: r.end - r.start,
+            targets: found.iter().map(|f| f.0).collect(),
+            labels,
             task: None,
         });
     }
@@ -549,13 +558,38 @@ fn static_tls_size(modules: &[modules::LoadedModule]) -> u64 {
     (blocks + SURPLUS).next_multiple_of(64)
 }
 
+/// A region scanned as a root.
+struct RootRange {
+    kind: RootKind,
+    label: String,
+    start: u64,
+    end: u64,
+    /// For module data, the module (whose symbols name the statics).
+    module: Option<usize>,
+}
+
+impl RootRange {
+    fn new(kind: RootKind, label: String, start: u64, end: u64) -> RootRange {
+        RootRange {
+            kind,
+            label,
+            start,
+            end,
+            module: None,
+        }
+    }
+}
+
 /// The root regions: module data, then each thread's stack and TLS.
-fn root_ranges(plan: &Plan, threads: &[ThreadInfo]) -> Vec<(RootKind, String, u64, u64)> {
+fn root_ranges(plan: &Plan, threads: &[ThreadInfo]) -> Vec<RootRange> {
     let mut roots = Vec::new();
     let tls_size = static_tls_size(&plan.modules);
-    for m in &plan.modules {
+    for (i, m) in plan.modules.iter().enumerate() {
         for &(start, end) in &m.data {
-            roots.push((RootKind::Static, m.path.clone(), start, end));
+            roots.push(RootRange {
+                module: Some(i),
+                ..RootRange::new(RootKind::Static, m.path.clone(), start, end)
+            });
         }
     }
     for t in threads {
@@ -567,7 +601,7 @@ fn root_ranges(plan: &Plan, threads: &[ThreadInfo]) -> Vec<(RootKind, String, u6
             t.stack_lo
         };
         if lo < t.stack_hi {
-            roots.push((
+            roots.push(RootRange::new(
                 RootKind::ThreadStack,
                 format!("thread {}", t.tid),
                 lo as u64,
@@ -587,7 +621,7 @@ fn root_ranges(plan: &Plan, threads: &[ThreadInfo]) -> Vec<(RootKind, String, u6
             (tp.saturating_sub(tls_size), tp)
         };
         if tp != 0 {
-            roots.push((
+            roots.push(RootRange::new(
                 RootKind::ThreadLocal,
                 format!("thread {}", t.tid),
                 tls_lo,
@@ -596,6 +630,46 @@ fn root_ranges(plan: &Plan, threads: &[ThreadInfo]) -> Vec<(RootKind, String, u6
         }
     }
     roots
+}
+
+/// The blocks pointed into from the mapped parts of `[start, end)`, sorted,
+/// each once, with the address of the first word pointing at each.
+fn scan_root(
+    index: &AddressIndex,
+    readable: &[(u64, u64)],
+    start: u64,
+    end: u64,
+    scanned: &mut u64,
+) -> Vec<(u32, u64)> {
+    let mut found = Vec::new();
+    for (s, e) in scan::clip(readable, start, end) {
+        *scanned += e - s;
+        // SAFETY: as in `scan_clipped`: `clip` keeps only readable ranges,
+        // and roots stay mapped in the child.
+        unsafe { scan::scan_words(index, s, e - s, |at, b| found.push((b, at))) };
+    }
+    found.sort_unstable();
+    found.dedup_by_key(|f| f.0);
+    found
+}
+
+/// Per target of a module-data root, the static holding the first word
+/// that points at it (0 where no symbol covers the word); empty when no
+/// word is named, as the format allows.
+fn static_labels(
+    snap: &mut Snapshot,
+    strings: &mut StringTable,
+    statics: &Statics,
+    found: &[(u32, u64)],
+) -> Vec<u32> {
+    let labels: Vec<u32> = found
+        .iter()
+        .map(|&(_, at)| statics.name_of(at).map_or(0, |n| strings.intern(snap, n)))
+        .collect();
+    if labels.iter().all(|&l| l == 0) {
+        return Vec::new();
+    }
+    labels
 }
 
 /// Symbolizes the stacks the blocks use; returns the map from interned

@@ -59,6 +59,23 @@ impl AddressIndex {
 ///
 /// The whole range must be mapped and readable for the duration of the call.
 pub(crate) unsafe fn scan(index: &AddressIndex, start: u64, len: u64, out: &mut Vec<u32>) {
+    // SAFETY: the caller's guarantee, passed on.
+    unsafe { scan_words(index, start, len, |_, b| out.push(b)) };
+}
+
+/// Calls `found(word_address, block)` for every aligned word in
+/// `[start, start + len)` that points into a live block, in address order.
+///
+/// # Safety
+///
+/// The whole range must be mapped and readable for the duration of the call.
+#[inline]
+pub(crate) unsafe fn scan_words(
+    index: &AddressIndex,
+    start: u64,
+    len: u64,
+    mut found: impl FnMut(u64, u32),
+) {
     let first = start.next_multiple_of(8);
     let end = start.saturating_add(len);
     let mut at = first;
@@ -67,7 +84,7 @@ pub(crate) unsafe fn scan(index: &AddressIndex, start: u64, len: u64, out: &mut 
         // readable, and `at` is 8-aligned.
         let word = unsafe { load_word(at as usize) };
         if let Some(b) = index.find(word) {
-            out.push(b);
+            found(at, b);
         }
         at += 8;
     }

@@ -23,6 +23,7 @@
 //! another, frames are deduplicated on (address, is first); a [`Frame`]
 //! always records the original address.
 
+use crate::mapped::Mapped;
 use crate::modules::LoadedModule;
 use crate::strings::StringTable;
 use addr2line::{LookupContinuation, gimli};
@@ -30,7 +31,6 @@ use object::{Object, ObjectSection};
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::path::Path;
-use std::ptr::NonNull;
 use turbowish_snap::{Frame, Module, Snapshot, Symbol};
 
 type Slice<'a> = gimli::EndianSlice<'a, gimli::RunTimeEndian>;
@@ -195,7 +195,7 @@ struct Source {
 
 impl Source {
     fn load(m: &LoadedModule) -> Option<Source> {
-        let file = Mapped::open(Path::new(&m.path)).or_else(|| own_executable(&m.path))?;
+        let file = Mapped::module_file(&m.path)?;
         let object = object::File::parse(file.bytes()).ok()?;
         let debug = if object.section_by_name(".debug_info").is_some() {
             None
@@ -213,15 +213,6 @@ impl Source {
             unpacked,
         })
     }
-}
-
-/// For the main program deleted or replaced since it started (its path then
-/// ends in ` (deleted)`), the running file itself through `/proc/self/exe`.
-fn own_executable(path: &str) -> Option<Mapped> {
-    let exe = std::fs::read_link("/proc/self/exe").ok()?;
-    (exe.as_os_str() == path)
-        .then(|| Mapped::open(Path::new("/proc/self/exe")))
-        .flatten()
 }
 
 /// The separate debug file for `build_id` in the standard location, if any.
@@ -350,61 +341,6 @@ fn dwarf_frames<'c>(ctx: &'c addr2line::Context<Slice<'_>>, probe: u64) -> Vec<F
         });
     }
     found
-}
-
-/// A whole file mapped read-only, unmapped on drop.
-///
-/// The bytes are borrowed as an immutable slice: a file rewritten in place
-/// while mapped would change under it, and one truncated would fault on
-/// access (`SIGBUS`). Loaders, linkers and package managers replace files
-/// rather than rewrite them, as every debugger that maps its inputs assumes.
-struct Mapped {
-    ptr: NonNull<u8>,
-    len: usize,
-}
-
-impl Mapped {
-    /// Maps the regular file at `path`; `None` if it cannot be opened, is not
-    /// a regular file (opened non-blocking, so a FIFO cannot hang us) or is
-    /// empty.
-    fn open(path: &Path) -> Option<Mapped> {
-        use std::os::fd::AsRawFd;
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = (std::fs::OpenOptions::new().read(true))
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-            .ok()?;
-        let meta = file.metadata().ok().filter(|m| m.is_file())?;
-        let len = usize::try_from(meta.len()).ok().filter(|&n| n > 0)?;
-        let (prot, flags) = (libc::PROT_READ, libc::MAP_PRIVATE);
-        // SAFETY: a new private read-only mapping at an address the kernel
-        // picks; it aliases no Rust object. The descriptor may be closed
-        // afterwards: the mapping keeps the file.
-        let ptr =
-            unsafe { libc::mmap(core::ptr::null_mut(), len, prot, flags, file.as_raw_fd(), 0) };
-        if ptr == libc::MAP_FAILED {
-            return None;
-        }
-        Some(Mapped {
-            ptr: NonNull::new(ptr.cast())?,
-            len,
-        })
-    }
-
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: `len` bytes are mapped readable at `ptr` until `self` is
-        // dropped, which the borrow prevents (see the type's docs about the
-        // file changing underneath).
-        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
-    }
-}
-
-impl Drop for Mapped {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `open`, unmapped once; no borrow of
-        // `bytes` outlives `self`.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
-    }
 }
 
 #[cfg(test)]

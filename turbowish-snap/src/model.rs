@@ -225,9 +225,10 @@ pub struct Root {
     pub len: u64,
     /// Blocks pointed to from the region, sorted, each once.
     pub targets: Vec<u32>,
-    /// For each target, the field path that reaches it from a typed root
-    /// (index into [`Snapshot::strings`]; 0 for none). Empty, or as long as
-    /// `targets`.
+    /// For each target, a label (index into [`Snapshot::strings`]; 0 for
+    /// none): for task and named roots, the field path that reaches it from
+    /// the typed value; for static data, the symbol of the static holding
+    /// the first word that points at it. Empty, or as long as `targets`.
     pub labels: Vec<u32>,
     /// The task, for [`RootKind::Task`] (index into [`Snapshot::tasks`]).
     pub task: Option<u32>,

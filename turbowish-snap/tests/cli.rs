@@ -332,15 +332,20 @@ fn write_snapshot(name: &str, snap: &Snapshot) -> PathBuf {
     path
 }
 
-/// The output with the temporary directory replaced by a fixed one.
-fn summary(name: &str, snap: &Snapshot, extra: &[&str]) -> String {
+/// `turbowish COMMAND FILE EXTRA...` on `snap` written for test `name`,
+/// which must succeed without a word on stderr; its stdout.
+fn run_on(name: &str, snap: &Snapshot, command: &str, extra: &[&str]) -> String {
     let path = write_snapshot(name, snap);
-    let mut args = vec!["summary", path.to_str().expect("utf-8 path")];
+    let mut args = vec![command, path.to_str().expect("utf-8 path")];
     args.extend(extra);
     let out = turbowish(&args);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     assert!(out.stderr.is_empty(), "{}", stderr(&out));
     stdout(&out)
+}
+
+fn summary(name: &str, snap: &Snapshot, extra: &[&str]) -> String {
+    run_on(name, snap, "summary", extra)
 }
 
 fn json_summary(name: &str, snap: &Snapshot, extra: &[&str]) -> serde_json::Value {
@@ -356,17 +361,7 @@ fn summary_text() {
 
 /// `turbowish tasks` with `extra` arguments, as text.
 fn tasks(name: &str, snap: &Snapshot, extra: &[&str]) -> String {
-    let path = write_snapshot(name, snap);
-    let mut args = vec!["tasks", path.to_str().expect("utf-8 path")];
-    args.extend(extra);
-    let out = turbowish(&args);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout(&out)
+    run_on(name, snap, "tasks", extra)
 }
 
 #[test]
@@ -434,6 +429,126 @@ fn bloat_lists_big_futures_and_unused_capacity() {
     );
     assert_eq!(v["containers"][0]["type"], "alloc::vec::Vec<u8>");
     assert_eq!(v["containers"][0]["unused_bytes"], 768);
+}
+
+#[test]
+fn sites_text() {
+    insta::assert_snapshot!(run_on("sites-text", &service(), "sites", &[]));
+}
+
+#[test]
+fn sites_of_one_task_with_stacks() {
+    insta::assert_snapshot!(run_on(
+        "sites-task",
+        &service(),
+        "sites",
+        &["--task", "7", "--stack"]
+    ));
+}
+
+#[test]
+fn sites_of_a_spawn_site_json() {
+    let out = run_on(
+        "sites-spawn",
+        &service(),
+        "sites",
+        &["--spawn", "cache.rs:40", "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v["selected"]["blocks"], 2, "{v:#}");
+    assert_eq!(v["selected"]["bytes"], 3072, "{v:#}");
+    assert_eq!(
+        v["sites"][0]["function"], "svc::cache::Cache::insert",
+        "{v:#}"
+    );
+    assert!(
+        v["sites"][0].get("frames").is_none(),
+        "frames only with --stack"
+    );
+}
+
+#[test]
+fn sites_and_retainers_refuse_what_matches_nothing() {
+    let path = write_snapshot("sites-errors", &service());
+    let file = path.to_str().expect("utf-8 path");
+    for (args, message) in [
+        (
+            vec!["sites", file, "--task", "12345"],
+            "no task with id 12345",
+        ),
+        (
+            vec!["sites", file, "--spawn", "nowhere.rs"],
+            "no traced task was spawned",
+        ),
+        (
+            vec!["retainers", file, "--task", "12345"],
+            "no traced task with id 12345",
+        ),
+        (
+            vec!["retainers", file, "--task", "9"],
+            "task 9 has no known storage",
+        ),
+        (
+            vec!["retainers", file, "--type", "HashMap"],
+            "no live block with a type name",
+        ),
+        (
+            vec!["retainers", file, "--block", "0x1"],
+            "no live block at or containing address 0x1",
+        ),
+    ] {
+        let err = single_line_error(&turbowish(&args));
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+    // Usage errors are clap's: exit 2, with the usage.
+    let out = turbowish(&["retainers", file, "--block", "zz"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("\"zz\" is not an address"),
+        "{}",
+        stderr(&out)
+    );
+    let out = turbowish(&["retainers", file]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "one way of choosing blocks is required"
+    );
+    assert!(stderr(&out).contains("--block"), "{}", stderr(&out));
+}
+
+#[test]
+fn retainers_text_groups_blocks_by_path() {
+    insta::assert_snapshot!(run_on(
+        "retainers-site",
+        &service(),
+        "retainers",
+        &["--site", "decode"]
+    ));
+}
+
+#[test]
+fn retainers_of_one_block_name_sizes_and_tasks() {
+    insta::assert_snapshot!(run_on(
+        "retainers-block",
+        &service(),
+        "retainers",
+        &["--block", "0x555560001010"]
+    ));
+}
+
+#[test]
+fn help_sites() {
+    let out = turbowish(&["sites", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(stdout(&out));
+}
+
+#[test]
+fn help_retainers() {
+    let out = turbowish(&["retainers", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(stdout(&out));
 }
 
 #[test]

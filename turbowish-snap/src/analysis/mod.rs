@@ -8,6 +8,8 @@
 //! - [`retained::Retained`]: the dominator tree and the retained size of
 //!   every block: the bytes that would be freed if nothing but its dominator
 //!   chain held it.
+//! - [`retainers::ShortestPaths`]: the shortest retaining path of every
+//!   block, with [`retainers::Linker`] saying how each link points.
 //! - [`tasks::task_rows`]: per traced task, the bytes it allocated that are
 //!   still live, the bytes its storage retains, and the bytes it shares with
 //!   other tasks.
@@ -20,4 +22,5 @@ pub mod dominators;
 pub mod graph;
 pub mod leaks;
 pub mod retained;
+pub mod retainers;
 pub mod tasks;

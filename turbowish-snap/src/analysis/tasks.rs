@@ -59,8 +59,9 @@ fn row_of(snap: &Snapshot, graph: &HeapGraph, retained: &Retained, task: u32) ->
     }
 }
 
-/// Block tags are kept modulo 2^32.
-fn tag(id: u64) -> u64 {
+/// The allocation tag ([`Block::task`](crate::Block::task)) of the task with
+/// id `id`: block tags are kept modulo 2^32.
+pub fn tag(id: u64) -> u64 {
     id & u64::from(u32::MAX)
 }
 

@@ -4,7 +4,9 @@ mod bloat;
 mod diff;
 mod leaks;
 mod process;
+mod retainers;
 mod site;
+mod sites;
 mod snap;
 mod summary;
 mod table;
@@ -52,7 +54,7 @@ enum Command {
     ///
     /// An allocation site is one allocation stack, named by its innermost
     /// frame that is the program's own code: frames of the allocator, `std`,
-    /// `core`, `alloc` and `hashbrown` are skipped. Source files are shortened
+    /// `core`, `alloc`, `hashbrown` and `tokio` are skipped. Source files are shortened
     /// to the part from their last `src/` directory.
     #[command(after_long_help = summary::JSON_FIELDS)]
     Summary(summary::Args),
@@ -84,6 +86,27 @@ enum Command {
     /// type, and containers with capacity they do not use.
     #[command(after_long_help = bloat::JSON_FIELDS)]
     Bloat(bloat::Args),
+    /// List allocation sites by live bytes: for the whole process, for one
+    /// task (--task), or for the tasks of one spawn site (--spawn).
+    ///
+    /// A site is one allocation stack, named by its innermost frame that is
+    /// the program's own code (frames of the allocator, `std`, `core`,
+    /// `alloc`, `hashbrown` and `tokio` are skipped); --stack shows the
+    /// whole stack.
+    #[command(after_long_help = sites::JSON_FIELDS)]
+    Sites(sites::Args),
+    /// Show what keeps blocks alive: the shortest chains of pointers from
+    /// roots (statics, thread stacks and thread-locals, tasks, named typed
+    /// roots) to the chosen blocks, each step naming its holder and how it
+    /// points (a typed field, or a conservative pointer).
+    ///
+    /// Choose one block (--block), a task's future (--task), or all blocks
+    /// of an allocation site (--site) or type (--type); chosen blocks are
+    /// grouped by path, most bytes first. Among equally short paths, one
+    /// through a task or typed root is preferred, and one through a thread
+    /// stack comes last (stacks hold stale pointers in dead slots).
+    #[command(after_long_help = retainers::JSON_FIELDS)]
+    Retainers(retainers::Args),
     /// Take a snapshot of a running process and print the file's path.
     ///
     /// Sends the process its snapshot signal (see --signal), waits until a new
@@ -102,6 +125,8 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
         Command::Diff(args) => diff::run(args, out),
         Command::Leaks(args) => leaks::run(args, out),
         Command::Bloat(args) => bloat::run(args, out),
+        Command::Retainers(args) => retainers::run(args, out),
+        Command::Sites(args) => sites::run(args, out),
         Command::Snap(args) => snap::run(args, out),
     }?;
     out.flush()?;

@@ -4,7 +4,8 @@
 use turbowish_snap::{Frame, Snapshot, Symbol};
 
 /// Function-name prefixes of frames that are allocation machinery (the
-/// allocator, `alloc`/`core`/`std`, hashbrown's tables), never the site.
+/// allocator, `alloc`/`core`/`std`, hashbrown's tables, tokio's runtime),
+/// never the site: a task cell is allocated where `spawn` was called.
 const MACHINERY: &[&str] = &[
     "alloc::",
     "core::",
@@ -18,26 +19,36 @@ const MACHINERY: &[&str] = &[
     "<turbowish_alloc::",
     "hashbrown::",
     "<hashbrown::",
+    "tokio::",
+    "<tokio::",
 ];
 
-/// Source paths of machinery: std's sources (as rustc records them), and
-/// TurboWish's and hashbrown's own crates, from a checkout or the registry.
-/// Needed besides the names because with `debug = "line-tables-only"`
-/// inlined frames carry only short names (`here`, not
-/// `turbowish_alloc::stack::Origin::here`).
-const MACHINERY_PATHS: &[&str] = &[
-    "/rustc/",
-    "/turbowish-alloc/src/",
-    "/turbowish-alloc-",
-    "/hashbrown-",
-];
+/// Source paths of machinery: std's sources (as rustc records them) and
+/// TurboWish's allocator from a checkout. Needed besides the names because
+/// with `debug = "line-tables-only"` inlined frames carry only short names
+/// (`here`, not `turbowish_alloc::stack::Origin::here`).
+const MACHINERY_PATHS: &[&str] = &["/rustc/", "/turbowish-alloc/src/"];
+
+/// Crates whose registry sources (`.../NAME-VERSION/src/...`) are machinery.
+const MACHINERY_CRATES: &[&str] = &["turbowish-alloc", "hashbrown", "tokio"];
 
 /// Whether `sym` is machinery, by its function name or its source file.
 fn is_machinery_symbol(snap: &Snapshot, sym: &Symbol) -> bool {
     let file = sym.file.map_or("", |f| string(snap, f));
     is_machinery(string(snap, sym.function))
-        || file.starts_with("/rustc/")
         || MACHINERY_PATHS.iter().any(|p| file.contains(p))
+        || MACHINERY_CRATES.iter().any(|c| in_registry_crate(file, c))
+}
+
+/// Whether `file` lies in a directory named `krate-VERSION` (a registry
+/// checkout), such as `.../tokio-1.48.0/src/task.rs`: a user's own
+/// `tokio-service/` directory is not one.
+fn in_registry_crate(file: &str, krate: &str) -> bool {
+    file.split('/').any(|dir| {
+        dir.strip_prefix(krate)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|version| version.starts_with(|c: char| c.is_ascii_digit()))
+    })
 }
 
 /// What an allocation site is called.
@@ -142,6 +153,17 @@ pub fn short_path(path: &str) -> &str {
 mod tests {
     use super::*;
     use turbowish_snap::Module;
+
+    #[test]
+    fn registry_crates_are_told_from_user_directories() {
+        let registry = "/home/me/.cargo/registry/src/index.crates.io-1949/tokio-1.48.0/src/a.rs";
+        assert!(in_registry_crate(registry, "tokio"));
+        assert!(!in_registry_crate(
+            "/home/me/tokio-service/src/main.rs",
+            "tokio"
+        ));
+        assert!(!in_registry_crate(registry, "hashbrown"));
+    }
 
     #[test]
     fn paths_are_shortened() {

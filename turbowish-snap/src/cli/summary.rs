@@ -1,6 +1,6 @@
 //! `turbowish summary`: what one snapshot holds, in a page.
 
-use super::site::name_stack;
+use super::sites::{Site, sites};
 use super::table::{Align, render};
 use super::units::{bytes, millis, utc_iso8601};
 use anyhow::Result;
@@ -101,16 +101,6 @@ struct Roots {
     named: u64,
 }
 
-/// The blocks allocated by one stack.
-#[derive(Debug, Serialize)]
-struct Site {
-    stack: u32,
-    function: Option<String>,
-    location: Option<String>,
-    blocks: u64,
-    bytes: u64,
-}
-
 #[derive(Debug, Serialize)]
 struct CaptureReport {
     pause_ns: u64,
@@ -125,7 +115,7 @@ impl Report {
     fn new(s: &Snapshot, top: usize) -> Report {
         let p = &s.process;
         let c = &s.capture;
-        let sites = sites(s);
+        let sites = sites(s, |_| true);
         Report {
             process: ProcessReport {
                 pid: p.pid,
@@ -156,34 +146,6 @@ impl Report {
             },
         }
     }
-}
-
-/// All allocation sites with live blocks, largest first (ties: more blocks
-/// first, then by stack).
-fn sites(s: &Snapshot) -> Vec<Site> {
-    let mut per_stack = vec![(0u64, 0u64); s.stacks.len()];
-    for b in &s.blocks {
-        if let Some((blocks, bytes)) = per_stack.get_mut(b.stack as usize) {
-            *blocks += 1;
-            *bytes = bytes.saturating_add(b.size);
-        }
-    }
-    let mut sites: Vec<Site> = (0u32..)
-        .zip(per_stack)
-        .filter(|(_, (blocks, _))| *blocks > 0)
-        .map(|(stack, (blocks, bytes))| {
-            let name = name_stack(s, stack);
-            Site {
-                stack,
-                function: name.function,
-                location: name.location,
-                blocks,
-                bytes,
-            }
-        })
-        .collect();
-    sites.sort_by(|a, b| (b.bytes, b.blocks, a.stack).cmp(&(a.bytes, a.blocks, b.stack)));
-    sites
 }
 
 fn roots(s: &Snapshot) -> Roots {
@@ -306,20 +268,6 @@ impl Report {
         line(t, "scanned", bytes(c.scanned_bytes));
         line(t, "untracked blocks", c.untracked_blocks);
         line(t, "unknown frees", c.unknown_frees);
-    }
-}
-
-impl Site {
-    /// The text columns: live bytes, blocks, function, location.
-    fn row(&self) -> [String; 4] {
-        [
-            bytes(self.bytes),
-            self.blocks.to_string(),
-            self.function
-                .clone()
-                .unwrap_or_else(|| "(no stack recorded)".into()),
-            self.location.clone().unwrap_or_default(),
-        ]
     }
 }
 

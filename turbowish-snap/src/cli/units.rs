@@ -16,6 +16,14 @@ pub fn bytes(n: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// `n` and `noun`, plural unless `n` is 1: "1 block", "3 blocks".
+pub fn count(n: u64, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// Formats nanoseconds as milliseconds with one decimal.
 pub fn millis(ns: u64) -> String {
     format!("{:.1} ms", ns as f64 / 1e6)
