@@ -306,6 +306,25 @@ pub enum TaskState {
     Cancelled,
 }
 
+impl TaskState {
+    /// The state in lowercase, as reports print it: `pending`, `running`,
+    /// `completed` or `cancelled`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskState::Pending => "pending",
+            TaskState::Running => "running",
+            TaskState::Completed => "completed",
+            TaskState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the future is finished (completed or cancelled): a task
+    /// still in a snapshot in such a state is a zombie future.
+    pub fn is_finished(self) -> bool {
+        matches!(self, TaskState::Completed | TaskState::Cancelled)
+    }
+}
+
 /// Length and capacity of a container, from a typed walk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Container {

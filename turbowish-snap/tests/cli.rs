@@ -538,6 +538,26 @@ fn retainers_of_one_block_name_sizes_and_tasks() {
 }
 
 #[test]
+fn colors_only_when_forced_or_on_a_terminal_and_never_with_no_color() {
+    let path = write_snapshot("colors", &service());
+    let file = path.to_str().expect("utf-8 path");
+    let run = |force: bool, extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_turbowish"));
+        cmd.args(["summary", file]).args(extra).env_remove("NO_COLOR");
+        if force {
+            cmd.env("CLICOLOR_FORCE", "1");
+        } else {
+            cmd.env_remove("CLICOLOR_FORCE");
+        }
+        stdout(&cmd.output().expect("run turbowish"))
+    };
+    assert!(!run(false, &[]).contains('\x1b'), "piped output is plain");
+    assert!(run(true, &[]).contains("\x1b[1mfindings"), "forced colors");
+    assert!(!run(true, &["--no-color"]).contains('\x1b'), "--no-color wins");
+    assert!(!run(true, &["--json"]).contains('\x1b'), "JSON is never colored");
+}
+
+#[test]
 fn help_sites() {
     let out = turbowish(&["sites", "--help"]);
     assert_eq!(out.status.code(), Some(0));

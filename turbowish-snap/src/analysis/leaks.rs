@@ -2,7 +2,7 @@
 
 use super::graph::HeapGraph;
 use super::retained::Retained;
-use crate::model::{Snapshot, TaskState};
+use crate::model::Snapshot;
 
 /// Unreachable blocks of one allocation stack and allocating task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +72,7 @@ pub fn zombies(snap: &Snapshot) -> Vec<Zombie> {
         .tasks
         .iter()
         .enumerate()
-        .filter(|(_, t)| matches!(t.state, TaskState::Completed | TaskState::Cancelled))
+        .filter(|(_, t)| t.state.is_finished())
         .filter_map(|(i, t)| {
             Some(Zombie {
                 task: i as u32,
@@ -106,7 +106,7 @@ pub fn zombies(snap: &Snapshot) -> Vec<Zombie> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Block, Edge, Root, Task};
+    use crate::model::{Block, Edge, Root, Task, TaskState};
 
     #[test]
     fn unreachable_blocks_and_zombie_holders() {

@@ -14,7 +14,7 @@
 
 use super::dominators::UNREACHABLE;
 use super::graph::{HeapGraph, SUPER_ROOT};
-use crate::model::{EdgeKind, RootKind, Snapshot, TaskState};
+use crate::model::{EdgeKind, RootKind, Snapshot};
 use std::collections::{HashMap, VecDeque};
 
 /// A parent on a shortest path from the super-root, for every node.
@@ -57,7 +57,7 @@ pub struct RetainingPath {
 /// `Waker`) is the answer wanted, so the search does not start from it.
 fn is_finished_task(snap: &Snapshot, r: u32) -> bool {
     let task = (snap.roots[r as usize].task).and_then(|t| snap.tasks.get(t as usize));
-    task.is_some_and(|t| matches!(t.state, TaskState::Completed | TaskState::Cancelled))
+    task.is_some_and(|t| t.state.is_finished())
 }
 
 /// The order roots are entered in: the lower, the earlier.
@@ -247,7 +247,7 @@ fn target_label(snap: &Snapshot, r: u32, b: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Block, Edge, Root, Task};
+    use crate::model::{Block, Edge, Root, Task, TaskState};
 
     fn block(i: u64) -> Block {
         Block {

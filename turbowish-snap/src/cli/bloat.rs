@@ -1,5 +1,6 @@
 //! `turbowish bloat`: big futures, and containers with room they do not use.
 
+use super::color::heading;
 use super::diff::Analyzed;
 use super::site::string;
 use super::table::{Align, render};
@@ -18,6 +19,9 @@ JSON output (--json) is one object; sizes are in bytes:
   containers  [{type, blocks, bytes, unused_bytes}]: containers found by typed walks, by
               bytes of capacity they do not use, largest first";
 
+/// Futures of this size or more are bloated, by default.
+pub const BLOATED: u64 = 16 << 10;
+
 /// Arguments of `turbowish bloat`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -25,7 +29,7 @@ pub struct Args {
     file: PathBuf,
     /// Futures at least this large are flagged as bloated (tokio moves
     /// futures above 16 KiB into a box of their own in release builds).
-    #[arg(long, value_name = "BYTES", default_value_t = 16 << 10)]
+    #[arg(long, value_name = "BYTES", default_value_t = BLOATED)]
     min_size: u64,
     /// How many rows per section (0: all).
     #[arg(long, value_name = "N", default_value_t = 10)]
@@ -160,7 +164,10 @@ impl Report {
                 &rows,
             ));
         }
-        s.push_str("\ncontainers with unused capacity (from typed walks)\n");
+        s.push_str(&format!(
+            "\n{}\n",
+            heading("containers with unused capacity (from typed walks)")
+        ));
         if self.containers.is_empty() {
             s.push_str("  none found\n");
         } else {

@@ -1,5 +1,6 @@
 //! `turbowish diff`: what grew between two snapshots of one process.
 
+use super::color::heading;
 use super::site::{name_stack, short_path};
 use super::table::{Align, render};
 use super::units::bytes;
@@ -146,6 +147,8 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
 pub(super) struct Analyzed<'a> {
     pub(super) snap: &'a Snapshot,
     pub(super) rows: Vec<TaskRow>,
+    /// Blocks no root reaches, and their bytes.
+    pub(super) unreachable: (u64, u64),
 }
 
 impl<'a> Analyzed<'a> {
@@ -153,7 +156,18 @@ impl<'a> Analyzed<'a> {
         let graph = HeapGraph::new(snap);
         let retained = Retained::new(snap, &graph);
         let rows = task_rows(snap, &graph, &retained);
-        Analyzed { snap, rows }
+        let mut unreachable = (0, 0);
+        for (i, b) in (0u32..).zip(&snap.blocks) {
+            if !retained.reachable(graph.block_node(i)) {
+                unreachable.0 += 1;
+                unreachable.1 += b.size;
+            }
+        }
+        Analyzed {
+            snap,
+            rows,
+            unreachable,
+        }
     }
 
     fn string(&self, i: u32) -> &str {
@@ -362,7 +376,10 @@ impl Report {
             t.ended_tasks,
         );
         if !self.spawn_sites.is_empty() {
-            s.push_str("\nspawn sites, by change in retained bytes\n");
+            s.push_str(&format!(
+                "\n{}\n",
+                heading("spawn sites, by change in retained bytes")
+            ));
             let rows: Vec<[String; 5]> = self
                 .spawn_sites
                 .iter()
@@ -384,8 +401,11 @@ impl Report {
             ));
         }
         s.push_str(&format!(
-            "\nlive bytes by {}, largest growth first\n",
-            self.groups.by
+            "\n{}\n",
+            heading(&format!(
+                "live bytes by {}, largest growth first",
+                self.groups.by
+            ))
         ));
         let rows: Vec<[String; 5]> = self
             .groups

@@ -1,19 +1,20 @@
 //! `turbowish leaks`: memory nothing reaches, zombie futures, idle tasks
 //! holding memory, and (against a baseline) spawn sites that grew.
 
+use super::color::{flagged, heading};
 use super::diff::{Analyzed, SpawnSite, signed_bytes, spawn_sites};
 use super::site::{name_stack, string};
 use super::table::{Align, render};
-use super::units::bytes;
+use super::units::{bytes, count};
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
+use turbowish_snap::Snapshot;
 use turbowish_snap::analysis::diff::{check_pair, match_tasks};
 use turbowish_snap::analysis::graph::HeapGraph;
 use turbowish_snap::analysis::leaks::{Holder, unreachable, zombies};
 use turbowish_snap::analysis::retained::Retained;
-use turbowish_snap::{Snapshot, TaskState};
 
 /// The fields of `leaks --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
@@ -149,11 +150,7 @@ impl Report {
                     id: t.id,
                     name: string(snap, t.name).to_owned(),
                     spawned_at: b.spawned_at(z.task),
-                    state: if t.state == TaskState::Completed {
-                        "completed"
-                    } else {
-                        "cancelled"
-                    },
+                    state: t.state.name(),
                     storage_bytes: snap.blocks[z.storage as usize].size,
                     retained: b.rows[z.task as usize].retained,
                     holders: z.holders.iter().map(|h| holder(snap, *h)).collect(),
@@ -233,10 +230,15 @@ impl Report {
         use Align::{Left, Right};
         let u = &self.unreachable;
         let mut s = format!(
-            "unreachable: {} blocks, {} (no root reaches them: leaked, or held only where the \
-             scan cannot see)\n",
-            u.blocks,
-            bytes(u.bytes)
+            "{} (no root reaches them: leaked, or held only where the scan cannot see)\n",
+            flagged(
+                u.blocks,
+                &format!(
+                    "unreachable: {}, {}",
+                    count(u.blocks, "block"),
+                    bytes(u.bytes)
+                )
+            )
         );
         if !u.sites.is_empty() {
             let rows: Vec<[String; 4]> = u
@@ -258,8 +260,11 @@ impl Report {
             ));
         }
         s.push_str(&format!(
-            "\nzombie futures: {} (finished, storage still held)\n",
-            self.zombies.len()
+            "\n{} (finished, storage still held)\n",
+            flagged(
+                self.zombies.len() as u64,
+                &format!("zombie futures: {}", self.zombies.len())
+            )
         ));
         for z in &self.zombies {
             s.push_str(&format!(
@@ -281,8 +286,11 @@ impl Report {
             }
         }
         s.push_str(&format!(
-            "\nidle tasks holding memory: {}\n",
-            self.idle.len()
+            "\n{}\n",
+            flagged(
+                self.idle.len() as u64,
+                &format!("idle tasks holding memory: {}", self.idle.len())
+            )
         ));
         if !self.idle.is_empty() {
             let rows: Vec<[String; 5]> = self
@@ -309,7 +317,10 @@ impl Report {
             ));
         }
         if !self.grown.is_empty() {
-            s.push_str("\nspawn sites that grew since the baseline\n");
+            s.push_str(&format!(
+                "\n{}\n",
+                heading("spawn sites that grew since the baseline")
+            ));
             let rows: Vec<[String; 3]> = self
                 .grown
                 .iter()

@@ -1,6 +1,7 @@
 //! The `turbowish` command line: arguments, dispatch and error reporting.
 
 mod bloat;
+mod color;
 mod diff;
 mod leaks;
 mod process;
@@ -44,6 +45,10 @@ use turbowish_snap::Snapshot;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Never color the output. Colors are used only when stdout is a
+    /// terminal and NO_COLOR is unset (CLICOLOR_FORCE=1 forces them).
+    #[arg(long, global = true)]
+    no_color: bool,
 }
 
 /// The subcommands.
@@ -119,6 +124,7 @@ enum Command {
 
 /// Runs the command `cli` asks for, writing its output to `out`.
 pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
+    color::init(cli.no_color);
     match &cli.command {
         Command::Summary(args) => summary::run(args, out),
         Command::Tasks(args) => tasks::run(args, out),

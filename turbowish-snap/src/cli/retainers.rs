@@ -1,6 +1,7 @@
 //! `turbowish retainers`: the shortest chains of pointers from roots that
 //! keep chosen blocks alive, each step naming its holder.
 
+use super::color::heading;
 use super::site::{name_stack, short_path, string};
 use super::units::{bytes, count};
 use anyhow::{Result, bail};
@@ -207,11 +208,15 @@ impl Report {
             bytes(self.unreachable.bytes)
         );
         for (i, p) in self.paths.iter().enumerate() {
-            s.push_str(&format!(
-                "\npath {}: {}, {} (for example the block at {})\n",
+            let title = format!(
+                "path {}: {}, {}",
                 i + 1,
                 count(p.blocks, "block"),
-                bytes(p.bytes),
+                bytes(p.bytes)
+            );
+            s.push_str(&format!(
+                "\n{} (for example the block at {})\n",
+                heading(&title),
                 p.example
             ));
             for (depth, step) in p.steps.iter().enumerate() {

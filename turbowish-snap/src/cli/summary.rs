@@ -1,13 +1,20 @@
 //! `turbowish summary`: what one snapshot holds, in a page.
 
+use super::bloat::BLOATED;
+use super::color::{flagged, heading};
+use super::diff::Analyzed;
+use super::site::string;
 use super::sites::{Site, sites};
 use super::table::{Align, render};
-use super::units::{bytes, millis, utc_iso8601};
+use super::units::{bytes, count, millis, utc_iso8601};
 use anyhow::Result;
 use serde::Serialize;
+use std::cmp::Reverse;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
+use turbowish_snap::analysis::tasks::TaskRow;
 use turbowish_snap::{RootKind, Snapshot, TaskState};
 
 /// The fields of `summary --json`, for `--help`.
@@ -17,6 +24,12 @@ JSON output (--json) is one object; sizes are in bytes, times in nanoseconds:
   totals     live_blocks, live_bytes (summed over the blocks in the snapshot),
              allocator_live_blocks, allocator_live_bytes (the allocator's own counters),
              sites, edges, roots {total, static, thread_stack, thread_local}
+  findings   unreachable_blocks, unreachable_bytes (no root reaches them: see `leaks`),
+             zombie_tasks (finished, storage still held: see `leaks`),
+             bloated_futures (tasks whose future is 16 KiB or more: see `bloat`)
+  top_tasks  [{id, name, spawned_at, state, retained, allocated}], most retained first
+  top_spawn_sites  [{spawned_at, tasks, retained, allocated}], most retained first
+  top_types  [{type, blocks, bytes}]: types from typed walks, most live bytes first
   top_sites  [{stack, function, location, blocks, bytes}], largest first;
              function and location are null when unknown
   capture    pause_ns, scan_ns, symbolize_ns, scanned_bytes, untracked_blocks,
@@ -30,7 +43,8 @@ pub struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// How many allocation sites to list.
+    /// How many rows to list in each top list (tasks, spawn sites, types,
+    /// allocation sites).
     #[arg(long, value_name = "N", default_value_t = 10)]
     top: usize,
 }
@@ -53,8 +67,46 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
 struct Report {
     process: ProcessReport,
     totals: Totals,
+    findings: Findings,
+    top_tasks: Vec<TaskTop>,
+    top_spawn_sites: Vec<SpawnTop>,
+    top_types: Vec<TypeTop>,
     top_sites: Vec<Site>,
     capture: CaptureReport,
+}
+
+/// What the other commands look into.
+#[derive(Debug, Serialize)]
+struct Findings {
+    unreachable_blocks: u64,
+    unreachable_bytes: u64,
+    zombie_tasks: u64,
+    bloated_futures: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct TaskTop {
+    id: u64,
+    name: String,
+    spawned_at: String,
+    state: &'static str,
+    retained: u64,
+    allocated: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct SpawnTop {
+    spawned_at: String,
+    tasks: u64,
+    retained: u64,
+    allocated: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct TypeTop {
+    r#type: String,
+    blocks: u64,
+    bytes: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -116,6 +168,7 @@ impl Report {
         let p = &s.process;
         let c = &s.capture;
         let sites = sites(s, |_| true);
+        let analyzed = Analyzed::new(s);
         Report {
             process: ProcessReport {
                 pid: p.pid,
@@ -135,6 +188,10 @@ impl Report {
                 roots: roots(s),
                 tasks: tasks(s),
             },
+            findings: findings(&analyzed),
+            top_tasks: top_tasks(&analyzed, top),
+            top_spawn_sites: top_spawn_sites(&analyzed, top),
+            top_types: top_types(s, top),
             top_sites: sites.into_iter().take(top).collect(),
             capture: CaptureReport {
                 pause_ns: c.pause_ns,
@@ -146,6 +203,75 @@ impl Report {
             },
         }
     }
+}
+
+fn findings(a: &Analyzed) -> Findings {
+    let tasks = &a.snap.tasks;
+    Findings {
+        unreachable_blocks: a.unreachable.0,
+        unreachable_bytes: a.unreachable.1,
+        zombie_tasks: tasks
+            .iter()
+            .filter(|t| t.state.is_finished() && t.storage.is_some())
+            .count() as u64,
+        bloated_futures: tasks.iter().filter(|t| t.future_size >= BLOATED).count() as u64,
+    }
+}
+
+fn top_tasks(a: &Analyzed, top: usize) -> Vec<TaskTop> {
+    let mut rows: Vec<&TaskRow> = a.rows.iter().collect();
+    rows.sort_by_key(|r| (Reverse(r.retained), Reverse(r.allocated), r.task));
+    rows.into_iter()
+        .take(top)
+        .map(|r| {
+            let t = &a.snap.tasks[r.task as usize];
+            TaskTop {
+                id: t.id,
+                name: string(a.snap, t.name).to_owned(),
+                spawned_at: a.spawned_at(r.task),
+                state: t.state.name(),
+                retained: r.retained,
+                allocated: r.allocated,
+            }
+        })
+        .collect()
+}
+
+fn top_spawn_sites(a: &Analyzed, top: usize) -> Vec<SpawnTop> {
+    let mut sites: HashMap<String, SpawnTop> = HashMap::new();
+    for r in &a.rows {
+        let site = sites.entry(a.spawned_at(r.task)).or_default();
+        site.tasks += 1;
+        site.retained += r.retained;
+        site.allocated += r.allocated;
+    }
+    let mut sites: Vec<SpawnTop> = (sites.into_iter())
+        .map(|(spawned_at, s)| SpawnTop { spawned_at, ..s })
+        .collect();
+    sites.sort_by(|x, y| {
+        (y.retained, y.tasks, &x.spawned_at).cmp(&(x.retained, x.tasks, &y.spawned_at))
+    });
+    sites.truncate(top);
+    sites
+}
+
+fn top_types(s: &Snapshot, top: usize) -> Vec<TypeTop> {
+    let mut per_type: HashMap<u32, (u64, u64)> = HashMap::new();
+    for b in s.blocks.iter().filter(|b| b.type_name != 0) {
+        let t = per_type.entry(b.type_name).or_default();
+        t.0 += 1;
+        t.1 = t.1.saturating_add(b.size);
+    }
+    let mut types: Vec<TypeTop> = (per_type.into_iter())
+        .map(|(name, (blocks, bytes))| TypeTop {
+            r#type: string(s, name).to_owned(),
+            blocks,
+            bytes,
+        })
+        .collect();
+    types.sort_by(|x, y| (y.bytes, y.blocks, &x.r#type).cmp(&(x.bytes, x.blocks, &y.r#type)));
+    types.truncate(top);
+    types
 }
 
 fn roots(s: &Snapshot) -> Roots {
@@ -185,6 +311,9 @@ impl Report {
         let mut t = String::new();
         self.process_text(&mut t);
         self.totals_text(&mut t);
+        self.findings_text(&mut t);
+        self.tasks_text(&mut t);
+        self.types_text(&mut t);
         self.sites_text(&mut t);
         self.capture_text(&mut t);
         t
@@ -192,7 +321,7 @@ impl Report {
 
     fn process_text(&self, t: &mut String) {
         let p = &self.process;
-        t.push_str("process\n");
+        t.push_str(&format!("{}\n", heading("process")));
         line(t, "pid", p.pid);
         line(
             t,
@@ -209,7 +338,7 @@ impl Report {
 
     fn totals_text(&self, t: &mut String) {
         let n = &self.totals;
-        t.push_str("\ntotals\n");
+        t.push_str(&format!("\n{}\n", heading("totals")));
         let mut blocks = n.live_blocks.to_string();
         if n.allocator_live_blocks != n.live_blocks {
             let _ = write!(
@@ -239,16 +368,131 @@ impl Report {
         line(t, "tasks", tasks);
     }
 
-    fn sites_text(&self, t: &mut String) {
-        let shown = self.top_sites.len();
-        let total = self.totals.sites;
-        if total == 0 {
-            t.push_str("\nno live blocks, so no allocation sites\n");
+    fn findings_text(&self, t: &mut String) {
+        let f = &self.findings;
+        t.push_str(&format!("\n{}\n", heading("findings")));
+        let unreachable = format!(
+            "{} (see turbowish leaks)",
+            flagged(
+                f.unreachable_blocks,
+                &format!(
+                    "{}, {}",
+                    count(f.unreachable_blocks, "block"),
+                    bytes(f.unreachable_bytes)
+                )
+            )
+        );
+        line(t, "unreachable", unreachable);
+        line(
+            t,
+            "zombie futures",
+            format!(
+                "{} (see turbowish leaks)",
+                flagged(f.zombie_tasks, &f.zombie_tasks.to_string())
+            ),
+        );
+        let bloated = format!(
+            "{} with a future of {} or more (see turbowish bloat)",
+            flagged(f.bloated_futures, &count(f.bloated_futures, "task")),
+            bytes(BLOATED)
+        );
+        line(t, "bloated futures", bloated);
+    }
+
+    fn tasks_text(&self, t: &mut String) {
+        if !self.top_tasks.is_empty() {
+            let _ = writeln!(
+                t,
+                "\n{}",
+                heading(&format!(
+                    "top {} by retained bytes",
+                    count(self.top_tasks.len() as u64, "task")
+                ))
+            );
+            let rows: Vec<[String; 6]> = (self.top_tasks.iter())
+                .map(|x| {
+                    [
+                        x.id.to_string(),
+                        if x.name.is_empty() {
+                            "-".into()
+                        } else {
+                            x.name.clone()
+                        },
+                        x.state.to_owned(),
+                        bytes(x.retained),
+                        bytes(x.allocated),
+                        x.spawned_at.clone(),
+                    ]
+                })
+                .collect();
+            let header = ["id", "name", "state", "retained", "allocated", "spawned at"];
+            let align = [
+                Align::Right,
+                Align::Left,
+                Align::Left,
+                Align::Right,
+                Align::Right,
+                Align::Left,
+            ];
+            t.push_str(&render(header, align, &rows));
+        }
+        if !self.top_spawn_sites.is_empty() {
+            let _ = writeln!(
+                t,
+                "\n{}",
+                heading(&format!(
+                    "top {} by retained bytes",
+                    count(self.top_spawn_sites.len() as u64, "spawn site")
+                ))
+            );
+            let rows: Vec<[String; 4]> = (self.top_spawn_sites.iter())
+                .map(|x| {
+                    [
+                        x.tasks.to_string(),
+                        bytes(x.retained),
+                        bytes(x.allocated),
+                        x.spawned_at.clone(),
+                    ]
+                })
+                .collect();
+            let header = ["tasks", "retained", "allocated", "spawned at"];
+            let align = [Align::Right, Align::Right, Align::Right, Align::Left];
+            t.push_str(&render(header, align, &rows));
+        }
+    }
+
+    fn types_text(&self, t: &mut String) {
+        if self.top_types.is_empty() {
             return;
         }
         let _ = writeln!(
             t,
-            "\ntop {shown} of {total} allocation sites, by live bytes"
+            "\n{}",
+            heading(&format!(
+                "top {} by live bytes (from typed walks)",
+                count(self.top_types.len() as u64, "type")
+            ))
+        );
+        let rows: Vec<[String; 3]> = (self.top_types.iter())
+            .map(|x| [bytes(x.bytes), x.blocks.to_string(), x.r#type.clone()])
+            .collect();
+        let align = [Align::Right, Align::Right, Align::Left];
+        t.push_str(&render(["live bytes", "blocks", "type"], align, &rows));
+    }
+
+    fn sites_text(&self, t: &mut String) {
+        let shown = self.top_sites.len();
+        let total = self.totals.sites;
+        if total == 0 {
+            t.push_str(&format!("\n{}\n", "no live blocks, so no allocation sites"));
+            return;
+        }
+        let _ = writeln!(
+            t,
+            "\n{}",
+            heading(&format!(
+                "top {shown} of {total} allocation sites, by live bytes"
+            ))
         );
         if shown == 0 {
             return;
@@ -261,7 +505,7 @@ impl Report {
 
     fn capture_text(&self, t: &mut String) {
         let c = &self.capture;
-        t.push_str("\ncapture\n");
+        t.push_str(&format!("\n{}\n", heading("capture")));
         line(t, "pause", millis(c.pause_ns));
         line(t, "scan", millis(c.scan_ns));
         line(t, "symbolize", millis(c.symbolize_ns));

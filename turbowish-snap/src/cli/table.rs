@@ -1,5 +1,7 @@
 //! Plain-text tables with aligned columns.
 
+use super::color::heading;
+
 /// Which side a column's cells are aligned to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Align {
@@ -25,7 +27,7 @@ pub fn render<const N: usize>(
     }
     let header = header.map(String::from);
     let mut out = String::new();
-    for row in std::iter::once(&header).chain(rows) {
+    for (i, row) in std::iter::once(&header).chain(rows).enumerate() {
         let cells: Vec<String> = row
             .iter()
             .zip(width)
@@ -35,8 +37,15 @@ pub fn render<const N: usize>(
                 Align::Left => format!("{cell:<w$}"),
             })
             .collect();
+        let line = cells.join("  ");
+        let line = line.trim_end();
         out.push_str("  ");
-        out.push_str(cells.join("  ").trim_end());
+        // Padded first: escapes would count as width.
+        out.push_str(&if i == 0 {
+            heading(line)
+        } else {
+            line.to_owned()
+        });
         out.push('\n');
     }
     out

@@ -7,10 +7,10 @@ use anyhow::Result;
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
+use turbowish_snap::Snapshot;
 use turbowish_snap::analysis::graph::HeapGraph;
 use turbowish_snap::analysis::retained::Retained;
 use turbowish_snap::analysis::tasks::{TaskRow, task_rows};
-use turbowish_snap::{Snapshot, TaskState};
 
 /// The fields of `tasks --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
@@ -106,12 +106,7 @@ fn row(snap: &Snapshot, r: &TaskRow) -> Row {
             file if file.is_empty() => String::new(),
             file => format!("{file}:{}:{}", t.line, t.column),
         },
-        state: match t.state {
-            TaskState::Pending => "pending",
-            TaskState::Running => "running",
-            TaskState::Completed => "completed",
-            TaskState::Cancelled => "cancelled",
-        },
+        state: t.state.name(),
         future_type: string(t.future_type),
         future_size: t.future_size,
         polls: t.polls,
