@@ -116,6 +116,20 @@ fn retaining_paths_name_statics_fields_and_waker_holders() {
     assert_eq!(s.len(), 2, "static -> the buffer: {s:?}");
     assert!(s[1].1.contains("keep_in_static"), "{s:?}");
 
+    // As text, as the README shows it.
+    let text = turbowish(&[
+        "retainers".as_ref(),
+        "--site".as_ref(),
+        "keep_in_static".as_ref(),
+        file.as_os_str(),
+    ]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    println!("{text}");
+    assert!(
+        text.contains("\n  [static] static retainers_real::KEPT_BY_STATIC\n    [pointer] a block of 22.9 KiB from retainers_real::keep_in_static"),
+        "{text}"
+    );
+
     // The session names: held by the owner task's typed value, through the
     // `names` field, all 50 on one path.
     let v = retainers(&file, &["--site", "session_name"]);
