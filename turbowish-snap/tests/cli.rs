@@ -543,7 +543,9 @@ fn colors_only_when_forced_or_on_a_terminal_and_never_with_no_color() {
     let file = path.to_str().expect("utf-8 path");
     let run = |force: bool, extra: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_turbowish"));
-        cmd.args(["summary", file]).args(extra).env_remove("NO_COLOR");
+        cmd.args(["summary", file])
+            .args(extra)
+            .env_remove("NO_COLOR");
         if force {
             cmd.env("CLICOLOR_FORCE", "1");
         } else {
@@ -553,8 +555,30 @@ fn colors_only_when_forced_or_on_a_terminal_and_never_with_no_color() {
     };
     assert!(!run(false, &[]).contains('\x1b'), "piped output is plain");
     assert!(run(true, &[]).contains("\x1b[1mfindings"), "forced colors");
-    assert!(!run(true, &["--no-color"]).contains('\x1b'), "--no-color wins");
-    assert!(!run(true, &["--json"]).contains('\x1b'), "JSON is never colored");
+    assert!(
+        !run(true, &["--no-color"]).contains('\x1b'),
+        "--no-color wins"
+    );
+    assert!(
+        !run(true, &["--json"]).contains('\x1b'),
+        "JSON is never colored"
+    );
+}
+
+#[test]
+fn leaks_counts_every_zombie_when_the_list_is_cut() {
+    let mut snap = service();
+    snap.tasks[2].storage = Some(2);
+    snap.tasks[0].state = TaskState::Cancelled;
+    let out = run_on("leaks-top", &snap, "leaks", &["--top", "1", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v["zombie_tasks"], 2, "{v:#}");
+    assert_eq!(v["zombies"].as_array().unwrap().len(), 1, "{v:#}");
+    let text = run_on("leaks-top-text", &snap, "leaks", &["--top", "1"]);
+    assert!(
+        text.contains("zombie futures: 2 (finished, storage still held); the first 1 shown"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -190,23 +190,28 @@ impl<'a> Analyzed<'a> {
             .collect()
     }
 
-    /// The group of block `i` under `by`.
-    fn key(&self, by: By, tags: &HashMap<u64, u32>, i: u32) -> String {
+    /// The group of block `i` under `by`. A block's task is looked up in
+    /// this snapshot's task table, then in `other`'s: a traced task that
+    /// ended between the two is still named by its spawn site.
+    fn key(&self, by: By, tags: &HashMap<u64, u32>, other: Other, i: u32) -> String {
         let block = &self.snap.blocks[i as usize];
-        let task = tags.get(&block.task).copied();
+        let task = match tags.get(&block.task) {
+            Some(&t) => Some((self, t)),
+            None => other.1.get(&block.task).map(|&t| (other.0, t)),
+        };
         match by {
             By::Spawn => match (task, block.task) {
-                (Some(t), _) => self.spawned_at(t),
+                (Some((x, t)), _) => x.spawned_at(t),
                 (None, 0) => "(outside tasks)".to_owned(),
-                (None, _) => "(untraced tasks)".to_owned(),
+                (None, _) => "(untraced or ended tasks)".to_owned(),
             },
             By::Task => match task {
-                Some(t) => match self.string(self.snap.tasks[t as usize].name) {
+                Some((x, t)) => match x.string(x.snap.tasks[t as usize].name) {
                     "" => format!("task {}", block.task),
                     name => format!("task {} {name}", block.task),
                 },
                 None if block.task == 0 => "(outside tasks)".to_owned(),
-                None => format!("task {} (untraced)", block.task),
+                None => format!("task {} (untraced, or ended)", block.task),
             },
             By::Site => name_stack(self.snap, block.stack)
                 .label()
@@ -218,6 +223,9 @@ impl<'a> Analyzed<'a> {
         }
     }
 }
+
+/// The other snapshot of a pair, with its tasks by tag.
+type Other<'x, 'a> = (&'x Analyzed<'a>, &'x HashMap<u64, u32>);
 
 impl Report {
     fn new(a: &Snapshot, b: &Snapshot, args: &Args) -> Report {
@@ -314,8 +322,8 @@ fn groups(a: &Analyzed, b: &Analyzed, m: &BlockMatch, by: By) -> Vec<Group> {
         a.snap,
         b.snap,
         m,
-        |i| a.key(by, &ta, i),
-        |j| b.key(by, &tb, j),
+        |i| a.key(by, &ta, (b, &tb), i),
+        |j| b.key(by, &tb, (a, &ta), j),
     );
     let mut rows: Vec<Group> = changes
         .into_iter()

@@ -20,7 +20,9 @@ use turbowish_snap::analysis::retained::Retained;
 pub const JSON_FIELDS: &str = "\
 JSON output (--json) is one object; sizes are in bytes:
   unreachable  {blocks, bytes, sites: [{site, task, blocks, bytes}]}: blocks no root reaches
+  zombie_tasks how many zombie futures there are (the list below is cut to --top)
   zombies      [{id, name, spawned_at, state, storage_bytes, retained, holders: [text]}]
+  idle_tasks   how many idle tasks there are (the list below is cut to --top)
   idle         [{id, name, spawned_at, idle_ns, retained}]: pending tasks idle for at
                least --idle seconds and retaining at least --min-bytes
   grown        [{spawned_at, tasks_a, tasks_b, retained_a, retained_b}]: with --baseline,
@@ -52,7 +54,9 @@ pub struct Args {
 #[derive(Debug, Serialize)]
 struct Report {
     unreachable: UnreachableReport,
+    zombie_tasks: u64,
     zombies: Vec<ZombieRow>,
+    idle_tasks: u64,
     idle: Vec<IdleRow>,
     grown: Vec<SpawnSite>,
 }
@@ -142,7 +146,7 @@ impl Report {
                 bytes: u.bytes,
             })
             .collect();
-        let zombie_rows = zombies(snap)
+        let zombie_rows: Vec<ZombieRow> = zombies(snap)
             .iter()
             .map(|z| {
                 let t = &snap.tasks[z.task as usize];
@@ -188,10 +192,20 @@ impl Report {
                 bytes: lost.iter().map(|u| u.bytes).sum(),
                 sites: limit(sites, args.top),
             },
+            zombie_tasks: zombie_rows.len() as u64,
             zombies: limit(zombie_rows, args.top),
+            idle_tasks: idle.len() as u64,
             idle: limit(idle, args.top),
             grown: limit(grown, args.top),
         }
+    }
+}
+
+/// `; the first N shown` when a list was cut to --top.
+fn shown(listed: usize, total: u64) -> String {
+    match listed as u64 == total {
+        true => String::new(),
+        false => format!("; the first {listed} shown"),
     }
 }
 
@@ -260,11 +274,12 @@ impl Report {
             ));
         }
         s.push_str(&format!(
-            "\n{} (finished, storage still held)\n",
+            "\n{} (finished, storage still held){}\n",
             flagged(
-                self.zombies.len() as u64,
-                &format!("zombie futures: {}", self.zombies.len())
-            )
+                self.zombie_tasks,
+                &format!("zombie futures: {}", self.zombie_tasks)
+            ),
+            shown(self.zombies.len(), self.zombie_tasks)
         ));
         for z in &self.zombies {
             s.push_str(&format!(
@@ -288,9 +303,9 @@ impl Report {
         s.push_str(&format!(
             "\n{}\n",
             flagged(
-                self.idle.len() as u64,
-                &format!("idle tasks holding memory: {}", self.idle.len())
-            )
+                self.idle_tasks,
+                &format!("idle tasks holding memory: {}", self.idle_tasks)
+            ) + &shown(self.idle.len(), self.idle_tasks)
         ));
         if !self.idle.is_empty() {
             let rows: Vec<[String; 5]> = self

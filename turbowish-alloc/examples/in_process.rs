@@ -1,7 +1,11 @@
-//! TurboWish demo: tasks on a tokio runtime allocate and hold memory; the
-//! allocator shim knows, per live block, which task made it and where.
+//! TurboWish's in-process API: tasks on a tokio runtime allocate and hold
+//! memory; `stats`, `stats_by_task`, `block` and `tasks` say, from inside
+//! the process, which task made each block and where, and
+//! `snapshot_to` writes a snapshot file without a signal.
 //!
-//! Run with `cargo run --release --example demo`.
+//! Run with `cargo run --release --example in_process` (the repository's
+//! main demo is `cargo run --release --example demo`, a service found
+//! leaking from two snapshots).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -85,7 +89,7 @@ fn main() {
 
 /// Takes a heap snapshot of this process; returns what to tell the user.
 fn take_snapshot() -> String {
-    let path = std::path::Path::new("turbowish-demo.twsnap");
+    let path = std::path::Path::new("turbowish-in-process.twsnap");
     match turbowish_alloc::snapshot_to(path) {
         Ok(info) => format!(
             "snapshot: {} ({} blocks, {} pointers between them, {}; the process paused {:.1} ms)\n\
