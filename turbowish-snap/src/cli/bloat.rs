@@ -114,13 +114,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         futures,
         containers,
     };
-    if args.json {
-        serde_json::to_writer_pretty(&mut *out, &report)?;
-        writeln!(out)?;
-    } else {
-        out.write_all(report.to_text(args.min_size).as_bytes())?;
-    }
-    Ok(())
+    super::emit(out, args.json, &report, || report.to_text(args.min_size))
 }
 
 /// Bytes of a container's block that hold no element: its share of the

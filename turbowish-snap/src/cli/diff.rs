@@ -134,13 +134,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         bail!("{why} (use --force to compare them anyway)");
     }
     let report = Report::new(&a, &b, args);
-    if args.json {
-        serde_json::to_writer_pretty(&mut *out, &report)?;
-        writeln!(out)?;
-    } else {
-        out.write_all(report.to_text().as_bytes())?;
-    }
-    Ok(())
+    super::emit(out, args.json, &report, || report.to_text())
 }
 
 /// A snapshot with its per-task figures.

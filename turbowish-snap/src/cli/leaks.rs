@@ -5,7 +5,7 @@ use super::color::{flagged, heading};
 use super::diff::{Analyzed, SpawnSite, signed_bytes, spawn_sites};
 use super::site::{name_stack, string};
 use super::table::{Align, render};
-use super::units::{bytes, count};
+use super::units::{bytes, count, or_dash};
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::io::Write;
@@ -113,13 +113,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         None => None,
     };
     let report = Report::new(&snap, baseline.as_ref(), args);
-    if args.json {
-        serde_json::to_writer_pretty(&mut *out, &report)?;
-        writeln!(out)?;
-    } else {
-        out.write_all(report.to_text().as_bytes())?;
-    }
-    Ok(())
+    super::emit(out, args.json, &report, || report.to_text())
 }
 
 fn limit<T>(mut v: Vec<T>, top: usize) -> Vec<T> {
@@ -285,7 +279,7 @@ impl Report {
             s.push_str(&format!(
                 "  task {} {} ({}, spawned at {}): storage {}, retains {}\n",
                 z.id,
-                if z.name.is_empty() { "-" } else { &z.name },
+                or_dash(&z.name),
                 z.state,
                 z.spawned_at,
                 bytes(z.storage_bytes),
@@ -314,11 +308,7 @@ impl Report {
                 .map(|x| {
                     [
                         x.id.to_string(),
-                        if x.name.is_empty() {
-                            "-".into()
-                        } else {
-                            x.name.clone()
-                        },
+                        or_dash(&x.name),
                         format!("{:.0} s", x.idle_ns as f64 / 1e9),
                         bytes(x.retained),
                         x.spawned_at.clone(),

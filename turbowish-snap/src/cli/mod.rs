@@ -139,6 +139,23 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
+/// Writes `report` to `out` as pretty JSON (with `json`), else as the text
+/// `text` makes.
+fn emit(
+    out: &mut dyn Write,
+    json: bool,
+    report: &impl serde::Serialize,
+    text: impl FnOnce() -> String,
+) -> Result<()> {
+    if json {
+        serde_json::to_writer_pretty(&mut *out, report)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(text().as_bytes())?;
+    }
+    Ok(())
+}
+
 /// Reads the snapshot at `path`, with an error that names it.
 fn read_snapshot(path: &Path) -> Result<Snapshot> {
     if path.is_dir() {

@@ -92,13 +92,9 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     let snap = super::read_snapshot(&args.file)?;
     let chosen = select(&snap, args)?;
     let report = Report::new(&snap, &chosen, args.top);
-    if args.json {
-        serde_json::to_writer_pretty(&mut *out, &report)?;
-        writeln!(out)?;
-    } else {
-        out.write_all(report.to_text(&describe_selection(args)).as_bytes())?;
-    }
-    Ok(())
+    super::emit(out, args.json, &report, || {
+        report.to_text(&describe_selection(args))
+    })
 }
 
 /// The blocks the arguments choose; an error if none.

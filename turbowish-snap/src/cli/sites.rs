@@ -91,13 +91,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         selected,
         sites: all,
     };
-    if args.json {
-        serde_json::to_writer_pretty(&mut *out, &report)?;
-        writeln!(out)?;
-    } else {
-        out.write_all(report.to_text().as_bytes())?;
-    }
-    Ok(())
+    super::emit(out, args.json, &report, || report.to_text())
 }
 
 /// The allocation tags of the chosen tasks, or `None` for all blocks.

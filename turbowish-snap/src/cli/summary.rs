@@ -6,7 +6,7 @@ use super::diff::Analyzed;
 use super::site::string;
 use super::sites::{Site, sites};
 use super::table::{Align, render};
-use super::units::{bytes, count, millis, utc_iso8601};
+use super::units::{bytes, count, millis, or_dash, utc_iso8601};
 use anyhow::Result;
 use serde::Serialize;
 use std::cmp::Reverse;
@@ -53,13 +53,7 @@ pub struct Args {
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     let snapshot = super::read_snapshot(&args.file)?;
     let report = Report::new(&snapshot, args.top);
-    if args.json {
-        serde_json::to_writer_pretty(&mut *out, &report)?;
-        writeln!(out)?;
-    } else {
-        out.write_all(report.to_text().as_bytes())?;
-    }
-    Ok(())
+    super::emit(out, args.json, &report, || report.to_text())
 }
 
 /// Everything `summary` prints, in the shape of its JSON output.
@@ -413,11 +407,7 @@ impl Report {
                 .map(|x| {
                     [
                         x.id.to_string(),
-                        if x.name.is_empty() {
-                            "-".into()
-                        } else {
-                            x.name.clone()
-                        },
+                        or_dash(&x.name),
                         x.state.to_owned(),
                         bytes(x.retained),
                         bytes(x.allocated),

@@ -2,7 +2,7 @@
 
 use super::site::short_path;
 use super::table::{Align, render};
-use super::units::bytes;
+use super::units::{bytes, or_dash};
 use anyhow::Result;
 use serde::Serialize;
 use std::io::Write;
@@ -87,13 +87,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     if args.top > 0 {
         rows.truncate(args.top);
     }
-    if args.json {
-        serde_json::to_writer_pretty(&mut *out, &rows)?;
-        writeln!(out)?;
-    } else {
-        out.write_all(text(&rows, total).as_bytes())?;
-    }
-    Ok(())
+    super::emit(out, args.json, &rows, || text(&rows, total))
 }
 
 fn row(snap: &Snapshot, r: &TaskRow) -> Row {
@@ -145,11 +139,7 @@ fn text(rows: &[Row], total: usize) -> String {
         .map(|r| {
             [
                 r.id.to_string(),
-                if r.name.is_empty() {
-                    "-".into()
-                } else {
-                    r.name.clone()
-                },
+                or_dash(&r.name),
                 r.state.to_owned(),
                 bytes(r.future_size),
                 r.polls.to_string(),
@@ -157,10 +147,7 @@ fn text(rows: &[Row], total: usize) -> String {
                 bytes(r.allocated),
                 bytes(r.retained),
                 bytes(r.shared),
-                match short_path(&r.spawned_at) {
-                    "" => "-".to_owned(),
-                    path => path.to_owned(),
-                },
+                or_dash(short_path(&r.spawned_at)),
             ]
         })
         .collect();

@@ -24,6 +24,14 @@ pub fn count(n: u64, noun: &str) -> String {
     }
 }
 
+/// A name, or `-` for none, for a table cell.
+pub fn or_dash(name: &str) -> String {
+    match name {
+        "" => "-".to_owned(),
+        n => n.to_owned(),
+    }
+}
+
 /// Formats nanoseconds as milliseconds with one decimal.
 pub fn millis(ns: u64) -> String {
     format!("{:.1} ms", ns as f64 / 1e6)
