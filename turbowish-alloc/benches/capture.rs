@@ -446,11 +446,19 @@ fn stripped_sizes(mut snap: Snapshot) -> (u64, u64) {
     snap.frames.clear();
     snap.stacks = vec![Vec::new()];
     snap.process.exe = 0;
+    // Every reference into the string table goes with it.
     for b in &mut snap.blocks {
-        b.stack = 0;
+        (b.stack, b.type_name) = (0, 0);
+    }
+    for e in &mut snap.edges {
+        e.label = 0;
     }
     for r in &mut snap.roots {
         r.label = 0;
+        r.labels.clear();
+    }
+    for t in &mut snap.tasks {
+        (t.name, t.file, t.future_type) = (0, 0, 0);
     }
     let encode = |s: &Snapshot| turbowish_snap::write(s, std::io::sink()).expect("re-encoding");
     let without_symbols = encode(&snap);
