@@ -101,23 +101,9 @@ fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
 // ---------------------------------------------------------------------------
 // Graphs.
 
-/// SplitMix64: a small, fast, fixed-seed PRNG.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (the bias of the modulo is negligible here).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 
 /// The edges of a heap-like graph of `n` nodes plus a super-root, node `n`.
 fn heap_like(n: usize) -> Vec<(u32, u32)> {

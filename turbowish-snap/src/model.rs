@@ -234,6 +234,17 @@ pub struct Root {
     pub task: Option<u32>,
 }
 
+impl Root {
+    /// This root's label for its target block `b` (0 when it has none, or
+    /// `b` is not a target).
+    pub fn label_of(&self, b: u32) -> u32 {
+        match self.targets.binary_search(&b) {
+            Ok(i) => self.labels.get(i).copied().unwrap_or(0),
+            Err(_) => 0,
+        }
+    }
+}
+
 /// The kind of a [`Root`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RootKind {

@@ -193,7 +193,7 @@ impl Linker {
             let b = graph.node_block(n).expect("roots only start paths");
             let via = match previous {
                 None => {
-                    root_label = target_label(snap, root, b);
+                    root_label = snap.roots[root as usize].label_of(b);
                     Via::Conservative
                 }
                 Some(p) => self.link(snap, p, b),
@@ -229,18 +229,9 @@ impl Linker {
         let task_value = self.storage_roots.get(&from).and_then(|&r| {
             let root = &snap.roots[r as usize];
             root.targets.binary_search(&to).ok()?;
-            Some(Via::TaskValue(target_label(snap, r, to)))
+            Some(Via::TaskValue(root.label_of(to)))
         });
         task_value.or(edge).unwrap_or(Via::Conservative)
-    }
-}
-
-/// Root `r`'s label for its target block `b` (0 for none).
-fn target_label(snap: &Snapshot, r: u32, b: u32) -> u32 {
-    let root = &snap.roots[r as usize];
-    match root.targets.binary_search(&b) {
-        Ok(i) => root.labels.get(i).copied().unwrap_or(0),
-        Err(_) => 0,
     }
 }
 

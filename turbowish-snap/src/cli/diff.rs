@@ -1,7 +1,7 @@
 //! `turbowish diff`: what grew between two snapshots of one process.
 
 use super::color::heading;
-use super::site::{name_stack, short_path};
+use super::site::name_stack;
 use super::table::{Align, render};
 use super::units::bytes;
 use anyhow::{Result, bail};
@@ -15,7 +15,7 @@ use turbowish_snap::analysis::diff::{
 };
 use turbowish_snap::analysis::graph::HeapGraph;
 use turbowish_snap::analysis::retained::Retained;
-use turbowish_snap::analysis::tasks::{TaskRow, task_rows};
+use turbowish_snap::analysis::tasks::{TaskRow, tag, task_rows};
 
 /// The fields of `diff --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
@@ -169,17 +169,13 @@ impl<'a> Analyzed<'a> {
     }
 
     pub(super) fn spawned_at(&self, task: u32) -> String {
-        let t = &self.snap.tasks[task as usize];
-        match self.string(t.file) {
-            "" => "(unknown)".to_owned(),
-            file => format!("{}:{}", short_path(file), t.line),
-        }
+        super::site::spawned_at(self.snap, &self.snap.tasks[task as usize])
     }
 
     /// The traced task with allocation tag `tag`, if any.
     fn task_by_tag(&self) -> HashMap<u64, u32> {
         (0..self.snap.tasks.len() as u32)
-            .map(|i| (self.snap.tasks[i as usize].id & u64::from(u32::MAX), i))
+            .map(|i| (tag(self.snap.tasks[i as usize].id), i))
             .filter(|&(tag, _)| tag != 0)
             .collect()
     }

@@ -3,6 +3,7 @@
 
 use super::color::{flagged, heading};
 use super::diff::{Analyzed, SpawnSite, signed_bytes, spawn_sites};
+use super::holder::Holders;
 use super::site::{name_stack, string};
 use super::table::{Align, render};
 use super::units::{bytes, count, or_dash};
@@ -140,6 +141,7 @@ impl Report {
                 bytes: u.bytes,
             })
             .collect();
+        let holders = Holders::new(snap, true);
         let zombie_rows: Vec<ZombieRow> = zombies(snap)
             .iter()
             .map(|z| {
@@ -151,7 +153,9 @@ impl Report {
                     state: t.state.name(),
                     storage_bytes: snap.blocks[z.storage as usize].size,
                     retained: b.rows[z.task as usize].retained,
-                    holders: z.holders.iter().map(|h| holder(snap, *h)).collect(),
+                    holders: (z.holders.iter())
+                        .map(|&h| holder(&holders, h, z.storage))
+                        .collect(),
                 }
             })
             .collect();
@@ -203,33 +207,16 @@ fn shown(listed: usize, total: u64) -> String {
     }
 }
 
-/// Names a holder: a block by its type or allocation site, the field that
-/// points, and the task that allocated it; a root by its kind and label.
-fn holder(snap: &Snapshot, h: Holder) -> String {
+/// Names a holder: a block (with the field that points, if typed), or a
+/// root (a static by its symbol) holding the zombie's `storage` block.
+fn holder(holders: &Holders, h: Holder, storage: u32) -> String {
+    let snap = holders.snap;
     match h {
-        Holder::Root(r) => {
-            let root = &snap.roots[r as usize];
-            format!("{:?} root {}", root.kind, string(snap, root.label))
-        }
-        Holder::Block(b, label) => {
-            let block = &snap.blocks[b as usize];
-            let what = match string(snap, block.type_name) {
-                "" => name_stack(snap, block.stack).label().map_or_else(
-                    || "a block".to_owned(),
-                    |site| format!("a block from {site}"),
-                ),
-                t => t.to_owned(),
-            };
-            let field = match string(snap, label) {
-                "" => String::new(),
-                l => format!(", field {l}"),
-            };
-            let task = match block.task {
-                0 => String::new(),
-                t => format!(", allocated by task {t}"),
-            };
-            format!("{what} of {}{field}{task}", bytes(block.size))
-        }
+        Holder::Root(r) => holders.root(r, snap.roots[r as usize].label_of(storage)).1,
+        Holder::Block(b, label) => match string(snap, label) {
+            "" => holders.block(b),
+            field => format!("{}, field {field}", holders.block(b)),
+        },
     }
 }
 

@@ -3,6 +3,7 @@
 mod bloat;
 mod color;
 mod diff;
+mod holder;
 mod leaks;
 mod process;
 mod retainers;

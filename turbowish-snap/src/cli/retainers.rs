@@ -2,17 +2,17 @@
 //! keep chosen blocks alive, each step naming its holder.
 
 use super::color::heading;
-use super::site::{name_stack, short_path, string};
+use super::holder::Holders;
+use super::site::{name_stack, string};
 use super::units::{bytes, count};
 use anyhow::{Result, bail};
 use serde::Serialize;
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
+use turbowish_snap::Snapshot;
 use turbowish_snap::analysis::graph::HeapGraph;
 use turbowish_snap::analysis::retainers::{Linker, RetainingPath, ShortestPaths, Via};
-use turbowish_snap::{RootKind, Snapshot};
 
 /// The fields of `retainers --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
@@ -170,10 +170,10 @@ impl Report {
             }
         }
         let linker = Linker::new(snap, &graph, found.iter().map(|(_, n)| n.as_slice()));
-        let namer = Namer::new(snap, chosen.len() == 1);
+        let holders = Holders::new(snap, chosen.len() == 1);
         let mut groups: HashMap<Vec<Step>, PathRow> = HashMap::new();
         for (b, nodes) in &found {
-            let steps = namer.steps(&linker.path(snap, &graph, nodes));
+            let steps = steps(&holders, &linker.path(snap, &graph, nodes));
             let row = groups.entry(steps.clone()).or_insert_with(|| PathRow {
                 blocks: 0,
                 bytes: 0,
@@ -224,123 +224,29 @@ impl Report {
     }
 }
 
-/// Names the steps of paths. With one block chosen, steps name exact tasks
-/// and sizes; with many, only what paths of the same shape share (spawn
-/// sites, types, allocation sites), so that they group.
-struct Namer<'a> {
-    snap: &'a Snapshot,
-    one: bool,
-    /// Task storage block -> task index.
-    storage: HashMap<u32, u32>,
-    /// Allocation stack -> site label, as computed.
-    sites: RefCell<HashMap<u32, String>>,
+/// The steps of `path`: its root, then each block with how it is held.
+fn steps(holders: &Holders, path: &RetainingPath) -> Vec<Step> {
+    let (via, holder) = holders.root(path.root, path.root_label);
+    let mut steps = vec![Step {
+        via: via.to_owned(),
+        holder,
+    }];
+    steps.extend(path.links.iter().map(|&(via, b)| Step {
+        via: via_name(holders.snap, via),
+        holder: holders.block(b),
+    }));
+    steps
 }
 
-impl<'a> Namer<'a> {
-    fn new(snap: &'a Snapshot, one: bool) -> Namer<'a> {
-        let storage = (snap.tasks.iter().zip(0u32..))
-            .filter_map(|(t, i)| Some((t.storage?, i)))
-            .collect();
-        Namer {
-            snap,
-            one,
-            storage,
-            sites: RefCell::default(),
-        }
+fn via_name(snap: &Snapshot, via: Via) -> String {
+    let label = |l| match string(snap, l) {
+        "" => String::new(),
+        l => format!(" {l}"),
+    };
+    match via {
+        Via::Conservative => "pointer".to_owned(),
+        Via::Field(l) => format!("field{}", label(l)),
+        Via::TaskValue(l) => format!("task value{}", label(l)),
+        Via::Future => "future".to_owned(),
     }
-
-    fn steps(&self, path: &RetainingPath) -> Vec<Step> {
-        let mut steps = vec![self.root(path)];
-        steps.extend(path.links.iter().map(|&(via, b)| Step {
-            via: self.via(via),
-            holder: self.block(b),
-        }));
-        steps
-    }
-
-    fn root(&self, path: &RetainingPath) -> Step {
-        let snap = self.snap;
-        let root = &snap.roots[path.root as usize];
-        let label = string(snap, root.label);
-        let (via, holder) = match root.kind {
-            RootKind::Static => match string(snap, path.root_label) {
-                "" => ("static", format!("static data of {}", file_name(label))),
-                name => ("static", format!("static {name}")),
-            },
-            RootKind::ThreadStack => ("thread stack", format!("stack of {label}")),
-            RootKind::ThreadLocal => ("thread-local", format!("thread-locals of {label}")),
-            RootKind::Named => ("named root", format!("root {label:?}")),
-            RootKind::Task => ("task", self.task(root.task)),
-        };
-        Step {
-            via: via.to_owned(),
-            holder,
-        }
-    }
-
-    fn task(&self, task: Option<u32>) -> String {
-        let snap = self.snap;
-        let Some(t) = task.and_then(|t| snap.tasks.get(t as usize)) else {
-            return "a task".to_owned();
-        };
-        let at = match string(snap, t.file) {
-            "" => "(unknown)".to_owned(),
-            f => format!("{}:{}", short_path(f), t.line),
-        };
-        let name = match string(snap, t.name) {
-            "" => String::new(),
-            n => format!(" {n:?}"),
-        };
-        if self.one {
-            format!("task {}{name} spawned at {at}", t.id)
-        } else {
-            format!("a task{name} spawned at {at}")
-        }
-    }
-
-    fn via(&self, via: Via) -> String {
-        let label = |l| match string(self.snap, l) {
-            "" => String::new(),
-            l => format!(" {l}"),
-        };
-        match via {
-            Via::Conservative => "pointer".to_owned(),
-            Via::Field(l) => format!("field{}", label(l)),
-            Via::TaskValue(l) => format!("task value{}", label(l)),
-            Via::Future => "future".to_owned(),
-        }
-    }
-
-    fn block(&self, b: u32) -> String {
-        let snap = self.snap;
-        let block = &snap.blocks[b as usize];
-        if let Some(&t) = self.storage.get(&b) {
-            return format!("the future of {}", self.task(Some(t)));
-        }
-        let what = match string(snap, block.type_name) {
-            "" => "a block".to_owned(),
-            t => t.to_owned(),
-        };
-        let size = if self.one {
-            format!(" of {}", bytes(block.size))
-        } else {
-            String::new()
-        };
-        let site = (self.sites.borrow_mut().entry(block.stack))
-            .or_insert_with(|| {
-                name_stack(snap, block.stack)
-                    .label()
-                    .map_or_else(String::new, |s| format!(" from {s}"))
-            })
-            .clone();
-        let task = match block.task {
-            t if t != 0 && self.one => format!(", allocated by task {t}"),
-            _ => String::new(),
-        };
-        format!("{what}{size}{site}{task}")
-    }
-}
-
-fn file_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
 }

@@ -1,7 +1,7 @@
 //! Naming allocation sites: the first frame of a stack that is the
 //! program's own code rather than allocator or standard-library machinery.
 
-use turbowish_snap::{Frame, Snapshot, Symbol};
+use turbowish_snap::{Frame, Snapshot, Symbol, Task};
 
 /// Function-name prefixes of frames that are allocation machinery (the
 /// allocator, `alloc`/`core`/`std`, hashbrown's tables, tokio's runtime),
@@ -129,6 +129,15 @@ fn address_name(snap: &Snapshot, frame: &Frame) -> SiteName {
     SiteName {
         function: Some(format!("{:#x}", frame.addr)),
         location,
+    }
+}
+
+/// Where task `t` of `snap` was spawned, as `file:line` with the file
+/// shortened, or `(unknown)`.
+pub fn spawned_at(snap: &Snapshot, t: &Task) -> String {
+    match string(snap, t.file) {
+        "" => "(unknown)".to_owned(),
+        file => format!("{}:{}", short_path(file), t.line),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `turbowish sites`: allocation sites by live bytes, for the whole process
 //! or for the blocks one task, or the tasks of one spawn site, allocated.
 
-use super::site::{name_stack, short_path, string};
+use super::site::{name_stack, short_path, spawned_at, string};
 use super::table::{Align, render};
 use super::units::{bytes, count};
 use anyhow::{Result, bail};
@@ -112,9 +112,7 @@ fn chosen_tags(snap: &Snapshot, args: &Args) -> Result<Option<HashSet<u64>>> {
         .tasks
         .iter()
         .filter(|t| t.id != 0)
-        .filter(|t| {
-            format!("{}:{}", short_path(string(snap, t.file)), t.line).contains(pattern.as_str())
-        })
+        .filter(|t| spawned_at(snap, t).contains(pattern.as_str()))
         .map(|t| tag(t.id))
         .collect();
     if matching.is_empty() {

@@ -1,0 +1,109 @@
+//! Naming what holds a block, for `retainers` and `leaks`: roots (a static
+//! by its symbol, a thread's stack or thread-locals, a task, a named root)
+//! and blocks (a task's future, a typed value, an allocation site).
+
+use super::site::{name_stack, spawned_at, string};
+use super::units::bytes;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use turbowish_snap::{RootKind, Snapshot};
+
+/// Names holders in one snapshot. Exact names give task ids, sizes and
+/// allocating tasks; otherwise only what holders of the same shape share
+/// (spawn sites, types, allocation sites), so that paths group.
+pub struct Holders<'a> {
+    /// The snapshot.
+    pub snap: &'a Snapshot,
+    exact: bool,
+    /// Task storage block -> task index.
+    storage: HashMap<u32, u32>,
+    /// Allocation stack -> ` from SITE`, as computed.
+    sites: RefCell<HashMap<u32, String>>,
+}
+
+impl<'a> Holders<'a> {
+    /// A namer for `snap`, with exact names or shared ones.
+    pub fn new(snap: &'a Snapshot, exact: bool) -> Holders<'a> {
+        let storage = (snap.tasks.iter().zip(0u32..))
+            .filter_map(|(t, i)| Some((t.storage?, i)))
+            .collect();
+        Holders {
+            snap,
+            exact,
+            storage,
+            sites: RefCell::default(),
+        }
+    }
+
+    /// Root `r`'s kind, and its name; `label` is the root's label for the
+    /// held block (for a static, the static's symbol).
+    pub fn root(&self, r: u32, label: u32) -> (&'static str, String) {
+        let snap = self.snap;
+        let root = &snap.roots[r as usize];
+        let name = string(snap, root.label);
+        match root.kind {
+            RootKind::Static => match string(snap, label) {
+                "" => ("static", format!("static data of {}", file_name(name))),
+                symbol => ("static", format!("static {symbol}")),
+            },
+            RootKind::ThreadStack => ("thread stack", format!("stack of {name}")),
+            RootKind::ThreadLocal => ("thread-local", format!("thread-locals of {name}")),
+            RootKind::Named => ("named root", format!("root {name:?}")),
+            RootKind::Task => ("task", self.task(root.task)),
+        }
+    }
+
+    /// Task `task` (an index into [`Snapshot::tasks`]), by id, name and
+    /// spawn site.
+    pub fn task(&self, task: Option<u32>) -> String {
+        let snap = self.snap;
+        let Some(t) = task.and_then(|t| snap.tasks.get(t as usize)) else {
+            return "a task".to_owned();
+        };
+        let at = spawned_at(snap, t);
+        let name = match string(snap, t.name) {
+            "" => String::new(),
+            n => format!(" {n:?}"),
+        };
+        if self.exact {
+            format!("task {}{name} spawned at {at}", t.id)
+        } else {
+            format!("a task{name} spawned at {at}")
+        }
+    }
+
+    /// Block `b`: a task's future, or its type (from typed walks), size,
+    /// allocation site and allocating task.
+    pub fn block(&self, b: u32) -> String {
+        let snap = self.snap;
+        let block = &snap.blocks[b as usize];
+        if let Some(&t) = self.storage.get(&b) {
+            return format!("the future of {}", self.task(Some(t)));
+        }
+        let what = match string(snap, block.type_name) {
+            "" => "a block".to_owned(),
+            t => t.to_owned(),
+        };
+        let size = if self.exact {
+            format!(" of {}", bytes(block.size))
+        } else {
+            String::new()
+        };
+        let site = (self.sites.borrow_mut().entry(block.stack))
+            .or_insert_with(|| {
+                name_stack(snap, block.stack)
+                    .label()
+                    .map_or_else(String::new, |s| format!(" from {s}"))
+            })
+            .clone();
+        let task = match block.task {
+            t if t != 0 && self.exact => format!(", allocated by task {t}"),
+            _ => String::new(),
+        };
+        format!("{what}{size}{site}{task}")
+    }
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
