@@ -928,3 +928,78 @@ fn snap_refuses_a_process_with_snapshot_signals_off() {
     assert!(err.contains("TURBOWISH_SIGNAL is off"), "{err}");
     assert!(child.alive());
 }
+
+/// The service's snapshot with every name hostile: terminal escapes (clear
+/// screen, OSC 52 clipboard write, BEL, CR) in every string, and task
+/// names and a future type of 70,000 bytes.
+fn hostile() -> (Snapshot, String) {
+    let mut snap = service();
+    for s in snap.strings.iter_mut().skip(1) {
+        s.push_str("\x1b]52;c;SGk=\x07\r\x1b[2J\u{202e}");
+    }
+    let long = format!("evil{}", "x".repeat(70_000));
+    let long_name = snap.strings.len() as u32;
+    snap.strings.push(long.clone());
+    for t in &mut snap.tasks {
+        (t.name, t.future_type) = (long_name, long_name);
+    }
+    snap.capture.typed_panics.push("panicked\x1b[2J".into());
+    (snap, long)
+}
+
+#[test]
+fn hostile_names_are_escaped_in_text_and_kept_whole_in_json() {
+    let (snap, long) = hostile();
+    let path = write_snapshot("hostile", &snap);
+    let file = path.to_str().unwrap();
+    let commands: [&[&str]; 8] = [
+        &["summary", file],
+        &["tasks", file],
+        &["leaks", file],
+        &["bloat", file, "--min-size", "1"],
+        &["sites", file, "--stack"],
+        &["retainers", file, "--site", "svc"],
+        &["retainers", file, "--task", "3"],
+        &["diff", file, file, "--force"],
+    ];
+    for args in commands {
+        let out = turbowish(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        let raw = text
+            .chars()
+            .find(|&c| c != '\n' && c.is_control() || c == '\u{202e}');
+        assert_eq!(
+            raw, None,
+            "{args:?} printed a raw control character:\n{text}"
+        );
+        let names_shown = args[0] != "leaks"; // it finds nothing to name here
+        assert!(
+            !names_shown || text.contains("\\x1b"),
+            "{args:?}: no escape:\n{text}"
+        );
+        let widest = text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        assert!(
+            widest < 2_000,
+            "{args:?} printed a line of {widest} characters"
+        );
+        let mut json_args = args.to_vec();
+        json_args.push("--json");
+        let out = turbowish(&json_args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{json_args:?}: {}",
+            stderr(&out)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let text = json.to_string();
+        if ["tasks", "bloat"].contains(&args[0]) {
+            assert!(text.contains(&long), "{json_args:?} cut a name");
+        }
+        assert!(
+            !names_shown || text.contains("\\u001b]52"),
+            "{json_args:?}: escaped"
+        );
+    }
+}

@@ -64,7 +64,7 @@ struct Container {
 
 /// Runs `turbowish bloat`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let snap = super::read_snapshot(&args.file)?;
+    let snap = super::read_snapshot(&args.file, args.json)?;
     let a = Analyzed::new(&snap);
     let mut futures: HashMap<(String, u32), Future> = HashMap::new();
     for (i, t) in snap.tasks.iter().enumerate() {

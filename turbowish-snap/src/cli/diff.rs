@@ -126,8 +126,8 @@ struct Group {
 
 /// Runs `turbowish diff`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let a = super::read_snapshot(&args.a)?;
-    let b = super::read_snapshot(&args.b)?;
+    let a = super::read_snapshot(&args.a, args.json)?;
+    let b = super::read_snapshot(&args.b, args.json)?;
     if let Err(why) = check_pair(&a, &b)
         && !args.force
     {

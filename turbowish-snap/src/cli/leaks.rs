@@ -102,10 +102,10 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     if !(args.idle >= 0.0 && args.idle.is_finite()) {
         bail!("--idle must be a number of seconds, 0 or more");
     }
-    let snap = super::read_snapshot(&args.file)?;
+    let snap = super::read_snapshot(&args.file, args.json)?;
     let baseline = match &args.baseline {
         Some(path) => {
-            let a = super::read_snapshot(path)?;
+            let a = super::read_snapshot(path, args.json)?;
             if let Err(why) = check_pair(&a, &snap) {
                 bail!("cannot use {} as the baseline: {why}", path.display());
             }

@@ -13,6 +13,7 @@ mod snap;
 mod summary;
 mod table;
 mod tasks;
+mod text;
 mod units;
 
 use anyhow::{Result, anyhow};
@@ -157,15 +158,22 @@ fn emit(
     Ok(())
 }
 
-/// Reads the snapshot at `path`, with an error that names it.
-fn read_snapshot(path: &Path) -> Result<Snapshot> {
+/// Reads the snapshot at `path`, with an error that names it. Unless the
+/// report is `json`, its strings are escaped for the terminal (see
+/// [`text`]).
+fn read_snapshot(path: &Path, json: bool) -> Result<Snapshot> {
     if path.is_dir() {
         return Err(anyhow!(
             "cannot read {}: it is a directory; give the path of a .twsnap file",
             path.display()
         ));
     }
-    turbowish_snap::read_file(path).map_err(|e| anyhow!("cannot read {}: {e}", path.display()))
+    let mut snap = turbowish_snap::read_file(path)
+        .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
+    if !json {
+        text::escape_snapshot(&mut snap);
+    }
+    Ok(snap)
 }
 
 /// `error` and its causes on one line, `: `-separated, each cause once

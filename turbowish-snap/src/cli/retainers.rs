@@ -89,7 +89,7 @@ struct Step {
 
 /// Runs `turbowish retainers`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let snap = super::read_snapshot(&args.file)?;
+    let snap = super::read_snapshot(&args.file, args.json)?;
     let chosen = select(&snap, args)?;
     let report = Report::new(&snap, &chosen, args.top);
     super::emit(out, args.json, &report, || {

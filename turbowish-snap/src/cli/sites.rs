@@ -71,7 +71,7 @@ pub(super) struct Site {
 
 /// Runs `turbowish sites`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let snap = super::read_snapshot(&args.file)?;
+    let snap = super::read_snapshot(&args.file, args.json)?;
     let tags = chosen_tags(&snap, args)?;
     let mut all = sites(&snap, |b| tags.as_ref().is_none_or(|t| t.contains(&b.task)));
     let selected = Selected {

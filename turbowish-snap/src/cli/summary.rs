@@ -51,7 +51,7 @@ pub struct Args {
 
 /// Runs `turbowish summary`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let snapshot = super::read_snapshot(&args.file)?;
+    let snapshot = super::read_snapshot(&args.file, args.json)?;
     let report = Report::new(&snapshot, args.top);
     super::emit(out, args.json, &report, || report.to_text())
 }

@@ -75,7 +75,7 @@ struct Row {
 
 /// Runs `turbowish tasks`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let snap = super::read_snapshot(&args.file)?;
+    let snap = super::read_snapshot(&args.file, args.json)?;
     let graph = HeapGraph::new(&snap);
     let retained = Retained::new(&snap, &graph);
     let mut rows: Vec<Row> = task_rows(&snap, &graph, &retained)
