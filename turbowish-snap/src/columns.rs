@@ -1,21 +1,45 @@
-//! The payload's wire layout: columns, delta-encoded, then validated on the
-//! way back in.
+//! The payload's wire layout: columns, delta-encoded, then decoded and
+//! validated table by table on the way back in.
 //!
-//! Blocks are stored as five columns rather than rows, addresses as
+//! Blocks are stored as six columns rather than rows, addresses as
 //! differences from the previous block (blocks are sorted by address) and
 //! edges as differences too. Postcard writes every integer as a varint, so a
 //! small difference costs one byte, and zstd then finds the remaining
 //! regularity column by column.
+//!
+//! The writer serializes [`Wire`] with serde. The reader ([`decode`]) does not
+//! build a `Wire`: it reads the same fields in the same order straight from
+//! the decompressor ([`Source`]), one value at a time, into the rows of a
+//! [`Snapshot`]. Rules:
+//!
+//! 1. **Each table is checked as soon as it is read** (the rules of
+//!    [`validate::table`]), before the next one is read: a file that is
+//!    garbage after its header fails at its first bad table.
+//! 2. **Counts before contents.** A table's length is checked against the
+//!    bytes left before any entry is read ([`Source::len`]), with the least
+//!    an entry can take: the postcard encoding of its default value (one byte
+//!    per field). Every block column after the first must have as many
+//!    entries as the first, and so must every edge column.
+//! 3. **Rows grow as entries arrive**, up to the declared count, never to it
+//!    at once ([`push`]): memory follows what the file holds.
+//! 4. **Sums over file values are checked** (no wrapping in release builds,
+//!    no overflow panic in debug ones), and every index a sum makes is
+//!    checked against its table as it is made.
 
 use crate::Error;
 use crate::model::{
     Block, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind, Snapshot,
     Task,
 };
-use serde::{Deserialize, Serialize};
+use crate::stream::Source;
+use crate::validate::{self, Table};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::io::Read;
 
-/// The payload, as serialized.
-#[derive(Serialize, Deserialize)]
+/// The payload, as serialized. [`decode`] reads the same fields in the same
+/// order: change both together (the round-trip tests catch a mismatch).
+#[derive(Serialize)]
 pub(crate) struct Wire {
     process: Process,
     capture: Capture,
@@ -30,7 +54,7 @@ pub(crate) struct Wire {
     containers: Vec<Container>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Default)]
 struct BlockColumns {
     /// Address minus the previous block's address (the first: minus 0).
     addr_delta: Vec<u64>,
@@ -41,7 +65,7 @@ struct BlockColumns {
     type_name: Vec<u32>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Default)]
 struct EdgeColumns {
     /// `from` minus the previous edge's `from` (edges are sorted).
     from_delta: Vec<u32>,
@@ -51,7 +75,7 @@ struct EdgeColumns {
     label: Vec<u32>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Default)]
 struct WireRoot {
     kind: RootKind,
     label: u32,
@@ -115,113 +139,6 @@ impl Wire {
             containers: s.containers.clone(),
         }
     }
-
-    /// Rebuilds the snapshot, checking every length, order and index.
-    pub(crate) fn into_snapshot(self) -> Result<Snapshot, Error> {
-        let blocks = self.blocks.into_rows()?;
-        let n = blocks.len();
-        let snapshot = Snapshot {
-            edges: self.edges.into_rows(n)?,
-            roots: self
-                .roots
-                .into_iter()
-                .map(|r| r.into_root(n))
-                .collect::<Result<_, _>>()?,
-            process: self.process,
-            capture: self.capture,
-            strings: self.strings,
-            modules: self.modules,
-            frames: self.frames,
-            stacks: self.stacks,
-            blocks,
-            tasks: self.tasks,
-            containers: self.containers,
-        };
-        crate::validate::check(&snapshot).map_err(Error::Corrupt)?;
-        Ok(snapshot)
-    }
-}
-
-impl BlockColumns {
-    fn into_rows(self) -> Result<Vec<Block>, Error> {
-        let n = self.addr_delta.len();
-        if [
-            self.size.len(),
-            self.task.len(),
-            self.stack.len(),
-            self.epoch.len(),
-            self.type_name.len(),
-        ]
-        .iter()
-        .any(|&l| l != n)
-        {
-            return Err(corrupt("block columns differ in length"));
-        }
-        let addrs = prefix_sums(&self.addr_delta, "block addresses")?;
-        Ok(addrs
-            .into_iter()
-            .enumerate()
-            .map(|(i, addr)| Block {
-                addr,
-                size: self.size[i],
-                task: self.task[i],
-                stack: self.stack[i],
-                epoch: self.epoch[i],
-                type_name: self.type_name[i],
-            })
-            .collect())
-    }
-}
-
-impl EdgeColumns {
-    fn into_rows(self, blocks: usize) -> Result<Vec<Edge>, Error> {
-        let n = self.from_delta.len();
-        if [self.to_offset.len(), self.kind.len(), self.label.len()]
-            .iter()
-            .any(|&l| l != n)
-        {
-            return Err(corrupt("edge columns differ in length"));
-        }
-        let mut from = 0u64;
-        let mut rows = Vec::with_capacity(n);
-        for (i, (&d, &off)) in self.from_delta.iter().zip(&self.to_offset).enumerate() {
-            from += u64::from(d);
-            let to = from as i64 + off;
-            if from >= blocks as u64 || to < 0 || to >= blocks as i64 {
-                return Err(corrupt("an edge points outside the block table"));
-            }
-            rows.push(Edge {
-                from: from as u32,
-                to: to as u32,
-                kind: self.kind[i],
-                label: self.label[i],
-            });
-        }
-        Ok(rows)
-    }
-}
-
-impl WireRoot {
-    fn into_root(self, blocks: usize) -> Result<Root, Error> {
-        let mut targets = Vec::with_capacity(self.target_delta.len());
-        let mut t = 0u64;
-        for &d in &self.target_delta {
-            t += u64::from(d);
-            if t >= blocks as u64 {
-                return Err(corrupt("a root points outside the block table"));
-            }
-            targets.push(t as u32);
-        }
-        Ok(Root {
-            kind: self.kind,
-            label: self.label,
-            start: self.start,
-            len: self.len,
-            targets,
-            labels: self.labels,
-            task: self.task,
-        })
-    }
 }
 
 /// Differences between consecutive values (the first from 0). Values must be
@@ -237,19 +154,209 @@ fn deltas(values: impl Iterator<Item = u64>) -> Vec<u64> {
         .collect()
 }
 
-/// Undoes [`deltas`].
-fn prefix_sums(deltas: &[u64], what: &str) -> Result<Vec<u64>, Error> {
-    let mut out = Vec::with_capacity(deltas.len());
-    let mut acc = 0u64;
-    for &d in deltas {
-        acc = acc
-            .checked_add(d)
-            .ok_or_else(|| corrupt(&format!("{what} overflow")))?;
-        out.push(acc);
+/// Reads the tables from `src`, checking each as soon as it is read (rule 1).
+pub(crate) fn decode<R: Read>(src: &mut Source<R>) -> Result<Snapshot, Error> {
+    let mut s = Snapshot {
+        strings: Vec::new(),
+        stacks: Vec::new(),
+        ..Snapshot::default()
+    };
+    s.process = src.value("process")?;
+    s.capture = src.value("capture figures")?;
+    for t in Table::ALL {
+        read_table(src, &mut s, t)?;
+        validate::table(&s, t).map_err(Error::Corrupt)?;
+    }
+    Ok(s)
+}
+
+/// Reads table `t` of `s`, whose earlier tables are read.
+fn read_table<R: Read>(src: &mut Source<R>, s: &mut Snapshot, t: Table) -> Result<(), Error> {
+    let blocks = s.blocks.len();
+    match t {
+        Table::Strings => s.strings = rows(src, "strings")?,
+        Table::Modules => s.modules = rows(src, "modules")?,
+        Table::Frames => s.frames = rows(src, "frames")?,
+        Table::Stacks => s.stacks = seq(src, "stacks", 1, |src| rows(src, "stack frames"))?,
+        Table::Blocks => s.blocks = read_blocks(src)?,
+        Table::Edges => s.edges = read_edges(src, blocks)?,
+        Table::Roots => {
+            s.roots = seq(src, "roots", min_bytes::<WireRoot>(), |src| {
+                read_root(src, blocks)
+            })?
+        }
+        Table::Tasks => s.tasks = rows(src, "tasks")?,
+        Table::Containers => s.containers = rows(src, "containers")?,
+    }
+    Ok(())
+}
+
+/// The block columns, into rows: the first column makes them, the others
+/// fill them in.
+fn read_blocks<R: Read>(src: &mut Source<R>) -> Result<Vec<Block>, Error> {
+    let n = src.len("blocks", min_bytes::<BlockColumns>())?;
+    let mut rows = Vec::new();
+    let mut addr = 0u64;
+    for _ in 0..n {
+        let delta: u64 = src.value("block addresses")?;
+        addr = addr
+            .checked_add(delta)
+            .ok_or_else(|| corrupt("block addresses overflow"))?;
+        push(&mut rows, n, Block { addr, ..Block::default() });
+    }
+    column(src, &mut rows, "block sizes", ok(|b: &mut Block, v| b.size = v))?;
+    column(src, &mut rows, "block tasks", ok(|b: &mut Block, v| b.task = v))?;
+    column(src, &mut rows, "block stacks", ok(|b: &mut Block, v| b.stack = v))?;
+    column(src, &mut rows, "block epochs", ok(|b: &mut Block, v| b.epoch = v))?;
+    column(src, &mut rows, "block types", ok(|b: &mut Block, v| b.type_name = v))?;
+    Ok(rows)
+}
+
+/// The edge columns, into rows, every index checked against the `blocks`.
+fn read_edges<R: Read>(src: &mut Source<R>, blocks: usize) -> Result<Vec<Edge>, Error> {
+    const OUTSIDE: &str = "an edge points outside the block table";
+    let n = src.len("edges", min_bytes::<EdgeColumns>())?;
+    let mut rows = Vec::new();
+    let mut from = 0u64;
+    for _ in 0..n {
+        let delta: u32 = src.value("edge sources")?;
+        from = index(from, delta.into(), blocks).ok_or_else(|| corrupt(OUTSIDE))?;
+        push(&mut rows, n, Edge::new(from as u32, 0));
+    }
+    column(src, &mut rows, "edge targets", |e, offset: i64| {
+        let to = i64::from(e.from).checked_add(offset);
+        let to = to.and_then(|t| index(0, u64::try_from(t).ok()?, blocks));
+        e.to = to.ok_or_else(|| corrupt(OUTSIDE))? as u32;
+        Ok(())
+    })?;
+    column(src, &mut rows, "edge kinds", ok(|e: &mut Edge, v| e.kind = v))?;
+    column(src, &mut rows, "edge labels", ok(|e: &mut Edge, v| e.label = v))?;
+    Ok(rows)
+}
+
+/// One root, field by field as [`WireRoot`] stores them.
+fn read_root<R: Read>(src: &mut Source<R>, blocks: usize) -> Result<Root, Error> {
+    let kind: RootKind = src.value("roots")?;
+    let label = src.value("roots")?;
+    let start = src.value("roots")?;
+    let len = src.value("roots")?;
+    let n = src.len("root targets", 1)?;
+    let mut targets = Vec::new();
+    let mut t = 0u64;
+    for _ in 0..n {
+        let delta: u32 = src.value("root targets")?;
+        t = index(t, delta.into(), blocks)
+            .ok_or_else(|| corrupt("a root points outside the block table"))?;
+        push(&mut targets, n, t as u32);
+    }
+    Ok(Root {
+        kind,
+        label,
+        start,
+        len,
+        targets,
+        labels: rows(src, "root labels")?,
+        task: src.value("roots")?,
+    })
+}
+
+/// `acc + delta`, if it is an index into a table of `len` rows (rule 4).
+fn index(acc: u64, delta: u64, len: usize) -> Option<u64> {
+    acc.checked_add(delta).filter(|&i| i < len as u64)
+}
+
+/// One more column of `rows`: as many entries as rows, each handed to `set`
+/// with its row (rule 2).
+fn column<R: Read, X, T: DeserializeOwned>(
+    src: &mut Source<R>,
+    rows: &mut [X],
+    what: &str,
+    mut set: impl FnMut(&mut X, T) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let n = src.len(what, 1)?;
+    if n != rows.len() {
+        return Err(Error::Corrupt(format!(
+            "{n} {what} for {} rows: the columns differ in length",
+            rows.len()
+        )));
+    }
+    for row in rows {
+        set(row, src.value(what)?)?;
+    }
+    Ok(())
+}
+
+/// A column setter that cannot fail.
+fn ok<X, T>(mut set: impl FnMut(&mut X, T)) -> impl FnMut(&mut X, T) -> Result<(), Error> {
+    move |x, v| {
+        set(x, v);
+        Ok(())
+    }
+}
+
+/// A table of `T` as serde stores a `Vec<T>`.
+fn rows<R: Read, T>(src: &mut Source<R>, what: &str) -> Result<Vec<T>, Error>
+where
+    T: DeserializeOwned + Serialize + Default,
+{
+    seq(src, what, min_bytes::<T>(), |src| src.value(what))
+}
+
+/// A length, then that many entries of at least `min` bytes each, read by
+/// `entry` (rules 2 and 3).
+fn seq<R: Read, T>(
+    src: &mut Source<R>,
+    what: &str,
+    min: u64,
+    mut entry: impl FnMut(&mut Source<R>) -> Result<T, Error>,
+) -> Result<Vec<T>, Error> {
+    let n = src.len(what, min)?;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        push(&mut out, n, entry(src)?);
     }
     Ok(out)
 }
 
+/// Pushes `x`, growing `v` by doubling but never past the `declared` count
+/// (rule 3): an honest count ends with an exact fit.
+fn push<T>(v: &mut Vec<T>, declared: usize, x: T) {
+    if v.len() == v.capacity() {
+        let more = v.len().max(16).min(declared.saturating_sub(v.len()));
+        v.reserve_exact(more.max(1));
+    }
+    v.push(x);
+}
+
+/// The fewest bytes a `T` takes: the postcard encoding of its default value,
+/// whose integers are one-byte varints and whose vectors are empty.
+fn min_bytes<T: Serialize + Default>() -> u64 {
+    postcard::to_stdvec(&T::default()).map_or(1, |v| v.len() as u64)
+}
+
 fn corrupt(what: &str) -> Error {
     Error::Corrupt(what.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_least_an_entry_takes_is_one_byte_per_field() {
+        assert_eq!(min_bytes::<BlockColumns>(), 6);
+        assert_eq!(min_bytes::<EdgeColumns>(), 4);
+        assert_eq!(min_bytes::<WireRoot>(), 7);
+        assert_eq!(min_bytes::<Task>(), 15);
+        assert_eq!(min_bytes::<String>(), 1);
+    }
+
+    #[test]
+    fn rows_grow_to_the_declared_count_and_no_further() {
+        let mut v = Vec::new();
+        for i in 0..1000 {
+            push(&mut v, 1000, i);
+        }
+        assert_eq!(v.capacity(), 1000);
+    }
 }

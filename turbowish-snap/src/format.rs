@@ -13,18 +13,36 @@
 //!
 //! Nothing may follow the payload.
 //!
-//! The payload is the postcard encoding of the columnar tables in
-//! `columns` module. The reader trusts nothing: it checks the magic, version
-//! and reserved field, that the file holds exactly the payload, its CRC (so
-//! any damaged bit in the compressed data is caught before decompressing),
-//! that the decompressed size is what the header says (and below
-//! [`MAX_PAYLOAD`]) without ever growing a buffer beyond the data actually
-//! present, that postcard consumed exactly the payload, and finally every
-//! index and order invariant of the tables.
+//! The payload is the postcard encoding of the columnar tables in the
+//! `columns` module. The reader trusts nothing, and a hostile file costs it
+//! little time and memory. Rules of the read side:
+//!
+//! 1. **Regular files only.** [`read_file`] opens without blocking
+//!    (`O_NONBLOCK`, so a FIFO with no writer cannot hang it), refuses
+//!    anything but a regular file from the open file's own `fstat` (no race
+//!    with a rename), then clears `O_NONBLOCK`.
+//! 2. **The header is checked before the payload is read:** magic, version,
+//!    reserved field, and a decompressed size within the limit. By default
+//!    the limit is [`MAX_RATIO`] times the compressed size (real snapshots
+//!    compress about 3 to 6 times), at least [`MIN_LIMIT`] and at most
+//!    [`MAX_PAYLOAD`]: a decompression bomb is refused before a byte of it is
+//!    decompressed. [`ReadOptions::max_size`] replaces the limit for a
+//!    legitimately huge (or strangely regular) snapshot.
+//! 3. **The payload is read only as far as the file holds it**, never into a
+//!    buffer sized from the header, and its CRC is checked before it is
+//!    decompressed (a damaged bit is reported as damage).
+//! 4. **The tables are decoded as they are decompressed**, never more than
+//!    the header announces and never the whole decompressed payload at once
+//!    (the `stream` module), and checked table by table as they arrive (the
+//!    `columns` module).
+//! 5. **The frame ends exactly where the header says**, and the tables end
+//!    exactly where the frame does.
 
 use crate::columns::Wire;
 use crate::model::Snapshot;
+use crate::stream::Source;
 use std::fmt;
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
@@ -37,9 +55,16 @@ pub const VERSION: u16 = 2;
 /// Version 2 added tasks, typed edges and labels, type names and containers;
 /// version 1 files (no task data) are refused rather than half-read.
 pub const OLDEST_READABLE: u16 = 2;
-/// Largest decompressed payload the reader accepts (64 GiB): a header that
-/// claims more is treated as corrupt rather than trusted with memory.
+/// Largest decompressed payload the reader accepts by default (64 GiB),
+/// whatever the compressed size.
 pub const MAX_PAYLOAD: u64 = 64 << 30;
+/// Largest ratio of decompressed to compressed payload size the reader
+/// accepts by default. Real snapshots compress about 3 to 6 times; a
+/// decompression bomb, thousands of times.
+pub const MAX_RATIO: u64 = 32;
+/// Decompressed payload size the reader accepts by default whatever the
+/// ratio (1 MiB), so a small snapshot that compresses well is read.
+pub const MIN_LIMIT: u64 = 1 << 20;
 const HEADER_LEN: usize = 32;
 /// zstd level: fast enough for the capture child, and the columns compress
 /// well even at low levels.
@@ -77,6 +102,20 @@ pub enum Error {
     /// The file's contents are inconsistent: damaged or not written by
     /// TurboWish.
     Corrupt(String),
+    /// The header announces more decompressed data than the reader accepts
+    /// (see [`ReadOptions`]): a decompression bomb, or a snapshot so large or
+    /// so regular that the limit must be raised to read it.
+    TooLarge {
+        /// Decompressed size the header announces.
+        size: u64,
+        /// Compressed size of the payload.
+        compressed: u64,
+        /// The limit it exceeds.
+        limit: u64,
+    },
+    /// The path names something other than a regular file (a FIFO, a
+    /// directory, a device, a socket): it is refused before reading.
+    NotAFile(&'static str),
     /// A snapshot about to be written breaks an invariant (a writer bug).
     Invalid(String),
 }
@@ -102,6 +141,17 @@ impl fmt::Display for Error {
                  the file has {found}"
             ),
             Error::Corrupt(what) => write!(f, "snapshot is corrupt: {what}"),
+            Error::TooLarge {
+                size,
+                compressed,
+                limit,
+            } => write!(
+                f,
+                "the snapshot's tables would decompress to {size} bytes, {} times their \
+                 {compressed} compressed bytes, more than the {limit} bytes accepted",
+                size / (*compressed).max(1)
+            ),
+            Error::NotAFile(kind) => write!(f, "it is {kind}, not a regular file"),
             Error::Invalid(what) => write!(f, "refusing to write an invalid snapshot: {what}"),
         }
     }
@@ -124,10 +174,7 @@ impl From<io::Error> for Error {
 
 /// Writes `snapshot` to `out`; returns the number of bytes written.
 pub fn write(snapshot: &Snapshot, out: impl Write) -> Result<u64, Error> {
-    crate::validate::check(snapshot).map_err(Error::Invalid)?;
-    let raw = postcard::to_stdvec(&Wire::from_snapshot(snapshot))
-        .map_err(|e| Error::Invalid(format!("cannot encode: {e}")))?;
-    frame(&raw, out)
+    frame(&encode_tables(snapshot)?, out)
 }
 
 /// Compresses the encoded tables and writes them with their header.
@@ -147,9 +194,34 @@ fn frame(raw: &[u8], mut out: impl Write) -> Result<u64, Error> {
     Ok((HEADER_LEN + payload.len()) as u64)
 }
 
-/// Reads a snapshot from `input`.
-pub fn read(mut input: impl Read) -> Result<Snapshot, Error> {
-    let header = read_header(&mut input)?;
+/// How much a reader accepts (rule 2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// The largest decompressed payload to accept, in bytes, whatever the
+    /// compression ratio. `None`: [`MAX_RATIO`] times the compressed size, at
+    /// least [`MIN_LIMIT`] and at most [`MAX_PAYLOAD`].
+    pub max_size: Option<u64>,
+}
+
+impl ReadOptions {
+    /// The largest decompressed size accepted for `compressed` bytes of payload.
+    pub fn limit(&self, compressed: u64) -> u64 {
+        self.max_size.unwrap_or_else(|| {
+            compressed
+                .saturating_mul(MAX_RATIO)
+                .clamp(MIN_LIMIT, MAX_PAYLOAD)
+        })
+    }
+}
+
+/// Reads a snapshot from `input`, with the default limits.
+pub fn read(input: impl Read) -> Result<Snapshot, Error> {
+    read_with(input, &ReadOptions::default())
+}
+
+/// Reads a snapshot from `input`, accepting what `options` allow.
+pub fn read_with(mut input: impl Read, options: &ReadOptions) -> Result<Snapshot, Error> {
+    let header = read_header(&mut input, options)?;
     let payload = read_exactly(&mut input, header.payload_len)?;
     if read_up_to(&mut input, &mut [0u8; 1])? != 0 {
         return Err(Error::Corrupt(
@@ -161,16 +233,45 @@ pub fn read(mut input: impl Read) -> Result<Snapshot, Error> {
             "checksum mismatch: the data is damaged".into(),
         ));
     }
-    let raw = decompress(&payload, header.raw_len)?;
-    let (wire, rest) = postcard::take_from_bytes::<Wire>(&raw)
-        .map_err(|e| Error::Corrupt(format!("cannot decode the tables: {e}")))?;
-    if !rest.is_empty() {
+    let decoder = zstd::stream::read::Decoder::with_buffer(&payload[..])
+        .map_err(|e| Error::Corrupt(format!("bad compressed data: {e}")))?;
+    decode(Source::new(decoder, header.raw_len))
+}
+
+/// Decodes the tables from `src` and checks that they end exactly where the
+/// decompressed data does, at the length the header announced (rule 5).
+fn decode(mut src: Source<impl Read>) -> Result<Snapshot, Error> {
+    let limit = src.left();
+    let snapshot = crate::columns::decode(&mut src)?;
+    let (total, stray) = src.finish()?;
+    if total != limit {
+        let more = if total > limit { "more than " } else { "" };
         return Err(Error::Corrupt(format!(
-            "{} stray bytes after the tables",
-            rest.len()
+            "the tables decompress to {more}{total} bytes, the header says {limit}"
         )));
     }
-    wire.into_snapshot()
+    if stray > 0 {
+        return Err(Error::Corrupt(format!(
+            "{stray} stray bytes after the tables"
+        )));
+    }
+    Ok(snapshot)
+}
+
+/// Decodes and checks decompressed tables, as [`read`] does after the
+/// header and decompression. For the fuzzer.
+#[doc(hidden)]
+pub fn read_tables(raw: &[u8]) -> Result<Snapshot, Error> {
+    decode(Source::new(raw, raw.len() as u64))
+}
+
+/// The decompressed tables of `snapshot`, as [`write`] compresses them. For
+/// the fuzzer and its corpus.
+#[doc(hidden)]
+pub fn encode_tables(snapshot: &Snapshot) -> Result<Vec<u8>, Error> {
+    crate::validate::check(snapshot).map_err(Error::Invalid)?;
+    postcard::to_stdvec(&Wire::from_snapshot(snapshot))
+        .map_err(|e| Error::Invalid(format!("cannot encode: {e}")))
 }
 
 /// Writes `snapshot` to the file at `path`, atomically: it is written to a
@@ -192,9 +293,15 @@ pub fn write_file(snapshot: &Snapshot, path: &Path) -> Result<u64, Error> {
     result
 }
 
-/// Reads the snapshot file at `path`.
+/// Reads the snapshot file at `path`, with the default limits.
 pub fn read_file(path: &Path) -> Result<Snapshot, Error> {
-    read(io::BufReader::new(std::fs::File::open(path)?))
+    read_file_with(path, &ReadOptions::default())
+}
+
+/// Reads the snapshot file at `path`, accepting what `options` allow. Only
+/// a regular file is read (rule 1).
+pub fn read_file_with(path: &Path, options: &ReadOptions) -> Result<Snapshot, Error> {
+    read_with(io::BufReader::new(open_regular(path)?), options)
 }
 
 /// The temporary file [`write_file`] writes in process `pid` before renaming
@@ -205,13 +312,63 @@ pub fn temp_path(path: &Path, pid: u32) -> std::path::PathBuf {
     path.with_file_name(name)
 }
 
+/// Opens `path` for reading if it is a regular file (rule 1).
+fn open_regular(path: &Path) -> Result<File, Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        return Err(Error::NotAFile(kind_name(kind)));
+    }
+    set_blocking(&file)?;
+    Ok(file)
+}
+
+/// What a file that is not a regular file is, for errors.
+fn kind_name(kind: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else {
+        "a special file"
+    }
+}
+
+/// Clears `O_NONBLOCK` on `file`.
+fn set_blocking(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: `fd` is an open descriptor owned by `file`, which outlives the
+    // call; F_GETFL reads its status flags and touches no memory.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above; F_SETFL only changes the descriptor's status flags.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 struct Header {
     payload_len: u64,
     raw_len: u64,
     crc: u32,
 }
 
-fn read_header(input: &mut impl Read) -> Result<Header, Error> {
+fn read_header(input: &mut impl Read, options: &ReadOptions) -> Result<Header, Error> {
     let mut header = [0u8; HEADER_LEN];
     let got = read_up_to(input, &mut header)?;
     if got < MAGIC.len() || header[..8] != MAGIC {
@@ -223,7 +380,29 @@ fn read_header(input: &mut impl Read) -> Result<Header, Error> {
             found: got as u64,
         });
     }
-    let version = u16::from_le_bytes([header[8], header[9]]);
+    check_version(u16::from_le_bytes([header[8], header[9]]))?;
+    if header[10..12] != [0, 0] {
+        return Err(Error::Corrupt("reserved header bytes are not zero".into()));
+    }
+    let le = |r: std::ops::Range<usize>| u64::from_le_bytes(header[r].try_into().expect("8 bytes"));
+    let (payload_len, raw_len) = (le(12..20), le(20..28));
+    let crc = u32::from_le_bytes(header[28..32].try_into().expect("4 bytes"));
+    let limit = options.limit(payload_len);
+    if raw_len > limit {
+        return Err(Error::TooLarge {
+            size: raw_len,
+            compressed: payload_len,
+            limit,
+        });
+    }
+    Ok(Header {
+        payload_len,
+        raw_len,
+        crc,
+    })
+}
+
+fn check_version(version: u16) -> Result<(), Error> {
     if version > VERSION {
         return Err(Error::TooNew {
             found: version,
@@ -236,22 +415,7 @@ fn read_header(input: &mut impl Read) -> Result<Header, Error> {
             oldest: OLDEST_READABLE,
         });
     }
-    if header[10..12] != [0, 0] {
-        return Err(Error::Corrupt("reserved header bytes are not zero".into()));
-    }
-    let le = |r: std::ops::Range<usize>| u64::from_le_bytes(header[r].try_into().expect("8 bytes"));
-    let (payload_len, raw_len) = (le(12..20), le(20..28));
-    let crc = u32::from_le_bytes(header[28..32].try_into().expect("4 bytes"));
-    if raw_len > MAX_PAYLOAD {
-        return Err(Error::Corrupt(format!(
-            "the header claims {raw_len} bytes of tables, more than the {MAX_PAYLOAD} accepted"
-        )));
-    }
-    Ok(Header {
-        payload_len,
-        raw_len,
-        crc,
-    })
+    Ok(())
 }
 
 /// Reads exactly `len` bytes, growing the buffer only as data arrives (a
@@ -266,24 +430,6 @@ fn read_exactly(input: &mut impl Read, len: u64) -> Result<Vec<u8>, Error> {
         });
     }
     Ok(buf)
-}
-
-fn decompress(payload: &[u8], raw_len: u64) -> Result<Vec<u8>, Error> {
-    let decoder = zstd::stream::read::Decoder::with_buffer(payload)
-        .map_err(|e| Error::Corrupt(format!("bad compressed data: {e}")))?;
-    // One byte more than announced, to notice a payload that is longer.
-    let mut raw = Vec::new();
-    decoder
-        .take(raw_len + 1)
-        .read_to_end(&mut raw)
-        .map_err(|e| Error::Corrupt(format!("bad compressed data: {e}")))?;
-    if raw.len() as u64 != raw_len {
-        return Err(Error::Corrupt(format!(
-            "the tables decompress to {} bytes, the header says {raw_len}",
-            raw.len()
-        )));
-    }
-    Ok(raw)
 }
 
 /// Like `read_exact`, but reports how much it got instead of failing.

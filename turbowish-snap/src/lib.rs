@@ -15,7 +15,8 @@
 //! - [`Snapshot`] and its rows ([`Block`], [`Edge`], [`Root`], [`Frame`], ...):
 //!   the data, in [`model`].
 //! - [`write`], [`write_file`], [`read`], [`read_file`]: the file format, in
-//!   [`format`], with a typed [`Error`].
+//!   [`format`], with a typed [`Error`]; [`read_with`] and [`read_file_with`]
+//!   take [`ReadOptions`] (the largest decompressed size to accept).
 //!
 //! ```
 //! use turbowish_snap::{Block, Snapshot, read, write};
@@ -35,9 +36,13 @@ pub mod analysis;
 mod columns;
 pub mod format;
 pub mod model;
+mod stream;
 mod validate;
 
-pub use format::{Error, MAGIC, VERSION, read, read_file, write, write_file};
+pub use format::{
+    Error, MAGIC, ReadOptions, VERSION, read, read_file, read_file_with, read_with, write,
+    write_file,
+};
 pub use model::{
     Block, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind, Snapshot,
     Symbol, Task, TaskState,

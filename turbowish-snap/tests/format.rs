@@ -260,14 +260,26 @@ fn hostile_header_lengths_are_refused_cheaply() {
             ..
         })
     ));
-    // A decompressed size beyond the limit: corrupt, before decompressing.
+    // A decompressed size beyond the absolute limit: refused before
+    // decompressing.
     let mut bad = file.clone();
     bad[20..28].copy_from_slice(&(format::MAX_PAYLOAD + 1).to_le_bytes());
-    assert!(matches!(read(&bad[..]), Err(Error::Corrupt(_))));
-    // A large but allowed size that the data does not back up.
+    assert!(matches!(read(&bad[..]), Err(Error::TooLarge { .. })));
+    // A large size in a small file: refused by the ratio, before
+    // decompressing; allowed by a raised limit, it is still not backed by data.
     let mut bad = file;
     bad[20..28].copy_from_slice(&(60u64 << 30).to_le_bytes());
-    assert!(matches!(read(&bad[..]), Err(Error::Corrupt(why)) if why.contains("decompress to")));
+    assert!(matches!(
+        read(&bad[..]),
+        Err(Error::TooLarge { size, .. }) if size == 60 << 30
+    ));
+    let trusting = ReadOptions {
+        max_size: Some(64 << 30),
+    };
+    assert!(matches!(
+        read_with(&bad[..], &trusting),
+        Err(Error::Corrupt(why)) if why.contains("decompress to")
+    ));
 }
 
 #[test]
