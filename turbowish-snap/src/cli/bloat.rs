@@ -37,6 +37,8 @@ pub struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    read: super::ReadArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -64,7 +66,7 @@ struct Container {
 
 /// Runs `turbowish bloat`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let snap = super::read_snapshot(&args.file, args.json)?;
+    let snap = super::read_snapshot(&args.file, &args.read, args.json)?;
     let a = Analyzed::new(&snap);
     let mut futures: HashMap<(String, u32), Future> = HashMap::new();
     for (i, t) in snap.tasks.iter().enumerate() {

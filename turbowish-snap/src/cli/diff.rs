@@ -62,6 +62,8 @@ pub struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    read: super::ReadArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -126,8 +128,8 @@ struct Group {
 
 /// Runs `turbowish diff`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let a = super::read_snapshot(&args.a, args.json)?;
-    let b = super::read_snapshot(&args.b, args.json)?;
+    let a = super::read_snapshot(&args.a, &args.read, args.json)?;
+    let b = super::read_snapshot(&args.b, &args.read, args.json)?;
     if let Err(why) = check_pair(&a, &b)
         && !args.force
     {

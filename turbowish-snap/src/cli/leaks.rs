@@ -50,6 +50,8 @@ pub struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    read: super::ReadArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -102,10 +104,10 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     if !(args.idle >= 0.0 && args.idle.is_finite()) {
         bail!("--idle must be a number of seconds, 0 or more");
     }
-    let snap = super::read_snapshot(&args.file, args.json)?;
+    let snap = super::read_snapshot(&args.file, &args.read, args.json)?;
     let baseline = match &args.baseline {
         Some(path) => {
-            let a = super::read_snapshot(path, args.json)?;
+            let a = super::read_snapshot(path, &args.read, args.json)?;
             if let Err(why) = check_pair(&a, &snap) {
                 bail!("cannot use {} as the baseline: {why}", path.display());
             }

@@ -158,18 +158,34 @@ fn emit(
     Ok(())
 }
 
-/// Reads the snapshot at `path`, with an error that names it. Unless the
-/// report is `json`, its strings are escaped for the terminal (see
-/// [`text`]).
-fn read_snapshot(path: &Path, json: bool) -> Result<Snapshot> {
-    if path.is_dir() {
-        return Err(anyhow!(
-            "cannot read {}: it is a directory; give the path of a .twsnap file",
-            path.display()
-        ));
-    }
-    let mut snap = turbowish_snap::read_file(path)
-        .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
+/// The limits of every command that reads snapshots.
+#[derive(Debug, clap::Args)]
+struct ReadArgs {
+    /// Read snapshots whose tables decompress to up to BYTES, whatever their
+    /// compression ratio. By default a file may decompress to 64 times its
+    /// size (at least 4 MiB): more is refused as a likely decompression bomb.
+    /// Give this for a trusted snapshot that is very large or very regular.
+    #[arg(long, value_name = "BYTES")]
+    max_size: Option<u64>,
+}
+
+/// Reads the snapshot at `path` within `limits`, with an error that names it
+/// and says what to pass when the limit is too low. Unless the report is
+/// `json`, its strings are escaped for the terminal (see [`text`]).
+fn read_snapshot(path: &Path, limits: &ReadArgs, json: bool) -> Result<Snapshot> {
+    let options = turbowish_snap::ReadOptions {
+        max_size: limits.max_size,
+    };
+    let mut snap = turbowish_snap::read_file_with(path, &options).map_err(|e| {
+        let hint = match e {
+            turbowish_snap::Error::TooLarge { size, .. } => {
+                format!("; if you trust the file, pass --max-size {size}")
+            }
+            turbowish_snap::Error::NotAFile(_) => "; give the path of a .twsnap file".into(),
+            _ => String::new(),
+        };
+        anyhow!("cannot read {}: {e}{hint}", path.display())
+    })?;
     if !json {
         text::escape_snapshot(&mut snap);
     }

@@ -50,6 +50,8 @@ pub struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    read: super::ReadArgs,
 }
 
 fn parse_address(s: &str) -> Result<u64, String> {
@@ -89,7 +91,7 @@ struct Step {
 
 /// Runs `turbowish retainers`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let snap = super::read_snapshot(&args.file, args.json)?;
+    let snap = super::read_snapshot(&args.file, &args.read, args.json)?;
     let chosen = select(&snap, args)?;
     let report = Report::new(&snap, &chosen, args.top);
     super::emit(out, args.json, &report, || {

@@ -42,6 +42,8 @@ pub struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    read: super::ReadArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -71,7 +73,7 @@ pub(super) struct Site {
 
 /// Runs `turbowish sites`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let snap = super::read_snapshot(&args.file, args.json)?;
+    let snap = super::read_snapshot(&args.file, &args.read, args.json)?;
     let tags = chosen_tags(&snap, args)?;
     let mut all = sites(&snap, |b| tags.as_ref().is_none_or(|t| t.contains(&b.task)));
     let selected = Selected {

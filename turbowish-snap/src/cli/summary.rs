@@ -47,11 +47,13 @@ pub struct Args {
     /// allocation sites).
     #[arg(long, value_name = "N", default_value_t = 10)]
     top: usize,
+    #[command(flatten)]
+    read: super::ReadArgs,
 }
 
 /// Runs `turbowish summary`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let snapshot = super::read_snapshot(&args.file, args.json)?;
+    let snapshot = super::read_snapshot(&args.file, &args.read, args.json)?;
     let report = Report::new(&snapshot, args.top);
     super::emit(out, args.json, &report, || report.to_text())
 }

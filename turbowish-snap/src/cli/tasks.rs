@@ -53,6 +53,8 @@ pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    read: super::ReadArgs,
 }
 
 /// One task, as printed.
@@ -75,7 +77,7 @@ struct Row {
 
 /// Runs `turbowish tasks`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let snap = super::read_snapshot(&args.file, args.json)?;
+    let snap = super::read_snapshot(&args.file, &args.read, args.json)?;
     let graph = HeapGraph::new(&snap);
     let retained = Retained::new(&snap, &graph);
     let mut rows: Vec<Row> = task_rows(&snap, &graph, &retained)
