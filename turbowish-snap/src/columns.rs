@@ -202,13 +202,45 @@ fn read_blocks<R: Read>(src: &mut Source<R>) -> Result<Vec<Block>, Error> {
         addr = addr
             .checked_add(delta)
             .ok_or_else(|| corrupt("block addresses overflow"))?;
-        push(&mut rows, n, Block { addr, ..Block::default() });
+        push(
+            &mut rows,
+            n,
+            Block {
+                addr,
+                ..Block::default()
+            },
+        );
     }
-    column(src, &mut rows, "block sizes", ok(|b: &mut Block, v| b.size = v))?;
-    column(src, &mut rows, "block tasks", ok(|b: &mut Block, v| b.task = v))?;
-    column(src, &mut rows, "block stacks", ok(|b: &mut Block, v| b.stack = v))?;
-    column(src, &mut rows, "block epochs", ok(|b: &mut Block, v| b.epoch = v))?;
-    column(src, &mut rows, "block types", ok(|b: &mut Block, v| b.type_name = v))?;
+    column(
+        src,
+        &mut rows,
+        "block sizes",
+        ok(|b: &mut Block, v| b.size = v),
+    )?;
+    column(
+        src,
+        &mut rows,
+        "block tasks",
+        ok(|b: &mut Block, v| b.task = v),
+    )?;
+    column(
+        src,
+        &mut rows,
+        "block stacks",
+        ok(|b: &mut Block, v| b.stack = v),
+    )?;
+    column(
+        src,
+        &mut rows,
+        "block epochs",
+        ok(|b: &mut Block, v| b.epoch = v),
+    )?;
+    column(
+        src,
+        &mut rows,
+        "block types",
+        ok(|b: &mut Block, v| b.type_name = v),
+    )?;
     Ok(rows)
 }
 
@@ -229,8 +261,18 @@ fn read_edges<R: Read>(src: &mut Source<R>, blocks: usize) -> Result<Vec<Edge>, 
         e.to = to.ok_or_else(|| corrupt(OUTSIDE))? as u32;
         Ok(())
     })?;
-    column(src, &mut rows, "edge kinds", ok(|e: &mut Edge, v| e.kind = v))?;
-    column(src, &mut rows, "edge labels", ok(|e: &mut Edge, v| e.label = v))?;
+    column(
+        src,
+        &mut rows,
+        "edge kinds",
+        ok(|e: &mut Edge, v| e.kind = v),
+    )?;
+    column(
+        src,
+        &mut rows,
+        "edge labels",
+        ok(|e: &mut Edge, v| e.label = v),
+    )?;
     Ok(rows)
 }
 

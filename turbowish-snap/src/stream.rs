@@ -78,7 +78,9 @@ impl<R: Read> Source<R> {
     pub(crate) fn len(&mut self, what: &str, min_bytes: u64) -> Result<usize, Error> {
         let n: u64 = self.value(what)?;
         let left = self.left();
-        if n.checked_mul(min_bytes.max(1)).is_none_or(|need| need > left) {
+        if n.checked_mul(min_bytes.max(1))
+            .is_none_or(|need| need > left)
+        {
             return Err(Error::Corrupt(format!(
                 "the {what} declare {n} entries, more than the {left} bytes left can hold"
             )));

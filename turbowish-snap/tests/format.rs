@@ -535,7 +535,10 @@ fn bombs_fail_at_their_first_bad_table() {
         let err = read_with(&zeros[..], &options).unwrap_err().to_string();
         assert!(err.contains("string 0 must be the empty string"), "{err}");
         let err = read_with(&early[..], &options).unwrap_err().to_string();
-        assert!(err.contains("the blocks declare 4294967296 entries"), "{err}");
+        assert!(
+            err.contains("the blocks declare 4294967296 entries"),
+            "{err}"
+        );
     }
 }
 
@@ -609,16 +612,26 @@ mod cli {
             }
             if started.elapsed() > deadline {
                 let _ = child.kill();
-                let _ = child.wait();
+                // SAFETY: as above; waits for the killed child.
+                unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
                 panic!("turbowish {args:?} still runs after {deadline:?}");
             }
             std::thread::sleep(Duration::from_millis(5));
         }
         let wall = started.elapsed();
         let (mut stdout, mut stderr) = (String::new(), String::new());
-        let out = child.stdout.take().expect("piped").read_to_string(&mut stdout);
-        let err = child.stderr.take().expect("piped").read_to_string(&mut stderr);
+        let out = child
+            .stdout
+            .take()
+            .expect("piped")
+            .read_to_string(&mut stdout);
+        let err = child
+            .stderr
+            .take()
+            .expect("piped")
+            .read_to_string(&mut stderr);
         out.and(err).expect("utf-8 output");
+        drop(child); // reaped by `wait4` above
         Run {
             code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
             stdout,
@@ -686,7 +699,9 @@ mod cli {
         let (tx, rx) = std::sync::mpsc::channel();
         let p = path.clone();
         std::thread::spawn(move || tx.send(read_file(&p).map(|_| ())));
-        let result = rx.recv_timeout(Duration::from_secs(10)).expect("read_file blocks");
+        let result = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("read_file blocks");
         assert!(matches!(result, Err(Error::NotAFile(_))), "{result:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -696,14 +711,16 @@ mod cli {
     /// the flag admits them.
     #[test]
     fn the_flag_admits_a_large_regular_snapshot_that_the_default_refuses() {
-        let mut s = Snapshot::default();
-        s.blocks = (0..800_000u64)
-            .map(|i| Block {
-                addr: 0x5555_0000_0000 + 48 * i,
-                size: 40,
-                ..Block::default()
-            })
-            .collect();
+        let s = Snapshot {
+            blocks: (0..800_000u64)
+                .map(|i| Block {
+                    addr: 0x5555_0000_0000 + 48 * i,
+                    size: 40,
+                    ..Block::default()
+                })
+                .collect(),
+            ..Snapshot::default()
+        };
         let dir = tempdir("regular");
         let path = dir.join("regular.twsnap");
         let size = write_file(&s, &path).unwrap();
