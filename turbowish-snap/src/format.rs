@@ -242,7 +242,7 @@ pub fn read_with(mut input: impl Read, options: &ReadOptions) -> Result<Snapshot
 /// Decodes the tables from `src` and checks that they end exactly where the
 /// decompressed data does, at the length the header announced (rule 5).
 fn decode(mut src: Source<impl Read>) -> Result<Snapshot, Error> {
-    let limit = src.left();
+    let limit = src.limit();
     let snapshot = crate::columns::decode(&mut src)?;
     let (total, stray) = src.finish()?;
     if total != limit {
@@ -266,8 +266,8 @@ pub fn read_tables(raw: &[u8]) -> Result<Snapshot, Error> {
     decode(Source::new(raw, raw.len() as u64))
 }
 
-/// The decompressed tables of `snapshot`, as [`write`] compresses them. For
-/// the fuzzer and its corpus.
+/// The decompressed tables of `snapshot`, as [`write`] compresses them
+/// (public for the fuzzer).
 #[doc(hidden)]
 pub fn encode_tables(snapshot: &Snapshot) -> Result<Vec<u8>, Error> {
     crate::validate::check(snapshot).map_err(Error::Invalid)?;

@@ -56,6 +56,11 @@ impl<R: Read> Source<R> {
         }
     }
 
+    /// The most bytes it reads.
+    pub(crate) fn limit(&self) -> u64 {
+        self.limit
+    }
+
     /// Bytes decoded so far.
     pub(crate) fn consumed(&self) -> u64 {
         self.taken - (self.end - self.pos) as u64
