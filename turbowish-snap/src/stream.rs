@@ -101,7 +101,10 @@ impl<R: Read> Source<R> {
         let budget = (self.limit - self.taken).saturating_add(1);
         let rest = io::copy(&mut (&mut self.inner).take(budget), &mut io::sink())
             .map_err(|e| Error::Corrupt(format!("bad compressed data: {e}")))?;
-        Ok((self.taken + rest, stray as u64 + rest))
+        Ok((
+            self.taken.saturating_add(rest),
+            (stray as u64).saturating_add(rest),
+        ))
     }
 
     /// The next byte, or `None` at the limit or the end of the data.

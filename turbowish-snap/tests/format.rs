@@ -752,3 +752,117 @@ mod cli {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// The decompressed tables laid out field by field as the writer lays them
+/// out, for crafting tables the writer would refuse to write.
+#[derive(serde::Serialize)]
+struct RawTables {
+    process: Process,
+    capture: Capture,
+    strings: Vec<String>,
+    modules: Vec<Module>,
+    frames: Vec<Frame>,
+    stacks: Vec<Vec<u32>>,
+    /// Address deltas, sizes, tasks, stacks, epochs, type names.
+    blocks: (Vec<u64>, Vec<u64>, Vec<u64>, Vec<u32>, Vec<u32>, Vec<u32>),
+    /// Source deltas, target offsets, kinds, labels.
+    edges: (Vec<u32>, Vec<i64>, Vec<EdgeKind>, Vec<u32>),
+    /// Kind, label, start, length, target deltas, labels, task.
+    roots: Vec<(RootKind, u32, u64, u64, Vec<u32>, Vec<u32>, Option<u32>)>,
+    tasks: Vec<Task>,
+    containers: Vec<Container>,
+}
+
+impl RawTables {
+    /// Two blocks (at 0x1000 and 0x2000), nothing else.
+    fn two_blocks() -> RawTables {
+        RawTables {
+            process: Process::default(),
+            capture: Capture::default(),
+            strings: vec![String::new()],
+            modules: vec![],
+            frames: vec![],
+            stacks: vec![vec![]],
+            blocks: (
+                vec![0x1000, 0x1000],
+                vec![16, 16],
+                vec![0, 0],
+                vec![0, 0],
+                vec![0, 0],
+                vec![0, 0],
+            ),
+            edges: (vec![], vec![], vec![], vec![]),
+            roots: vec![],
+            tasks: vec![],
+            containers: vec![],
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).unwrap()
+    }
+
+    /// Reads these tables as a whole file would be read.
+    fn read(&self) -> Result<Snapshot, Error> {
+        let raw = self.bytes();
+        read(&container(&rle_frame(&raw, 0, raw.len() as u64), raw.len() as u64)[..])
+    }
+}
+
+#[test]
+fn raw_tables_are_laid_out_as_the_writer_lays_them_out() {
+    let t = RawTables::two_blocks();
+    let s = t.read().unwrap();
+    assert_eq!(s.blocks[1].addr, 0x2000);
+    assert_eq!(format::encode_tables(&s).unwrap(), t.bytes());
+    assert_eq!(format::read_tables(&t.bytes()).unwrap(), s);
+}
+
+/// An edge whose target offset takes its index past `i64::MAX` (it
+/// overflowed: a panic in debug builds).
+#[test]
+fn edge_offsets_past_the_integer_range_are_refused() {
+    for (from, offset) in [(1, i64::MAX), (0, i64::MIN), (1, -2), (0, 2)] {
+        let mut t = RawTables::two_blocks();
+        t.edges = (
+            vec![from],
+            vec![offset],
+            vec![EdgeKind::Conservative],
+            vec![0],
+        );
+        let err = t.read().unwrap_err().to_string();
+        assert!(
+            err.contains("an edge points outside"),
+            "{from} {offset}: {err}"
+        );
+    }
+}
+
+/// Every kind of bad index or order, caught while reading, not by a panic
+/// afterwards.
+#[test]
+fn bad_crafted_tables_are_refused_with_their_reason() {
+    let cases: [(&str, fn(&mut RawTables)); 9] = [
+        ("string 0", |t| t.strings[0] = "x".into()),
+        ("string 5", |t| t.process.exe = 5),
+        ("stack 0", |t| t.stacks.clear()),
+        ("not sorted by address", |t| t.blocks.0[1] = 0),
+        ("columns differ", |t| t.blocks.4.push(0)),
+        ("block addresses overflow", |t| t.blocks.0[1] = u64::MAX),
+        ("a root points outside", |t| {
+            t.roots = vec![(RootKind::Static, 0, 0, 0, vec![1, u32::MAX], vec![], None)]
+        }),
+        ("task 0 does not exist", |t| {
+            t.roots = vec![(RootKind::Task, 0, 0, 0, vec![0], vec![], Some(0))]
+        }),
+        ("edges are not sorted", |t| {
+            t.edges = (vec![0, 0], vec![1, 0], vec![EdgeKind::Typed; 2], vec![0; 2])
+        }),
+    ];
+    for (what, edit) in cases {
+        let mut t = RawTables::two_blocks();
+        edit(&mut t);
+        let err = t.read().unwrap_err().to_string();
+        assert!(err.contains(what), "{what}: {err}");
+    }
+}
