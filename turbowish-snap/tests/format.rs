@@ -753,6 +753,13 @@ mod cli {
     }
 }
 
+/// Address deltas, sizes, tasks, stacks, epochs, type names.
+type BlockColumns = (Vec<u64>, Vec<u64>, Vec<u64>, Vec<u32>, Vec<u32>, Vec<u32>);
+/// Source deltas, target offsets, kinds, labels.
+type EdgeColumns = (Vec<u32>, Vec<i64>, Vec<EdgeKind>, Vec<u32>);
+/// Kind, label, start, length, target deltas, labels, task.
+type RawRoot = (RootKind, u32, u64, u64, Vec<u32>, Vec<u32>, Option<u32>);
+
 /// The decompressed tables laid out field by field as the writer lays them
 /// out, for crafting tables the writer would refuse to write.
 #[derive(serde::Serialize)]
@@ -763,12 +770,9 @@ struct RawTables {
     modules: Vec<Module>,
     frames: Vec<Frame>,
     stacks: Vec<Vec<u32>>,
-    /// Address deltas, sizes, tasks, stacks, epochs, type names.
-    blocks: (Vec<u64>, Vec<u64>, Vec<u64>, Vec<u32>, Vec<u32>, Vec<u32>),
-    /// Source deltas, target offsets, kinds, labels.
-    edges: (Vec<u32>, Vec<i64>, Vec<EdgeKind>, Vec<u32>),
-    /// Kind, label, start, length, target deltas, labels, task.
-    roots: Vec<(RootKind, u32, u64, u64, Vec<u32>, Vec<u32>, Option<u32>)>,
+    blocks: BlockColumns,
+    edges: EdgeColumns,
+    roots: Vec<RawRoot>,
     tasks: Vec<Task>,
     containers: Vec<Container>,
 }
@@ -842,7 +846,8 @@ fn edge_offsets_past_the_integer_range_are_refused() {
 /// afterwards.
 #[test]
 fn bad_crafted_tables_are_refused_with_their_reason() {
-    let cases: [(&str, fn(&mut RawTables)); 9] = [
+    type Edit = fn(&mut RawTables);
+    let cases: [(&str, Edit); 9] = [
         ("string 0", |t| t.strings[0] = "x".into()),
         ("string 5", |t| t.process.exe = 5),
         ("stack 0", |t| t.stacks.clear()),
