@@ -17,9 +17,10 @@
 //!    signal, a value that is not UTF-8 where text is needed) gives one line
 //!    on stderr (config rule 1) and the default is used. `TURBOWISH_DIR` is a
 //!    path, so any bytes are used as they are.
-//! 2. Signals follow the table the CLI uses too (`turbowish_snap::signal`):
-//!    a refused one (`SIGCHLD`, the fault signals, glibc's reserved ones,
-//!    ...) falls back to `SIGUSR1`, from the environment and from code.
+//! 2. Signals follow the table the CLI uses too (`turbowish_snap::signal`).
+//!    A refused one (`SIGCHLD`, the fault signals, `SIGPIPE`, glibc's
+//!    reserved ones, ...) in the environment gives one line and `SIGUSR1`;
+//!    set in code ([`Config::signal`]), it makes [`Config::install`] fail.
 //! 3. At install, the directory is checked once: a missing one, or one every
 //!    user may write to without the sticky bit (capture rule 10), gives one
 //!    line; snapshots into it then fail, each with its error, and never go
@@ -205,7 +206,8 @@ fn check_dir(dir: &Path) {
         Err(e) => Some(format!("snapshot directory {shown}: {e}")),
     };
     if let Some(problem) = problem {
-        return warn(&format!("{problem}; snapshots will fail"));
+        warn(&format!("{problem}; snapshots will fail"));
+        return;
     }
     match turbowish_snap::files::remove_stale_temp_files(dir) {
         Ok(0) => {}
@@ -223,7 +225,7 @@ fn var(name: &str) -> Option<OsString> {
 }
 
 /// A positive number of seconds, fractions allowed (`0.5`).
-pub(crate) fn parse_timeout(v: &str) -> Option<Duration> {
+fn parse_timeout(v: &str) -> Option<Duration> {
     let secs: f64 = v.trim().parse().ok()?;
     if secs > 0.0 {
         Duration::try_from_secs_f64(secs).ok()

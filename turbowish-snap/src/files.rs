@@ -113,7 +113,7 @@ fn create_temp(path: &Path, mut nonce: impl FnMut() -> u64) -> Result<(File, Pat
 }
 
 /// 64 random bits, from the kernel; from the clock and a counter if it has
-/// none (the name is then unique, if less unpredictable).
+/// none (then less unpredictable; a name taken all the same is skipped).
 fn random_nonce() -> u64 {
     let mut bytes = [0u8; 8];
     // SAFETY: getrandom writes at most `bytes.len()` bytes into `bytes`.

@@ -14,9 +14,6 @@ use std::time::{Duration, Instant};
 use turbowish_snap::files;
 use turbowish_snap::signal::{self, SignalError};
 
-/// `errno` values `kill` fails with.
-const EPERM: i32 = libc::EPERM;
-const ESRCH: i32 = libc::ESRCH;
 /// How often the directory is looked at while waiting.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -131,8 +128,8 @@ fn refuse_without_handler(pid: u32, signal: &Signal) -> Result<()> {
 
 fn signal_error(pid: u32, e: io::Error) -> anyhow::Error {
     match e.raw_os_error() {
-        Some(ESRCH) => anyhow::anyhow!("no process has pid {pid}; is it still running?"),
-        Some(EPERM) => anyhow::anyhow!(
+        Some(libc::ESRCH) => anyhow::anyhow!("no process has pid {pid}; is it still running?"),
+        Some(libc::EPERM) => anyhow::anyhow!(
             "not permitted to signal process {pid}: it belongs to another user; \
              run turbowish as that user or as root"
         ),
@@ -211,14 +208,15 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 /// `--signal`: the shared grammar and refusals; `off` sends nothing, so it
 /// is no value here.
 fn parse_signal(s: &str) -> Result<Signal, String> {
-    match signal::parse(s) {
+    let v = s.trim();
+    match signal::parse(v) {
         Ok(Some(number)) => Ok(Signal::new(number)),
         Ok(None) => Err("off is not a signal to send".to_owned()),
         Err(why @ SignalError::Refused { .. }) => {
-            Err(format!("{why}, so the runtime takes no snapshot on it"))
+            Err(format!("{v} {why}; the runtime takes no snapshot on it"))
         }
         Err(why) => Err(format!(
-            "{why}: expected a name such as USR1, SIGUSR2 or RTMIN+2, or a number"
+            "{v} {why} (a name such as USR1, SIGUSR2 or RTMIN+2, or a number)"
         )),
     }
 }
@@ -260,7 +258,7 @@ mod tests {
             assert!(parse_signal(s).is_err(), "{s}");
         }
         let err = parse_signal("17").unwrap_err();
-        assert!(err.starts_with("is SIGCHLD, which"), "{err}");
+        assert!(err.starts_with("17 is SIGCHLD, which"), "{err}");
     }
 
     /// One rule on both sides: `--signal` accepts exactly the values the
