@@ -111,7 +111,8 @@ impl Config {
         self
     }
 
-    /// The directory snapshot files are written to.
+    /// The directory snapshot files are written to. One every user may
+    /// write to without the sticky bit is refused: snapshots into it fail.
     pub fn dir(mut self, dir: impl Into<PathBuf>) -> Config {
         self.dir = dir.into();
         self
@@ -124,7 +125,9 @@ impl Config {
     }
 
     /// Takes a snapshot now, from the calling thread, into `path`, with this
-    /// configuration's time-out.
+    /// configuration's time-out. The file is readable by this user only
+    /// (mode 0600); a directory every user may write to without the sticky
+    /// bit is refused.
     pub fn snapshot_to(&self, path: impl AsRef<Path>) -> Result<SnapshotInfo, Error> {
         capture::capture(Target::File(path.as_ref()), self.timeout)
     }
