@@ -401,9 +401,11 @@ mod tests {
 
     #[test]
     fn a_missing_directory_is_an_error() {
-        let dir = temp_dir("missing").join("nope");
+        let parent = temp_dir("missing");
+        let dir = parent.join("nope");
         let err =
             wait_for_new_snapshot(&dir, 1, &HashSet::new(), Duration::from_secs(1)).unwrap_err();
         assert!(err.to_string().starts_with("cannot list "), "{err}");
+        fs::remove_dir_all(&parent).unwrap();
     }
 }
