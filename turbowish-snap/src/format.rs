@@ -173,36 +173,18 @@ pub fn read(mut input: impl Read) -> Result<Snapshot, Error> {
     wire.into_snapshot()
 }
 
-/// Writes `snapshot` to the file at `path`, atomically: it is written to a
-/// temporary file beside it and renamed into place, so a reader (or a crash)
-/// never sees half a snapshot, and an existing file is only replaced whole.
+/// Writes `snapshot` to the file at `path`, atomically and privately: it is
+/// written to a new temporary file beside it (mode 0600, never a name that
+/// exists, so never through a planted link) and renamed into place, so a
+/// reader (or a crash) never sees half a snapshot, and an existing file is
+/// only replaced whole. See the rules in [`files`](crate::files).
 pub fn write_file(snapshot: &Snapshot, path: &Path) -> Result<u64, Error> {
-    let tmp = temp_path(path, std::process::id());
-    let result = std::fs::File::create(&tmp)
-        .map_err(Error::from)
-        .and_then(|f| {
-            let n = write(snapshot, io::BufWriter::new(&f))?;
-            f.sync_all()?;
-            Ok(n)
-        })
-        .and_then(|n| std::fs::rename(&tmp, path).map(|()| n).map_err(Error::from));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::files::write_new(path, |f| write(snapshot, io::BufWriter::new(f)))
 }
 
 /// Reads the snapshot file at `path`.
 pub fn read_file(path: &Path) -> Result<Snapshot, Error> {
     read(io::BufReader::new(std::fs::File::open(path)?))
-}
-
-/// The temporary file [`write_file`] writes in process `pid` before renaming
-/// it to `path`: whoever kills a writer mid-way can remove it.
-pub fn temp_path(path: &Path, pid: u32) -> std::path::PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp-{pid}"));
-    path.with_file_name(name)
 }
 
 struct Header {

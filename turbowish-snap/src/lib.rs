@@ -16,6 +16,9 @@
 //!   the data, in [`model`].
 //! - [`write`], [`write_file`], [`read`], [`read_file`]: the file format, in
 //!   [`format`], with a typed [`Error`].
+//! - [`files`]: snapshot file names, and writing files no other user can
+//!   read or redirect; [`signal`]: which signals may take snapshots. Both
+//!   are rules the runtime and the CLI share.
 //!
 //! ```
 //! use turbowish_snap::{Block, Snapshot, read, write};
@@ -33,8 +36,10 @@
 
 pub mod analysis;
 mod columns;
+pub mod files;
 pub mod format;
 pub mod model;
+pub mod signal;
 mod validate;
 
 pub use format::{Error, MAGIC, VERSION, read, read_file, write, write_file};
