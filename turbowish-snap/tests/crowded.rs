@@ -107,3 +107,39 @@ fn ten_thousand_tasks_sharing_one_block_are_counted_exactly_and_fast() {
         "task_rows over 10,000 sharing tasks and a 100,000 chain took {took:?}"
     );
 }
+
+/// Runs `turbowish` on `file` with `args`, which must succeed.
+fn turbowish(file: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_turbowish"))
+        .args(args)
+        .arg(file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_commands_name_sixteen_sharers_and_elide_the_chain() {
+    let file = std::env::temp_dir().join(format!("tw-crowded-{}.twsnap", std::process::id()));
+    turbowish_snap::write_file(&crowded(), &file).unwrap();
+    let rows: serde_json::Value =
+        serde_json::from_str(&turbowish(&file, &["tasks", "--json", "--top", "2"])).unwrap();
+    let row = &rows[0];
+    assert_eq!(row["shared_with_tasks"], TASKS - 1, "{row:#}");
+    assert_eq!(row["shared_blocks"], 1, "{row:#}");
+    assert_eq!(row["shared_with_exact"], true, "{row:#}");
+    let ids = row["shared_with"].as_array().unwrap();
+    assert_eq!(ids.len(), SHARED_WITH_CAP, "{row:#}");
+    let text = turbowish(&file, &["tasks", "--top", "1"]);
+    assert!(text.contains(" 4.0 KiB  9999  "), "{text}");
+    let last = 0x1000_0000 + 0x1000 * u64::from(2 * TASKS + CHAIN);
+    let text = turbowish(&file, &["retainers", "--block", &format!("{last:#x}")]);
+    assert!(
+        text.contains("\u{2026} 99,990 more links, all through a block \u{2026}"),
+        "{text}"
+    );
+    assert!(text.len() < 4096, "{text}");
+    std::fs::remove_file(&file).unwrap();
+}
