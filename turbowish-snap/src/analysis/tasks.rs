@@ -4,10 +4,10 @@
 //! Sharing is found in one pass over the edges: each edge from a block a
 //! task owns (one its storage dominates, nearest first) to a block it does
 //! not own gives a `(block, task)` pair; sorted and deduplicated, the pairs
-//! give each block's set of distinct tasks, and [`sharing`] turns those into
-//! per-task figures in time linear in the sharing. Pointers to another
-//! task's storage are runtime links (run queues, task lists, wakers), not
-//! shared data, and are left out.
+//! give each block's set of distinct tasks, and the `sharing` module turns
+//! those into per-task figures in time linear in the sharing. Pointers to
+//! another task's storage are runtime links (run queues, task lists,
+//! wakers), not shared data, and are left out.
 
 mod sharing;
 

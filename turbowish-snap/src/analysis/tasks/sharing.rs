@@ -1,4 +1,5 @@
-//! Which tasks share which blocks, in time linear in the sharing.
+//! Which tasks share which blocks: `O(p log p)` for `p` pairs, the
+//! counting walk (rule 3) capped at a budget linear in them (rule 4).
 //!
 //! # Input
 //!
