@@ -6,6 +6,11 @@
 //! every analysis in `turbowish_snap::analysis` (none may panic: the reader
 //! promises analysis code in-range indices), and through a write and read
 //! round trip that must give back the same snapshot.
+//!
+//! Seeds (`fuzz/seeds/tables/`): `kv-idle`, a real snapshot of an idle
+//! `turbowish-kv` server, and `cli-summary` and `cli-empty`, snapshots the
+//! CLI tests write, each decompressed by `fuzz/seed.sh`; `huge-sizes`, two
+//! blocks of 2^63 bytes (crafted: size sums must not overflow).
 
 #![no_main]
 
@@ -26,12 +31,13 @@ fn analyze(snap: &Snapshot) {
     let graph = graph::HeapGraph::new(snap);
     let retained = retained::Retained::new(snap, &graph);
     let paths = retainers::ShortestPaths::new(snap, &graph);
-    let chosen: Vec<Vec<u32>> = (0..snap.blocks.len() as u32)
-        .filter_map(|b| paths.nodes_to(graph.block_node(b)))
-        .collect();
-    let linker = retainers::Linker::new(snap, &graph, chosen.iter().map(Vec::as_slice));
-    for nodes in &chosen {
-        linker.path(snap, &graph, nodes);
+    let mut tree = retainers::PathTree::new(snap, &graph, &paths);
+    let mut shapes = ByType(snap);
+    let all: Vec<u32> = (0..snap.blocks.len() as u32).collect();
+    let grouping = tree.group(&all, &mut shapes);
+    for g in &grouping.groups {
+        tree.path(g.example);
+        tree.summary(g.example, 5, 5, &mut shapes);
     }
     tasks::task_rows(snap, &graph, &retained);
     leaks::unreachable(snap, &graph, &retained);
@@ -57,4 +63,17 @@ fn round_trip(snap: &Snapshot) {
     };
     let back = read_with(&file[..], &trusted).expect("a written snapshot can be read");
     assert!(back == *snap, "the round trip changed the snapshot");
+}
+
+/// Holders told apart by root and label, blocks by type name.
+struct ByType<'a>(&'a Snapshot);
+
+impl retainers::Shapes for ByType<'_> {
+    fn root(&mut self, root: u32, label: u32) -> u32 {
+        root.wrapping_mul(31).wrapping_add(label)
+    }
+
+    fn block(&mut self, block: u32) -> u32 {
+        self.0.blocks[block as usize].type_name
+    }
 }

@@ -20,8 +20,11 @@
 //!    kills the child.)
 //! 4. The parent always reaps the child: it waits for the report up to the
 //!    time-out, kills the child if it is late, and `waitpid`s it in every case.
-//! 5. The snapshot file appears whole or not at all (written beside its final
-//!    name and renamed).
+//! 5. The snapshot file appears whole or not at all, readable by this user
+//!    only, and no link another user planted redirects it: it is written to
+//!    a new temporary file beside its final name and renamed (the rules of
+//!    `turbowish_snap::files`). A child that failed or was killed leaves
+//!    nothing: the parent removes its temporary files.
 //! 6. The capturing thread's stack is scanned only above the point where the
 //!    capture began. Below it are the capture's own frames, which hold copies
 //!    of whatever the scan has just read (a conservative scan that read its
@@ -38,7 +41,15 @@
 //!    recorded (trace rule 5) without losing the snapshot. The scan skips the
 //!    blocks they walked completely: trace rule 4 would discard its edges
 //!    from them anyway.
+//! 10. No snapshot is written into a directory that every user may write to
+//!     without the sticky bit: anyone could remove or replace the file there.
+//!     The capture fails with an error that says so, before forking; it never
+//!     writes elsewhere.
+//! 11. Paths in the child's report and error messages are escaped
+//!     ([`Shown`]): the report is one line, and so is every line printed
+//!     from it.
 
+use crate::config::Shown;
 use crate::error::Error;
 use crate::record::Record;
 use crate::scan::{self, AddressIndex};
@@ -46,9 +57,12 @@ use crate::statics::Statics;
 use crate::strings::StringTable;
 use crate::threads::{self, ThreadInfo};
 use crate::{fork, guard, intern, modules, symbolize, table, typed};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
+use turbowish_snap::files;
 use turbowish_snap::{Block, Edge, Root, RootKind, Snapshot};
 
 /// What a finished snapshot holds, from [`snapshot_to`](crate::snapshot_to)
@@ -127,9 +141,16 @@ struct Plan {
     clocks: typed::Clocks,
 }
 
-/// Takes one snapshot (rules 1 to 5).
+/// Takes one snapshot (rules 1 to 5, 10).
 pub(crate) fn capture(target: Target<'_>, timeout: Duration) -> Result<SnapshotInfo, Error> {
     let _one = OneAtATime::take();
+    let dir = match target {
+        Target::File(path) => files::dir_of(path),
+        Target::Dir(dir) => dir,
+    };
+    if let Some(why) = open_dir_problem(dir) {
+        return Err(Error::Capture(format!("{why}; nothing was written")));
+    }
     install_panic_hook();
     let started = Instant::now();
     let mut plan = plan(target, crate::stack::stack_pointer());
@@ -157,7 +178,7 @@ pub(crate) fn capture(target: Target<'_>, timeout: Duration) -> Result<SnapshotI
     let report = wait_for_report(read_fd, pid, timeout);
     let report = reap(pid, report).inspect_err(|_| {
         // A child killed while writing leaves its temporary file (rule 5).
-        let _ = std::fs::remove_file(turbowish_snap::format::temp_path(&plan.path, pid as u32));
+        files::remove_temp_files(&plan.path, pid as u32);
     })?;
     Ok(SnapshotInfo {
         path: plan.path,
@@ -175,7 +196,7 @@ fn plan(target: Target<'_>, capture_sp: usize) -> Plan {
     let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed) + 1;
     let path = match target {
         Target::File(p) => p.to_path_buf(),
-        Target::Dir(d) => d.join(format!("turbowish-{pid}-{sequence}.twsnap")),
+        Target::Dir(d) => d.join(files::snapshot_name(pid, sequence)),
     };
     Plan {
         path,
@@ -189,6 +210,23 @@ fn plan(target: Target<'_>, capture_sp: usize) -> Plan {
         capture_sp,
         clocks: typed::Clocks::now(),
     }
+}
+
+/// Rule 10: why snapshots must not go into `dir`, if every user may write
+/// to it without the sticky bit. A directory that cannot be read is left to
+/// the write to report.
+pub(crate) fn open_dir_problem(dir: &Path) -> Option<String> {
+    const OTHERS_WRITE: u32 = 0o002;
+    const STICKY: u32 = 0o1000;
+    let m = std::fs::metadata(dir).ok()?;
+    let open = m.is_dir() && m.mode() & OTHERS_WRITE != 0 && m.mode() & STICKY == 0;
+    open.then(|| {
+        format!(
+            "directory {} is writable by every user and has no sticky bit, so anyone could \
+             replace a snapshot there (chmod o-w or chmod +t it)",
+            Shown::value(dir.as_os_str().as_bytes())
+        )
+    })
 }
 
 /// The process's start time in clock ticks since boot (`/proc/PID/stat`
@@ -495,7 +533,7 @@ fn build_and_write(plan: &Plan, pause: Duration) -> Result<(u64, u64, u64), Stri
     fill_capture(&mut snap, pause, scan_ns, symbolize_ns, scanned);
     typed.apply(&mut snap, &mut strings, plan.clocks);
     let bytes = turbowish_snap::write_file(&snap, &plan.path)
-        .map_err(|e| format!("cannot write {}: {e}", plan.path.display()))?;
+        .map_err(|e| format!("cannot write {}: {e}", Shown::path(&plan.path)))?;
     Ok((bytes, snap.blocks.len() as u64, snap.edges.len() as u64))
 }
 

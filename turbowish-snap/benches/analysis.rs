@@ -1,6 +1,7 @@
-//! How long `turbowish summary`, `tasks` and `diff` take, and how much memory
-//! they need, on synthetic heaps of 100k, 1M and 5M blocks: the `turbowish`
-//! binary itself, run as a child process, as a user runs it.
+//! How long `turbowish summary`, `tasks`, `diff` and `retainers` take, and
+//! how much memory they need, on synthetic heaps of 100k, 1M and 5M blocks,
+//! and on a crowded 1M heap: the `turbowish` binary itself, run as a child
+//! process, as a user runs it.
 //!
 //! # The snapshots
 //!
@@ -36,6 +37,14 @@
 //!   Static targets are carried over (plus 1% of the new blocks); thread
 //!   stacks are drawn afresh.
 //!
+//! - **Crowded** pairs add, to both A and B (so all of it survives), one
+//!   shared block (4 KiB, an `ArcInner<Config>`), `crowd` traced tasks
+//!   whose storages all point at it (the connections of a service holding
+//!   one `Arc<State>`), and a chain of `chain` blocks of type
+//!   `bench_server::cache::Entry` held by a static (a long linked list), all
+//!   above the rest of the heap. The 1M crowded pair has 10,000 such tasks
+//!   and a 100,000-block chain.
+//!
 //! The snapshots are generated and written (with [`write_file`], which
 //! validates them) by a child process: this same executable, re-run with
 //! `TURBOWISH_ANALYSIS_BENCH_GENERATE` set. On Linux, a child's
@@ -45,18 +54,21 @@
 //!
 //! # What is measured
 //!
-//! `turbowish summary A --json`, `turbowish tasks A --json --top 0` and
-//! `turbowish diff A B --json`, each from spawn to exit: wall time, and peak
-//! resident memory (`ru_maxrss` from `wait4`). Every output is checked
-//! against the generator's figures (blocks, edges, tasks, born, freed and
-//! surviving blocks, new and ended tasks).
+//! `turbowish summary A --json`, `turbowish tasks A --json --top 0`,
+//! `turbowish diff A B --json` and `turbowish retainers A --type
+//! bench_server::cache::Entry --json`, each from spawn to exit: wall time,
+//! and peak resident memory (`ru_maxrss` from `wait4`). Every output is
+//! checked against the generator's figures (blocks, edges, tasks, born,
+//! freed and surviving blocks, new and ended tasks, blocks of that type).
 //!
 //! Criterion times each command at 100k and 1M (`analysis/{command}/{size}`,
 //! 10 samples of one run each). Then a summary: per size and command, the
 //! median time of 3 interleaved rounds (min-max), the largest peak RSS, RSS
 //! per block read; the 1M row against the targets (summary and diff each at
 //! most 2 s and 1 GiB); and how time and memory grow from 100k to 1M to 5M
-//! (the factor, and the exponent `k` in `time ~ blocks^k`).
+//! (the factor, and the exponent `k` in `time ~ blocks^k`); and each
+//! command on the crowded pair against the plain one of the same size (the
+//! target: at most 2x its time).
 //!
 //! # Running
 //!
@@ -68,7 +80,8 @@
 //! with the bench (`CARGO_BIN_EXE_turbowish`), else `target/release/turbowish`
 //! beside this executable (`cargo build --release -p turbowish-snap`).
 //! `cargo test -p turbowish-snap --bench analysis` (or `-- --test`) runs
-//! everything once at 10k blocks, with the debug binary.
+//! everything once at 10k blocks, plain and crowded (1,000 sharing tasks, a
+//! 10,000-block chain), with the debug binary.
 
 use criterion::{Criterion, SamplingMode};
 use std::collections::HashMap;
@@ -133,6 +146,10 @@ const SEQUENCE_A: u32 = 3;
 const EPOCH_A: u32 = 3;
 const STACKS: u64 = 500;
 const HEAP_START: u64 = 0x5555_6000_0000;
+/// Where the crowd's blocks start: above the rest of any heap generated.
+const CROWD_START: u64 = HEAP_START + (1 << 40);
+/// The type of the crowd's chain, also among the heap's [`TYPE_NAMES`].
+const ENTRY_TYPE: &str = "bench_server::cache::Entry";
 /// Tags of tasks that are not traced.
 const UNTRACED_TAGS: u64 = 10_000_000;
 const RUSTC: &str = "/rustc/0123456789abcdef0123456789abcdef01234567/library";
@@ -218,6 +235,9 @@ struct Tables {
     /// Each thread's label.
     threads: Vec<u32>,
     named: Vec<u32>,
+    /// The crowd's chain: its type, and the static holding it.
+    entry_type: u32,
+    list_symbol: u32,
 }
 
 impl Tables {
@@ -357,6 +377,8 @@ impl Tables {
             .map(|k| strings.intern(&format!("thread {}", PID + k)))
             .collect();
         let named = vec![strings.intern("config"), strings.intern("registry")];
+        let entry_type = strings.intern(ENTRY_TYPE);
+        let list_symbol = strings.intern("bench_server::cache::LRU");
         Tables {
             strings,
             modules,
@@ -370,6 +392,8 @@ impl Tables {
             statics,
             threads,
             named,
+            entry_type,
+            list_symbol,
         }
     }
 
@@ -402,6 +426,80 @@ impl Tables {
     }
 }
 
+impl Tables {
+    /// Appends `crowd` to `s`, identically in A and B (so all of it
+    /// survives): a shared block, the tasks whose storages point at it
+    /// (serials from `serial`), and the chain held by a static. Returns the
+    /// blocks added.
+    fn add_crowd(&self, s: &mut Snapshot, crowd: Crowd, serial: u64, time_ns: u64) -> u64 {
+        if crowd == Crowd::NONE {
+            return 0;
+        }
+        let base = s.blocks.len() as u32;
+        let sizes = std::iter::once((4096, self.type_names[8]))
+            .chain((0..crowd.tasks).map(|_| (256, 0)))
+            .chain((0..crowd.chain).map(|_| (48, self.entry_type)));
+        let mut addr = CROWD_START;
+        for (size, type_name) in sizes {
+            s.blocks.push(Block {
+                addr,
+                size,
+                stack: 1,
+                type_name,
+                ..Block::default()
+            });
+            addr += size + 16;
+        }
+        let first = base + 1 + crowd.tasks;
+        s.edges
+            .extend((base + 1..first).map(|t| Edge::new(t, base)));
+        s.edges
+            .extend((first..first + crowd.chain.saturating_sub(1)).map(|b| Edge::new(b, b + 1)));
+        let (file, line, column, future_type) = self.spawn_sites[0];
+        for k in 0..crowd.tasks {
+            let storage = base + 1 + k;
+            s.roots.push(Root {
+                kind: RootKind::Task,
+                label: self.task_names[3],
+                start: s.blocks[storage as usize].addr,
+                len: 192,
+                targets: vec![storage],
+                labels: Vec::new(),
+                task: Some(s.tasks.len() as u32),
+            });
+            s.tasks.push(Task {
+                serial: serial + u64::from(k),
+                id: serial + u64::from(k),
+                name: self.task_names[3],
+                file,
+                line,
+                column,
+                future_type,
+                future_size: 192,
+                state: TaskState::Pending,
+                polls: 3,
+                spawned_ns: time_ns - 60_000_000_000,
+                last_poll_ns: time_ns - 1_000_000_000,
+                finished_ns: 0,
+                storage: Some(storage),
+                value_type: 0,
+            });
+        }
+        if crowd.chain > 0 {
+            s.roots.push(Root {
+                kind: RootKind::Static,
+                label: self.exe,
+                start: self.modules[0].end + 0x9000,
+                len: 64,
+                targets: vec![first],
+                labels: vec![self.list_symbol],
+                task: None,
+            });
+        }
+        u64::from(s.blocks.len() as u32 - base)
+    }
+}
+
 /// Generates one pair of snapshots.
 struct Gen {
     rng: Rng,
@@ -426,12 +524,14 @@ struct Stats {
     surviving: u64,
     new_tasks: u64,
     ended_tasks: u64,
+    /// A's blocks whose type contains [`ENTRY_TYPE`] (as `--type` selects).
+    entries_a: u64,
     file_a: u64,
     file_b: u64,
 }
 
 impl Stats {
-    fn fields(&mut self) -> [(&'static str, &mut u64); 15] {
+    fn fields(&mut self) -> [(&'static str, &mut u64); 16] {
         [
             ("blocks_a", &mut self.blocks_a),
             ("blocks_b", &mut self.blocks_b),
@@ -446,6 +546,7 @@ impl Stats {
             ("surviving", &mut self.surviving),
             ("new_tasks", &mut self.new_tasks),
             ("ended_tasks", &mut self.ended_tasks),
+            ("entries_a", &mut self.entries_a),
             ("file_a", &mut self.file_a),
             ("file_b", &mut self.file_b),
         ]
@@ -480,6 +581,17 @@ impl Stats {
 
 /// "Not in B".
 const NONE: u32 = u32::MAX;
+
+/// What a crowded pair adds: traced tasks sharing one block, and a chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Crowd {
+    tasks: u32,
+    chain: u32,
+}
+
+impl Crowd {
+    const NONE: Crowd = Crowd { tasks: 0, chain: 0 };
+}
 
 impl Gen {
     fn size(&mut self) -> u64 {
@@ -688,8 +800,9 @@ impl Gen {
         containers
     }
 
-    /// Snapshots A (of `n` blocks) and B, written to `a_path` and `b_path`.
-    fn pair(n: usize, a_path: &Path, b_path: &Path) -> Stats {
+    /// Snapshots A (of `n` blocks, and `crowd`) and B, written to `a_path`
+    /// and `b_path`.
+    fn pair(n: usize, crowd: Crowd, a_path: &Path, b_path: &Path) -> Stats {
         let mut rng = Rng(0x7475_7262_6f77_6973 ^ n as u64);
         let t = Tables::new(&mut rng);
         let mut g = Gen {
@@ -784,7 +897,6 @@ impl Gen {
             a.roots.push(root);
         }
         a.containers = g.containers(na);
-        a.capture = capture(&a, 1);
 
         // B's edges: the survivors' among survivors, a new one on 10% of
         // them; new blocks' drawn afresh.
@@ -875,9 +987,13 @@ impl Gen {
             b.roots.push(root);
         }
         b.containers = g.containers(nb);
+        let serial = tasks_a + tasks_new + 1;
+        let crowded = g.t.add_crowd(&mut a, crowd, serial, TIME_A_NS);
+        g.t.add_crowd(&mut b, crowd, serial, TIME_B_NS);
+        a.capture = capture(&a, 1);
         b.capture = capture(&b, 2);
 
-        let surviving = a_to_b.iter().filter(|&&j| j != NONE).count() as u64;
+        let surviving = crowded + a_to_b.iter().filter(|&&j| j != NONE).count() as u64;
         let new_tasks = tasks_new;
         let ended_tasks = a.tasks.len() as u64 - (b.tasks.len() as u64 - new_tasks);
         let mut stats = Stats {
@@ -890,10 +1006,13 @@ impl Gen {
             tasks_a: a.tasks.len() as u64,
             tasks_b: b.tasks.len() as u64,
             born: born.len() as u64,
-            freed: n as u64 - surviving,
+            freed: n as u64 + crowded - surviving,
             surviving,
             new_tasks,
             ended_tasks,
+            entries_a: (a.blocks.iter())
+                .filter(|x| a.strings[x.type_name as usize].contains(ENTRY_TYPE))
+                .count() as u64,
             ..Stats::default()
         };
         stats.file_a =
@@ -925,12 +1044,19 @@ fn capture(s: &Snapshot, k: u64) -> Capture {
 
 /// The child: generates and writes one pair, prints its [`Stats`].
 fn generate_main(spec: &str) {
-    let (n, dir) = spec
-        .split_once(' ')
-        .unwrap_or_else(|| panic!("{GENERATE_ENV}={spec:?}: want \"<blocks> <directory>\""));
-    let n: usize = n.parse().expect("a block count");
+    let want = "\"<blocks> <crowd tasks> <chain> <directory>\"";
+    let fields: Vec<&str> = spec.splitn(4, ' ').collect();
+    let [n, tasks, chain, dir] = fields[..] else {
+        panic!("{GENERATE_ENV}={spec:?}: want {want}");
+    };
+    let number = |s: &str| -> u32 { s.parse().expect("a count") };
+    let crowd = Crowd {
+        tasks: number(tasks),
+        chain: number(chain),
+    };
     let dir = Path::new(dir);
-    let stats = Gen::pair(n, &dir.join("a.twsnap"), &dir.join("b.twsnap"));
+    let (a, b) = (dir.join("a.twsnap"), dir.join("b.twsnap"));
+    let stats = Gen::pair(number(n) as usize, crowd, &a, &b);
     println!("{}", stats.to_line());
 }
 
@@ -983,6 +1109,7 @@ fn run(cmd: &mut Command) -> Run {
 struct Prepared {
     label: &'static str,
     blocks: usize,
+    crowd: Crowd,
     a: PathBuf,
     b: PathBuf,
     dir: PathBuf,
@@ -992,13 +1119,16 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(label: &'static str, blocks: usize, root: &Path) -> Prepared {
+    fn new(label: &'static str, blocks: usize, crowd: Crowd, root: &Path) -> Prepared {
         let dir = root.join(label);
         std::fs::create_dir_all(&dir).expect("creating the bench's directory");
         let exe = std::env::current_exe().expect("this executable's path");
         let out = dir.join("generate.out");
         let r = run(Command::new(exe)
-            .env(GENERATE_ENV, format!("{blocks} {}", dir.display()))
+            .env(
+                GENERATE_ENV,
+                format!("{blocks} {} {} {}", crowd.tasks, crowd.chain, dir.display()),
+            )
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out).expect("creating a file")));
         let text = std::fs::read_to_string(&out).unwrap_or_default();
@@ -1014,6 +1144,7 @@ impl Prepared {
         Prepared {
             label,
             blocks,
+            crowd,
             a: dir.join("a.twsnap"),
             b: dir.join("b.twsnap"),
             dir,
@@ -1030,16 +1161,18 @@ enum Cmd {
     Summary,
     Tasks,
     Diff,
+    Retainers,
 }
 
 impl Cmd {
-    const ALL: [Cmd; 3] = [Cmd::Summary, Cmd::Tasks, Cmd::Diff];
+    const ALL: [Cmd; 4] = [Cmd::Summary, Cmd::Tasks, Cmd::Diff, Cmd::Retainers];
 
     fn name(self) -> &'static str {
         match self {
             Cmd::Summary => "summary",
             Cmd::Tasks => "tasks",
             Cmd::Diff => "diff",
+            Cmd::Retainers => "retainers",
         }
     }
 
@@ -1049,6 +1182,7 @@ impl Cmd {
             Cmd::Summary => args.push("--json".into()),
             Cmd::Tasks => args.extend(["--json", "--top", "0"].map(OsString::from)),
             Cmd::Diff => args.extend([p.b.clone().into(), "--json".into()]),
+            Cmd::Retainers => args.extend(["--type", ENTRY_TYPE, "--json"].map(OsString::from)),
         }
         args
     }
@@ -1116,6 +1250,8 @@ impl Cmd {
                 expect("new_tasks", s.new_tasks)?;
                 expect("ended_tasks", s.ended_tasks)
             }
+            // `selected` comes first.
+            Cmd::Retainers => expect("blocks", s.entries_a),
         }
     }
 }
@@ -1243,7 +1379,7 @@ fn print_report(bin: &Path, prepared: &[Prepared], rows: &[Row], floor: u64, tin
          same pid, sequence 3 -> 4)"
     );
     println!(
-        "{:>5} {:>9} {:>9} {:>9} {:>9} {:>6} {:>11} {:>9} {:>9} {:>9} {:>9}",
+        "{:>9} {:>9} {:>9} {:>9} {:>9} {:>6} {:>11} {:>9} {:>9} {:>9} {:>9}",
         "size",
         "blocks A",
         "blocks B",
@@ -1259,7 +1395,7 @@ fn print_report(bin: &Path, prepared: &[Prepared], rows: &[Row], floor: u64, tin
     for p in prepared {
         let s = &p.stats;
         println!(
-            "{:>5} {:>9} {:>9} {:>9} {:>9} {:>6} {:>11} {:>9} {:>9} {:>9} {:>9}",
+            "{:>9} {:>9} {:>9} {:>9} {:>9} {:>6} {:>11} {:>9} {:>9} {:>9} {:>9}",
             p.label,
             s.blocks_a,
             s.blocks_b,
@@ -1282,7 +1418,7 @@ fn print_report(bin: &Path, prepared: &[Prepared], rows: &[Row], floor: u64, tin
         if tiny { 1 } else { ROUNDS }
     );
     println!(
-        "{:>5} {:>8} {:>25} {:>11} {:>8}  target (1M: <= 2 s, <= 1 GiB)",
+        "{:>9} {:>9} {:>25} {:>11} {:>8}  target (1M: <= 2 s, <= 1 GiB)",
         "size", "command", "time", "peak RSS", "RSS/blk"
     );
     let mut verdicts = Vec::new();
@@ -1298,7 +1434,8 @@ fn print_report(bin: &Path, prepared: &[Prepared], rows: &[Row], floor: u64, tin
                 _ => String::new(),
             };
             let per_block = row.rss[c] as f64 / cmd.blocks(p) as f64;
-            let target = if p.blocks == 1_000_000 && cmd != Cmd::Tasks {
+            let targeted = matches!(cmd, Cmd::Summary | Cmd::Diff);
+            let target = if p.blocks == 1_000_000 && p.crowd == Crowd::NONE && targeted {
                 let t = if med <= TARGET_TIME { "ok" } else { "MISSED" };
                 let m = if row.rss[c] <= TARGET_RSS {
                     "ok"
@@ -1316,7 +1453,7 @@ fn print_report(bin: &Path, prepared: &[Prepared], rows: &[Row], floor: u64, tin
                 String::new()
             };
             println!(
-                "{:>5} {:>8} {:>25} {:>11} {:>6.0} B  {}",
+                "{:>9} {:>9} {:>25} {:>11} {:>6.0} B  {}",
                 p.label,
                 cmd.name(),
                 format!("{}{range}", secs(med)),
@@ -1327,8 +1464,8 @@ fn print_report(bin: &Path, prepared: &[Prepared], rows: &[Row], floor: u64, tin
         }
     }
     println!(
-        "(RSS/blk: peak RSS per block read, A's for summary and tasks, A's and B's for \
-         diff; a process doing nothing (`turbowish --version`) peaks at {})",
+        "(RSS/blk: peak RSS per block read, A's for summary, tasks and retainers, A's and \
+         B's for diff; a process doing nothing (`turbowish --version`) peaks at {})",
         mib(floor)
     );
     if verdicts.is_empty() {
@@ -1337,7 +1474,54 @@ fn print_report(bin: &Path, prepared: &[Prepared], rows: &[Row], floor: u64, tin
         println!("targets at 1M: {}", verdicts.join("; "));
     }
 
-    if prepared.len() < 2 {
+    print_crowded(prepared, rows);
+    print_growth(prepared, rows);
+}
+
+/// Each command on a crowded pair against the plain pair of its size.
+fn print_crowded(prepared: &[Prepared], rows: &[Row]) {
+    for (i, p) in prepared.iter().enumerate() {
+        let plain = (prepared.iter()).position(|q| q.blocks == p.blocks && q.crowd == Crowd::NONE);
+        let Some(j) = plain.filter(|_| p.crowd != Crowd::NONE) else {
+            continue;
+        };
+        println!();
+        println!(
+            "crowded {} ({} tasks sharing one block, a chain of {}) against plain {}: \
+             median time, peak RSS; target at 1M: at most 2x the time",
+            p.label, p.crowd.tasks, p.crowd.chain, prepared[j].label
+        );
+        let verdict = |ratio: f64| match (p.blocks == 1_000_000, ratio <= 2.0) {
+            (false, _) => "",
+            (true, true) => "ok",
+            (true, false) => "MISSED",
+        };
+        for (c, cmd) in Cmd::ALL.into_iter().enumerate() {
+            let (t0, t1) = (
+                median(rows[j].times[c].clone()),
+                median(rows[i].times[c].clone()),
+            );
+            let ratio = t1.as_secs_f64() / t0.as_secs_f64();
+            println!(
+                "{:>9} {:>9} -> {:>9} {:>6.2}x {:>6}   {:>10} -> {:>10}",
+                cmd.name(),
+                secs(t0),
+                secs(t1),
+                ratio,
+                verdict(ratio),
+                mib(rows[j].rss[c]),
+                mib(rows[i].rss[c])
+            );
+        }
+    }
+}
+
+/// How time and memory grow from one plain size to the next.
+fn print_growth(prepared: &[Prepared], rows: &[Row]) {
+    let plain: Vec<usize> = (0..prepared.len())
+        .filter(|&i| prepared[i].crowd == Crowd::NONE)
+        .collect();
+    if plain.len() < 2 {
         return;
     }
     println!();
@@ -1350,8 +1534,9 @@ fn print_report(bin: &Path, prepared: &[Prepared], rows: &[Row], floor: u64, tin
         print!(" {:>15} {:>15}", format!("{} time", cmd.name()), "RSS");
     }
     println!();
-    for i in 1..prepared.len() {
-        let (p0, p1) = (&prepared[i - 1], &prepared[i]);
+    for w in plain.windows(2) {
+        let (i0, i1) = (w[0], w[1]);
+        let (p0, p1) = (&prepared[i0], &prepared[i1]);
         let n = p1.blocks as f64 / p0.blocks as f64;
         print!(
             "{:>12} {:>7}",
@@ -1359,9 +1544,9 @@ fn print_report(bin: &Path, prepared: &[Prepared], rows: &[Row], floor: u64, tin
             format!("{n:.0}x")
         );
         for c in 0..Cmd::ALL.len() {
-            let t0 = median(rows[i - 1].times[c].clone()).as_secs_f64();
-            let t1 = median(rows[i].times[c].clone()).as_secs_f64();
-            let (m0, m1) = (rows[i - 1].rss[c] as f64, rows[i].rss[c] as f64);
+            let t0 = median(rows[i0].times[c].clone()).as_secs_f64();
+            let t1 = median(rows[i1].times[c].clone()).as_secs_f64();
+            let (m0, m1) = (rows[i0].rss[c] as f64, rows[i1].rss[c] as f64);
             let cell = |f: f64| format!("{f:.1}x k={:.2}", f.ln() / n.ln());
             print!(" {:>15} {:>15}", cell(t1 / t0), cell(m1 / m0));
         }
@@ -1379,10 +1564,24 @@ fn main() {
     let listing = args.iter().any(|a| a == "--list");
     let mut c = Criterion::default().sample_size(10).configure_from_args();
 
-    let sizes: &[(&str, usize)] = if tiny {
-        &[("10k", 10_000)]
+    let plain = Crowd::NONE;
+    let sizes: &[(&str, usize, Crowd)] = if tiny {
+        let crowd = Crowd {
+            tasks: 1_000,
+            chain: 10_000,
+        };
+        &[("10k", 10_000, plain), ("10k+crowd", 10_000, crowd)]
     } else {
-        &[("100k", 100_000), ("1M", 1_000_000), ("5M", 5_000_000)]
+        let crowd = Crowd {
+            tasks: 10_000,
+            chain: 100_000,
+        };
+        &[
+            ("100k", 100_000, plain),
+            ("1M", 1_000_000, plain),
+            ("1M+crowd", 1_000_000, crowd),
+            ("5M", 5_000_000, plain),
+        ]
     };
     let root = TempDir(
         std::env::temp_dir().join(format!("turbowish-analysis-bench-{}", std::process::id())),
@@ -1391,8 +1590,8 @@ fn main() {
     let mut bin = PathBuf::new();
     if !listing {
         bin = turbowish_bin();
-        for &(label, n) in sizes {
-            prepared.push(Prepared::new(label, n, &root.0));
+        for &(label, n, crowd) in sizes {
+            prepared.push(Prepared::new(label, n, crowd, &root.0));
         }
     }
 
@@ -1402,7 +1601,7 @@ fn main() {
         // One run for warm-up, then one per sample.
         group.warm_up_time(Duration::from_nanos(1));
         group.measurement_time(Duration::from_millis(1));
-        for &(label, _) in sizes.iter().filter(|&&(_, n)| n <= 1_000_000) {
+        for &(label, ..) in sizes.iter().filter(|&&(_, n, _)| n <= 1_000_000) {
             for cmd in Cmd::ALL {
                 group.bench_function(format!("{}/{label}", cmd.name()), |b| {
                     let p = prepared

@@ -275,23 +275,13 @@ pub fn encode_tables(snapshot: &Snapshot) -> Result<Vec<u8>, Error> {
         .map_err(|e| Error::Invalid(format!("cannot encode: {e}")))
 }
 
-/// Writes `snapshot` to the file at `path`, atomically: it is written to a
-/// temporary file beside it and renamed into place, so a reader (or a crash)
-/// never sees half a snapshot, and an existing file is only replaced whole.
+/// Writes `snapshot` to the file at `path`, atomically and privately: it is
+/// written to a new temporary file beside it (mode 0600, never a name that
+/// exists, so never through a planted link) and renamed into place, so a
+/// reader (or a crash) never sees half a snapshot, and an existing file is
+/// only replaced whole. See the rules in [`files`](crate::files).
 pub fn write_file(snapshot: &Snapshot, path: &Path) -> Result<u64, Error> {
-    let tmp = temp_path(path, std::process::id());
-    let result = std::fs::File::create(&tmp)
-        .map_err(Error::from)
-        .and_then(|f| {
-            let n = write(snapshot, io::BufWriter::new(&f))?;
-            f.sync_all()?;
-            Ok(n)
-        })
-        .and_then(|n| std::fs::rename(&tmp, path).map(|()| n).map_err(Error::from));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::files::write_new(path, |f| write(snapshot, io::BufWriter::new(f)))
 }
 
 /// Reads the snapshot file at `path`, with the default limits.
@@ -303,14 +293,6 @@ pub fn read_file(path: &Path) -> Result<Snapshot, Error> {
 /// a regular file is read (rule 1).
 pub fn read_file_with(path: &Path, options: &ReadOptions) -> Result<Snapshot, Error> {
     read_with(io::BufReader::new(open_regular(path)?), options)
-}
-
-/// The temporary file [`write_file`] writes in process `pid` before renaming
-/// it to `path`: whoever kills a writer mid-way can remove it.
-pub fn temp_path(path: &Path, pid: u32) -> std::path::PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp-{pid}"));
-    path.with_file_name(name)
 }
 
 /// Opens `path` for reading if it is a regular file (rule 1).

@@ -17,6 +17,9 @@
 //! - [`write`], [`write_file`], [`read`], [`read_file`]: the file format, in
 //!   [`format`], with a typed [`Error`]; [`read_with`] and [`read_file_with`]
 //!   take [`ReadOptions`] (the largest decompressed size to accept).
+//! - [`files`]: snapshot file names, and writing files no other user can
+//!   read or redirect; [`signal`]: which signals may take snapshots. Both
+//!   are rules the runtime and the CLI share.
 //!
 //! ```
 //! use turbowish_snap::{Block, Snapshot, read, write};
@@ -34,8 +37,10 @@
 
 pub mod analysis;
 mod columns;
+pub mod files;
 pub mod format;
 pub mod model;
+pub mod signal;
 mod stream;
 mod validate;
 

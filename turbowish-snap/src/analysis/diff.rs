@@ -4,6 +4,9 @@
 //! epoch): each snapshot advances the epoch, so a block alive in both has
 //! the same identity in both, and a block freed and replaced at the same
 //! address does not. Tasks are matched by their serial number.
+//!
+//! Sizes come from the file and may be anything up to `u64::MAX`: every
+//! total saturates, and every change is [`delta`], saturating too.
 
 use crate::model::Snapshot;
 
@@ -148,10 +151,16 @@ pub struct GroupDelta {
 }
 
 impl GroupDelta {
-    /// Live bytes in B minus live bytes in A.
+    /// Live bytes in B minus live bytes in A, saturating.
     pub fn net(&self) -> i64 {
-        self.bytes_b as i64 - self.bytes_a as i64
+        delta(self.bytes_a, self.bytes_b)
     }
+}
+
+/// `b - a` as a signed number, saturating at the ends of `i64`.
+pub fn delta(a: u64, b: u64) -> i64 {
+    let d = i128::from(b) - i128::from(a);
+    d.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
 /// Sums the blocks of `a` and `b` into groups named by `key_a` and `key_b`
@@ -167,22 +176,22 @@ pub fn group_changes<K: std::hash::Hash + Eq>(
     let mut groups: std::collections::HashMap<K, GroupDelta> = Default::default();
     for (i, block) in a.blocks.iter().enumerate() {
         let g = groups.entry(key_a(i as u32)).or_default();
-        g.bytes_a += block.size;
+        g.bytes_a = g.bytes_a.saturating_add(block.size);
         g.blocks_a += 1;
     }
     for &i in &m.freed {
         let g = groups.entry(key_a(i)).or_default();
-        g.freed_bytes += a.blocks[i as usize].size;
+        g.freed_bytes = g.freed_bytes.saturating_add(a.blocks[i as usize].size);
         g.freed_blocks += 1;
     }
     for (j, block) in b.blocks.iter().enumerate() {
         let g = groups.entry(key_b(j as u32)).or_default();
-        g.bytes_b += block.size;
+        g.bytes_b = g.bytes_b.saturating_add(block.size);
         g.blocks_b += 1;
     }
     for &j in &m.born {
         let g = groups.entry(key_b(j)).or_default();
-        g.born_bytes += b.blocks[j as usize].size;
+        g.born_bytes = g.born_bytes.saturating_add(b.blocks[j as usize].size);
         g.born_blocks += 1;
     }
     groups.into_iter().collect()

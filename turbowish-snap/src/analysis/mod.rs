@@ -9,7 +9,8 @@
 //!   every block: the bytes that would be freed if nothing but its dominator
 //!   chain held it.
 //! - [`retainers::ShortestPaths`]: the shortest retaining path of every
-//!   block, with [`retainers::Linker`] saying how each link points.
+//!   block, as one tree; [`retainers::PathTree`] reads, groups and
+//!   summarizes paths from it without copying them out.
 //! - [`tasks::task_rows`]: per traced task, the bytes it allocated that are
 //!   still live, the bytes its storage retains, and the bytes it shares with
 //!   other tasks.

@@ -11,6 +11,28 @@
 //! stack's dead slots hold stale copies of pointers (see the README's
 //! limits), so a stack is the holder named only when it is the only one.
 //! Finished tasks are not searched from: their storage is kept by others.
+//!
+//! # Paths stored once
+//!
+//! 1. **The tree is the store.** The search's parents form a shortest-path
+//!    tree; a path is never copied out of it but read by walking up from
+//!    its block. A link's kind ([`Via`]) is looked up when a walk needs it:
+//!    a binary search in the snapshot's sorted edges.
+//! 2. **Signatures.** Chosen blocks are grouped by the *signature* of their
+//!    path: per node, an interned id of (its parent's signature, its link's
+//!    kind, its holder's shape). Shapes come from the caller ([`Shapes`]):
+//!    equal exactly when two holders print the same, so equal signatures
+//!    print the same path. A signature is computed once per node, on
+//!    demand, climbing only to the nearest node that has one: signing every
+//!    chosen block costs one step per node on their paths, never depth ×
+//!    blocks.
+//! 3. **Elision.** A path is printed from a [`PathSummary`]: its first and
+//!    last few links, and for the middle only a count and the holder shape
+//!    most of it shares. Two walks up the tree make it, in memory
+//!    independent of the path's depth.
+//! 4. **Order.** Groups come most bytes first, then most blocks, then the
+//!    deepest path (it shows the most of the structure: a list's deepest
+//!    node, not its first), then the lowest example address.
 
 use super::dominators::UNREACHABLE;
 use super::graph::{HeapGraph, SUPER_ROOT};
@@ -38,7 +60,7 @@ pub enum Via {
     Future,
 }
 
-/// A retaining path: a root, then blocks down to the one asked about.
+/// A retaining path, whole: a root, then blocks down to the one asked about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetainingPath {
     /// The root (index into [`Snapshot::roots`]).
@@ -110,128 +132,375 @@ impl ShortestPaths {
         }
     }
 
-    /// The nodes from a root's node down to `node`, or `None` if no root
-    /// reaches it.
-    pub fn nodes_to(&self, node: u32) -> Option<Vec<u32>> {
-        let mut path = vec![node];
-        let mut at = node;
-        loop {
-            let p = *self.parent.get(at as usize)?;
-            if p == UNREACHABLE {
-                return None;
-            }
-            if p == SUPER_ROOT {
-                break;
-            }
-            path.push(p);
-            at = p;
-        }
-        path.reverse();
-        Some(path)
+    /// The node before `node` on its shortest path (the super-root for a
+    /// root's node), or `None` if no root reaches it.
+    pub fn parent(&self, node: u32) -> Option<u32> {
+        (self.parent.get(node as usize).copied()).filter(|&p| p != UNREACHABLE)
     }
 }
 
-/// Names the links of retaining paths: the snapshot's edges between the
-/// consecutive blocks of each path, and task values hanging from storage.
+/// How the holders on paths print, as ids: two holders get the same id
+/// exactly when they print the same. Paths are grouped by these.
+pub trait Shapes {
+    /// The id of root `root` holding a block it labels `label` (for a
+    /// static, the symbol of the static holding the pointer).
+    fn root(&mut self, root: u32, label: u32) -> u32;
+    /// The id of block `block` as a holder.
+    fn block(&mut self, block: u32) -> u32;
+}
+
+/// Blocks, and their bytes (saturating).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Count {
+    /// Blocks counted.
+    pub blocks: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+impl Count {
+    fn add(&mut self, size: u64) {
+        self.blocks += 1;
+        self.bytes = self.bytes.saturating_add(size);
+    }
+}
+
+/// Chosen blocks whose paths have one signature: they print the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathGroup {
+    /// The blocks, and their bytes.
+    pub count: Count,
+    /// The first of them chosen.
+    pub example: u32,
+    /// Links on the path.
+    pub depth: u32,
+}
+
+/// Chosen blocks, grouped by retaining path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grouping {
+    /// Every chosen block.
+    pub selected: Count,
+    /// Chosen blocks no root reaches.
+    pub unreachable: Count,
+    /// The others by path, in the order of rule 4.
+    pub groups: Vec<PathGroup>,
+}
+
+/// A retaining path as printed: its first and last links, and its middle
+/// elided when long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathSummary {
+    /// The root (index into [`Snapshot::roots`]).
+    pub root: u32,
+    /// The root's label for its first block, as in [`RetainingPath`].
+    pub root_label: u32,
+    /// The first links, from the root's target down.
+    pub head: Vec<(Via, u32)>,
+    /// The links between `head` and `tail`, if any were left out.
+    pub elided: Option<Elided>,
+    /// The last links, down to the block asked about.
+    pub tail: Vec<(Via, u32)>,
+}
+
+/// The middle of a long path, left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elided {
+    /// How many links.
+    pub links: u64,
+    /// A block of the holder shape most of them share.
+    pub example: u32,
+    /// How many of them have that shape.
+    pub same: u64,
+}
+
+/// What is above a block on its path.
+#[derive(Debug, Clone, Copy)]
+enum Up {
+    Root(u32),
+    Block(u32),
+}
+
+const NONE: u32 = u32::MAX;
+/// The parent signature of a root's pseudo-step.
+const ROOT_STEP: u32 = u32::MAX;
+
+/// Retaining paths read from a [`ShortestPaths`] tree, with memoized
+/// signatures and holder shapes (rules 1 and 2).
 #[derive(Debug)]
-pub struct Linker {
-    /// `(from, to)` block pairs wanted, and the best link found.
-    edges: HashMap<(u32, u32), Via>,
+pub struct PathTree<'a> {
+    snap: &'a Snapshot,
+    graph: &'a HeapGraph,
+    paths: &'a ShortestPaths,
     /// Task storage block -> its task root.
     storage_roots: HashMap<u32, u32>,
+    /// Per node: its signature, or `NONE` until computed.
+    sig: Vec<u32>,
+    /// Per node: its block's shape, or `NONE` until computed.
+    shape: Vec<u32>,
+    /// Signature keys and ids, and each signature's depth.
+    ids: HashMap<(u32, Via, u32), u32>,
+    depth: Vec<u32>,
 }
 
-impl Linker {
-    /// A linker for the block paths `paths` (node lists from
-    /// [`ShortestPaths::nodes_to`]), reading the snapshot's edges once.
-    pub fn new<'a>(
-        snap: &Snapshot,
-        graph: &HeapGraph,
-        paths: impl IntoIterator<Item = &'a [u32]>,
-    ) -> Linker {
-        let mut edges: HashMap<(u32, u32), Option<Via>> = HashMap::new();
-        for path in paths {
-            let blocks: Vec<u32> = path.iter().filter_map(|&n| graph.node_block(n)).collect();
-            for pair in blocks.windows(2) {
-                edges.insert((pair[0], pair[1]), None);
-            }
-        }
-        for e in &snap.edges {
-            if let Some(link) = edges.get_mut(&(e.from, e.to)) {
-                let via = match e.kind {
-                    EdgeKind::Typed => Via::Field(e.label),
-                    EdgeKind::Conservative => Via::Conservative,
-                };
-                // A typed edge says more than a conservative one.
-                if !matches!(link, Some(Via::Field(_))) {
-                    *link = Some(via);
-                }
-            }
-        }
+impl<'a> PathTree<'a> {
+    /// The paths of `paths`, searched over `graph`, the graph of `snap`.
+    pub fn new(snap: &'a Snapshot, graph: &'a HeapGraph, paths: &'a ShortestPaths) -> Self {
         let storage_roots = (snap.roots.iter().zip(0u32..))
-            .filter_map(|(r, i)| {
-                let task = snap.tasks.get(r.task? as usize)?;
-                Some((task.storage?, i))
-            })
+            .filter_map(|(r, i)| Some((snap.tasks.get(r.task? as usize)?.storage?, i)))
             .collect();
-        Linker {
-            edges: edges
-                .into_iter()
-                .filter_map(|(k, v)| Some((k, v?)))
-                .collect(),
+        let nodes = graph.csr.nodes();
+        PathTree {
+            snap,
+            graph,
+            paths,
             storage_roots,
+            sig: vec![NONE; nodes],
+            shape: vec![NONE; nodes],
+            ids: HashMap::new(),
+            depth: Vec::new(),
         }
     }
 
-    /// The retaining path along `nodes` (from [`ShortestPaths::nodes_to`]).
-    pub fn path(&self, snap: &Snapshot, graph: &HeapGraph, nodes: &[u32]) -> RetainingPath {
-        let root = graph.node_root(nodes[0]).expect("a path starts at a root");
-        let mut links = Vec::with_capacity(nodes.len());
-        let mut previous: Option<u32> = None;
-        let mut root_label = 0;
-        for &n in &nodes[1..] {
-            let b = graph.node_block(n).expect("roots only start paths");
-            let via = match previous {
-                None => {
-                    root_label = snap.roots[root as usize].label_of(b);
-                    Via::Conservative
-                }
-                Some(p) => self.link(snap, p, b),
-            };
-            links.push((via, b));
-            previous = Some(b);
+    /// What is above block `b` on its path, or `None` if no root reaches it.
+    fn up(&self, b: u32) -> Option<Up> {
+        let p = self.paths.parent(self.graph.block_node(b))?;
+        match (self.graph.node_root(p), self.graph.node_block(p)) {
+            (Some(r), _) => Some(Up::Root(r)),
+            (None, Some(pb)) => Some(Up::Block(pb)),
+            (None, None) => None,
         }
-        let kind = snap.roots[root as usize].kind;
-        if let Some(first) = links.first_mut()
-            && matches!(kind, RootKind::Task | RootKind::Named)
+    }
+
+    /// How `up` points at block `b`: a typed field, else the task value
+    /// hanging from a storage block, else a conservative word.
+    fn via(&self, up: Up, b: u32) -> Via {
+        let snap = self.snap;
+        let from = match up {
+            Up::Root(r) => return first_via(snap, r, b),
+            Up::Block(from) => from,
+        };
+        let edge = (snap
+            .edges
+            .binary_search_by_key(&(from, b), |e| (e.from, e.to)))
+        .map(|i| &snap.edges[i]);
+        if let Ok(e) = edge
+            && e.kind == EdgeKind::Typed
         {
-            let storage =
-                (snap.roots[root as usize].task).and_then(|t| snap.tasks.get(t as usize)?.storage);
-            first.0 = match storage {
-                Some(s) if s == first.1 => Via::Future,
-                _ => Via::Field(root_label),
-            };
-        }
-        RetainingPath {
-            root,
-            root_label,
-            links,
-        }
-    }
-
-    /// How block `from` points at block `to`: a typed field, else the
-    /// task value hanging from a storage block, else a conservative word.
-    fn link(&self, snap: &Snapshot, from: u32, to: u32) -> Via {
-        let edge = self.edges.get(&(from, to)).copied();
-        if let Some(Via::Field(_)) = edge {
-            return edge.expect("matched");
+            return Via::Field(e.label);
         }
         let task_value = self.storage_roots.get(&from).and_then(|&r| {
             let root = &snap.roots[r as usize];
-            root.targets.binary_search(&to).ok()?;
-            Some(Via::TaskValue(root.label_of(to)))
+            root.targets.binary_search(&b).ok()?;
+            Some(Via::TaskValue(root.label_of(b)))
         });
-        task_value.or(edge).unwrap_or(Via::Conservative)
+        task_value.unwrap_or(Via::Conservative)
+    }
+
+    fn shape_of(&mut self, b: u32, shapes: &mut impl Shapes) -> u32 {
+        let n = self.graph.block_node(b) as usize;
+        if self.shape[n] == NONE {
+            self.shape[n] = shapes.block(b);
+        }
+        self.shape[n]
+    }
+
+    fn intern(&mut self, key: (u32, Via, u32), depth: u32) -> u32 {
+        let depths = &mut self.depth;
+        *self.ids.entry(key).or_insert_with(|| {
+            depths.push(depth);
+            depths.len() as u32 - 1
+        })
+    }
+
+    /// The signature of block `b`'s path (rule 2), or `None` if no root
+    /// reaches it.
+    fn signature(&mut self, b: u32, shapes: &mut impl Shapes) -> Option<u32> {
+        let mut climb = Vec::new();
+        let mut at = b;
+        while self.sig[self.graph.block_node(at) as usize] == NONE {
+            let up = self.up(at)?;
+            climb.push((at, up));
+            match up {
+                Up::Root(_) => break,
+                Up::Block(p) => at = p,
+            }
+        }
+        for &(b, up) in climb.iter().rev() {
+            let (above, depth) = match up {
+                Up::Root(r) => {
+                    let label = self.snap.roots[r as usize].label_of(b);
+                    let root = shapes.root(r, label);
+                    (self.intern((ROOT_STEP, Via::Conservative, root), 0), 0)
+                }
+                Up::Block(p) => {
+                    let sig = self.sig[self.graph.block_node(p) as usize];
+                    (sig, self.depth[sig as usize])
+                }
+            };
+            let key = (above, self.via(up, b), self.shape_of(b, shapes));
+            self.sig[self.graph.block_node(b) as usize] = self.intern(key, depth + 1);
+        }
+        Some(self.sig[self.graph.block_node(b) as usize])
+    }
+
+    /// Groups `chosen` blocks by the signature of their paths (rules 2
+    /// and 4).
+    pub fn group(&mut self, chosen: &[u32], shapes: &mut impl Shapes) -> Grouping {
+        let mut out = Grouping::default();
+        let mut by_sig: HashMap<u32, usize> = HashMap::new();
+        for &b in chosen {
+            let size = self.snap.blocks[b as usize].size;
+            out.selected.add(size);
+            let Some(sig) = self.signature(b, shapes) else {
+                out.unreachable.add(size);
+                continue;
+            };
+            let groups = &mut out.groups;
+            let depth = self.depth[sig as usize];
+            let g = *by_sig.entry(sig).or_insert_with(|| {
+                groups.push(PathGroup {
+                    count: Count::default(),
+                    example: b,
+                    depth,
+                });
+                groups.len() - 1
+            });
+            groups[g].count.add(size);
+        }
+        out.groups.sort_by(|x, y| {
+            let key = |g: &PathGroup| (g.count.bytes, g.count.blocks, g.depth);
+            key(y).cmp(&key(x)).then(x.example.cmp(&y.example))
+        });
+        out
+    }
+
+    /// Block `b`'s whole path, or `None` if no root reaches it. Memory
+    /// follows the path's depth: for one block, not for many.
+    pub fn path(&self, b: u32) -> Option<RetainingPath> {
+        let mut links = Vec::new();
+        let mut at = b;
+        let root = loop {
+            let up = self.up(at)?;
+            links.push((self.via(up, at), at));
+            match up {
+                Up::Root(r) => break r,
+                Up::Block(p) => at = p,
+            }
+        };
+        links.reverse();
+        Some(RetainingPath {
+            root,
+            root_label: self.snap.roots[root as usize].label_of(at),
+            links,
+        })
+    }
+
+    /// Block `b`'s path as printed (rule 3): the first `head` and last
+    /// `tail` links, and the middle elided when that leaves out two or
+    /// more; `None` if no root reaches it.
+    pub fn summary(
+        &mut self,
+        b: u32,
+        head: usize,
+        tail: usize,
+        shapes: &mut impl Shapes,
+    ) -> Option<PathSummary> {
+        let (root, top, len) = self.top(b)?;
+        let (head, tail) = match len > head + tail + 1 {
+            true => (head, tail),
+            false => (len, 0),
+        };
+        let mut out = PathSummary {
+            root,
+            root_label: self.snap.roots[root as usize].label_of(top),
+            head: Vec::with_capacity(head),
+            elided: None,
+            tail: Vec::with_capacity(tail),
+        };
+        let mut middle = Mode::default();
+        let (mut at, mut i) = (b, 0);
+        while let Some(up) = self.up(at) {
+            if i < tail {
+                out.tail.push((self.via(up, at), at));
+            } else if i >= len - head {
+                out.head.push((self.via(up, at), at));
+            } else {
+                middle.add(self.shape_of(at, shapes), at);
+            }
+            let Up::Block(p) = up else { break };
+            (at, i) = (p, i + 1);
+        }
+        out.head.reverse();
+        out.tail.reverse();
+        out.elided = middle.most().map(|(example, same)| Elided {
+            links: (len - head - tail) as u64,
+            example,
+            same,
+        });
+        Some(out)
+    }
+
+    /// Block `b`'s root, the first block below it, and the path's length.
+    fn top(&self, b: u32) -> Option<(u32, u32, usize)> {
+        let (mut at, mut len) = (b, 1);
+        loop {
+            match self.up(at)? {
+                Up::Root(r) => return Some((r, at, len)),
+                Up::Block(p) => (at, len) = (p, len + 1),
+            }
+        }
+    }
+}
+
+/// How root `r` points at its target `b`: a task's future, a typed root's
+/// field, or a word of static data, a stack or thread-locals.
+fn first_via(snap: &Snapshot, r: u32, b: u32) -> Via {
+    let root = &snap.roots[r as usize];
+    if !matches!(root.kind, RootKind::Task | RootKind::Named) {
+        return Via::Conservative;
+    }
+    let storage = root.task.and_then(|t| snap.tasks.get(t as usize)?.storage);
+    match storage {
+        Some(s) if s == b => Via::Future,
+        _ => Via::Field(root.label_of(b)),
+    }
+}
+
+/// The most common holder shape among the links of a path's middle,
+/// counted in runs (a list's nodes are one run: one map update).
+#[derive(Debug, Default)]
+struct Mode {
+    /// Shape -> (links, first block seen).
+    counts: HashMap<u32, (u64, u32)>,
+    /// The current run: shape, links, first block.
+    run: Option<(u32, u64, u32)>,
+}
+
+impl Mode {
+    fn add(&mut self, shape: u32, block: u32) {
+        match &mut self.run {
+            Some((s, links, _)) if *s == shape => *links += 1,
+            _ => {
+                self.flush();
+                self.run = Some((shape, 1, block));
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some((shape, links, block)) = self.run.take() {
+            self.counts.entry(shape).or_insert((0, block)).0 += links;
+        }
+    }
+
+    /// A block of the most common shape, and how many links have it (ties:
+    /// the lowest shape id).
+    fn most(mut self) -> Option<(u32, u64)> {
+        self.flush();
+        (self.counts.into_iter())
+            .max_by_key(|&(shape, (links, _))| (links, std::cmp::Reverse(shape)))
+            .map(|(_, (links, block))| (block, links))
     }
 }
 
@@ -295,9 +564,7 @@ mod tests {
     fn path_to(snap: &Snapshot, b: u32) -> Option<RetainingPath> {
         let g = HeapGraph::new(snap);
         let sp = ShortestPaths::new(snap, &g);
-        let nodes = sp.nodes_to(g.block_node(b))?;
-        let linker = Linker::new(snap, &g, [nodes.as_slice()]);
-        Some(linker.path(snap, &g, &nodes))
+        PathTree::new(snap, &g, &sp).path(b)
     }
 
     #[test]
@@ -346,5 +613,108 @@ mod tests {
     #[test]
     fn unreachable_blocks_have_no_path() {
         assert!(path_to(&snapshot(), 6).is_none());
+    }
+
+    /// Shapes by type name (blocks) and index (roots), counting the calls.
+    #[derive(Default)]
+    struct ByType(Vec<u32>, usize);
+
+    impl Shapes for ByType {
+        fn root(&mut self, root: u32, _: u32) -> u32 {
+            1000 + root
+        }
+
+        fn block(&mut self, block: u32) -> u32 {
+            self.1 += 1;
+            self.0[block as usize]
+        }
+    }
+
+    /// A static holding a chain of `n` blocks of 8 bytes, with types from
+    /// `kind`; and one more block nothing reaches.
+    fn chain(n: u32, kind: impl Fn(u32) -> u32) -> (Snapshot, ByType) {
+        let s = Snapshot {
+            blocks: (0..=u64::from(n)).map(block).collect(),
+            edges: (1..n).map(|b| Edge::new(b - 1, b)).collect(),
+            roots: vec![Root {
+                kind: RootKind::Static,
+                targets: vec![0],
+                ..Root::default()
+            }],
+            ..Snapshot::default()
+        };
+        (s, ByType((0..=n).map(kind).collect(), 0))
+    }
+
+    #[test]
+    fn a_long_path_keeps_its_ends_and_counts_its_middle() {
+        // Blocks 0..100: kind 7, except 40..50 of kind 8.
+        let (s, mut shapes) = chain(100, |b| if (40..50).contains(&b) { 8 } else { 7 });
+        let g = HeapGraph::new(&s);
+        let sp = ShortestPaths::new(&s, &g);
+        let mut tree = PathTree::new(&s, &g, &sp);
+        let p = tree.summary(99, 3, 2, &mut shapes).unwrap();
+        let blocks = |links: &[(Via, u32)]| links.iter().map(|&(_, b)| b).collect::<Vec<_>>();
+        assert_eq!(
+            (p.root, blocks(&p.head), blocks(&p.tail)),
+            (0, vec![0, 1, 2], vec![98, 99])
+        );
+        let e = p.elided.unwrap();
+        assert_eq!((e.links, e.same, shapes.0[e.example as usize]), (95, 85, 7));
+        // Short enough: whole, nothing elided.
+        let p = tree.summary(5, 3, 2, &mut shapes).unwrap();
+        assert_eq!(
+            (blocks(&p.head), p.elided, p.tail.len()),
+            (vec![0, 1, 2, 3, 4, 5], None, 0)
+        );
+        assert_eq!(tree.summary(100, 3, 2, &mut shapes), None, "unreachable");
+    }
+
+    #[test]
+    fn paths_group_by_signature_deepest_first_signing_each_node_once() {
+        let (s, mut shapes) = chain(1000, |_| 7);
+        let g = HeapGraph::new(&s);
+        let sp = ShortestPaths::new(&s, &g);
+        let mut tree = PathTree::new(&s, &g, &sp);
+        let all: Vec<u32> = (0..=1000).collect();
+        let grouping = tree.group(&all, &mut shapes);
+        assert_eq!(shapes.1, 1000, "one shape per node on the paths");
+        assert_eq!(
+            grouping.selected,
+            Count {
+                blocks: 1001,
+                bytes: 8008
+            }
+        );
+        assert_eq!(
+            grouping.unreachable,
+            Count {
+                blocks: 1,
+                bytes: 8
+            }
+        );
+        assert_eq!(grouping.groups.len(), 1000, "each depth its own path");
+        let first = grouping.groups[0];
+        assert_eq!(
+            (first.example, first.depth, first.count.blocks),
+            (999, 1000, 1)
+        );
+        assert_eq!(tree.group(&[3, 4], &mut shapes).groups[0].example, 4);
+    }
+
+    #[test]
+    fn blocks_held_alike_share_one_group() {
+        // The static holds 0; 0 holds 1, 2 and 3 (3 of another kind).
+        let mut s = chain(1, |_| 0).0;
+        s.blocks = (0..4).map(block).collect();
+        s.edges = vec![Edge::new(0, 1), Edge::new(0, 2), Edge::new(0, 3)];
+        let mut shapes = ByType(vec![5, 6, 6, 7], 0);
+        let g = HeapGraph::new(&s);
+        let sp = ShortestPaths::new(&s, &g);
+        let grouping = PathTree::new(&s, &g, &sp).group(&[1, 2, 3], &mut shapes);
+        let groups: Vec<(u32, u64)> = (grouping.groups.iter())
+            .map(|g| (g.example, g.count.blocks))
+            .collect();
+        assert_eq!(groups, [(1, 2), (3, 1)]);
     }
 }

@@ -1,9 +1,22 @@
 //! What each traced task holds: bytes it allocated that are still live,
 //! bytes its storage retains, and bytes it shares with other tasks.
+//!
+//! Sharing is found in one pass over the edges: each edge from a block a
+//! task owns (one its storage dominates, nearest first) to a block it does
+//! not own gives a `(block, task)` pair; sorted and deduplicated, the pairs
+//! give each block's set of distinct tasks, and the `sharing` module turns
+//! those into per-task figures in time linear in the sharing. Pointers to
+//! another task's storage are runtime links (run queues, task lists,
+//! wakers), not shared data, and are left out.
+
+mod sharing;
 
 use super::graph::HeapGraph;
 use super::retained::Retained;
 use crate::model::{Snapshot, TaskState};
+
+/// How many of the tasks a task shares with [`TaskRow::shared_with`] names.
+pub const SHARED_WITH_CAP: usize = sharing::CAP;
 
 /// One task's figures, from [`task_rows`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,8 +33,17 @@ pub struct TaskRow {
     /// Bytes of blocks the task's retained blocks point to that also another
     /// task's point to: memory it shares.
     pub shared: u64,
-    /// The other tasks it shares those blocks with (indices into
-    /// [`Snapshot::tasks`]), sorted.
+    /// How many blocks those bytes are in.
+    pub shared_blocks: u64,
+    /// How many other tasks point to at least one of those blocks.
+    pub shared_with_tasks: u64,
+    /// Whether `shared_with_tasks` is exact. It is a lower bound (the
+    /// largest number of tasks sharing one of its blocks) only on graphs
+    /// built to defeat the count: many large, overlapping sets of sharing
+    /// tasks in many combinations, past a work budget linear in the input.
+    pub shared_with_exact: bool,
+    /// The first [`SHARED_WITH_CAP`] of those other tasks, in task order
+    /// (indices into [`Snapshot::tasks`]).
     pub shared_with: Vec<u32>,
     /// Nanoseconds between its last poll and the snapshot (0 if never
     /// polled or running).
@@ -54,6 +76,9 @@ fn row_of(snap: &Snapshot, graph: &HeapGraph, retained: &Retained, task: u32) ->
             .storage
             .map_or(0, |b| retained.bytes[graph.block_node(b) as usize]),
         shared: 0,
+        shared_blocks: 0,
+        shared_with_tasks: 0,
+        shared_with_exact: true,
         shared_with: Vec::new(),
         idle_ns,
     }
@@ -105,41 +130,36 @@ fn owners(snap: &Snapshot, graph: &HeapGraph, retained: &Retained) -> Vec<u32> {
 }
 
 fn add_shared(snap: &Snapshot, graph: &HeapGraph, retained: &Retained, rows: &mut [TaskRow]) {
-    let owner = owners(snap, graph, retained);
-    let is_storage: std::collections::HashSet<u32> =
-        snap.tasks.iter().filter_map(|t| t.storage).collect();
-    // Blocks outside a task's own that its blocks point to, with the tasks
-    // that do. Pointers to other tasks' storage are runtime links (run
-    // queues, task lists, wakers), not shared data.
-    let mut referrers: std::collections::HashMap<u32, Vec<u32>> = Default::default();
-    for e in &snap.edges {
-        let (from, to) = (owner[e.from as usize], owner[e.to as usize]);
-        if from != u32::MAX && from != to && !is_storage.contains(&e.to) {
-            let list = referrers.entry(e.to).or_default();
-            if !list.contains(&from) {
-                list.push(from);
-            }
-        }
+    let pairs = referrers(snap, &owners(snap, graph, retained));
+    let size = |b: u32| snap.blocks[b as usize].size;
+    for (row, s) in rows
+        .iter_mut()
+        .zip(sharing::shared(snap.tasks.len(), &pairs, size))
+    {
+        row.shared = s.bytes;
+        row.shared_blocks = s.blocks;
+        row.shared_with_tasks = s.tasks;
+        row.shared_with_exact = s.exact;
+        row.shared_with = s.first;
     }
-    for (block, mut tasks) in referrers {
-        if tasks.len() < 2 {
-            continue;
-        }
-        tasks.sort_unstable();
-        let size = snap.blocks[block as usize].size;
-        for &t in &tasks {
-            let row = &mut rows[t as usize];
-            row.shared = row.shared.saturating_add(size);
-            for &other in &tasks {
-                if other != t && !row.shared_with.contains(&other) {
-                    row.shared_with.push(other);
-                }
-            }
-        }
+}
+
+/// `(block, task)` for every edge from a block `task` owns to a block it
+/// does not, other than a task's storage: sorted, each once.
+fn referrers(snap: &Snapshot, owner: &[u32]) -> Vec<(u32, u32)> {
+    let mut is_storage = vec![false; snap.blocks.len()];
+    for b in snap.tasks.iter().filter_map(|t| t.storage) {
+        is_storage[b as usize] = true;
     }
-    for row in rows {
-        row.shared_with.sort_unstable();
-    }
+    let mut pairs: Vec<(u32, u32)> = (snap.edges.iter())
+        .filter(|e| !is_storage[e.to as usize])
+        .map(|e| (e.to, owner[e.from as usize], owner[e.to as usize]))
+        .filter(|&(_, from, to)| from != u32::MAX && from != to)
+        .map(|(block, from, _)| (block, from))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs
 }
 
 #[cfg(test)]
@@ -190,6 +210,8 @@ mod tests {
         assert_eq!((rows[0].shared, rows[1].shared), (1000, 1000));
         assert_eq!(rows[0].shared_with, [1]);
         assert_eq!(rows[1].shared_with, [0]);
+        assert_eq!((rows[0].shared_blocks, rows[0].shared_with_tasks), (1, 1));
+        assert!(rows[1].shared_with_exact);
         assert_eq!((rows[0].allocated, rows[0].allocated_blocks), (1010, 2));
         assert_eq!((rows[1].allocated, rows[1].allocated_blocks), (20, 1));
     }

@@ -100,8 +100,9 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
                 unused_bytes: 0,
             });
         c_entry.blocks += 1;
-        c_entry.bytes += block.size;
-        c_entry.unused_bytes += unused(block.size, c.len, c.capacity);
+        c_entry.bytes = c_entry.bytes.saturating_add(block.size);
+        let unused = unused(block.size, c.len, c.capacity);
+        c_entry.unused_bytes = c_entry.unused_bytes.saturating_add(unused);
     }
     let mut containers: Vec<Container> = containers
         .into_values()

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use turbowish_snap::Snapshot;
 use turbowish_snap::analysis::diff::{
-    BlockMatch, GroupDelta, check_pair, group_changes, match_blocks, match_tasks,
+    BlockMatch, GroupDelta, check_pair, delta, group_changes, match_blocks, match_tasks,
 };
 use turbowish_snap::analysis::graph::HeapGraph;
 use turbowish_snap::analysis::retained::Retained;
@@ -156,7 +156,7 @@ impl<'a> Analyzed<'a> {
         for (i, b) in (0u32..).zip(&snap.blocks) {
             if !retained.reachable(graph.block_node(i)) {
                 unreachable.0 += 1;
-                unreachable.1 += b.size;
+                unreachable.1 = u64::saturating_add(unreachable.1, b.size);
             }
         }
         Analyzed {
@@ -235,16 +235,17 @@ impl Report {
             sequence: s.process.sequence,
             time_ns: s.process.time_ns,
         };
-        let sum = |s: &Snapshot, idx: &[u32]| idx.iter().map(|&i| s.blocks[i as usize].size).sum();
+        let sizes =
+            |s: &Snapshot, idx: &[u32]| total(idx.iter().map(|&i| s.blocks[i as usize].size));
         Report {
             a: side(a),
             b: side(b),
             totals: Totals {
-                live_bytes_a: a.blocks.iter().map(|x| x.size).sum(),
-                live_bytes_b: b.blocks.iter().map(|x| x.size).sum(),
-                born_bytes: sum(b, &m.born),
+                live_bytes_a: total(a.blocks.iter().map(|x| x.size)),
+                live_bytes_b: total(b.blocks.iter().map(|x| x.size)),
+                born_bytes: sizes(b, &m.born),
                 born_blocks: m.born.len() as u64,
-                freed_bytes: sum(a, &m.freed),
+                freed_bytes: sizes(a, &m.freed),
                 freed_blocks: m.freed.len() as u64,
                 surviving_blocks: m.surviving.len() as u64,
                 new_tasks: new.len() as u64,
@@ -282,8 +283,8 @@ pub(super) fn spawn_sites(
                 (&mut s.tasks_b, &mut s.retained_b, &mut s.allocated_b)
             };
             *tasks += 1;
-            *retained += row.retained;
-            *allocated += row.allocated;
+            *retained = retained.saturating_add(row.retained);
+            *allocated = allocated.saturating_add(row.allocated);
         }
     }
     for &t in new {
@@ -297,8 +298,8 @@ pub(super) fn spawn_sites(
         .map(|(spawned_at, s)| SpawnSite { spawned_at, ..s })
         .collect();
     out.sort_by_key(|s| {
-        let growth = s.retained_b as i64 - s.retained_a as i64;
-        let tasks = s.tasks_b as i64 - s.tasks_a as i64;
+        let growth = delta(s.retained_a, s.retained_b);
+        let tasks = delta(s.tasks_a, s.tasks_b);
         (
             std::cmp::Reverse(growth),
             std::cmp::Reverse(tasks),
@@ -343,6 +344,11 @@ pub(super) fn signed_bytes(n: i64) -> String {
     }
 }
 
+/// The sum of `sizes`, saturating: sizes come from the file.
+pub(super) fn total(sizes: impl IntoIterator<Item = u64>) -> u64 {
+    sizes.into_iter().fold(0, u64::saturating_add)
+}
+
 fn signed(n: i64) -> String {
     if n > 0 {
         format!("+{n}")
@@ -366,7 +372,7 @@ impl Report {
             self.b.pid,
             bytes(t.live_bytes_a),
             bytes(t.live_bytes_b),
-            signed_bytes(t.live_bytes_b as i64 - t.live_bytes_a as i64),
+            signed_bytes(delta(t.live_bytes_a, t.live_bytes_b)),
             t.born_blocks,
             bytes(t.born_bytes),
             t.freed_blocks,
@@ -386,9 +392,9 @@ impl Report {
                 .map(|x| {
                     [
                         format!("{} -> {}", x.tasks_a, x.tasks_b),
-                        signed(x.tasks_b as i64 - x.tasks_a as i64),
+                        signed(delta(x.tasks_a, x.tasks_b)),
                         bytes(x.retained_b),
-                        signed_bytes(x.retained_b as i64 - x.retained_a as i64),
+                        signed_bytes(delta(x.retained_a, x.retained_b)),
                         x.spawned_at.clone(),
                     ]
                 })

@@ -56,6 +56,10 @@ impl<'a> Holders<'a> {
     /// Task `task` (an index into [`Snapshot::tasks`]), by id, name and
     /// spawn site.
     pub fn task(&self, task: Option<u32>) -> String {
+        self.name_task(task, self.exact)
+    }
+
+    fn name_task(&self, task: Option<u32>, exact: bool) -> String {
         let snap = self.snap;
         let Some(t) = task.and_then(|t| snap.tasks.get(t as usize)) else {
             return "a task".to_owned();
@@ -65,7 +69,7 @@ impl<'a> Holders<'a> {
             "" => String::new(),
             n => format!(" {n:?}"),
         };
-        if self.exact {
+        if exact {
             format!("task {}{name} spawned at {at}", t.id)
         } else {
             format!("a task{name} spawned at {at}")
@@ -75,16 +79,26 @@ impl<'a> Holders<'a> {
     /// Block `b`: a task's future, or its type (from typed walks), size,
     /// allocation site and allocating task.
     pub fn block(&self, b: u32) -> String {
+        self.name_block(b, self.exact)
+    }
+
+    /// Block `b` by what holders of its shape share (never exact): its
+    /// task's spawn site, or its type and allocation site.
+    pub fn shape(&self, b: u32) -> String {
+        self.name_block(b, false)
+    }
+
+    fn name_block(&self, b: u32, exact: bool) -> String {
         let snap = self.snap;
         let block = &snap.blocks[b as usize];
         if let Some(&t) = self.storage.get(&b) {
-            return format!("the future of {}", self.task(Some(t)));
+            return format!("the future of {}", self.name_task(Some(t), exact));
         }
         let what = match string(snap, block.type_name) {
             "" => "a block".to_owned(),
             t => t.to_owned(),
         };
-        let size = if self.exact {
+        let size = if exact {
             format!(" of {}", bytes(block.size))
         } else {
             String::new()
@@ -97,7 +111,7 @@ impl<'a> Holders<'a> {
             })
             .clone();
         let task = match block.task {
-            t if t != 0 && self.exact => format!(", allocated by task {t}"),
+            t if t != 0 && exact => format!(", allocated by task {t}"),
             _ => String::new(),
         };
         format!("{what}{size}{site}{task}")

@@ -2,7 +2,7 @@
 //! holding memory, and (against a baseline) spawn sites that grew.
 
 use super::color::{flagged, heading};
-use super::diff::{Analyzed, SpawnSite, signed_bytes, spawn_sites};
+use super::diff::{Analyzed, SpawnSite, signed_bytes, spawn_sites, total};
 use super::holder::Holders;
 use super::site::{name_stack, string};
 use super::table::{Align, render};
@@ -12,7 +12,7 @@ use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
 use turbowish_snap::Snapshot;
-use turbowish_snap::analysis::diff::{check_pair, match_tasks};
+use turbowish_snap::analysis::diff::{check_pair, delta, match_tasks};
 use turbowish_snap::analysis::graph::HeapGraph;
 use turbowish_snap::analysis::leaks::{Holder, unreachable, zombies};
 use turbowish_snap::analysis::retained::Retained;
@@ -188,8 +188,8 @@ impl Report {
         });
         Report {
             unreachable: UnreachableReport {
-                blocks: lost.iter().map(|u| u.blocks).sum(),
-                bytes: lost.iter().map(|u| u.bytes).sum(),
+                blocks: total(lost.iter().map(|u| u.blocks)),
+                bytes: total(lost.iter().map(|u| u.bytes)),
                 sites: limit(sites, args.top),
             },
             zombie_tasks: zombie_rows.len() as u64,
@@ -321,7 +321,7 @@ impl Report {
                 .map(|x| {
                     [
                         format!("{} -> {}", x.tasks_a, x.tasks_b),
-                        signed_bytes(x.retained_b as i64 - x.retained_a as i64),
+                        signed_bytes(delta(x.retained_a, x.retained_b)),
                         x.spawned_at.clone(),
                     ]
                 })

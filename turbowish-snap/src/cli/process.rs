@@ -5,8 +5,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-/// Highest signal number Linux knows (`SIGRTMAX`).
-pub const MAX_SIGNAL: i32 = 64;
+use turbowish_snap::signal::MAX as MAX_SIGNAL;
 
 /// Sends signal `sig` to process `pid`; signal 0 only checks that the process
 /// exists and may be signalled.

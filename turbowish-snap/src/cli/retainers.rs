@@ -12,18 +12,30 @@ use std::io::Write;
 use std::path::PathBuf;
 use turbowish_snap::Snapshot;
 use turbowish_snap::analysis::graph::HeapGraph;
-use turbowish_snap::analysis::retainers::{Linker, RetainingPath, ShortestPaths, Via};
+use turbowish_snap::analysis::retainers::{
+    self, PathSummary, PathTree, Shapes, ShortestPaths, Via,
+};
 
 /// The fields of `retainers --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
 JSON output (--json) is one object; sizes are in bytes:
   selected     {blocks, bytes}: the blocks chosen
   unreachable  {blocks, bytes}: chosen blocks no root reaches (no path)
-  paths        [{blocks, bytes, example, steps: [{via, holder}]}]: chosen blocks grouped
-               by retaining path, most bytes first; `example` is one block's address;
-               the first step is the root, the last the chosen block; `via` is how the
-               step is held: the root's kind, \"pointer\" (conservative), \"field NAME\"
-               (typed) or \"task value NAME\" (a task's typed root)";
+  distinct_paths  how many paths the others take (the list below is cut to --top)
+  paths        [{blocks, bytes, example, steps}]: chosen blocks grouped by retaining path,
+               most bytes first, then most blocks, then the deepest path; `example` is one
+               block's address
+  steps        the root first, the chosen block last, each {via, holder}: how the step is
+               held (the root's kind, \"pointer\" (conservative), \"field NAME\" (typed),
+               \"task value NAME\" (a task's typed root) or \"future\"), and by what. A path
+               of more than 11 links keeps its first and last 5; one {elided, through,
+               through_links} stands for the rest: how many links, the holder most of them
+               go through, and how many of them do";
+
+/// Links shown at each end of a long path; the middle is elided.
+const HEAD: usize = 5;
+/// See [`HEAD`].
+const TAIL: usize = 5;
 
 /// Arguments of `turbowish retainers`.
 #[derive(Debug, clap::Args)]
@@ -66,6 +78,7 @@ fn parse_address(s: &str) -> Result<u64, String> {
 struct Report {
     selected: Count,
     unreachable: Count,
+    distinct_paths: u64,
     paths: Vec<PathRow>,
 }
 
@@ -73,6 +86,15 @@ struct Report {
 struct Count {
     blocks: u64,
     bytes: u64,
+}
+
+impl From<retainers::Count> for Count {
+    fn from(c: retainers::Count) -> Count {
+        Count {
+            blocks: c.blocks,
+            bytes: c.bytes,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -83,10 +105,19 @@ struct PathRow {
     steps: Vec<Step>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-struct Step {
-    via: String,
-    holder: String,
+/// A step of a printed path: a holder, or the elided middle of a long path.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Step {
+    Held {
+        via: String,
+        holder: String,
+    },
+    Elided {
+        elided: u64,
+        through: String,
+        through_links: u64,
+    },
 }
 
 /// Runs `turbowish retainers`.
@@ -106,7 +137,7 @@ fn select(snap: &Snapshot, args: &Args) -> Result<Vec<u32>> {
         let i = snap.blocks.partition_point(|b| b.addr <= addr);
         let found = i
             .checked_sub(1)
-            .filter(|&i| addr < snap.blocks[i].addr + snap.blocks[i].size.max(1));
+            .filter(|&i| addr - snap.blocks[i].addr < snap.blocks[i].size.max(1));
         match found {
             Some(i) => vec![i as u32],
             None => bail!("no live block at or containing address {addr:#x}"),
@@ -156,43 +187,32 @@ impl Report {
     fn new(snap: &Snapshot, chosen: &[u32], top: usize) -> Report {
         let graph = HeapGraph::new(snap);
         let shortest = ShortestPaths::new(snap, &graph);
-        let mut selected = Count::default();
-        let mut unreachable = Count::default();
-        let mut found: Vec<(u32, Vec<u32>)> = Vec::new();
-        for &b in chosen {
-            let size = snap.blocks[b as usize].size;
-            selected.blocks += 1;
-            selected.bytes += size;
-            match shortest.nodes_to(graph.block_node(b)) {
-                Some(nodes) => found.push((b, nodes)),
-                None => {
-                    unreachable.blocks += 1;
-                    unreachable.bytes += size;
-                }
-            }
-        }
-        let linker = Linker::new(snap, &graph, found.iter().map(|(_, n)| n.as_slice()));
+        let mut tree = PathTree::new(snap, &graph, &shortest);
         let holders = Holders::new(snap, chosen.len() == 1);
-        let mut groups: HashMap<Vec<Step>, PathRow> = HashMap::new();
-        for (b, nodes) in &found {
-            let steps = steps(&holders, &linker.path(snap, &graph, nodes));
-            let row = groups.entry(steps.clone()).or_insert_with(|| PathRow {
-                blocks: 0,
-                bytes: 0,
-                example: format!("{:#x}", snap.blocks[*b as usize].addr),
-                steps,
-            });
-            row.blocks += 1;
-            row.bytes += snap.blocks[*b as usize].size;
-        }
-        let mut paths: Vec<PathRow> = groups.into_values().collect();
-        paths.sort_by(|x, y| (y.bytes, y.blocks, &x.example).cmp(&(x.bytes, x.blocks, &y.example)));
-        if top > 0 {
-            paths.truncate(top);
-        }
+        let mut shapes = ShapeIds {
+            holders: &holders,
+            ids: HashMap::new(),
+        };
+        let grouping = tree.group(chosen, &mut shapes);
+        let groups = &grouping.groups;
+        let shown = if top > 0 {
+            top.min(groups.len())
+        } else {
+            groups.len()
+        };
+        let paths = (groups[..shown].iter())
+            .map(|g| PathRow {
+                blocks: g.count.blocks,
+                bytes: g.count.bytes,
+                example: format!("{:#x}", snap.blocks[g.example as usize].addr),
+                steps: (tree.summary(g.example, HEAD, TAIL, &mut shapes))
+                    .map_or_else(Vec::new, |s| steps(&holders, &s)),
+            })
+            .collect();
         Report {
-            selected,
-            unreachable,
+            selected: grouping.selected.into(),
+            unreachable: grouping.unreachable.into(),
+            distinct_paths: groups.len() as u64,
             paths,
         }
     }
@@ -205,6 +225,13 @@ impl Report {
             self.unreachable.blocks,
             bytes(self.unreachable.bytes)
         );
+        if self.distinct_paths > self.paths.len() as u64 {
+            s.push_str(&format!(
+                "{} distinct paths; the first {} shown (see --top)\n",
+                thousands(self.distinct_paths),
+                self.paths.len()
+            ));
+        }
         for (i, p) in self.paths.iter().enumerate() {
             let title = format!(
                 "path {}: {}, {}",
@@ -218,26 +245,97 @@ impl Report {
                 p.example
             ));
             for (depth, step) in p.steps.iter().enumerate() {
-                let indent = "  ".repeat(depth + 1);
-                s.push_str(&format!("{indent}[{}] {}\n", step.via, step.holder));
+                s.push_str(&"  ".repeat(depth + 1));
+                s.push_str(&step.to_text());
+                s.push('\n');
             }
         }
         s
     }
 }
 
-/// The steps of `path`: its root, then each block with how it is held.
-fn steps(holders: &Holders, path: &RetainingPath) -> Vec<Step> {
+impl Step {
+    fn to_text(&self) -> String {
+        match self {
+            Step::Held { via, holder } => format!("[{via}] {holder}"),
+            Step::Elided {
+                elided,
+                through,
+                through_links,
+            } => {
+                let how_many = match through_links == elided {
+                    true => "all".to_owned(),
+                    false => format!("{} of them", thousands(*through_links)),
+                };
+                format!(
+                    "\u{2026} {} more links, {how_many} through {through} \u{2026}",
+                    thousands(*elided)
+                )
+            }
+        }
+    }
+}
+
+/// Holder names as ids, for grouping paths: the same name, the same id.
+struct ShapeIds<'h, 'a> {
+    holders: &'h Holders<'a>,
+    ids: HashMap<String, u32>,
+}
+
+impl ShapeIds<'_, '_> {
+    fn id(&mut self, name: String) -> u32 {
+        let next = self.ids.len() as u32;
+        *self.ids.entry(name).or_insert(next)
+    }
+}
+
+impl Shapes for ShapeIds<'_, '_> {
+    fn root(&mut self, root: u32, label: u32) -> u32 {
+        let (kind, name) = self.holders.root(root, label);
+        self.id(format!("{kind}\n{name}"))
+    }
+
+    fn block(&mut self, block: u32) -> u32 {
+        let name = self.holders.shape(block);
+        self.id(name)
+    }
+}
+
+/// The steps of `path`: its root, then each block with how it is held,
+/// the elided middle as one step.
+fn steps(holders: &Holders, path: &PathSummary) -> Vec<Step> {
     let (via, holder) = holders.root(path.root, path.root_label);
-    let mut steps = vec![Step {
+    let held = |&(via, b): &(Via, u32)| Step::Held {
+        via: via_name(holders.snap, via),
+        holder: holders.block(b),
+    };
+    let mut steps = vec![Step::Held {
         via: via.to_owned(),
         holder,
     }];
-    steps.extend(path.links.iter().map(|&(via, b)| Step {
-        via: via_name(holders.snap, via),
-        holder: holders.block(b),
-    }));
+    steps.extend(path.head.iter().map(held));
+    if let Some(e) = path.elided {
+        steps.push(Step::Elided {
+            elided: e.links,
+            through: holders.shape(e.example),
+            through_links: e.same,
+        });
+    }
+    steps.extend(path.tail.iter().map(held));
     steps
+}
+
+/// `n` with commas between thousands: `29,990`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() * 4 / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn via_name(snap: &Snapshot, via: Via) -> String {
@@ -250,5 +348,26 @@ fn via_name(snap: &Snapshot, via: Via) -> String {
         Via::Field(l) => format!("field{}", label(l)),
         Via::TaskValue(l) => format!("task value{}", label(l)),
         Via::Future => "future".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_separated() {
+        let got: Vec<String> = [0, 999, 1000, 29_990, 1_234_567].map(thousands).to_vec();
+        assert_eq!(got, ["0", "999", "1,000", "29,990", "1,234,567"]);
+    }
+
+    #[test]
+    fn the_json_help_gives_the_elision_lengths() {
+        let shown = format!(
+            "more than {} links keeps its first and last {HEAD}",
+            HEAD + TAIL + 1
+        );
+        assert_eq!(HEAD, TAIL);
+        assert!(JSON_FIELDS.contains(&shown), "{shown}");
     }
 }

@@ -78,7 +78,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     let mut all = sites(&snap, |b| tags.as_ref().is_none_or(|t| t.contains(&b.task)));
     let selected = Selected {
         blocks: all.iter().map(|s| s.blocks).sum(),
-        bytes: all.iter().map(|s| s.bytes).sum(),
+        bytes: all.iter().fold(0, |sum, s| sum.saturating_add(s.bytes)),
         sites: all.len() as u64,
     };
     if args.top > 0 {

@@ -1,23 +1,19 @@
 //! `turbowish snap`: signal a process and wait for the snapshot it writes.
+//!
+//! Which signal is sent follows the table the runtime uses
+//! ([`turbowish_snap::signal`]): `--signal` refuses what the runtime would
+//! refuse, and without it the process's `TURBOWISH_SIGNAL` is read exactly as
+//! the runtime read it (a refused or unreadable value means `SIGUSR1`).
 
-use super::process::{self, Disposition, MAX_SIGNAL};
+use super::process::{self, Disposition};
 use anyhow::{Context, Result, bail};
 use std::collections::HashSet;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use turbowish_snap::files;
+use turbowish_snap::signal::{self, SignalError};
 
-/// Signal numbers on Linux (x86, ARM, RISC-V).
-const SIGHUP: i32 = 1;
-const SIGUSR1: i32 = 10;
-const SIGUSR2: i32 = 12;
-const SIGPROF: i32 = 27;
-/// Signals no handler can catch (KILL, STOP) or that the runtime refuses
-/// (ILL, FPE, SEGV): they never take a snapshot.
-const UNCATCHABLE: [i32; 5] = [4, 8, 9, 11, 19];
-/// `errno` values `kill` fails with.
-const EPERM: i32 = 1;
-const ESRCH: i32 = 3;
 /// How often the directory is looked at while waiting.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -34,9 +30,10 @@ pub struct Args {
     /// How long to wait for the snapshot, in seconds.
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_timeout)]
     timeout: Duration,
-    /// Signal that asks for a snapshot: USR1, USR2, HUP or PROF (with or
-    /// without SIG), or a number [default: the process's TURBOWISH_SIGNAL, else
-    /// USR1].
+    /// Signal that asks for a snapshot: a name in any case, with or without
+    /// SIG (USR1, sigusr2, RTMIN+2), or a number; signals the runtime refuses
+    /// (CHLD, PIPE, SEGV, BUS, ILL, FPE, KILL, STOP, 32, 33) are refused
+    /// [default: the process's TURBOWISH_SIGNAL, else USR1].
     #[arg(long, value_name = "NAME", value_parser = parse_signal)]
     signal: Option<Signal>,
     /// Print {"path": ..., "bytes": ...} as JSON instead of the path.
@@ -87,19 +84,32 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
 }
 
 /// The signal process `pid` takes snapshots on, from its `TURBOWISH_SIGNAL`
-/// as the runtime reads it (USR1 when unset or invalid).
+/// as the runtime reads it (USR1 when unset, refused or not UTF-8).
 fn signal_of(pid: u32) -> Result<Signal> {
     let setting = process::env_var_of(pid, "TURBOWISH_SIGNAL");
-    let setting = setting.as_ref().and_then(|s| s.to_str()).map(str::trim);
-    if setting.is_some_and(|s| s.eq_ignore_ascii_case("off")) {
-        bail!(
+    match setting_signal(setting.as_deref()) {
+        Some(signal) => Ok(signal),
+        None => bail!(
             "process {pid} takes no snapshots on a signal (its TURBOWISH_SIGNAL is off); \
              nothing was sent"
-        );
+        ),
     }
-    Ok(setting
-        .and_then(|s| parse_signal(s).ok())
-        .unwrap_or_else(|| Signal::new(SIGUSR1)))
+}
+
+/// The signal a `TURBOWISH_SIGNAL` setting (unset or blank: `None`) makes
+/// the runtime use; `None` for `off`.
+fn setting_signal(setting: Option<&std::ffi::OsStr>) -> Option<Signal> {
+    let parsed = match setting {
+        None => Ok(Some(signal::DEFAULT)),
+        Some(s) => s
+            .to_str()
+            .ok_or(SignalError::Unknown)
+            .and_then(signal::parse),
+    };
+    match parsed {
+        Ok(number) => number.map(Signal::new),
+        Err(_) => Some(Signal::new(signal::DEFAULT)),
+    }
 }
 
 /// Refuses to send a signal the process has no handler for: it could not
@@ -118,8 +128,8 @@ fn refuse_without_handler(pid: u32, signal: &Signal) -> Result<()> {
 
 fn signal_error(pid: u32, e: io::Error) -> anyhow::Error {
     match e.raw_os_error() {
-        Some(ESRCH) => anyhow::anyhow!("no process has pid {pid}; is it still running?"),
-        Some(EPERM) => anyhow::anyhow!(
+        Some(libc::ESRCH) => anyhow::anyhow!("no process has pid {pid}; is it still running?"),
+        Some(libc::EPERM) => anyhow::anyhow!(
             "not permitted to signal process {pid}: it belongs to another user; \
              run turbowish as that user or as root"
         ),
@@ -173,21 +183,15 @@ pub fn wait_for_new_snapshot(
     }
 }
 
-/// The snapshots of process `pid` in `dir`, `turbowish-<pid>-<seq>.twsnap`,
-/// with their sequence numbers.
+/// The snapshots of process `pid` in `dir`, `turbowish-<pid>-<seq>.twsnap`
+/// ([`files::snapshot_name`]), with their sequence numbers.
 fn snapshot_files(dir: &Path, pid: u32) -> io::Result<Vec<(u64, PathBuf)>> {
-    let prefix = format!("turbowish-{pid}-");
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        let name = entry.file_name();
-        let seq = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(&prefix)?.strip_suffix(".twsnap"))
-            .filter(|seq| !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|seq| seq.parse().ok());
-        if let Some(seq) = seq {
-            found.push((seq, entry.path()));
+        match files::parse_snapshot_name(&entry.file_name()) {
+            Some((of, seq)) if of == pid => found.push((seq, entry.path())),
+            _ => {}
         }
     }
     Ok(found)
@@ -201,39 +205,28 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| "expected a number of seconds greater than 0".into())
 }
 
+/// `--signal`: the shared grammar and refusals; `off` sends nothing, so it
+/// is no value here.
 fn parse_signal(s: &str) -> Result<Signal, String> {
-    let upper = s.trim().to_ascii_uppercase();
-    let number = match upper.strip_prefix("SIG").unwrap_or(&upper) {
-        "HUP" => SIGHUP,
-        "USR1" => SIGUSR1,
-        "USR2" => SIGUSR2,
-        "PROF" => SIGPROF,
-        n => n
-            .parse()
-            .ok()
-            .filter(|n| (1..=MAX_SIGNAL).contains(n))
-            .ok_or_else(|| {
-                format!("expected USR1, USR2, HUP, PROF or a number from 1 to {MAX_SIGNAL}")
-            })?,
-    };
-    if UNCATCHABLE.contains(&number) {
-        return Err(format!(
-            "signal {number} cannot be caught, so it takes no snapshot"
-        ));
+    let v = s.trim();
+    match signal::parse(v) {
+        Ok(Some(number)) => Ok(Signal::new(number)),
+        Ok(None) => Err("off is not a signal to send".to_owned()),
+        Err(why @ SignalError::Refused { .. }) => {
+            Err(format!("{v} {why}; the runtime takes no snapshot on it"))
+        }
+        Err(why) => Err(format!(
+            "{v} {why} (a name such as USR1, SIGUSR2 or RTMIN+2, or a number)"
+        )),
     }
-    Ok(Signal::new(number))
 }
 
 impl Signal {
     fn new(number: i32) -> Signal {
-        let name = match number {
-            SIGHUP => "SIGHUP".to_owned(),
-            SIGUSR1 => "SIGUSR1".to_owned(),
-            SIGUSR2 => "SIGUSR2".to_owned(),
-            SIGPROF => "SIGPROF".to_owned(),
-            n => format!("signal {n}"),
-        };
-        Signal { number, name }
+        Signal {
+            number,
+            name: signal::name(number),
+        }
     }
 }
 
@@ -253,15 +246,58 @@ mod tests {
     #[test]
     fn signals_parse_by_name_or_number() {
         for s in ["USR1", "SIGUSR1", "usr1", "SigUsr1", " 10 ", "sig10"] {
-            assert_eq!(parse_signal(s).unwrap().number, SIGUSR1, "{s}");
+            assert_eq!(parse_signal(s).unwrap().number, libc::SIGUSR1, "{s}");
         }
         assert_eq!(parse_signal("USR2").unwrap().name, "SIGUSR2");
-        assert_eq!(parse_signal("hup").unwrap().number, SIGHUP);
-        assert_eq!(parse_signal("SIGPROF").unwrap().number, SIGPROF);
-        assert_eq!(parse_signal("34").unwrap().name, "signal 34");
-        for s in ["", "0", "65", "-1", "KILL", "9", "19", "11", "SIG", "USR3"] {
+        assert_eq!(parse_signal("hup").unwrap().number, libc::SIGHUP);
+        assert_eq!(parse_signal("SIGPROF").unwrap().number, libc::SIGPROF);
+        assert_eq!(parse_signal("34").unwrap().name, "SIGRTMIN");
+        for s in [
+            "", "0", "65", "-1", "KILL", "9", "19", "11", "SIG", "USR3", "off",
+        ] {
             assert!(parse_signal(s).is_err(), "{s}");
         }
+        let err = parse_signal("17").unwrap_err();
+        assert!(err.starts_with("17 is SIGCHLD, which"), "{err}");
+    }
+
+    /// One rule on both sides: `--signal` accepts exactly the values the
+    /// runtime would catch, and a process's `TURBOWISH_SIGNAL` is read as
+    /// the runtime reads it (its own test checks what it catches).
+    #[test]
+    fn the_cli_refuses_what_the_runtime_refuses() {
+        let mut values: Vec<String> = (-2..=70).map(|n| n.to_string()).collect();
+        for name in [
+            "CHLD", "PIPE", "SEGV", "BUS", "ILL", "FPE", "KILL", "STOP", "USR1",
+        ] {
+            values.extend([name.to_owned(), format!("sig{name}"), format!("SiG{name}")]);
+        }
+        values.extend(
+            [
+                "RTMIN", "rtmin+30", "RTMAX-1", "RTMIN+31", "banana", "off", " usr2 ",
+            ]
+            .map(String::from),
+        );
+        for v in &values {
+            let runtime = signal::parse(v);
+            let cli = parse_signal(v);
+            assert_eq!(
+                cli.as_ref().ok().map(|s| s.number),
+                runtime.ok().flatten(),
+                "{v:?}"
+            );
+            let expected = match runtime {
+                Ok(Some(n)) => Some(n),
+                Ok(None) => None,
+                Err(_) => Some(libc::SIGUSR1),
+            };
+            let setting = setting_signal(Some(std::ffi::OsStr::new(v)));
+            assert_eq!(setting.map(|s| s.number), expected, "{v:?}");
+        }
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = std::ffi::OsStr::from_bytes(b"USR\xff2");
+        assert_eq!(setting_signal(Some(bytes)).unwrap().number, libc::SIGUSR1);
+        assert_eq!(setting_signal(None).unwrap().number, libc::SIGUSR1);
     }
 
     #[test]
@@ -365,9 +401,11 @@ mod tests {
 
     #[test]
     fn a_missing_directory_is_an_error() {
-        let dir = temp_dir("missing").join("nope");
+        let parent = temp_dir("missing");
+        let dir = parent.join("nope");
         let err =
             wait_for_new_snapshot(&dir, 1, &HashSet::new(), Duration::from_secs(1)).unwrap_err();
         assert!(err.to_string().starts_with("cannot list "), "{err}");
+        fs::remove_dir_all(&parent).unwrap();
     }
 }

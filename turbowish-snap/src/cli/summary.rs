@@ -238,8 +238,8 @@ fn top_spawn_sites(a: &Analyzed, top: usize) -> Vec<SpawnTop> {
     for r in &a.rows {
         let site = sites.entry(a.spawned_at(r.task)).or_default();
         site.tasks += 1;
-        site.retained += r.retained;
-        site.allocated += r.allocated;
+        site.retained = site.retained.saturating_add(r.retained);
+        site.allocated = site.allocated.saturating_add(r.allocated);
     }
     let mut sites: Vec<SpawnTop> = (sites.into_iter())
         .map(|(spawned_at, s)| SpawnTop { spawned_at, ..s })

@@ -23,8 +23,10 @@ JSON output (--json) is an array of objects, sorted as asked; sizes in bytes, ti
   polls, idle_ns  times polled; time since the last poll (pending tasks)
   allocated, allocated_blocks  live bytes and blocks allocated inside its polls
   retained      bytes its storage block keeps alive on its own (dominator tree)
-  shared        bytes of blocks it points to that other tasks also point to
-  shared_with   the ids of those other tasks";
+  shared, shared_blocks  bytes and blocks it points to that other tasks also point to
+  shared_with_tasks  how many other tasks point to them; shared_with_exact is false when
+                that is a lower bound (only on graphs built to defeat the count)
+  shared_with   the ids of the first 16 of those tasks, in snapshot order";
 
 /// How to order the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -72,6 +74,9 @@ struct Row {
     allocated_blocks: u64,
     retained: u64,
     shared: u64,
+    shared_blocks: u64,
+    shared_with_tasks: u64,
+    shared_with_exact: bool,
     shared_with: Vec<u64>,
 }
 
@@ -111,6 +116,9 @@ fn row(snap: &Snapshot, r: &TaskRow) -> Row {
         allocated_blocks: r.allocated_blocks,
         retained: r.retained,
         shared: r.shared,
+        shared_blocks: r.shared_blocks,
+        shared_with_tasks: r.shared_with_tasks,
+        shared_with_exact: r.shared_with_exact,
         shared_with: r
             .shared_with
             .iter()
@@ -136,7 +144,7 @@ fn text(rows: &[Row], total: usize) -> String {
         return "no traced tasks in this snapshot (spawn with turbowish_alloc::spawn or .traced())\n"
             .to_owned();
     }
-    let cells: Vec<[String; 10]> = rows
+    let cells: Vec<[String; 11]> = rows
         .iter()
         .map(|r| {
             [
@@ -149,6 +157,7 @@ fn text(rows: &[Row], total: usize) -> String {
                 bytes(r.allocated),
                 bytes(r.retained),
                 bytes(r.shared),
+                sharers(r),
                 or_dash(short_path(&r.spawned_at)),
             ]
         })
@@ -163,17 +172,28 @@ fn text(rows: &[Row], total: usize) -> String {
         "allocated",
         "retained",
         "shared",
+        "with",
         "spawned at",
     ];
     use Align::{Left, Right};
     let align = [
-        Right, Left, Left, Right, Right, Right, Right, Right, Right, Left,
+        Right, Left, Left, Right, Right, Right, Right, Right, Right, Right, Left,
     ];
     format!(
         "{} of {total} traced tasks\n{}",
         rows.len(),
         render(header, align, &cells)
     )
+}
+
+/// How many other tasks share its blocks: `-` for none, `>=N` for a lower
+/// bound.
+fn sharers(r: &Row) -> String {
+    match (r.shared_with_tasks, r.shared_with_exact) {
+        (0, true) => "-".to_owned(),
+        (n, true) => n.to_string(),
+        (n, false) => format!(">={n}"),
+    }
 }
 
 /// Idle time, coarse: the registry's clock ticks every few milliseconds.
@@ -183,5 +203,16 @@ fn idle(ns: u64) -> String {
         n if n < 1_000_000_000 => format!("{} ms", n / 1_000_000),
         n if n < 120_000_000_000 => format!("{:.1} s", n as f64 / 1e9),
         n => format!("{} min", n / 60_000_000_000),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use turbowish_snap::analysis::tasks::SHARED_WITH_CAP;
+
+    #[test]
+    fn the_json_help_gives_the_cap_on_named_sharers() {
+        assert!(JSON_FIELDS.contains(&format!("the first {SHARED_WITH_CAP} of those")));
     }
 }
