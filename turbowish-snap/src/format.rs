@@ -64,8 +64,10 @@ pub const MAX_PAYLOAD: u64 = 64 << 30;
 /// decompression bomb, thousands of times.
 pub const MAX_RATIO: u64 = 64;
 /// Decompressed payload size the reader accepts by default whatever the
-/// ratio (4 MiB), so a small snapshot that compresses well is read.
-pub const MIN_LIMIT: u64 = 4 << 20;
+/// ratio (1 MiB), so a small snapshot that compresses well is read. Tables
+/// of that size hold at most about 24 MiB once read (a million empty
+/// strings), whatever the file.
+pub const MIN_LIMIT: u64 = 1 << 20;
 const HEADER_LEN: usize = 32;
 /// zstd level: fast enough for the capture child, and the columns compress
 /// well even at low levels.

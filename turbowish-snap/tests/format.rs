@@ -871,3 +871,23 @@ fn bad_crafted_tables_are_refused_with_their_reason() {
         assert!(err.contains(what), "{what}: {err}");
     }
 }
+
+/// A tiny file of a million and a half empty strings (each one byte in the
+/// tables, 24 once read) asks for more than the floor of the default limit.
+#[test]
+fn a_tiny_file_gets_no_more_than_the_floor() {
+    let s = Snapshot {
+        strings: vec![String::new(); 1_500_000],
+        ..Snapshot::default()
+    };
+    let file = bytes_of(&s);
+    assert!(file.len() < 1000, "{} bytes", file.len());
+    match read(&file[..]) {
+        Err(Error::TooLarge { limit, .. }) => assert_eq!(limit, format::MIN_LIMIT),
+        other => panic!("{other:?}"),
+    }
+    let trusted = ReadOptions {
+        max_size: Some(2 << 20),
+    };
+    assert_eq!(read_with(&file[..], &trusted).unwrap(), s);
+}

@@ -163,7 +163,7 @@ fn emit(
 struct ReadArgs {
     /// Read snapshots whose tables decompress to up to BYTES, whatever their
     /// compression ratio. By default a file may decompress to 64 times its
-    /// size (at least 4 MiB): more is refused as a likely decompression bomb.
+    /// size (at least 1 MiB): more is refused as a likely decompression bomb.
     /// Give this for a trusted snapshot that is very large or very regular.
     #[arg(long, value_name = "BYTES")]
     max_size: Option<u64>,
