@@ -14,9 +14,10 @@
 //!
 //! - [`Snapshot`] and its rows ([`Block`], [`Edge`], [`Root`], [`Frame`], ...):
 //!   the data, in [`model`].
-//! - [`write`], [`write_file`], [`read`], [`read_file`]: the file format, in
-//!   [`format`], with a typed [`Error`]; [`read_with`] and [`read_file_with`]
-//!   take [`ReadOptions`] (the largest decompressed size to accept).
+//! - [`write()`], [`write_file`], [`read`], [`read_file`]: the file format,
+//!   in [`mod@format`], with a typed [`Error`]; [`read_with`] and
+//!   [`read_file_with`] take [`ReadOptions`] (the largest decompressed size
+//!   to accept).
 //! - [`files`]: snapshot file names, and writing files no other user can
 //!   read or redirect; [`signal`]: which signals may take snapshots. Both
 //!   are rules the runtime and the CLI share.
