@@ -18,9 +18,10 @@
 //! little time and memory. Rules of the read side:
 //!
 //! 1. **Regular files only.** [`read_file`] opens without blocking
-//!    (`O_NONBLOCK`, so a FIFO with no writer cannot hang it), refuses
-//!    anything but a regular file from the open file's own `fstat` (no race
-//!    with a rename), then clears `O_NONBLOCK`.
+//!    (`O_NONBLOCK`, so a FIFO with no writer cannot hang it; `O_NOCTTY`, so
+//!    a terminal never becomes the controlling one), refuses anything but a
+//!    regular file from the open file's own `fstat` (no race with a rename),
+//!    then clears `O_NONBLOCK`.
 //! 2. **The header is checked before the payload is read:** magic, version,
 //!    reserved field, and a decompressed size within the limit. By default
 //!    the limit is [`MAX_RATIO`] times the compressed size (real snapshots
