@@ -139,51 +139,26 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-mod capture;
 mod clock;
-mod config;
 mod error;
-mod fork;
-mod guard;
-mod hashtable;
-mod install;
-mod intern;
-mod mapped;
-mod modules;
-mod record;
-mod region;
-mod registry;
-mod roots;
-mod scan;
-mod shim;
-mod spin;
-mod stack;
-mod statics;
-mod stats;
-mod strings;
-mod symbolize;
-mod table;
-mod task;
+mod heap;
+mod snapshot;
 mod tasks;
-mod threads;
 mod trace;
-mod traced;
-mod track;
-mod typed;
 
-pub use capture::SnapshotInfo;
-pub use config::{DEFAULT_DEPTH, Settings, StackMode};
 pub use error::Error;
-pub use install::{Config, install, snapshot_to};
-pub use roots::{RootGuard, root};
-pub use shim::TurboWish;
-pub use stack::MAX_DEPTH;
-pub use stats::FLUSH_BYTES;
-pub use tasks::{TaskInfo, TaskState, tasks};
-pub use trace::{EdgeKind, Heap, Opaque, Trace, TracedEdge, Tracer, Walk, walk};
+pub use heap::shim::TurboWish;
+pub use heap::stack::settings::{DEFAULT_DEPTH, Settings, StackMode};
+pub use heap::stack::walk::MAX_DEPTH;
+pub use heap::stats::FLUSH_BYTES;
+pub use snapshot::capture::SnapshotInfo;
+pub use snapshot::install::{Config, install, snapshot_to};
+pub use tasks::roots::{RootGuard, root};
 #[cfg(feature = "tokio")]
-pub use traced::spawn;
-pub use traced::{Traced, TracedExt, traced};
+pub use tasks::traced::spawn;
+pub use tasks::traced::{Traced, TracedExt, traced};
+pub use tasks::view::{TaskInfo, TaskState, tasks};
+pub use trace::{EdgeKind, Heap, Opaque, Trace, TracedEdge, Tracer, Walk, walk};
 /// `#[derive(Trace)]`: see the `turbowish-trace-derive` crate.
 #[cfg(feature = "derive")]
 pub use turbowish_trace_derive::Trace;
@@ -234,23 +209,23 @@ pub struct Stats {
 /// `Stats::default()` instead of waiting for a lock that thread holds.
 pub fn stats() -> Stats {
     use core::sync::atomic::Ordering::Relaxed;
-    let Some(_busy) = guard::enter() else {
+    let Some(_busy) = heap::guard::enter() else {
         return Stats::default();
     };
-    let totals = table::lock_all().totals();
-    let (stacks, stack_bytes) = intern::usage();
+    let totals = heap::table::lock_all().totals();
+    let (stacks, stack_bytes) = heap::stack::intern::usage();
     Stats {
         live_bytes: totals.live_bytes,
         live_blocks: totals.live_blocks,
         total_bytes: totals.total_bytes,
         total_blocks: totals.total_blocks,
-        peak_live_bytes: stats::peak(totals.live_bytes),
+        peak_live_bytes: heap::stats::peak(totals.live_bytes),
         table_bytes: totals.table_bytes,
         stack_bytes,
         stacks,
-        untracked_blocks: table::UNTRACKED.load(Relaxed),
-        unknown_frees: table::UNKNOWN_FREES.load(Relaxed),
-        stale_records: table::STALE.load(Relaxed),
+        untracked_blocks: heap::table::UNTRACKED.load(Relaxed),
+        unknown_frees: heap::table::UNKNOWN_FREES.load(Relaxed),
+        stale_records: heap::table::STALE.load(Relaxed),
     }
 }
 
@@ -272,11 +247,11 @@ pub struct TaskStats {
 /// accounting of a busy process. Empty when called from a signal handler that
 /// interrupted TurboWish (see [`stats`]).
 pub fn stats_by_task() -> Vec<TaskStats> {
-    if guard::is_busy() {
+    if heap::guard::is_busy() {
         return Vec::new();
     }
     let mut by_task = std::collections::HashMap::<u64, TaskStats>::new();
-    for r in table::records() {
+    for r in heap::table::records() {
         let e = by_task.entry(u64::from(r.task)).or_insert(TaskStats {
             task: u64::from(r.task),
             live_bytes: 0,
@@ -311,8 +286,8 @@ pub struct Block {
 /// Returns `None` for pointers that are not the start of a tracked block
 /// (including interior pointers).
 pub fn block<T: ?Sized>(ptr: *const T) -> Option<Block> {
-    let _busy = guard::enter()?;
-    let r = table::get(ptr.cast::<u8>() as usize)?;
+    let _busy = heap::guard::enter()?;
+    let r = heap::table::get(ptr.cast::<u8>() as usize)?;
     Some(Block {
         addr: r.addr,
         size: r.size,
@@ -331,7 +306,7 @@ impl StackId {
     pub const NONE: StackId = StackId(0);
     /// The stack given once the interner is full (about a million distinct
     /// stacks): the allocation's real stack was not kept.
-    pub const OVERFLOW: StackId = StackId(intern::OVERFLOW);
+    pub const OVERFLOW: StackId = StackId(heap::stack::intern::OVERFLOW);
 
     /// The raw id.
     pub const fn as_u32(self) -> u32 {
@@ -348,7 +323,7 @@ impl StackId {
     /// Symbolizers should skip frames in `turbowish_alloc`, `__rust_alloc*`
     /// and `__rg_*`, as they skip std's allocation frames.
     pub fn frames(self) -> &'static [usize] {
-        intern::frames_of(self.0)
+        heap::stack::intern::frames_of(self.0)
     }
 }
 
@@ -361,10 +336,10 @@ impl fmt::Debug for StackId {
 /// The settings in force (reading the environment if nothing has been
 /// allocated yet).
 pub fn settings() -> Settings {
-    config::get()
+    heap::stack::settings::get()
 }
 
 /// The task tag an allocation made here and now would get.
 pub fn current_task() -> u64 {
-    task::current() & u64::from(u32::MAX)
+    tasks::tag::current() & u64::from(u32::MAX)
 }

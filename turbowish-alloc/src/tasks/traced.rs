@@ -13,7 +13,7 @@
 //! a finished task whose storage a `JoinHandle` or stored `Waker` keeps alive
 //! is a zombie future.
 
-use crate::registry::{self, KIND_TASK, NewRow};
+use crate::tasks::registry::{self, KIND_TASK, NewRow};
 use crate::trace::Trace;
 use core::cell::Cell;
 use core::future::Future;
@@ -188,13 +188,13 @@ fn watch_storage(here: usize, cx: &Context<'_>, slot: u32) -> Option<usize> {
         .into_iter()
         .filter_map(|c| crate::block(c as *const u8))
         .find(|b| b.addr <= here && here < b.addr + b.size)?;
-    let _busy = crate::guard::enter()?;
-    crate::table::watch(found.addr, slot + 1).map(|r| r.addr)
+    let _busy = crate::heap::guard::enter()?;
+    crate::heap::table::watch(found.addr, slot + 1).map(|r| r.addr)
 }
 
 #[cfg(feature = "tokio")]
 fn tokio_tag() -> Option<u64> {
-    tokio::task::try_id().map(crate::task::id_number)
+    tokio::task::try_id().map(crate::tasks::tag::id_number)
 }
 
 #[cfg(not(feature = "tokio"))]
@@ -230,14 +230,14 @@ struct RestoreContext(u64);
 impl RestoreContext {
     fn enter(tag: u64) -> RestoreContext {
         let _ = POLLING.try_with(|p| p.set(p.get() + 1));
-        RestoreContext(crate::task::set_context(tag))
+        RestoreContext(crate::tasks::tag::set_context(tag))
     }
 }
 
 impl Drop for RestoreContext {
     fn drop(&mut self) {
         let _ = POLLING.try_with(|p| p.set(p.get().saturating_sub(1)));
-        crate::task::set_context(self.0);
+        crate::tasks::tag::set_context(self.0);
     }
 }
 

@@ -45,8 +45,8 @@
 //!    reused mid-read). The fork child reads a frozen image and needs no
 //!    retry; a row written mid-claim is skipped by rule 2.
 
-use crate::region::Region;
-use crate::spin::SpinLock;
+use crate::heap::region::Region;
+use crate::heap::spin::SpinLock;
 use core::panic::Location;
 use core::sync::atomic::{
     AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
@@ -279,12 +279,12 @@ static LISTS: SpinLock<Lists> = SpinLock::new(Lists {
 /// The lists, locked, with the reentrancy guard held (rule 5); `None` when
 /// this thread is already inside TurboWish.
 struct Locked {
-    lists: crate::spin::SpinGuard<'static, Lists>,
-    _busy: crate::guard::Reentry,
+    lists: crate::heap::spin::SpinGuard<'static, Lists>,
+    _busy: crate::heap::guard::Reentry,
 }
 
 fn lock_lists() -> Option<Locked> {
-    let busy = crate::guard::enter()?;
+    let busy = crate::heap::guard::enter()?;
     Some(Locked {
         lists: LISTS.lock(),
         _busy: busy,

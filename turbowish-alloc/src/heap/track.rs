@@ -6,9 +6,12 @@
 //! first `pthread_getattr_np`), runs under the reentrancy guard, so those
 //! allocations go untracked to the inner allocator.
 
-use crate::record::Record;
-use crate::stack::{MAX_DEPTH, Origin};
-use crate::{config, intern, stack, stats, table, task, threads};
+use crate::heap::record::Record;
+use crate::heap::stack::walk::{MAX_DEPTH, Origin};
+use crate::heap::stack::{intern, settings as config, walk as stack};
+use crate::heap::{stats, table};
+use crate::snapshot::threads;
+use crate::tasks::tag as task;
 use core::mem::MaybeUninit;
 use core::sync::atomic::Ordering::Relaxed;
 
@@ -39,7 +42,7 @@ pub(crate) fn allocated(addr: usize, size: usize, origin: Origin) {
 /// Counts an insert's outcome: live bytes gained (less any stale record it
 /// displaced), or a block left untracked.
 #[inline(always)]
-fn account(inserted: Result<usize, crate::hashtable::Full>, size: usize) {
+fn account(inserted: Result<usize, crate::heap::hashtable::Full>, size: usize) {
     match inserted {
         Ok(stale) => stats::note(size as i64 - stale as i64),
         Err(_) => {
@@ -57,7 +60,7 @@ pub(crate) fn freeing(addr: usize, size: usize) -> Option<Record> {
         Some(r) => {
             stats::note(-(r.size as i64));
             if r.watcher != 0 {
-                crate::registry::storage_freed(r.watcher - 1);
+                crate::tasks::registry::storage_freed(r.watcher - 1);
             }
         }
         None => {

@@ -1,6 +1,6 @@
 //! The in-process view of the task registry: [`tasks`].
 
-use crate::registry::{self, Slot};
+use crate::tasks::registry::{self, Slot};
 use core::panic::Location;
 use core::sync::atomic::Ordering;
 use core::time::Duration;

@@ -6,8 +6,8 @@
 //! Runs in the snapshot's fork child, like `symbolize`: it only maps and
 //! parses the module's file and allocates.
 
-use crate::mapped::Mapped;
-use crate::modules::LoadedModule;
+use crate::snapshot::mapped::Mapped;
+use crate::snapshot::modules::LoadedModule;
 use object::{Object, ObjectSymbol, SymbolKind};
 
 /// The data symbols of one module: `(link-time start, size, name)`, sorted.
@@ -69,7 +69,7 @@ fn strip_hash(name: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::loaded_modules;
+    use crate::snapshot::modules::loaded_modules;
 
     static MARKER: [u64; 4] = [1, 2, 3, 4];
 

@@ -6,7 +6,7 @@
 //! roots by name. The registration holds only a `Weak`: it never keeps the
 //! value alive, and ends when the [`RootGuard`] is dropped.
 
-use crate::registry::{self, KIND_ROOT, NewRow};
+use crate::tasks::registry::{self, KIND_ROOT, NewRow};
 use crate::trace::{Heap, Trace, Tracer};
 use core::alloc::Layout;
 use core::panic::Location;

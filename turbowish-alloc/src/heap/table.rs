@@ -5,7 +5,7 @@
 //!
 //! The table is two sharded hash tables keyed by address: [`SmallSlot`]s for
 //! the common small block and [`LargeSlot`]s for the rest (see
-//! [`record`](crate::record)). A block's shard is picked by a hash of its
+//! [`record`](crate::heap::record)). A block's shard is picked by a hash of its
 //! address, so the thread that frees a block finds it without knowing which
 //! thread allocated it (256 small shards, 64 large ones).
 //!
@@ -58,9 +58,9 @@
 //!    that misses the small table looks in the large table only while some
 //!    record is watched ([`WATCHED`]).
 
-use crate::hashtable::{Full, mix};
-use crate::record::{LargeSlot, Record, RecordSlot, SmallSlot, is_small};
-use crate::spin::{SpinGuard, SpinLock};
+use crate::heap::hashtable::{Full, mix};
+use crate::heap::record::{LargeSlot, Record, RecordSlot, SmallSlot, is_small};
+use crate::heap::spin::{SpinGuard, SpinLock};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// The current snapshot epoch: blocks record it at birth, and each snapshot
@@ -91,7 +91,7 @@ static LARGE: Shards<LargeSlot, LARGE_SHARDS> = Shards::new();
 /// One shard's table and counters.
 #[derive(Debug)]
 pub(crate) struct ShardData<S> {
-    table: crate::hashtable::HashTable<S>,
+    table: crate::heap::hashtable::HashTable<S>,
     live_bytes: u64,
     total_bytes: u64,
     total_blocks: u64,
@@ -107,7 +107,7 @@ impl<S: RecordSlot, const N: usize> Shards<S, N> {
         Shards(
             [const {
                 Shard(SpinLock::new(ShardData {
-                    table: crate::hashtable::HashTable::new(),
+                    table: crate::heap::hashtable::HashTable::new(),
                     live_bytes: 0,
                     total_bytes: 0,
                     total_blocks: 0,

@@ -6,10 +6,10 @@
 //! (registry rule 2), and values through [`Tracer`], which checks each block
 //! before reading it (trace rule 1).
 
-use crate::record::Record;
-use crate::registry::{self, Slot};
-use crate::scan::AddressIndex;
-use crate::strings::StringTable;
+use crate::heap::record::Record;
+use crate::snapshot::scan::AddressIndex;
+use crate::snapshot::strings::StringTable;
+use crate::tasks::registry::{self, Slot};
 use crate::trace::{EdgeKind, Holder, Tracer, WalkOutput};
 use core::sync::atomic::Ordering;
 use std::time::Instant;

@@ -23,9 +23,9 @@
 //! another, frames are deduplicated on (address, is first); a [`Frame`]
 //! always records the original address.
 
-use crate::mapped::Mapped;
-use crate::modules::LoadedModule;
-use crate::strings::StringTable;
+use crate::snapshot::mapped::Mapped;
+use crate::snapshot::modules::LoadedModule;
+use crate::snapshot::strings::StringTable;
 use addr2line::{LookupContinuation, gimli};
 use object::{Object, ObjectSection};
 use std::cell::OnceCell;
@@ -346,7 +346,7 @@ fn dwarf_frames<'c>(ctx: &'c addr2line::Context<Slice<'_>>, probe: u64) -> Vec<F
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::loaded_modules;
+    use crate::snapshot::modules::loaded_modules;
 
     /// The return addresses of this call, innermost first, and the line of
     /// the call that captured them.
@@ -390,7 +390,7 @@ mod tests {
         assert!(!found.is_empty(), "not found in {snap:#?}");
         let (i, sym) = found[0];
         assert!(i > 0, "the site is a caller of the tracer");
-        assert!(file_of(&snap, sym).ends_with("src/symbolize.rs"), "{sym:?}");
+        assert!(file_of(&snap, sym).ends_with("src/snapshot/symbolize.rs"), "{sym:?}");
         assert!(
             (line..=line + 1).contains(&sym.line),
             "line {} not {line}",

@@ -1,7 +1,7 @@
 //! The `GlobalAlloc` shim.
 
-use crate::stack::Origin;
-use crate::{guard, track};
+use crate::heap::stack::walk::Origin;
+use crate::heap::{guard, track};
 use core::alloc::{GlobalAlloc, Layout};
 use std::alloc::System;
 

@@ -70,7 +70,7 @@ pub(crate) fn register_current() {
 
 #[cold]
 fn claim() -> Option<usize> {
-    let (lo, hi) = crate::stack::stack_bounds()?;
+    let (lo, hi) = crate::heap::stack::walk::stack_bounds()?;
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() } as u32;
     for (i, slot) in SLOTS.iter().enumerate() {

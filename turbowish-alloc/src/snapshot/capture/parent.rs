@@ -1,7 +1,7 @@
 //! Snapshot capture by `fork()`.
 //!
 //! The parent stops only for the `fork` itself: the fork protocol (see
-//! [`fork`](crate::fork)) holds every table lock across it, so the child
+//! [`fork`](crate::snapshot::atfork)) holds every table lock across it, so the child
 //! starts with a consistent copy of the table and of the whole address space,
 //! frozen at one instant by copy-on-write. The child does the slow work
 //! (scan, symbolize, compress, write) and leaves with `_exit`.
@@ -35,7 +35,7 @@
 //! 8. The child blocks all signals, dies with its parent, closes the parent's
 //!    descriptors and offers itself first to the OOM killer. Memory faults
 //!    (`SIGSEGV`, `SIGBUS`) stay unblocked and are reported on the pipe.
-//! 9. Typed walks (see [`typed`](crate::typed)) run before the conservative
+//! 9. Typed walks (see [`typed`](crate::snapshot::typed)) run before the conservative
 //!    scan, over the same frozen image; every block they read is checked
 //!    first (trace rule 1), and a panic in a `Trace` impl is caught and
 //!    recorded (trace rule 5) without losing the snapshot. The scan skips the
@@ -49,14 +49,17 @@
 //!     ([`Shown`]): the report is one line, and so is every line printed
 //!     from it.
 
-use crate::config::Shown;
 use crate::error::Error;
-use crate::record::Record;
-use crate::scan::{self, AddressIndex};
-use crate::statics::Statics;
-use crate::strings::StringTable;
-use crate::threads::{self, ThreadInfo};
-use crate::{fork, guard, intern, modules, symbolize, table, typed};
+use crate::heap::record::Record;
+use crate::heap::stack::intern;
+use crate::heap::stack::settings::Shown;
+use crate::heap::{guard, table};
+use crate::snapshot::atfork as fork;
+use crate::snapshot::scan::{self, AddressIndex};
+use crate::snapshot::statics::Statics;
+use crate::snapshot::strings::StringTable;
+use crate::snapshot::threads::{self, ThreadInfo};
+use crate::snapshot::{modules, symbolize, typed};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -153,7 +156,7 @@ pub(crate) fn capture(target: Target<'_>, timeout: Duration) -> Result<SnapshotI
     }
     install_panic_hook();
     let started = Instant::now();
-    let mut plan = plan(target, crate::stack::stack_pointer());
+    let mut plan = plan(target, crate::heap::stack::walk::stack_pointer());
     let (read_fd, write_fd) = pipe()?;
     // The pause is the fork alone: everything before it ran while the rest of
     // the process went on.

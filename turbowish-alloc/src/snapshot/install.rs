@@ -28,9 +28,9 @@
 //!    writers that died (a service killed mid-capture) are removed
 //!    (`turbowish_snap::files` rule 6).
 
-use crate::capture::{self, SnapshotInfo, Target};
-use crate::config::Shown;
 use crate::error::Error;
+use crate::heap::stack::settings::Shown;
+use crate::snapshot::capture::{self, SnapshotInfo, Target};
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;

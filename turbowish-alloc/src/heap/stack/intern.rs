@@ -20,9 +20,9 @@
 //! returns the wrong id; it only saves the shared map's lock, whose cache line
 //! would otherwise bounce between cores on every allocation.
 
-use crate::hashtable::{HashTable, Slot, mix};
-use crate::region::Region;
-use crate::spin::SpinLock;
+use crate::heap::hashtable::{HashTable, Slot, mix};
+use crate::heap::region::Region;
+use crate::heap::spin::SpinLock;
 use core::cell::Cell;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 

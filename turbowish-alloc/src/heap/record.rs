@@ -19,7 +19,7 @@
 //! | task   | 32 bits   | 32         | tags are kept modulo 2^32 |
 //! | epoch  | 19 bits   | 32 (19 used) | epochs are kept modulo 2^19 |
 
-use crate::hashtable::{Slot, mix};
+use crate::heap::hashtable::{Slot, mix};
 
 /// Blocks of this size or larger go to the large table.
 pub(crate) const SMALL_MAX_SIZE: usize = 1 << 12;

@@ -33,7 +33,10 @@
 //!    thread registry forgets the others and a capture the parent had in
 //!    progress is forgotten, so snapshots in that child work and are right.
 
-use crate::{config, guard, intern, registry, table, threads};
+use crate::heap::stack::{intern, settings as config};
+use crate::heap::{guard, table};
+use crate::snapshot::threads;
+use crate::tasks::registry;
 use core::cell::Cell;
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -100,7 +103,7 @@ extern "C" fn prepare() {
 extern "C" fn child() {
     if !SNAPSHOT.try_with(Cell::get).unwrap_or(true) {
         threads::forget_other_threads();
-        crate::capture::reset_after_fork();
+        crate::snapshot::capture::reset_after_fork();
     }
     release();
 }

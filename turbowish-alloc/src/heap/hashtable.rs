@@ -2,7 +2,7 @@
 //!
 //! Both the live-block table and the stack interner are built from this one
 //! structure. It is not thread-safe; callers shard it and guard each shard with
-//! a [`SpinLock`](crate::spin::SpinLock).
+//! a [`SpinLock`](crate::heap::spin::SpinLock).
 //!
 //! Linear probing, with backward-shift deletion (no tombstones, so a table
 //! churned for days never degrades). Capacities need not be powers of two: the
@@ -17,7 +17,7 @@
 //! Memory comes from [`Region`], never from the global allocator, and a failed
 //! `mmap` is reported as [`Full`], never a panic.
 
-use crate::region::Region;
+use crate::heap::region::Region;
 use core::marker::PhantomData;
 
 /// A slot type. An all-zero slot is empty, so fresh mappings need no

@@ -21,7 +21,7 @@
 //! 2. Nothing here allocates: [`Shown`] formats through `core::fmt`, and a
 //!    line is built in a fixed buffer that always ends in its newline.
 
-use crate::stack::MAX_DEPTH;
+use crate::heap::stack::walk::MAX_DEPTH;
 use core::fmt::{self, Write as _};
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
@@ -103,7 +103,7 @@ fn init() {
     DEPTH.store(s.depth, Ordering::Relaxed);
     STATE.store(READY, Ordering::Release);
     // First-use initialisation of the rest of the runtime.
-    crate::fork::register();
+    crate::snapshot::atfork::register();
 }
 
 fn from_env() -> Settings {

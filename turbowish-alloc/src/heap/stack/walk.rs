@@ -21,7 +21,7 @@
 //! `backtrace::trace`: the latter takes a process-wide lock, and a fork child
 //! that found it held would hang.
 
-use crate::config::StackMode;
+use crate::heap::stack::settings::StackMode;
 use core::cell::Cell;
 use core::mem::MaybeUninit;
 
