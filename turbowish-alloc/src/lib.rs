@@ -88,17 +88,17 @@
 //! # Tasks
 //!
 //! With the `tokio` feature (default), an allocation inside a tokio task poll
-//! is tagged with that task's id. See the `task` module source for the
+//! is tagged with that task's id. See `src/tasks/tag.rs` for the
 //! multi-thread worker caveat: allocations a tokio worker makes *between*
 //! polls carry the worker's own blocking-task id.
 //!
 //! Wrap futures to make them *traced tasks* ([`traced`], [`TracedExt`],
 //! [`spawn`]): each becomes a row of the task registry (spawn location, name,
-//! future type and size, state, polls, times; see [`tasks`]) and a root of
-//! every snapshot, whose target is the live block the future lives in. A task
-//! that finished while its storage stays alive (a `JoinHandle`, a stored
-//! `Waker`) stays listed as completed or cancelled: a zombie future. The
-//! wrapper tags allocations on any executor.
+//! future type and size, state, polls, times; see [`tasks`](fn@tasks)) and a
+//! root of every snapshot, whose target is the live block the future lives
+//! in. A task that finished while its storage stays alive (a `JoinHandle`, a
+//! stored `Waker`) stays listed as completed or cancelled: a zombie future.
+//! The wrapper tags allocations on any executor.
 //!
 //! ```
 //! # #[global_allocator]
@@ -142,15 +142,18 @@
 mod clock;
 mod error;
 mod heap;
+mod init;
 mod snapshot;
+mod stderr;
 mod tasks;
 mod trace;
 
 pub use error::Error;
 pub use heap::shim::TurboWish;
-pub use heap::stack::settings::{DEFAULT_DEPTH, Settings, StackMode};
-pub use heap::stack::walk::MAX_DEPTH;
+pub use heap::stack::settings::{DEFAULT_DEPTH, Settings};
+pub use heap::stack::walk::{MAX_DEPTH, StackMode};
 pub use heap::stats::FLUSH_BYTES;
+pub use init::settings;
 pub use snapshot::capture::SnapshotInfo;
 pub use snapshot::install::{Config, install, snapshot_to};
 pub use tasks::roots::{RootGuard, root};
@@ -331,12 +334,6 @@ impl fmt::Debug for StackId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "StackId({})", self.0)
     }
-}
-
-/// The settings in force (reading the environment if nothing has been
-/// allocated yet).
-pub fn settings() -> Settings {
-    heap::stack::settings::get()
 }
 
 /// The task tag an allocation made here and now would get.

@@ -7,11 +7,11 @@
 //! allocations go untracked to the inner allocator.
 
 use crate::heap::record::Record;
-use crate::heap::stack::walk::{MAX_DEPTH, Origin};
-use crate::heap::stack::{intern, settings as config, walk as stack};
+use crate::heap::stack::intern;
+use crate::heap::stack::walk::{self, MAX_DEPTH, Origin, StackMode};
 use crate::heap::{stats, table};
 use crate::snapshot::threads;
-use crate::tasks::tag as task;
+use crate::tasks::tag;
 use core::mem::MaybeUninit;
 use core::sync::atomic::Ordering::Relaxed;
 
@@ -20,18 +20,18 @@ use core::sync::atomic::Ordering::Relaxed;
 #[inline]
 pub(crate) fn allocated(addr: usize, size: usize, origin: Origin) {
     threads::register_current();
-    let settings = config::get();
+    let settings = crate::init::settings();
     let stack = match settings.stack {
-        config::StackMode::Off => 0,
+        StackMode::Off => 0,
         mode => {
             let mut buf = [MaybeUninit::uninit(); MAX_DEPTH];
-            intern::intern(stack::capture(mode, origin, &mut buf, settings.depth))
+            intern::intern(walk::capture(mode, origin, &mut buf, settings.depth))
         }
     };
     let record = Record {
         addr,
         size,
-        task: task::current() as u32,
+        task: tag::current() as u32,
         stack,
         epoch: table::EPOCH.load(Relaxed),
         watcher: 0,

@@ -1,21 +1,24 @@
-//! The fork protocol: a child process must never find a TurboWish lock held.
+//! The fork protocol, in `pthread_atfork` handlers: a child process must
+//! never find a TurboWish lock held.
 //!
 //! `fork()` copies only the calling thread. Had another thread been holding a
 //! shard lock at that instant, the child's copy of the lock would stay locked
 //! forever and the child's first allocation touching that shard would spin
-//! for ever. So TurboWish registers `pthread_atfork` handlers (once, at the
-//! first tracked allocation) that follow these rules:
+//! for ever. So TurboWish registers `pthread_atfork` handlers (once, by the
+//! first-use initialisation in `crate::init`, right after the settings are
+//! read) that follow these rules, cited elsewhere as "fork rule N":
 //!
 //! 1. *Prepare* first marks the forking thread busy (the reentrancy guard), so
 //!    that anything allocating after it, including prepare handlers of other
 //!    libraries that run later, goes straight to the inner allocator and never
 //!    waits on a lock this thread now holds.
 //! 2. *Prepare* then takes every TurboWish lock, in one global order: the
-//!    task registry's list lock, the stack interner's initialisation lock, its map shards in index order,
-//!    then the table's shards (small, then large, each in index order: table
-//!    rule 4). Every other path holds at most one of these locks at a time, so
-//!    this order cannot deadlock against them. (The settings need no lock: the
-//!    handlers are registered only once they have been read.)
+//!    task registry's list lock, the stack interner's initialisation lock,
+//!    its map shards in index order, then the table's shards (small, then
+//!    large, each in index order: table rule 4). Every other path holds at
+//!    most one of these locks at a time, so this order cannot deadlock
+//!    against them. (The settings need no lock: the handlers are registered
+//!    only once they have been read.)
 //! 3. Holding every lock means no thread is half-way through recording or
 //!    forgetting a block: the child inherits a consistent table.
 //! 4. *Parent* and *child* release every lock and clear the busy mark, in both
@@ -24,21 +27,22 @@
 //!    that interrupted TurboWish on this thread), it may itself hold one of the
 //!    locks, so *prepare* takes none and the other handlers release none.
 //!
-//! 6. A snapshot's fork is marked with its thread's id ([`SNAPSHOT_FORK`]);
-//!    for it, and only in that thread, *prepare* advances the snapshot epoch
-//!    while holding every lock, so every block recorded before the fork has
-//!    an older birth epoch than every block recorded after it (table rule
-//!    1's "identity across snapshots").
+//! 6. A snapshot's fork is marked with its thread's id (the capture's
+//!    [`SNAPSHOT_FORK`](capture::SNAPSHOT_FORK)); for it, and only in that
+//!    thread, *prepare* advances the snapshot epoch while holding every lock,
+//!    so every block recorded before the fork has an older birth epoch than
+//!    every block recorded after it (table rule 1's "identity across
+//!    snapshots").
 //! 7. In the child of any other fork, only the forking thread exists: the
 //!    thread registry forgets the others and a capture the parent had in
 //!    progress is forgotten, so snapshots in that child work and are right.
 
-use crate::heap::stack::{intern, settings as config};
+use crate::heap::stack::intern;
 use crate::heap::{guard, table};
-use crate::snapshot::threads;
+use crate::snapshot::{capture, threads};
 use crate::tasks::registry;
 use core::cell::Cell;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::Ordering;
 
 thread_local! {
     /// Whether this thread's current `fork` took the locks (rule 5), and
@@ -48,28 +52,13 @@ thread_local! {
     static SNAPSHOT: Cell<bool> = const { Cell::new(false) };
 }
 
-/// The thread id of the capture about to fork (rule 6), 0 when none: a
-/// `fork` by any other thread in that window must not advance the epoch.
-pub(crate) static SNAPSHOT_FORK: AtomicU32 = AtomicU32::new(0);
-
-/// Marks the calling thread's next fork as a snapshot's (rule 6).
-pub(crate) fn mark_snapshot_fork(on: bool) {
-    let tid = if on {
-        // SAFETY: gettid has no preconditions.
-        (unsafe { libc::gettid() }) as u32
-    } else {
-        0
-    };
-    SNAPSHOT_FORK.store(tid, Ordering::Relaxed);
-}
-
 /// Registers the handlers. Called once, from first-use initialisation.
 pub(crate) fn register() {
     // SAFETY: the three handlers are `extern "C" fn()` with static lifetime;
     // glibc's registration does not call back into Rust.
     let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(child)) };
     if rc != 0 {
-        config::warn_line(
+        crate::stderr::warn_line(
             "turbowish: pthread_atfork failed; a forked child may hang if it allocates\n",
         );
     }
@@ -80,7 +69,7 @@ extern "C" fn prepare() {
     // snapshot's fork, for the child handler.
     // SAFETY: gettid has no preconditions.
     let me = unsafe { libc::gettid() } as u32;
-    let snapshot = SNAPSHOT_FORK.load(Ordering::Relaxed) == me;
+    let snapshot = capture::SNAPSHOT_FORK.load(Ordering::Relaxed) == me;
     let _ = SNAPSHOT.try_with(|s| s.set(snapshot));
     // Rule 1 (and rule 5: if busy already, take nothing).
     let Some(busy) = guard::enter() else {
@@ -103,7 +92,7 @@ extern "C" fn prepare() {
 extern "C" fn child() {
     if !SNAPSHOT.try_with(Cell::get).unwrap_or(true) {
         threads::forget_other_threads();
-        crate::snapshot::capture::reset_after_fork();
+        capture::reset_after_fork();
     }
     release();
 }

@@ -29,8 +29,8 @@
 //!    (`turbowish_snap::files` rule 6).
 
 use crate::error::Error;
-use crate::heap::stack::settings::Shown;
 use crate::snapshot::capture::{self, SnapshotInfo, Target};
+use crate::stderr::Shown;
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;

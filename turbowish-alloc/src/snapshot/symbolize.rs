@@ -390,7 +390,10 @@ mod tests {
         assert!(!found.is_empty(), "not found in {snap:#?}");
         let (i, sym) = found[0];
         assert!(i > 0, "the site is a caller of the tracer");
-        assert!(file_of(&snap, sym).ends_with("src/snapshot/symbolize.rs"), "{sym:?}");
+        assert!(
+            file_of(&snap, sym).ends_with("src/snapshot/symbolize.rs"),
+            "{sym:?}"
+        );
         assert!(
             (line..=line + 1).contains(&sym.line),
             "line {} not {line}",

@@ -40,9 +40,9 @@
 //!    never takes the lock: it reads slots directly (rule 2). The fork
 //!    protocol takes it before `fork()` so that a user's fork child finds it
 //!    free (fork rule 2).
-//! 6. In-process readers ([`crate::tasks`]) check a slot's `generation`
-//!    before and after reading it and retry when it changed (the slot was
-//!    reused mid-read). The fork child reads a frozen image and needs no
+//! 6. In-process readers ([`tasks`](fn@crate::tasks)) check a slot's
+//!    `generation` before and after reading it and retry when it changed (the
+//!    slot was reused mid-read). The fork child reads a frozen image and needs no
 //!    retry; a row written mid-claim is skipped by rule 2.
 
 use crate::heap::region::Region;
@@ -83,7 +83,7 @@ pub(crate) const CANCELLED: u8 = 3;
 /// The address must be that of a live value of the type the function was
 /// made for, or the function must check it first (the fork child's
 /// [`Tracer`](crate::Tracer) checks every block before reading it).
-pub(crate) type TraceFn = unsafe fn(usize, &mut crate::Tracer<'_>);
+pub(crate) type TraceFn = unsafe fn(usize, &mut crate::trace::Tracer<'_>);
 
 /// One row of the registry. Every field is atomic: the row is shared with
 /// readers on other threads and with the fork child (rules 2, 3).

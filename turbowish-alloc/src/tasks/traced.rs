@@ -208,7 +208,7 @@ fn tokio_tag() -> Option<u64> {
 ///
 /// `addr` must be where a `R` was published by `first_poll` (registry rule
 /// 2); it is only read after the tracer has found its bytes readable.
-unsafe fn trace_value<R: Trace>(addr: usize, tracer: &mut crate::Tracer<'_>) {
+unsafe fn trace_value<R: Trace>(addr: usize, tracer: &mut crate::trace::Tracer<'_>) {
     if !tracer.is_readable(addr, size_of::<R>()) {
         return;
     }

@@ -21,12 +21,25 @@
 //! `backtrace::trace`: the latter takes a process-wide lock, and a fork child
 //! that found it held would hang.
 
-use crate::heap::stack::settings::StackMode;
 use core::cell::Cell;
 use core::mem::MaybeUninit;
 
 /// The deepest stack TurboWish records.
 pub const MAX_DEPTH: usize = 64;
+
+/// How TurboWish captures the call stack of each allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StackMode {
+    /// Walk the frame-pointer chain (`TURBOWISH_STACK=fp`, the default): a few
+    /// nanoseconds per frame. Needs code built with frame pointers.
+    FramePointer,
+    /// Unwind with DWARF call-frame information (`TURBOWISH_STACK=dwarf`):
+    /// works without frame pointers, at 100 ns or more per frame.
+    Dwarf,
+    /// Record no stacks (`TURBOWISH_STACK=off`): the cheapest mode; blocks
+    /// still carry their size and task.
+    Off,
+}
 
 /// Reads a register (or computes an address) with one instruction per
 /// architecture; 0 on architectures TurboWish does not walk.
