@@ -1,5 +1,5 @@
 //! The live-allocation table: every live block, its size, owning task, call
-//! stack and birth epoch.
+//! stack and birth epoch. [`block`] is the public lookup of one block.
 //!
 //! # Design
 //!
@@ -58,9 +58,11 @@
 //!    that misses the small table looks in the large table only while some
 //!    record is watched ([`WATCHED`]).
 
+use crate::heap::guard;
 use crate::heap::hashtable::{Full, mix};
 use crate::heap::record::{LargeSlot, Record, RecordSlot, SmallSlot, is_small};
 use crate::heap::spin::{SpinGuard, SpinLock};
+use crate::heap::stack::intern::StackId;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// The current snapshot epoch: blocks record it at birth, and each snapshot
@@ -292,6 +294,38 @@ pub(crate) fn get(addr: usize) -> Option<Record> {
         return Some(r);
     }
     LARGE.get(addr)
+}
+
+/// What TurboWish recorded about one live block, from [`block`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Block {
+    /// Start address.
+    pub addr: usize,
+    /// Size requested by the allocation.
+    pub size: usize,
+    /// Owning task tag (a tokio task id modulo 2^32, or 0 outside tasks).
+    pub task: u64,
+    /// Call stack of the allocation.
+    pub stack: StackId,
+    /// Snapshot epoch at birth (modulo 2^19).
+    pub epoch: u32,
+}
+
+/// Looks up the live block that starts at `ptr`.
+///
+/// Returns `None` for pointers that are not the start of a tracked block
+/// (including interior pointers).
+pub fn block<T: ?Sized>(ptr: *const T) -> Option<Block> {
+    let _busy = guard::enter()?;
+    let r = get(ptr.cast::<u8>() as usize)?;
+    Some(Block {
+        addr: r.addr,
+        size: r.size,
+        task: u64::from(r.task),
+        stack: StackId::from_raw(r.stack),
+        epoch: r.epoch,
+    })
 }
 
 /// Every record, shard by shard (not one consistent instant).

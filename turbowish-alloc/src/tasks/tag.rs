@@ -93,6 +93,11 @@ pub(crate) fn id_number(id: tokio::task::Id) -> u64 {
     h.finish()
 }
 
+/// The task tag an allocation made here and now would get.
+pub fn current_task() -> u64 {
+    current() & u64::from(u32::MAX)
+}
+
 #[cfg(all(test, feature = "tokio"))]
 mod tests {
     use super::*;

@@ -186,7 +186,7 @@ fn watch_storage(here: usize, cx: &Context<'_>, slot: u32) -> Option<usize> {
     let data = cx.waker().data() as usize;
     let found = [here, data, data.wrapping_sub(2 * size_of::<usize>())]
         .into_iter()
-        .filter_map(|c| crate::block(c as *const u8))
+        .filter_map(|c| crate::heap::table::block(c as *const u8))
         .find(|b| b.addr <= here && here < b.addr + b.size)?;
     let _busy = crate::heap::guard::enter()?;
     crate::heap::table::watch(found.addr, slot + 1).map(|r| r.addr)

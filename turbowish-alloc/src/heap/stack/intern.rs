@@ -1,6 +1,8 @@
 //! Stack interning: each distinct call stack is stored once and named by a
 //! 20-bit id, so a block record carries 20 bits instead of 32 addresses.
 //!
+//! [`StackId`] is an id as the public API shows it.
+//!
 //! # Rules
 //!
 //! 1. Ids are handed out once and never reused; a stack's frames never change
@@ -24,6 +26,7 @@ use crate::heap::hashtable::{HashTable, Slot, mix};
 use crate::heap::region::Region;
 use crate::heap::spin::SpinLock;
 use core::cell::Cell;
+use core::fmt;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Number of distinct ids, including 0 (no stack) and [`OVERFLOW`].
@@ -213,6 +216,47 @@ pub(crate) fn usage() -> (u64, u64) {
     let words = NEXT_WORD.load(Ordering::Relaxed).min(ARENA_WORDS) as u64;
     let maps: usize = MAP.iter().map(|m| m.lock().mapped_bytes()).sum();
     (ids, words * 8 + ids * 8 + maps as u64)
+}
+
+/// An interned call stack.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StackId(u32);
+
+impl StackId {
+    /// The stack of allocations made with stacks off.
+    pub const NONE: StackId = StackId(0);
+    /// The stack given once the interner is full (about a million distinct
+    /// stacks): the allocation's real stack was not kept.
+    pub const OVERFLOW: StackId = StackId(OVERFLOW);
+
+    /// The id the interner handed out as `id`.
+    pub(crate) const fn from_raw(id: u32) -> StackId {
+        StackId(id)
+    }
+
+    /// The raw id.
+    pub const fn as_u32(self) -> u32 {
+        self.0
+    }
+
+    /// The code addresses, innermost first. Empty for [`StackId::NONE`] and
+    /// [`StackId::OVERFLOW`].
+    ///
+    /// With frame-pointer stacks the first address is the instruction where
+    /// the allocator was entered: inside the allocating function when the
+    /// allocator was inlined into it (usual in release builds), or inside the
+    /// allocator's entry point otherwise. The rest are return addresses.
+    /// Symbolizers should skip frames in `turbowish_alloc`, `__rust_alloc*`
+    /// and `__rg_*`, as they skip std's allocation frames.
+    pub fn frames(self) -> &'static [usize] {
+        frames_of(self.0)
+    }
+}
+
+impl fmt::Debug for StackId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StackId({})", self.0)
+    }
 }
 
 #[cfg(test)]
