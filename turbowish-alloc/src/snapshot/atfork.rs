@@ -31,8 +31,8 @@
 //!    [`SNAPSHOT_FORK`](capture::SNAPSHOT_FORK)); for it, and only in that
 //!    thread, *prepare* advances the snapshot epoch while holding every lock,
 //!    so every block recorded before the fork has an older birth epoch than
-//!    every block recorded after it (table rule 1's "identity across
-//!    snapshots").
+//!    every block recorded after it: a block's address and birth epoch name
+//!    it across snapshots (see [`EPOCH`](table::EPOCH)).
 //! 7. In the child of any other fork, only the forking thread exists: the
 //!    thread registry forgets the others and a capture the parent had in
 //!    progress is forgotten, so snapshots in that child work and are right.

@@ -15,7 +15,7 @@
 //!
 //! 1. A value is never ignored silently: one that cannot be used (a refused
 //!    signal, a value that is not UTF-8 where text is needed) gives one line
-//!    on stderr (config rule 1) and the default is used. `TURBOWISH_DIR` is a
+//!    on stderr (stderr rule 1) and the default is used. `TURBOWISH_DIR` is a
 //!    path, so any bytes are used as they are.
 //! 2. Signals follow the table the CLI uses too (`turbowish_snap::signal`).
 //!    A refused one (`SIGCHLD`, the fault signals, `SIGPIPE`, glibc's
