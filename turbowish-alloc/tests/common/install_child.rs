@@ -1,24 +1,18 @@
 //! A child process that calls `turbowish_alloc::install()` under a chosen
 //! environment, for tests of what `install` reads and writes.
 //!
-//! The child is this test binary again, running the file's ignored `child`
-//! test (which calls [`child_main`]). It prints `READY` once installed and
-//! then waits for its stdin to close; the parent signals it, watches its
-//! stderr line by line, and ends it with [`Child::finish`].
+//! The child is this test binary again ([`rerun`]), running the file's
+//! ignored `child` test (which calls [`child_main`]). It prints `READY` once
+//! installed and then waits for its stdin to close; the parent signals it,
+//! watches its stderr line by line, and ends it with [`Child::finish`].
 
-#![allow(dead_code)] // each test file uses part of the harness
-
+use super::{PATIENCE, is_child, rerun};
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::time::{Duration, Instant};
-
-/// Set in the child's environment.
-pub const CHILD: &str = "TURBOWISH_INSTALL_TEST_CHILD";
-/// How long any one condition may take before the test gives up.
-const PATIENCE: Duration = Duration::from_secs(120);
+use std::time::Instant;
 /// Every variable `install` and the allocator read.
 const VARS: [&str; 5] = [
     "TURBOWISH_SIGNAL",
@@ -31,7 +25,7 @@ const VARS: [&str; 5] = [
 /// The child's body: install under umask 022, hold some memory, say
 /// `READY`, wait for stdin to close.
 pub fn child_main() {
-    assert!(std::env::var_os(CHILD).is_some(), "run only as a child");
+    assert!(is_child("child"), "run only as a child");
     // SAFETY: umask has no preconditions.
     unsafe { libc::umask(0o022) };
     turbowish_alloc::install();
@@ -56,13 +50,8 @@ impl Child {
     /// TurboWish variables but `env` (and stacks off, for quick captures),
     /// and waits until it has installed.
     pub fn start(cwd: &Path, env: &[(&str, &OsStr)]) -> Child {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["child", "--exact", "--ignored", "--nocapture"])
-            .current_dir(cwd)
-            .env(CHILD, "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut cmd = rerun("child");
+        cmd.current_dir(cwd).stdin(Stdio::piped());
         for v in VARS {
             cmd.env_remove(v);
         }
@@ -185,22 +174,4 @@ fn lines_of(stream: impl Read + Send + 'static) -> Receiver<String> {
         }
     });
     rx
-}
-
-/// A fresh, empty directory for one test.
-pub fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("turbowish-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The names in `dir`, sorted (bytes that are not UTF-8 show as U+FFFD).
-pub fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
