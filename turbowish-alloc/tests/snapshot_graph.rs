@@ -94,7 +94,7 @@ fn a_known_graph_is_captured_exactly() {
     let forgotten_masked = forget_a_block();
     scrub_stack();
 
-    let (info, s) = common::snapshot_with_info("graph").expect("snapshot");
+    let (info, s) = common::snapshot_with_info("graph", &Default::default()).expect("snapshot");
     done_tx.send(()).unwrap();
     holder.join().unwrap();
     assert_eq!(info.blocks, s.blocks.len() as u64);

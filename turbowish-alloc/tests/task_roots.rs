@@ -117,7 +117,8 @@ fn three_spawn_sites() {
         }
     });
 
-    let (info, s) = common::snapshot_with_info("task-roots").expect("snapshot");
+    let (info, s) =
+        common::snapshot_with_info("task-roots", &Default::default()).expect("snapshot");
     assert_eq!(info.blocks, s.blocks.len() as u64);
 
     // The task table. The idle task is unnamed: found by its line.

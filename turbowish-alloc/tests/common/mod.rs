@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use turbowish_alloc::{Error, SnapshotInfo};
+use turbowish_alloc::{Config, Error, SnapshotInfo};
 use turbowish_snap::Snapshot;
 
 /// How long any one condition may take before a test gives up. Generous:
@@ -26,13 +26,13 @@ pub const PATIENCE: Duration = Duration::from_secs(120);
 /// Snapshots this process (with the default settings) into a temporary
 /// file named after `name`, reads it back and removes the file.
 pub fn snapshot(name: &str) -> Result<Snapshot, Error> {
-    snapshot_with_info(name).map(|(_, s)| s)
+    snapshot_with_info(name, &Config::default()).map(|(_, s)| s)
 }
 
-/// [`snapshot`], with what the capture reported.
-pub fn snapshot_with_info(name: &str) -> Result<(SnapshotInfo, Snapshot), Error> {
+/// [`snapshot`] with `config`'s time-out, and what the capture reported.
+pub fn snapshot_with_info(name: &str, config: &Config) -> Result<(SnapshotInfo, Snapshot), Error> {
     let path = std::env::temp_dir().join(format!("tw-{name}-{}.twsnap", std::process::id()));
-    let info = turbowish_alloc::snapshot_to(&path);
+    let info = config.snapshot_to(&path);
     let snap = info
         .as_ref()
         .ok()
