@@ -9,10 +9,15 @@
 //! from [`region`]s mapped straight from the kernel). [`stats`] holds the
 //! counters read back from the table.
 //!
-//! Nothing here allocates through the global allocator while it holds a lock,
-//! and nothing here depends on snapshots: the snapshot side reads these
-//! tables, and the fork protocol takes their locks (see
-//! `snapshot::atfork`).
+//! Nothing here allocates through the global allocator while it holds a
+//! lock. The snapshot side reads these tables, and the fork protocol takes
+//! their locks (see `snapshot::atfork`). The path itself reaches out of this
+//! folder only from [`track`], to what an allocation event must update: the
+//! first-use initialisation (`crate::init`), the task tag
+//! (`tasks::tag`), the thread registry (`snapshot::threads`: a thread
+//! registers at its first allocation) and the task registry (told when a
+//! watched block is freed: table rule 8). None of them imports `shim` or
+//! `track`: the imports run one way.
 
 pub(crate) mod guard;
 pub(crate) mod hashtable;
