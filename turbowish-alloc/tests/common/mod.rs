@@ -32,13 +32,12 @@ pub fn snapshot(name: &str) -> Result<Snapshot, Error> {
 /// [`snapshot`] with `config`'s time-out, and what the capture reported.
 pub fn snapshot_with_info(name: &str, config: &Config) -> Result<(SnapshotInfo, Snapshot), Error> {
     let path = std::env::temp_dir().join(format!("tw-{name}-{}.twsnap", std::process::id()));
-    let info = config.snapshot_to(&path);
-    let snap = info
-        .as_ref()
-        .ok()
-        .map(|_| turbowish_snap::read_file(&path).expect("a snapshot just written is readable"));
+    let taken = config.snapshot_to(&path).map(|info| {
+        let snap = turbowish_snap::read_file(&path).expect("a snapshot just written is readable");
+        (info, snap)
+    });
     let _ = std::fs::remove_file(&path);
-    info.map(|info| (info, snap.unwrap()))
+    taken
 }
 
 /// The index of the block that starts at `addr` in `s` (whose blocks are
