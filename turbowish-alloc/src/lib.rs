@@ -88,17 +88,17 @@
 //! # Tasks
 //!
 //! With the `tokio` feature (default), an allocation inside a tokio task poll
-//! is tagged with that task's id. See the `task` module source for the
+//! is tagged with that task's id. See `src/tasks/tag.rs` for the
 //! multi-thread worker caveat: allocations a tokio worker makes *between*
 //! polls carry the worker's own blocking-task id.
 //!
 //! Wrap futures to make them *traced tasks* ([`traced`], [`TracedExt`],
 //! [`spawn`]): each becomes a row of the task registry (spawn location, name,
-//! future type and size, state, polls, times; see [`tasks`]) and a root of
-//! every snapshot, whose target is the live block the future lives in. A task
-//! that finished while its storage stays alive (a `JoinHandle`, a stored
-//! `Waker`) stays listed as completed or cancelled: a zombie future. The
-//! wrapper tags allocations on any executor.
+//! future type and size, state, polls, times; see [`tasks`](fn@tasks)) and a
+//! root of every snapshot, whose target is the live block the future lives
+//! in. A task that finished while its storage stays alive (a `JoinHandle`, a
+//! stored `Waker`) stays listed as completed or cancelled: a zombie future.
+//! The wrapper tags allocations on any executor.
 //!
 //! ```
 //! # #[global_allocator]
@@ -139,232 +139,35 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-mod capture;
 mod clock;
-mod config;
 mod error;
-mod fork;
-mod guard;
-mod hashtable;
-mod install;
-mod intern;
-mod mapped;
-mod modules;
-mod record;
-mod region;
-mod registry;
-mod roots;
-mod scan;
-mod shim;
-mod spin;
-mod stack;
-mod statics;
-mod stats;
-mod strings;
-mod symbolize;
-mod table;
-mod task;
+mod heap;
+mod init;
+mod snapshot;
+mod stderr;
 mod tasks;
-mod threads;
 mod trace;
-mod traced;
-mod track;
-mod typed;
 
-pub use capture::SnapshotInfo;
-pub use config::{DEFAULT_DEPTH, Settings, StackMode};
 pub use error::Error;
-pub use install::{Config, install, snapshot_to};
-pub use roots::{RootGuard, root};
-pub use shim::TurboWish;
-pub use stack::MAX_DEPTH;
-pub use stats::FLUSH_BYTES;
-pub use tasks::{TaskInfo, TaskState, tasks};
-pub use trace::{EdgeKind, Heap, Opaque, Trace, TracedEdge, Tracer, Walk, walk};
+pub use heap::shim::TurboWish;
+pub use heap::stack::intern::StackId;
+pub use heap::stack::settings::{DEFAULT_DEPTH, Settings};
+pub use heap::stack::walk::{MAX_DEPTH, StackMode};
+pub use heap::stats::{FLUSH_BYTES, Stats, TaskStats, stats, stats_by_task};
+pub use heap::table::{Block, block};
+pub use init::settings;
+pub use snapshot::capture::SnapshotInfo;
+pub use snapshot::install::{Config, install, snapshot_to};
+pub use tasks::roots::{RootGuard, root};
+pub use tasks::tag::current_task;
 #[cfg(feature = "tokio")]
-pub use traced::spawn;
-pub use traced::{Traced, TracedExt, traced};
+pub use tasks::traced::spawn;
+pub use tasks::traced::{Traced, TracedExt, traced};
+pub use tasks::view::{TaskInfo, TaskState, tasks};
+pub use trace::{EdgeKind, Heap, Opaque, Trace, TracedEdge, Tracer, Walk, walk};
 /// `#[derive(Trace)]`: see the `turbowish-trace-derive` crate.
 #[cfg(feature = "derive")]
 pub use turbowish_trace_derive::Trace;
 
 // The derive names `::turbowish_alloc`, which must resolve inside this crate too.
 extern crate self as turbowish_alloc;
-
-use core::fmt;
-
-/// Process-wide allocation figures, from [`stats`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Bytes in live tracked blocks.
-    pub live_bytes: u64,
-    /// Number of live tracked blocks.
-    pub live_blocks: u64,
-    /// Bytes ever allocated (each `realloc` counts its new size).
-    pub total_bytes: u64,
-    /// Blocks ever allocated (each `realloc` counts as one).
-    pub total_blocks: u64,
-    /// The highest `live_bytes` reached, within [`FLUSH_BYTES`] per thread
-    /// either way.
-    pub peak_live_bytes: u64,
-    /// Memory TurboWish uses for its block table.
-    pub table_bytes: u64,
-    /// Memory TurboWish uses for interned stacks.
-    pub stack_bytes: u64,
-    /// Distinct call stacks interned.
-    pub stacks: u64,
-    /// Blocks left untracked because the table could not grow.
-    pub untracked_blocks: u64,
-    /// Frees of blocks TurboWish never saw.
-    pub unknown_frees: u64,
-    /// Records dropped because their address was reused without a free being
-    /// seen (a free made while TurboWish's bookkeeping was interrupted).
-    pub stale_records: u64,
-}
-
-/// Reads the current figures.
-///
-/// Live and total figures are exact: they are summed while every table shard
-/// is locked, so they describe one instant. This briefly blocks allocations on
-/// all threads (a few microseconds); do not call it in a tight loop.
-///
-/// Like `malloc`, this is not async-signal-safe. Called from a signal handler
-/// that interrupted TurboWish on the same thread, it returns
-/// `Stats::default()` instead of waiting for a lock that thread holds.
-pub fn stats() -> Stats {
-    use core::sync::atomic::Ordering::Relaxed;
-    let Some(_busy) = guard::enter() else {
-        return Stats::default();
-    };
-    let totals = table::lock_all().totals();
-    let (stacks, stack_bytes) = intern::usage();
-    Stats {
-        live_bytes: totals.live_bytes,
-        live_blocks: totals.live_blocks,
-        total_bytes: totals.total_bytes,
-        total_blocks: totals.total_blocks,
-        peak_live_bytes: stats::peak(totals.live_bytes),
-        table_bytes: totals.table_bytes,
-        stack_bytes,
-        stacks,
-        untracked_blocks: table::UNTRACKED.load(Relaxed),
-        unknown_frees: table::UNKNOWN_FREES.load(Relaxed),
-        stale_records: table::STALE.load(Relaxed),
-    }
-}
-
-/// Live bytes owned by one task, from [`stats_by_task`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskStats {
-    /// The task tag: a tokio task id, or 0 for allocations outside tasks.
-    pub task: u64,
-    /// Bytes in live blocks the task allocated.
-    pub live_bytes: u64,
-    /// Number of those blocks.
-    pub live_blocks: u64,
-}
-
-/// Live bytes and blocks per owning task, largest first (ties by task).
-///
-/// This walks the whole table shard by shard, so while other threads allocate
-/// the result mixes nearby instants; use it for reports, not exact
-/// accounting of a busy process. Empty when called from a signal handler that
-/// interrupted TurboWish (see [`stats`]).
-pub fn stats_by_task() -> Vec<TaskStats> {
-    if guard::is_busy() {
-        return Vec::new();
-    }
-    let mut by_task = std::collections::HashMap::<u64, TaskStats>::new();
-    for r in table::records() {
-        let e = by_task.entry(u64::from(r.task)).or_insert(TaskStats {
-            task: u64::from(r.task),
-            live_bytes: 0,
-            live_blocks: 0,
-        });
-        e.live_bytes += r.size as u64;
-        e.live_blocks += 1;
-    }
-    let mut out: Vec<_> = by_task.into_values().collect();
-    out.sort_by(|a, b| b.live_bytes.cmp(&a.live_bytes).then(a.task.cmp(&b.task)));
-    out
-}
-
-/// What TurboWish recorded about one live block, from [`block`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Block {
-    /// Start address.
-    pub addr: usize,
-    /// Size requested by the allocation.
-    pub size: usize,
-    /// Owning task tag (a tokio task id modulo 2^32, or 0 outside tasks).
-    pub task: u64,
-    /// Call stack of the allocation.
-    pub stack: StackId,
-    /// Snapshot epoch at birth (modulo 2^19).
-    pub epoch: u32,
-}
-
-/// Looks up the live block that starts at `ptr`.
-///
-/// Returns `None` for pointers that are not the start of a tracked block
-/// (including interior pointers).
-pub fn block<T: ?Sized>(ptr: *const T) -> Option<Block> {
-    let _busy = guard::enter()?;
-    let r = table::get(ptr.cast::<u8>() as usize)?;
-    Some(Block {
-        addr: r.addr,
-        size: r.size,
-        task: u64::from(r.task),
-        stack: StackId(r.stack),
-        epoch: r.epoch,
-    })
-}
-
-/// An interned call stack.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StackId(u32);
-
-impl StackId {
-    /// The stack of allocations made with stacks off.
-    pub const NONE: StackId = StackId(0);
-    /// The stack given once the interner is full (about a million distinct
-    /// stacks): the allocation's real stack was not kept.
-    pub const OVERFLOW: StackId = StackId(intern::OVERFLOW);
-
-    /// The raw id.
-    pub const fn as_u32(self) -> u32 {
-        self.0
-    }
-
-    /// The code addresses, innermost first. Empty for [`StackId::NONE`] and
-    /// [`StackId::OVERFLOW`].
-    ///
-    /// With frame-pointer stacks the first address is the instruction where
-    /// the allocator was entered: inside the allocating function when the
-    /// allocator was inlined into it (usual in release builds), or inside the
-    /// allocator's entry point otherwise. The rest are return addresses.
-    /// Symbolizers should skip frames in `turbowish_alloc`, `__rust_alloc*`
-    /// and `__rg_*`, as they skip std's allocation frames.
-    pub fn frames(self) -> &'static [usize] {
-        intern::frames_of(self.0)
-    }
-}
-
-impl fmt::Debug for StackId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "StackId({})", self.0)
-    }
-}
-
-/// The settings in force (reading the environment if nothing has been
-/// allocated yet).
-pub fn settings() -> Settings {
-    config::get()
-}
-
-/// The task tag an allocation made here and now would get.
-pub fn current_task() -> u64 {
-    task::current() & u64::from(u32::MAX)
-}

@@ -1,45 +1,32 @@
 //! Configuration from the environment: good values are used; bad ones give one
 //! warning line each on stderr and the default, never a panic.
 
-use std::process::Command;
+mod common;
+
+use common::{PATIENCE, is_child, rerun, run};
 use turbowish_alloc::{DEFAULT_DEPTH, TurboWish, settings};
 
 #[global_allocator]
 static ALLOC: TurboWish = TurboWish::system();
 
-const CHILD: &str = "TURBOWISH_TEST_CHILD";
-
-/// Runs the `report` test in a child with `env`, returning its stdout and
-/// stderr.
+/// Runs the `report` test in a child with `env` (and no other TurboWish
+/// variable), returning its stdout and stderr.
 fn child(env: &[(&str, &str)]) -> (String, String) {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "report",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env_remove("TURBOWISH_STACK")
+    let mut cmd = rerun("report");
+    cmd.env_remove("TURBOWISH_STACK")
         .env_remove("TURBOWISH_DEPTH")
-        .env(CHILD, "1")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    let (o, e) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    assert!(out.status.success(), "child failed:\n{o}\n{e}");
-    (o, e)
+        .envs(env.iter().copied());
+    let ran = run(cmd, PATIENCE);
+    assert!(ran.passed_one(), "child failed:\n{ran}");
+    (ran.stdout, ran.stderr)
 }
 
 /// In a child: prints the settings in force. Not a test of its own: the
-/// tests below run it in children, with `--ignored`.
+/// tests below run it in children.
 #[test]
 #[ignore = "run by the other tests in a child process"]
 fn report() {
-    assert!(std::env::var_os(CHILD).is_some(), "run only as a child");
+    assert!(is_child("report"), "run only as a child");
     let s = settings();
     println!("SETTINGS {:?} {}", s.stack, s.depth);
 }

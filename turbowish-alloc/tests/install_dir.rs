@@ -4,9 +4,10 @@
 //! temporary files of dead writers are removed at install; every line is one
 //! line whatever the name holds.
 
-mod child;
+mod common;
 
-use child::{Child, names_in, temp_dir};
+use common::install_child::{self, Child};
+use common::{names_in, temp_dir};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -20,7 +21,7 @@ static ALLOC: TurboWish = TurboWish::system();
 #[test]
 #[ignore = "run by the other tests in a child process"]
 fn child() {
-    child::child_main();
+    install_child::child_main();
 }
 
 fn in_dir(cwd: &Path, dir: &Path) -> Child {

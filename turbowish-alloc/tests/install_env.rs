@@ -2,9 +2,10 @@
 //! `TURBOWISH_TIMEOUT`. A refused or unreadable value gives exactly one line
 //! on stderr and the default, and the default then works.
 
-mod child;
+mod common;
 
-use child::{Child, temp_dir};
+use common::install_child::{self, Child};
+use common::{names_in, temp_dir};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use turbowish_alloc::TurboWish;
@@ -16,7 +17,7 @@ static ALLOC: TurboWish = TurboWish::system();
 #[test]
 #[ignore = "run by the other tests in a child process"]
 fn child() {
-    child::child_main();
+    install_child::child_main();
 }
 
 /// Starts a child with `TURBOWISH_SIGNAL=value`, snapshots into `dir`.
@@ -39,7 +40,7 @@ fn snapshot_on(mut child: Child, signal: i32, dir: &std::path::Path) -> Vec<Stri
     assert!(report.contains(": wrote "), "{report}");
     let lines = child.finish();
     assert_eq!(
-        child::names_in(dir),
+        names_in(dir),
         [format!("turbowish-{pid}-1.twsnap")],
         "{lines:?}"
     );

@@ -9,19 +9,20 @@
 //! re-executes itself with an unlimited stack rlimit.
 #![cfg_attr(not(target_arch = "x86_64"), allow(unused))]
 
+mod common;
+
+use common::{CHILD, PATIENCE, is_child, run};
 use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use turbowish_alloc::{TurboWish, block};
 
 #[global_allocator]
 static ALLOC: TurboWish = TurboWish::system();
 
-const CHILD: &str = "TURBOWISH_TEST_CHILD";
-
 fn main() {
     let mut args = libtest_mimic::Arguments::from_args();
     args.test_threads = Some(1); // runs tests on this, the main, thread
-    let trial = if std::env::var_os(CHILD).is_some() {
+    let trial = if is_child("scenario") {
         libtest_mimic::Trial::test("scenario", || {
             scenario();
             Ok(())
@@ -44,8 +45,12 @@ fn main() {
 }
 
 fn run_child() {
+    // Its own harness: run with no arguments, the child runs its one trial.
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.env(CHILD, "1").env("TURBOWISH_STACK", "fp");
+    cmd.env(CHILD, "scenario")
+        .env("TURBOWISH_STACK", "fp")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     // SAFETY: the closure only calls setrlimit, which is async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {
@@ -57,14 +62,8 @@ fn run_child() {
             Ok(())
         });
     }
-    let out = cmd.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "child failed ({:?}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let ran = run(cmd, PATIENCE);
+    assert!(ran.passed_one(), "child failed ({:?}):\n{ran}", ran.code);
 }
 
 #[cfg(target_arch = "x86_64")]

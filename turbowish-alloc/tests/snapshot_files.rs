@@ -2,6 +2,9 @@
 //! writer's temporary file would go are never followed, truncated or
 //! renamed into place, and files are 0600 whatever the umask.
 
+mod common;
+
+use common::temp_dir;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use turbowish_alloc::{TurboWish, snapshot_to};
@@ -12,13 +15,6 @@ static ALLOC: TurboWish = TurboWish::system();
 /// How many of the next pids get a planted link: the capture child's pid is
 /// one of them unless that many processes and threads start meanwhile.
 const NEXT_PIDS: u32 = 1000;
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("turbowish-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// The pids the kernel hands out next, and this process's own.
 fn predictable_pids() -> Vec<u32> {

@@ -4,9 +4,11 @@
 //! own stack. A block whose only pointer was forgotten has no incoming edge
 //! from any root.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, Ordering};
-use turbowish_alloc::{TurboWish, snapshot_to};
+use turbowish_alloc::TurboWish;
 use turbowish_snap::{RootKind, Snapshot};
 
 #[global_allocator]
@@ -43,9 +45,7 @@ fn scrub_stack() {
 }
 
 fn index_of(s: &Snapshot, addr: usize) -> usize {
-    s.blocks
-        .binary_search_by_key(&(addr as u64), |b| b.addr)
-        .unwrap_or_else(|_| panic!("no block at {addr:#x}"))
+    common::block_index(s, addr) as usize
 }
 
 fn targets(s: &Snapshot, from: usize) -> Vec<usize> {
@@ -94,12 +94,9 @@ fn a_known_graph_is_captured_exactly() {
     let forgotten_masked = forget_a_block();
     scrub_stack();
 
-    let path = std::env::temp_dir().join(format!("turbowish-graph-{}.twsnap", std::process::id()));
-    let info = snapshot_to(&path).expect("snapshot");
+    let (info, s) = common::snapshot_with_info("graph", &Default::default()).expect("snapshot");
     done_tx.send(()).unwrap();
     holder.join().unwrap();
-    let s = turbowish_snap::read_file(&path).expect("readable");
-    std::fs::remove_file(&path).unwrap();
     assert_eq!(info.blocks, s.blocks.len() as u64);
 
     // Sizes.

@@ -73,13 +73,16 @@ fn an_absurd_time_out_is_no_time_out() {
 fn snapshots_work_in_a_users_forked_child() {
     let path =
         std::env::temp_dir().join(format!("turbowish-userfork-{}.twsnap", std::process::id()));
-    // Another thread, so the parent's registry holds more than this one.
+    // Another thread, so the parent's registry holds more than this one: it
+    // registers at its first allocation, then says so.
     let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (registered_tx, registered_rx) = std::sync::mpsc::channel::<()>();
     let other = std::thread::spawn(move || {
-        let _ = vec![0u8; 10];
+        let _ = std::hint::black_box(vec![0u8; 10]);
+        registered_tx.send(()).unwrap();
         rx.recv().ok();
     });
-    std::thread::sleep(Duration::from_millis(20));
+    registered_rx.recv().unwrap();
     // SAFETY: the child only takes a snapshot (TurboWish is fork-safe),
     // reads it, and `_exit`s.
     let pid = unsafe { libc::fork() };

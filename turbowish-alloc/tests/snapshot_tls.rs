@@ -6,8 +6,10 @@
 //! The main thread's TLS lives apart from its stack, so this binary has its
 //! own harness, run on the main thread.
 
+mod common;
+
 use std::cell::RefCell;
-use turbowish_alloc::{TurboWish, snapshot_to};
+use turbowish_alloc::TurboWish;
 use turbowish_snap::{RootKind, Snapshot};
 
 #[global_allocator]
@@ -29,10 +31,7 @@ fn hold_in_tls() -> usize {
 }
 
 fn roots_of(s: &Snapshot, addr: usize) -> Vec<(RootKind, u64)> {
-    let i = s
-        .blocks
-        .binary_search_by_key(&(addr as u64), |b| b.addr)
-        .expect("block in the snapshot") as u32;
+    let i = common::block_index(s, addr);
     s.roots
         .iter()
         .filter(|r| r.targets.contains(&i))
@@ -59,12 +58,9 @@ fn thread_locals_are_roots() {
         done_rx.recv().unwrap();
     });
     let other_masked = rx.recv().unwrap();
-    let path = std::env::temp_dir().join(format!("turbowish-tls-{}.twsnap", std::process::id()));
-    snapshot_to(&path).expect("snapshot");
+    let s = common::snapshot("tls").expect("snapshot");
     done_tx.send(()).unwrap();
     other.join().unwrap();
-    let s = turbowish_snap::read_file(&path).unwrap();
-    std::fs::remove_file(&path).unwrap();
 
     let main_roots = roots_of(&s, main_masked ^ MASK);
     assert!(

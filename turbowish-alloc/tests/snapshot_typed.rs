@@ -2,6 +2,9 @@
 //! conservative scan (trace rule 4), and impls that lie, panic or meet a
 //! held lock, none of which may cost the snapshot.
 
+mod common;
+
+use common::block_index;
 use std::sync::{Arc, Mutex};
 use turbowish_alloc::{Heap, Trace, Tracer};
 use turbowish_snap::{EdgeKind, RootKind, Snapshot};
@@ -10,17 +13,7 @@ use turbowish_snap::{EdgeKind, RootKind, Snapshot};
 static A: turbowish_alloc::TurboWish = turbowish_alloc::TurboWish::system();
 
 fn snapshot(name: &str) -> Snapshot {
-    let path = std::env::temp_dir().join(format!("tw-typed-{name}-{}.twsnap", std::process::id()));
-    turbowish_alloc::snapshot_to(&path).expect("the snapshot is written");
-    let s = turbowish_snap::read_file(&path).expect("readable");
-    std::fs::remove_file(&path).unwrap();
-    s
-}
-
-fn index(s: &Snapshot, addr: usize) -> u32 {
-    s.blocks
-        .binary_search_by_key(&(addr as u64), |b| b.addr)
-        .expect("live block") as u32
+    common::snapshot(name).expect("the snapshot is written")
 }
 
 fn named_root<'a>(s: &'a Snapshot, name: &str) -> Option<&'a turbowish_snap::Root> {
@@ -69,13 +62,13 @@ fn lying_and_panicking_impls_cost_nothing_but_their_own_edges() {
     );
     assert_eq!(s.capture.typed_panics, ["this impl is broken"]);
     let root = named_root(&s, "liar").expect("the named root");
-    let arc = index(&s, Arc::as_ptr(&liar) as usize - 16);
+    let arc = block_index(&s, Arc::as_ptr(&liar) as usize - 16);
     assert_eq!(root.targets, [arc]);
     assert!(
         s.strings[s.blocks[arc as usize].type_name as usize].contains("Arc<snapshot_typed::Liar>")
     );
     // The real box is still reached, by the walked field.
-    let boxed = index(&s, &*liar.0 as *const u64 as usize);
+    let boxed = block_index(&s, &*liar.0 as *const u64 as usize);
     let e = s
         .edges
         .iter()
@@ -112,16 +105,16 @@ fn a_complete_walk_drops_stale_words_and_a_held_lock_keeps_the_scan() {
     let s = snapshot("merge");
     drop(guard);
 
-    let buffer = index(&s, buffer_addr);
+    let buffer = block_index(&s, buffer_addr);
     let from_buffer: Vec<_> = s.edges.iter().filter(|e| e.from == buffer).collect();
     let want: Vec<u32> = {
-        let mut w: Vec<u32> = kept.iter().map(|&a| index(&s, a)).collect();
+        let mut w: Vec<u32> = kept.iter().map(|&a| block_index(&s, a)).collect();
         w.sort();
         w
     };
     assert_eq!(from_buffer.iter().map(|e| e.to).collect::<Vec<_>>(), want);
     assert!(from_buffer.iter().all(|e| e.kind == EdgeKind::Typed));
-    let stale = index(&s, &*popped as *const u64 as usize);
+    let stale = block_index(&s, &*popped as *const u64 as usize);
     assert!(!s.edges.iter().any(|e| e.from == buffer && e.to == stale));
     let c = s.containers.iter().find(|c| c.block == buffer).unwrap();
     assert_eq!((c.len, c.capacity), (3, 8));
@@ -129,14 +122,14 @@ fn a_complete_walk_drops_stale_words_and_a_held_lock_keeps_the_scan() {
     // The held lock: counted, and the Mutex's Arc block keeps its
     // conservative edge to the Vec buffer inside the lock.
     assert!(s.capture.typed_locked >= 1);
-    let arc = index(&s, Arc::as_ptr(&locked) as usize - 16);
+    let arc = block_index(&s, Arc::as_ptr(&locked) as usize - 16);
     let inner_buffer = s
         .edges
         .iter()
         .find(|e| e.from == arc)
         .expect("the locked Mutex's contents are still scanned");
     assert_eq!(inner_buffer.kind, EdgeKind::Conservative);
-    let lb = index(&s, locked_box);
+    let lb = block_index(&s, locked_box);
     assert!(
         s.edges
             .iter()

@@ -6,13 +6,13 @@
 //! each mode runs in a child process: this test binary re-executes itself
 //! with `TURBOWISH_STACK` set and the name of one test.
 
-use std::process::Command;
+mod common;
+
+use common::{PATIENCE, is_child, rerun, run};
 use turbowish_alloc::{StackMode, TurboWish, block, settings};
 
 #[global_allocator]
 static ALLOC: TurboWish = TurboWish::system();
-
-const CHILD: &str = "TURBOWISH_TEST_CHILD";
 
 #[inline(never)]
 fn turbowish_test_unique_allocation_site() -> Vec<u8> {
@@ -40,32 +40,17 @@ fn symbols_of(ptr: *const u8) -> Vec<String> {
     frame_symbols(ptr).concat()
 }
 
-/// Runs `test` in a child process with `env` set; the child passes only if
-/// the test passes.
-fn in_child(test: &str, env: &[(&str, &str)]) {
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "child {test} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Runs `check` in a child process started with `env`; `test` must be the
 /// name of the calling test, so the child runs exactly it.
 fn in_mode(test: &str, env: &[(&str, &str)], check: impl FnOnce()) {
-    if std::env::var_os(CHILD).is_some() {
+    if is_child(test) {
         check();
-    } else {
-        in_child(test, env);
+        return;
     }
+    let mut cmd = rerun(test);
+    cmd.envs(env.iter().copied());
+    let ran = run(cmd, PATIENCE);
+    assert!(ran.passed_one(), "child {test} failed:\n{ran}");
 }
 
 fn check_site_is_named() {

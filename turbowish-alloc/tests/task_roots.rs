@@ -1,6 +1,8 @@
 //! Task roots on tokio: three spawn sites, and what the snapshot says about
 //! each: spawn location, state, future size, the blocks each task reaches.
 
+mod common;
+
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -11,12 +13,6 @@ static A: turbowish_alloc::TurboWish = turbowish_alloc::TurboWish::system();
 
 fn string(s: &Snapshot, i: u32) -> &str {
     &s.strings[i as usize]
-}
-
-fn block_at(s: &Snapshot, addr: usize) -> usize {
-    s.blocks
-        .binary_search_by_key(&(addr as u64), |b| b.addr)
-        .expect("a live block starts there")
 }
 
 /// Blocks reachable from `start` along `edges` (all kinds).
@@ -55,10 +51,6 @@ fn three_spawn_sites() {
         .worker_threads(2)
         .build()
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("tw-task-roots-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("roots.twsnap");
-
     let (big_addr_tx, big_addr_rx) = oneshot::channel::<usize>();
     let (stop_big_tx, stop_big_rx) = oneshot::channel::<()>();
     let big = async move {
@@ -111,11 +103,22 @@ fn three_spawn_sites() {
         )
     });
     let big_addr = rt.block_on(big_addr_rx).unwrap();
-    // Let every task reach its await point.
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    let ours = |t: &turbowish_alloc::TaskInfo| expect.iter().any(|e| e.line == t.location.line());
+    // Every task has reached its await point: polled, and parked there.
+    common::wait_for("the three tasks to reach their await", || {
+        let tasks: Vec<_> = turbowish_alloc::tasks().into_iter().filter(ours).collect();
+        let parked = |t: &turbowish_alloc::TaskInfo| {
+            t.polls >= 1 && t.state == turbowish_alloc::TaskState::Pending
+        };
+        if tasks.len() == 3 && tasks.iter().all(parked) {
+            Ok(())
+        } else {
+            Err(tasks)
+        }
+    });
 
-    let info = turbowish_alloc::snapshot_to(&path).expect("snapshot");
-    let s = turbowish_snap::read_file(&path).expect("readable");
+    let (info, s) =
+        common::snapshot_with_info("task-roots", &Default::default()).expect("snapshot");
     assert_eq!(info.blocks, s.blocks.len() as u64);
 
     // The task table. The idle task is unnamed: found by its line.
@@ -169,7 +172,7 @@ fn three_spawn_sites() {
 
     // The 1 MiB Vec: allocated by the big task, held by its storage block.
     let (_, big_task) = task_named(&s, "big");
-    let big_block = block_at(&s, big_addr);
+    let big_block = common::block_index(&s, big_addr) as usize;
     assert_eq!(s.blocks[big_block].size, 1 << 20);
     assert_eq!(s.blocks[big_block].task, big_task.id & 0xffff_ffff);
     let storage = big_task.storage.unwrap();
@@ -226,7 +229,8 @@ fn three_spawn_sites() {
             .unwrap();
         assert_eq!(string(&s, e.label), "[]");
     }
-    // Rule 4: the buffer was walked completely, so its edges are all typed.
+    // Trace rule 4: the buffer was walked completely, so its edges are all
+    // typed.
     assert!(
         s.edges
             .iter()
@@ -255,16 +259,9 @@ fn three_spawn_sites() {
     });
     // Finished and joined: their storage is freed, so they are gone. A
     // worker may drop a task's last reference just after its JoinHandle
-    // returns, so the check waits a little for that.
-    let ours = |t: &turbowish_alloc::TaskInfo| expect.iter().any(|e| e.line == t.location.line());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let left = loop {
+    // returns, so the check waits for that.
+    common::wait_for("the joined tasks to leave the registry", || {
         let left: Vec<_> = turbowish_alloc::tasks().into_iter().filter(ours).collect();
-        if left.is_empty() || std::time::Instant::now() > deadline {
-            break left;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    };
-    assert!(left.is_empty(), "{left:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
+        if left.is_empty() { Ok(()) } else { Err(left) }
+    });
 }

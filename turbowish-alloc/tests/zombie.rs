@@ -1,6 +1,9 @@
 //! Zombie futures: tasks that finished while something kept their storage
 //! alive, and the graph edge from the holder to that storage.
 
+mod common;
+
+use common::block_index;
 use std::sync::Mutex;
 use std::task::{Poll, Waker};
 use turbowish_snap::{RootKind, TaskState};
@@ -51,18 +54,12 @@ fn finished_tasks_held_by_wakers_and_handles_are_zombies() {
     assert_eq!(at(aborted_line).count(), 1);
     assert!(at(aborted_line).all(|t| t.state == turbowish_alloc::TaskState::Cancelled));
 
-    let path = std::env::temp_dir().join(format!("tw-zombie-{}.twsnap", std::process::id()));
-    turbowish_alloc::snapshot_to(&path).expect("snapshot");
-    let s = turbowish_snap::read_file(&path).expect("readable");
-    std::fs::remove_file(&path).unwrap();
+    let s = common::snapshot("zombie").expect("snapshot");
 
     let zombies: Vec<_> = s.tasks.iter().filter(|t| t.line == zombie_line).collect();
     assert_eq!(zombies.len(), ZOMBIES);
     assert!(!s.tasks.iter().any(|t| t.line == clean_line));
-    let wakers = {
-        let buffer = WAKERS.lock().unwrap().as_ptr() as u64;
-        s.blocks.binary_search_by_key(&buffer, |b| b.addr).unwrap() as u32
-    };
+    let wakers = block_index(&s, WAKERS.lock().unwrap().as_ptr() as usize);
     for t in &zombies {
         assert_eq!(t.state, TaskState::Completed);
         assert!(t.finished_ns >= t.spawned_ns && t.finished_ns > 0);
@@ -149,10 +146,7 @@ fn reused_storage_is_not_a_zombie() {
     assert_eq!(at_line.len(), 1, "{at_line:#?}");
     assert_eq!(at_line[0].state, turbowish_alloc::TaskState::Pending);
 
-    let path = std::env::temp_dir().join(format!("tw-reuse-{}.twsnap", std::process::id()));
-    turbowish_alloc::snapshot_to(&path).expect("snapshot");
-    let s = turbowish_snap::read_file(&path).expect("readable");
-    std::fs::remove_file(&path).unwrap();
+    let s = common::snapshot("reuse").expect("snapshot");
     let rows: Vec<_> = s.tasks.iter().filter(|t| t.line == line).collect();
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert_eq!(rows[0].state, TaskState::Pending);

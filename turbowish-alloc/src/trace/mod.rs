@@ -68,7 +68,7 @@ mod walk;
 pub use walk::{EdgeKind, TracedEdge, Walk, walk};
 pub(crate) use walk::{Holder, WalkOutput};
 
-use crate::scan::AddressIndex;
+use crate::snapshot::scan::AddressIndex;
 
 /// A value whose owned heap memory a typed walk can report.
 ///
@@ -273,10 +273,10 @@ impl Tracer<'_> {
         let start = (value as *const T).cast::<u8>() as u64;
         let len = size_of_val(value) as u64;
         let mut found = Vec::new();
-        for (s, e) in crate::scan::clip(self.readable, start, start + len) {
+        for (s, e) in crate::snapshot::scan::clip(self.readable, start, start + len) {
             // SAFETY: `clip` keeps only readable ranges; the bytes of a
             // borrowed value stay mapped while it is borrowed.
-            unsafe { crate::scan::scan(self.index, s, e - s, &mut found) };
+            unsafe { crate::snapshot::scan::scan(self.index, s, e - s, &mut found) };
         }
         found.sort_unstable();
         found.dedup();

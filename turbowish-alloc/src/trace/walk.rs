@@ -1,7 +1,7 @@
 //! Running typed walks, and what they produce.
 
 use super::{Trace, Tracer};
-use crate::scan::AddressIndex;
+use crate::snapshot::scan::AddressIndex;
 
 /// Where a typed edge starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,11 +179,11 @@ pub struct Walk {
 /// assert_eq!(walk.edges[1].label, "[]");
 /// ```
 pub fn walk<T: Trace + ?Sized>(value: &T) -> Walk {
-    let mut records = crate::table::records();
+    let mut records = crate::heap::table::records();
     records.sort_unstable_by_key(|r| r.addr);
     records.dedup_by_key(|r| r.addr);
     let index = AddressIndex::new(records.iter().map(|r| (r.addr as u64, r.size as u64)));
-    let readable = crate::scan::readable_ranges().unwrap_or_default();
+    let readable = crate::snapshot::scan::readable_ranges().unwrap_or_default();
     let mut tracer = Tracer::new(&index, &readable);
     tracer.walk_root(0, |t| value.trace(t));
     let out = tracer.finish();

@@ -1,0 +1,330 @@
+//! The snapshot the child builds from its frozen image of the process: the
+//! live blocks, the edges between them (typed walks first, then the
+//! conservative scan: rule 9), the roots (module data, thread stacks and
+//! TLS, scanned above the capture's own frames: rule 6), symbolized stacks
+//! and the process and capture figures, written to the file (rule 5).
+
+use super::plan::Plan;
+use crate::heap::record::Record;
+use crate::heap::stack::intern;
+use crate::heap::table;
+use crate::snapshot::scan::{self, AddressIndex};
+use crate::snapshot::statics::Statics;
+use crate::snapshot::strings::StringTable;
+use crate::snapshot::threads::{self, ThreadInfo};
+use crate::snapshot::{modules, symbolize, typed};
+use crate::stderr::Shown;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+use turbowish_snap::{Block, Edge, Root, RootKind, Snapshot};
+
+/// Builds the snapshot from the frozen image and writes it to the plan's
+/// path; returns its size in bytes, its blocks and its edges, or why it
+/// failed (a line for the report).
+pub(super) fn build_and_write(plan: &Plan, pause: Duration) -> Result<(u64, u64, u64), String> {
+    let mut records = table::records();
+    records.sort_unstable_by_key(|r| r.addr);
+    records.dedup_by_key(|r| r.addr);
+    let mut snap = Snapshot::default();
+    let readable = scan::readable_ranges().map_err(|e| format!("reading /proc/self/maps: {e}"))?;
+    let index = AddressIndex::new(records.iter().map(|r| (r.addr as u64, r.size as u64)));
+    let ranges = root_ranges(plan, &threads::registered());
+    // Typed walks first (rule 9): a block they walked completely has its
+    // exact edges, so the conservative scan need not read it.
+    let typed = typed::Typed::collect(&records, &index, &readable, ranges.len() as u32);
+    let scan_started = Instant::now();
+    let mut scanned = 0u64;
+    let walked = typed.complete_mask(records.len());
+    snap.edges = block_edges(&records, &walked, &index, &readable, &mut scanned);
+    let scanned_roots: Vec<_> = ranges
+        .into_iter()
+        .map(|r| {
+            let found = scan_root(&index, &readable, r.start, r.end, &mut scanned);
+            (r, found)
+        })
+        .collect();
+    let scan_ns = scan_started.elapsed().as_nanos() as u64;
+    let symbolize_started = Instant::now();
+    let stack_index = add_stacks(&mut snap, plan, &records);
+    let symbolize_ns = symbolize_started.elapsed().as_nanos() as u64;
+    let mut strings = StringTable::new(&snap);
+    let mut roots = Vec::with_capacity(scanned_roots.len());
+    let mut statics: Vec<Option<Statics>> = plan.modules.iter().map(|_| None).collect();
+    for (r, found) in scanned_roots {
+        let labels = match r.module {
+            Some(m) => {
+                let statics = statics[m].get_or_insert_with(|| Statics::load(&plan.modules[m]));
+                static_labels(&mut snap, &mut strings, statics, &found)
+            }
+            None => Vec::new(),
+        };
+        roots.push(Root {
+            kind: r.kind,
+            label: strings.intern(&mut snap, &r.label),
+            start: r.start,
+            len: r.end - r.start,
+            targets: found.iter().map(|f| f.0).collect(),
+            labels,
+            task: None,
+        });
+    }
+    snap.roots = roots;
+    snap.blocks = records
+        .iter()
+        .map(|r| Block {
+            addr: r.addr as u64,
+            size: r.size as u64,
+            task: u64::from(r.task),
+            stack: stack_index(r.stack),
+            epoch: r.epoch,
+            type_name: 0,
+        })
+        .collect();
+    fill_process(&mut snap, &mut strings, plan);
+    fill_capture(&mut snap, pause, scan_ns, symbolize_ns, scanned);
+    typed.apply(&mut snap, &mut strings, plan.clocks);
+    let bytes = turbowish_snap::write_file(&snap, &plan.path)
+        .map_err(|e| format!("cannot write {}: {e}", Shown::path(&plan.path)))?;
+    Ok((bytes, snap.blocks.len() as u64, snap.edges.len() as u64))
+}
+
+/// Pointers from every block to every block, deduplicated per block,
+/// except from the blocks `walked` marks (their edges are the typed walk's).
+fn block_edges(
+    records: &[Record],
+    walked: &[bool],
+    index: &AddressIndex,
+    readable: &[(u64, u64)],
+    scanned: &mut u64,
+) -> Vec<Edge> {
+    let mut edges = Vec::new();
+    for (from, r) in records.iter().enumerate() {
+        if walked[from] {
+            continue;
+        }
+        // A stale record (a free TurboWish missed) may name unmapped memory:
+        // `scan_clipped` reads only the mapped part.
+        let (start, end) = (r.addr as u64, (r.addr + r.size) as u64);
+        let targets = scan_clipped(index, readable, start, end, scanned);
+        edges.extend(targets.into_iter().map(|to| Edge::new(from as u32, to)));
+    }
+    edges
+}
+
+/// The blocks pointed into from the mapped parts of `[start, end)`, sorted,
+/// each once.
+fn scan_clipped(
+    index: &AddressIndex,
+    readable: &[(u64, u64)],
+    start: u64,
+    end: u64,
+    scanned: &mut u64,
+) -> Vec<u32> {
+    let mut targets = Vec::new();
+    for (s, e) in scan::clip(readable, start, end) {
+        *scanned += e - s;
+        // SAFETY: `clip` keeps only ranges inside readable mappings. What is
+        // scanned stays mapped: the child never frees the parent's blocks,
+        // and roots are module segments, thread stacks and static TLS.
+        unsafe { scan::scan(index, s, e - s, &mut targets) };
+    }
+    targets.sort_unstable();
+    targets.dedup();
+    targets
+}
+
+/// Bytes of static TLS beside the thread pointer: every module's TLS block
+/// (`PT_TLS`, each rounded to its alignment), plus the surplus glibc reserves
+/// for libraries loaded later (1664 bytes by default, and 512 more for
+/// optional static TLS). Clipped to mapped memory before it is read.
+fn static_tls_size(modules: &[modules::LoadedModule]) -> u64 {
+    const SURPLUS: u64 = 1664 + 512;
+    let blocks: u64 = modules
+        .iter()
+        .filter_map(|m| m.tls)
+        .map(|(size, align)| size.next_multiple_of(align.next_power_of_two()))
+        .sum();
+    (blocks + SURPLUS).next_multiple_of(64)
+}
+
+/// A region scanned as a root.
+struct RootRange {
+    kind: RootKind,
+    label: String,
+    start: u64,
+    end: u64,
+    /// For module data, the module (whose symbols name the statics).
+    module: Option<usize>,
+}
+
+impl RootRange {
+    fn new(kind: RootKind, label: String, start: u64, end: u64) -> RootRange {
+        RootRange {
+            kind,
+            label,
+            start,
+            end,
+            module: None,
+        }
+    }
+}
+
+/// The root regions: module data, then each thread's stack and TLS.
+fn root_ranges(plan: &Plan, threads: &[ThreadInfo]) -> Vec<RootRange> {
+    let mut roots = Vec::new();
+    let tls_size = static_tls_size(&plan.modules);
+    for (i, m) in plan.modules.iter().enumerate() {
+        for &(start, end) in &m.data {
+            roots.push(RootRange {
+                module: Some(i),
+                ..RootRange::new(RootKind::Static, m.path.clone(), start, end)
+            });
+        }
+    }
+    for t in threads {
+        let tp = t.thread_pointer as u64;
+        // Rule 6.
+        let lo = if t.tid == plan.tid {
+            t.stack_lo.max(plan.capture_sp)
+        } else {
+            t.stack_lo
+        };
+        if lo < t.stack_hi {
+            roots.push(RootRange::new(
+                RootKind::ThreadStack,
+                format!("thread {}", t.tid),
+                lo as u64,
+                t.stack_hi as u64,
+            ));
+        }
+        // Threads other than the main one keep their TLS at the top of their
+        // stack mapping, already scanned above.
+        if (t.stack_lo..t.stack_hi).contains(&t.thread_pointer) {
+            continue;
+        }
+        // x86_64 keeps static TLS below the thread pointer, aarch64 above
+        // its 16-byte thread control block.
+        let (tls_lo, tls_hi) = if cfg!(target_arch = "aarch64") {
+            (tp, tp.saturating_add(16 + tls_size))
+        } else {
+            (tp.saturating_sub(tls_size), tp)
+        };
+        if tp != 0 {
+            roots.push(RootRange::new(
+                RootKind::ThreadLocal,
+                format!("thread {}", t.tid),
+                tls_lo,
+                tls_hi,
+            ));
+        }
+    }
+    roots
+}
+
+/// The blocks pointed into from the mapped parts of `[start, end)`, sorted,
+/// each once, with the address of the first word pointing at each.
+fn scan_root(
+    index: &AddressIndex,
+    readable: &[(u64, u64)],
+    start: u64,
+    end: u64,
+    scanned: &mut u64,
+) -> Vec<(u32, u64)> {
+    let mut found = Vec::new();
+    for (s, e) in scan::clip(readable, start, end) {
+        *scanned += e - s;
+        // SAFETY: as in `scan_clipped`: `clip` keeps only readable ranges,
+        // and roots stay mapped in the child.
+        unsafe { scan::scan_words(index, s, e - s, |at, b| found.push((b, at))) };
+    }
+    found.sort_unstable();
+    found.dedup_by_key(|f| f.0);
+    found
+}
+
+/// Per target of a module-data root, the static holding the first word
+/// that points at it (0 where no symbol covers the word); empty when no
+/// word is named, as the format allows.
+fn static_labels(
+    snap: &mut Snapshot,
+    strings: &mut StringTable,
+    statics: &Statics,
+    found: &[(u32, u64)],
+) -> Vec<u32> {
+    let labels: Vec<u32> = found
+        .iter()
+        .map(|&(_, at)| statics.name_of(at).map_or(0, |n| strings.intern(snap, n)))
+        .collect();
+    if labels.iter().all(|&l| l == 0) {
+        return Vec::new();
+    }
+    labels
+}
+
+/// Symbolizes the stacks the blocks use; returns the map from interned
+/// stack id to the snapshot's stack index.
+fn add_stacks(snap: &mut Snapshot, plan: &Plan, records: &[Record]) -> impl Fn(u32) -> u32 + use<> {
+    let mut ids: Vec<u32> = records
+        .iter()
+        .map(|r| r.stack)
+        .filter(|&s| s != 0)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let frames: Vec<&[usize]> = ids.iter().map(|&id| intern::frames_of(id)).collect();
+    let first = snap.stacks.len() as u32;
+    symbolize::add_stacks(snap, &plan.modules, &frames);
+    move |id| {
+        if id == 0 {
+            return 0;
+        }
+        ids.binary_search(&id).map_or(0, |i| first + i as u32)
+    }
+}
+
+fn fill_process(snap: &mut Snapshot, strings: &mut StringTable, plan: &Plan) {
+    let exe = std::fs::read_link("/proc/self/exe")
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let build_id = plan
+        .modules
+        .iter()
+        .find(|m| m.path == exe)
+        .map(|m| m.build_id.clone())
+        .unwrap_or_default();
+    snap.process = turbowish_snap::Process {
+        pid: plan.pid,
+        exe: strings.intern(snap, &exe),
+        build_id,
+        start_token: plan.start_token,
+        sequence: plan.sequence,
+        epoch: table::EPOCH.load(Ordering::Relaxed),
+        time_ns: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    };
+}
+
+fn fill_capture(
+    snap: &mut Snapshot,
+    pause: Duration,
+    scan_ns: u64,
+    symbolize_ns: u64,
+    scanned: u64,
+) {
+    // The table's own counters in the frozen image: what `stats()` would
+    // have said under the same locks, independent of the records read.
+    // (Not `crate::stats()` itself: this thread is marked busy.)
+    let totals = table::lock_all().totals();
+    snap.capture = turbowish_snap::Capture {
+        pause_ns: pause.as_nanos() as u64,
+        scan_ns,
+        symbolize_ns,
+        scanned_bytes: scanned,
+        live_bytes: totals.live_bytes,
+        live_blocks: totals.live_blocks,
+        untracked_blocks: table::UNTRACKED.load(Ordering::Relaxed),
+        unknown_frees: table::UNKNOWN_FREES.load(Ordering::Relaxed),
+        ..Default::default() // the typed part's figures come after
+    };
+}

@@ -1,0 +1,72 @@
+//! Snapshot capture by `fork()`.
+//!
+//! The parent stops only for the `fork` itself: the fork protocol (see
+//! [`atfork`](crate::snapshot::atfork)) holds every table lock across it, so
+//! the child starts with a consistent copy of the table and of the whole
+//! address space, frozen at one instant by copy-on-write. The child does the
+//! slow work (scan, symbolize, compress, write) and leaves with `_exit`.
+//!
+//! - [`parent`]: the parent's side: one capture at a time, the fork, the
+//!   wait for the child's report, and the reaping.
+//! - [`plan`]: what the parent prepares before the fork for the child to
+//!   use (the file name, the module list, the clocks).
+//! - [`child`]: the child's side as a process: cut off from the parent's
+//!   signals, files and panic hook, it builds the snapshot, reports on the
+//!   pipe and leaves.
+//! - [`build`]: the snapshot the child builds from its frozen image: blocks,
+//!   edges, roots, stacks and the typed part, written to the file.
+//!
+//! # Rules
+//!
+//! The submodules cite these as "rule N"; elsewhere they are "capture rule
+//! N".
+//!
+//! 1. One capture at a time per process (a flag, which the child of a
+//!    user's `fork` resets: fork rule 7).
+//! 2. The child marks its only thread busy (the reentrancy guard) before
+//!    anything else: its own allocations go untracked and never change the
+//!    table it is reading.
+//! 3. The child takes no lock another thread could have held at the fork: it
+//!    prints nothing, never reads the environment, and reports to the parent
+//!    through a pipe. (If user code panics inside the child, Rust's panic
+//!    message could block on the stderr lock; the parent's time-out then
+//!    kills the child.)
+//! 4. The parent always reaps the child: it waits for the report up to the
+//!    time-out, kills the child if it is late, and `waitpid`s it in every case.
+//! 5. The snapshot file appears whole or not at all, readable by this user
+//!    only, and no link another user planted redirects it: it is written to
+//!    a new temporary file beside its final name and renamed (the rules of
+//!    `turbowish_snap::files`). A child that failed or was killed leaves
+//!    nothing: the parent removes its temporary files.
+//! 6. The capturing thread's stack is scanned only above the point where the
+//!    capture began. Below it are the capture's own frames, which hold copies
+//!    of whatever the scan has just read (a conservative scan that read its
+//!    own stack would find every block it had already visited).
+//! 7. Reading the report survives signals (`EINTR`) and ends at its first
+//!    line, so neither a signal nor another fork holding the pipe open can
+//!    make the parent miss its deadline.
+//! 8. The child blocks all signals, dies with its parent, closes the parent's
+//!    descriptors and offers itself first to the OOM killer. Memory faults
+//!    (`SIGSEGV`, `SIGBUS`) stay unblocked and are reported on the pipe.
+//! 9. Typed walks (see [`typed`](crate::snapshot::typed)) run before the
+//!    conservative scan, over the same frozen image; every block they read
+//!    is checked first (trace rule 1), and a panic in a `Trace` impl is
+//!    caught and recorded (trace rule 5) without losing the snapshot. The
+//!    scan skips the blocks they walked completely: trace rule 4 would
+//!    discard its edges from them anyway.
+//! 10. No snapshot is written into a directory that every user may write to
+//!     without the sticky bit: anyone could remove or replace the file there.
+//!     The capture fails with an error that says so, before forking; it never
+//!     writes elsewhere.
+//! 11. Paths in the child's report and error messages are escaped
+//!     ([`Shown`](crate::stderr::Shown)): the report is one line, and so is
+//!     every line printed from it.
+
+mod build;
+mod child;
+mod parent;
+mod plan;
+
+pub use parent::SnapshotInfo;
+pub(crate) use parent::{SNAPSHOT_FORK, capture, open_dir_problem, reset_after_fork};
+pub(crate) use plan::Target;

@@ -1,0 +1,250 @@
+//! The parent's side of a capture: one at a time (rule 1), the fork, the
+//! wait for the child's report (rules 4, 7) and the reaping; a failed child's
+//! temporary files removed (rule 5), an open directory refused (rule 10).
+
+use super::child;
+use super::plan::{self, Target};
+use crate::error::Error;
+use crate::heap::stack::walk::stack_pointer;
+use crate::snapshot::typed;
+use crate::stderr::Shown;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use turbowish_snap::files;
+
+/// What a finished snapshot holds, from [`snapshot_to`](crate::snapshot_to)
+/// and the signal handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SnapshotInfo {
+    /// Where the file was written.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Live blocks in it.
+    pub blocks: u64,
+    /// Pointers between blocks found by the scan.
+    pub edges: u64,
+    /// This snapshot's number within the process, from 1.
+    pub sequence: u32,
+    /// How long the process was paused (the `fork`).
+    pub pause: Duration,
+    /// How long the whole capture took.
+    pub elapsed: Duration,
+}
+
+/// Rule 1. Not a `Mutex`: a user's `fork` during a capture must be able to
+/// reset it in the child (fork rule 7), where the capturing thread is gone.
+static CAPTURING: AtomicBool = AtomicBool::new(false);
+
+/// Holds [`CAPTURING`] for one capture.
+struct OneAtATime;
+
+impl OneAtATime {
+    fn take() -> OneAtATime {
+        while CAPTURING
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        OneAtATime
+    }
+}
+
+impl Drop for OneAtATime {
+    fn drop(&mut self) {
+        CAPTURING.store(false, Ordering::Release);
+    }
+}
+
+/// In the child of a user's fork (fork rule 7): no capture is running here.
+pub(crate) fn reset_after_fork() {
+    CAPTURING.store(false, Ordering::Release);
+}
+
+/// The thread id of the capture about to fork (fork rule 6), 0 when none: a
+/// `fork` by any other thread in that window must not advance the epoch.
+pub(crate) static SNAPSHOT_FORK: AtomicU32 = AtomicU32::new(0);
+
+/// Marks the calling thread's next fork as a snapshot's (fork rule 6).
+fn mark_snapshot_fork(on: bool) {
+    let tid = if on {
+        // SAFETY: gettid has no preconditions.
+        (unsafe { libc::gettid() }) as u32
+    } else {
+        0
+    };
+    SNAPSHOT_FORK.store(tid, Ordering::Relaxed);
+}
+
+/// Takes one snapshot (rules 1 to 5, 10).
+pub(crate) fn capture(target: Target<'_>, timeout: Duration) -> Result<SnapshotInfo, Error> {
+    let _one = OneAtATime::take();
+    let dir = match target {
+        Target::File(path) => files::dir_of(path),
+        Target::Dir(dir) => dir,
+    };
+    if let Some(why) = open_dir_problem(dir) {
+        return Err(Error::Capture(format!("{why}; nothing was written")));
+    }
+    child::install_panic_hook();
+    let started = Instant::now();
+    let mut plan = plan::plan(target, stack_pointer());
+    let (read_fd, write_fd) = pipe()?;
+    // The pause is the fork alone: everything before it ran while the rest of
+    // the process went on.
+    plan.fork_started = Instant::now();
+    plan.clocks = typed::Clocks::now();
+    mark_snapshot_fork(true);
+    // SAFETY: the child runs only `child_main`, which obeys rule 3 and ends
+    // in `_exit`; the atfork handlers make TurboWish's own locks safe.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        child::child_main(&plan, write_fd);
+    }
+    let pause = plan.fork_started.elapsed();
+    mark_snapshot_fork(false);
+    // SAFETY: closes our copy of the write end, which we own.
+    unsafe { libc::close(write_fd) };
+    if pid < 0 {
+        // SAFETY: closes the read end, which we own.
+        unsafe { libc::close(read_fd) };
+        return Err(Error::last_os("fork"));
+    }
+    let report = wait_for_report(read_fd, pid, timeout);
+    let report = reap(pid, report).inspect_err(|_| {
+        // A child killed while writing leaves its temporary file (rule 5).
+        files::remove_temp_files(&plan.path, pid as u32);
+    })?;
+    Ok(SnapshotInfo {
+        path: plan.path,
+        bytes: report.bytes,
+        blocks: report.blocks,
+        edges: report.edges,
+        sequence: plan.sequence,
+        pause,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Rule 10: why snapshots must not go into `dir`, if every user may write
+/// to it without the sticky bit. A directory that cannot be read is left to
+/// the write to report.
+pub(crate) fn open_dir_problem(dir: &Path) -> Option<String> {
+    const OTHERS_WRITE: u32 = 0o002;
+    const STICKY: u32 = 0o1000;
+    let m = std::fs::metadata(dir).ok()?;
+    let open = m.is_dir() && m.mode() & OTHERS_WRITE != 0 && m.mode() & STICKY == 0;
+    open.then(|| {
+        format!(
+            "directory {} is writable by every user and has no sticky bit, so anyone could \
+             replace a snapshot there (chmod o-w or chmod +t it)",
+            Shown::value(dir.as_os_str().as_bytes())
+        )
+    })
+}
+
+fn pipe() -> Result<(i32, i32), Error> {
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` is a valid out-array of two ints.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(Error::last_os("creating the capture pipe"));
+    }
+    Ok((fds[0], fds[1]))
+}
+
+/// The child's report: `ok BYTES BLOCKS EDGES` or `error MESSAGE`.
+struct Report {
+    bytes: u64,
+    blocks: u64,
+    edges: u64,
+}
+
+fn wait_for_report(fd: i32, pid: i32, timeout: Duration) -> Result<String, Error> {
+    // A time-out too large to add is as good as none.
+    let deadline = Instant::now().checked_add(timeout);
+    // SAFETY: sets a flag on our own pipe's read end.
+    unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK) };
+    let mut text = Vec::new();
+    let result = loop {
+        // The report is one line; stop at its end rather than waiting for
+        // EOF, which never comes if another fork inherited the write end.
+        if let Some(end) = text.iter().position(|&b| b == b'\n') {
+            text.truncate(end);
+            break Ok(String::from_utf8_lossy(&text).into_owned());
+        }
+        let left = deadline.map_or(Duration::from_secs(3600), |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        if left.is_zero() {
+            // SAFETY: kills our own child (rule 4); it is reaped by `reap`.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            break Err(Error::TimedOut(timeout));
+        }
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().clamp(1, 60_000) as i32) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue; // a signal arrived: the deadline still holds
+            }
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            break Err(Error::last_os("waiting for the capture report"));
+        }
+        let mut buf = [0u8; 512];
+        // SAFETY: reads into a valid buffer from our (non-blocking) pipe.
+        let got = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        match got {
+            0 => break Ok(String::from_utf8_lossy(&text).into_owned()),
+            g if g > 0 => text.extend_from_slice(&buf[..g as usize]),
+            _ => {} // EINTR or EAGAIN: poll again
+        }
+    };
+    // SAFETY: closes the read end, which we own.
+    unsafe { libc::close(fd) };
+    result
+}
+
+/// Waits for the child to exit (rule 4) and interprets its report.
+fn reap(pid: i32, report: Result<String, Error>) -> Result<Report, Error> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waits for our own child; `status` is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            break;
+        }
+    }
+    let text = report?;
+    if let Some(rest) = text.strip_prefix("ok ") {
+        let mut n = rest
+            .split_ascii_whitespace()
+            .map(|x| x.parse().unwrap_or(0));
+        let mut next = || n.next().unwrap_or(0);
+        return Ok(Report {
+            bytes: next(),
+            blocks: next(),
+            edges: next(),
+        });
+    }
+    if let Some(why) = text.strip_prefix("error ") {
+        return Err(Error::Capture(why.trim_end().to_owned()));
+    }
+    Err(Error::ChildDied(if libc::WIFSIGNALED(status) {
+        format!("was killed by signal {}", libc::WTERMSIG(status))
+    } else {
+        format!(
+            "exited with status {} without a report",
+            libc::WEXITSTATUS(status)
+        )
+    }))
+}

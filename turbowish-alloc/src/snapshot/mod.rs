@@ -1,0 +1,24 @@
+//! Snapshots: the live heap as a graph, captured in a forked child.
+//!
+//! [`install`] sets up snapshots on a signal (a dedicated thread takes them)
+//! and holds the settings ([`install::Config`]). A [`capture`] forks: the
+//! parent pauses only for the `fork`, which the fork protocol ([`atfork`])
+//! makes safe for TurboWish's own locks, and the child builds the snapshot
+//! from its frozen copy of the process. The child finds pointers with the
+//! conservative [`scan`] and the [`typed`] walks, takes as roots the module
+//! data (from the [`modules`] list the parent took, named by [`statics`]),
+//! and every registered thread's stack and TLS ([`threads`]), and symbolizes
+//! stacks ([`symbolize`], over [`mapped`] files, with [`strings`] interned
+//! once).
+
+pub(crate) mod atfork;
+pub(crate) mod capture;
+pub(crate) mod install;
+pub(crate) mod mapped;
+pub(crate) mod modules;
+pub(crate) mod scan;
+pub(crate) mod statics;
+pub(crate) mod strings;
+pub(crate) mod symbolize;
+pub(crate) mod threads;
+pub(crate) mod typed;
