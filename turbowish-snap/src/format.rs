@@ -50,11 +50,13 @@ use std::path::Path;
 /// The first eight bytes of every snapshot file.
 pub const MAGIC: [u8; 8] = *b"TWSNAP\r\n";
 /// The format version this crate writes, and the newest it reads.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// The oldest format version this crate reads.
 ///
 /// Version 2 added tasks, typed edges and labels, type names and containers;
 /// version 1 files (no task data) are refused rather than half-read.
+/// Version 3 added [`EdgeKind::Shared`](crate::EdgeKind::Shared); a version
+/// 2 file reads as it is (it has no shared edges, only typed ones).
 pub const OLDEST_READABLE: u16 = 2;
 /// Largest decompressed payload the reader accepts by default (64 GiB),
 /// whatever the compressed size.
@@ -239,7 +241,20 @@ pub fn read_with(mut input: impl Read, options: &ReadOptions) -> Result<Snapshot
     }
     let decoder = zstd::stream::read::Decoder::with_buffer(&payload[..])
         .map_err(|e| Error::Corrupt(format!("bad compressed data: {e}")))?;
-    decode(Source::new(decoder, header.raw_len))
+    let snapshot = decode(Source::new(decoder, header.raw_len))?;
+    check_kinds(&snapshot, header.version)?;
+    Ok(snapshot)
+}
+
+/// Refuses edge kinds newer than the file's version says it holds.
+fn check_kinds(snapshot: &Snapshot, version: u16) -> Result<(), Error> {
+    let shared = |e: &crate::Edge| e.kind == crate::EdgeKind::Shared;
+    if version < 3 && snapshot.edges.iter().any(shared) {
+        return Err(Error::Corrupt(format!(
+            "a version {version} file holds shared edges, which version 3 added"
+        )));
+    }
+    Ok(())
 }
 
 /// Decodes the tables from `src` and checks that they end exactly where the
@@ -352,6 +367,7 @@ struct Header {
     payload_len: u64,
     raw_len: u64,
     crc: u32,
+    version: u16,
 }
 
 fn read_header(input: &mut impl Read, options: &ReadOptions) -> Result<Header, Error> {
@@ -366,7 +382,8 @@ fn read_header(input: &mut impl Read, options: &ReadOptions) -> Result<Header, E
             found: got as u64,
         });
     }
-    check_version(u16::from_le_bytes([header[8], header[9]]))?;
+    let version = u16::from_le_bytes([header[8], header[9]]);
+    check_version(version)?;
     if header[10..12] != [0, 0] {
         return Err(Error::Corrupt("reserved header bytes are not zero".into()));
     }
@@ -385,6 +402,7 @@ fn read_header(input: &mut impl Read, options: &ReadOptions) -> Result<Header, E
         payload_len,
         raw_len,
         crc,
+        version,
     })
 }
 

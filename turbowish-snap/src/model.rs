@@ -207,8 +207,21 @@ pub enum EdgeKind {
     /// A word that looks like a pointer into the target.
     #[default]
     Conservative,
-    /// Reported by a `Trace` impl and checked against the live blocks.
+    /// Reported by a `Trace` impl and checked against the live blocks: the
+    /// holder owns the target alone (a `Box`, a `Vec`'s buffer, a map's
+    /// table).
     Typed,
+    /// Reported by a `Trace` impl as one of several owners of the target
+    /// (an `Arc`, an `Rc`, a `Bytes`). Since format version 3.
+    Shared,
+}
+
+impl EdgeKind {
+    /// Whether a `Trace` impl reported the edge ([`Typed`](Self::Typed) or
+    /// [`Shared`](Self::Shared)): it has a field label and is exact.
+    pub fn is_typed(self) -> bool {
+        matches!(self, EdgeKind::Typed | EdgeKind::Shared)
+    }
 }
 
 /// A region the scan starts from, and the blocks it points to.

@@ -83,7 +83,12 @@ fn rich() -> Snapshot {
             kind: EdgeKind::Typed,
             label: 9,
         },
-        Edge::new(2, 1),
+        Edge {
+            from: 2,
+            to: 1,
+            kind: EdgeKind::Shared,
+            label: 9,
+        },
     ];
     s.tasks = vec![Task {
         serial: 1,
@@ -890,4 +895,22 @@ fn a_tiny_file_gets_no_more_than_the_floor() {
         max_size: Some(2 << 20),
     };
     assert_eq!(read_with(&file[..], &trusted).unwrap(), s);
+}
+
+/// Version 2 files, which have no shared edges, still read; one that holds
+/// a shared edge is refused, not half-believed.
+#[test]
+fn version_2_files_read_unless_they_hold_version_3_edges() {
+    let mut plain = rich();
+    plain.edges.retain(|e| e.kind != EdgeKind::Shared);
+    let as_v2 = |snap: &Snapshot| {
+        let mut file = bytes_of(snap);
+        file[8..10].copy_from_slice(&2u16.to_le_bytes());
+        file
+    };
+    assert_eq!(read(&as_v2(&plain)[..]).unwrap(), plain);
+    match read(&as_v2(&rich())[..]) {
+        Err(Error::Corrupt(why)) => assert!(why.contains("shared edges"), "{why}"),
+        other => panic!("a v2 file with a shared edge was not refused: {other:?}"),
+    }
 }

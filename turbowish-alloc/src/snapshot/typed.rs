@@ -290,6 +290,7 @@ fn merge_edges(snap: &mut Snapshot, labels: &[u32], walk: &WalkOutput) {
                 from,
                 to: e.to,
                 kind: match e.kind {
+                    EdgeKind::Typed if e.shared => turbowish_snap::EdgeKind::Shared,
                     EdgeKind::Typed => turbowish_snap::EdgeKind::Typed,
                     EdgeKind::Conservative => turbowish_snap::EdgeKind::Conservative,
                 },
@@ -299,14 +300,7 @@ fn merge_edges(snap: &mut Snapshot, labels: &[u32], walk: &WalkOutput) {
         })
         .collect();
     // Per (from, to): typed first, then labelled, then the rest.
-    let rank = |e: &Edge| {
-        (
-            e.from,
-            e.to,
-            e.kind != turbowish_snap::EdgeKind::Typed,
-            e.label == 0,
-        )
-    };
+    let rank = |e: &Edge| (e.from, e.to, !e.kind.is_typed(), e.label == 0);
     walked.sort_unstable_by_key(rank);
     walked.dedup_by_key(|e| (e.from, e.to));
     // The conservative edges are sorted already: merge the two lists.

@@ -281,7 +281,7 @@ impl Tracer<'_> {
         found.sort_unstable();
         found.dedup();
         for to in found {
-            self.record(to, EdgeKind::Conservative, "");
+            self.record(to, EdgeKind::Conservative, "", false);
         }
     }
 
@@ -358,7 +358,7 @@ impl Tracer<'_> {
             self.incomplete = true;
             return None;
         };
-        self.record(target, EdgeKind::Typed, block.type_name);
+        self.record(target, EdgeKind::Typed, block.type_name, block.shared);
         if let Some((len, cap)) = block.counts {
             self.out.containers.push((target, len, cap));
         }
@@ -375,7 +375,7 @@ impl Tracer<'_> {
         first
     }
 
-    fn record(&mut self, to: u32, kind: EdgeKind, type_name: &'static str) {
+    fn record(&mut self, to: u32, kind: EdgeKind, type_name: &'static str, shared: bool) {
         let label = match self.path_id {
             Some(id) => id,
             None => {
@@ -390,6 +390,7 @@ impl Tracer<'_> {
             kind,
             label,
             type_name,
+            shared,
         });
     }
 }

@@ -30,6 +30,9 @@ pub(crate) struct RawEdge {
     /// Index into [`WalkOutput::labels`].
     pub(crate) label: u32,
     pub(crate) type_name: &'static str,
+    /// The impl marked the target shared with other owners
+    /// ([`Heap::shared`](super::Heap::shared)).
+    pub(crate) shared: bool,
 }
 
 /// Field paths, each stored once: a walk of a million elements has a

@@ -2,7 +2,7 @@
 //! one per block.
 
 use super::dominators::Csr;
-use crate::model::{EdgeKind, Root, RootKind, Snapshot};
+use crate::model::{EdgeKind, RootKind, Snapshot};
 
 /// The snapshot's heap graph, in compressed sparse row form.
 ///
@@ -28,49 +28,39 @@ pub const SUPER_ROOT: u32 = 0;
 impl HeapGraph {
     /// Builds the graph of `snap`.
     ///
-    /// A thread stack's pointer to a block that a typed walk reaches (by a
-    /// typed edge, or as a typed root's target) is left out when the block
-    /// is reachable without it: the typed walk knows the block's owner, and
-    /// the stack word is a borrow or, more often, a stale copy in a dead
-    /// slot (a parked worker's stack keeps them; see the README's limits).
-    /// Kept, it would make the block's dominator the super-root and hide
-    /// what its owner retains.
+    /// Some conservative pointers are *weak*: left out when their target is
+    /// reachable without them, because a typed walk knows the target's
+    /// owner and the word is a borrow or, more often, a stale copy.
+    ///
+    /// - A thread stack's pointer to a block a typed walk reaches (by a
+    ///   typed edge, or as a typed root's target): a parked worker's dead
+    ///   stack slots keep such copies (see the README's limits).
+    /// - Any other conservative pointer (from a block, static data or
+    ///   thread-locals) to a block a typed walk found owned by one holder
+    ///   alone ([`EdgeKind::Typed`], not [`EdgeKind::Shared`]): a `Vec`'s
+    ///   buffer or a map's table has exactly one owner, and other words
+    ///   pointing there are stale bytes in reused memory (a task's unused
+    ///   future state, an allocator's free-list pointer) or borrows.
+    ///
+    /// Kept, such a word would make the block's dominator the super-root,
+    /// or a stranger, and hide what its owner retains. A weak pointer whose
+    /// target nothing else reaches is kept, so reachability never changes.
     pub fn new(snap: &Snapshot) -> HeapGraph {
         let roots = snap.roots.len() as u32;
         let first_block = 1 + roots;
         let nodes = first_block as usize + snap.blocks.len();
-        let typed = typed_targets(snap);
-        let is_stale = |r: &Root, t: u32| r.kind == RootKind::ThreadStack && typed[t as usize];
-        let edges = |restored: Vec<(u32, u32)>| {
-            let to_roots = (1..=roots).map(|r| (SUPER_ROOT, r));
-            let from_roots = snap.roots.iter().zip(1u32..).flat_map(move |(r, node)| {
-                let storage = r
-                    .task
-                    .and_then(|t| snap.tasks.get(t as usize))
-                    .and_then(|t| t.storage);
-                (r.targets.iter())
-                    .filter(move |&&t| !is_stale(r, t))
-                    .map(move |&t| match storage {
-                        Some(s) if s != t => (first_block + s, first_block + t),
-                        _ => (node, first_block + t),
-                    })
-            });
-            let between = snap
-                .edges
-                .iter()
-                .map(|e| (first_block + e.from, first_block + e.to));
-            (to_roots.chain(from_roots).chain(between)).chain(restored)
-        };
-        let csr = Csr::from_edges(nodes, edges(Vec::new()));
+        let owners = Owners::new(snap);
+        let edges = all_edges(snap, first_block, &owners);
+        let strong = edges.iter().filter(|e| !e.2).map(|&(f, t, _)| (f, t));
+        let csr = Csr::from_edges(nodes, strong.clone());
         let reached = reachable(&csr);
-        let restored: Vec<(u32, u32)> = (snap.roots.iter().zip(1u32..))
-            .flat_map(|(r, node)| r.targets.iter().map(move |&t| (r, node, t)))
-            .filter(|&(r, _, t)| is_stale(r, t) && !reached[(first_block + t) as usize])
-            .map(|(_, node, t)| (node, first_block + t))
+        let restored: Vec<(u32, u32)> = (edges.iter())
+            .filter(|&&(_, t, weak)| weak && !reached[t as usize])
+            .map(|&(f, t, _)| (f, t))
             .collect();
         let csr = match restored.is_empty() {
             true => csr,
-            false => Csr::from_edges(nodes, edges(restored)),
+            false => Csr::from_edges(nodes, strong.chain(restored)),
         };
         HeapGraph { csr, roots }
     }
@@ -96,20 +86,76 @@ impl HeapGraph {
     }
 }
 
-/// Per block, whether a typed walk reaches it: the target of a typed edge,
-/// or a typed target of a task or named root other than a task's storage.
-fn typed_targets(snap: &Snapshot) -> Vec<bool> {
-    let mut typed = vec![false; snap.blocks.len()];
-    for e in snap.edges.iter().filter(|e| e.kind == EdgeKind::Typed) {
-        typed[e.to as usize] = true;
+/// What typed walks say about who owns each block.
+struct Owners {
+    /// A typed walk reaches the block: the target of a typed or shared
+    /// edge, or a typed target of a task or named root other than a task's
+    /// storage.
+    typed: Vec<bool>,
+    /// One holder owns the block alone: the target of an
+    /// [`EdgeKind::Typed`] edge.
+    alone: Vec<bool>,
+}
+
+impl Owners {
+    fn new(snap: &Snapshot) -> Owners {
+        let mut typed = vec![false; snap.blocks.len()];
+        let mut alone = vec![false; snap.blocks.len()];
+        for e in snap.edges.iter().filter(|e| e.kind.is_typed()) {
+            typed[e.to as usize] = true;
+            alone[e.to as usize] |= e.kind == EdgeKind::Typed;
+        }
+        let typed_roots = snap.roots.iter().filter(|r| is_typed_root(r.kind));
+        for r in typed_roots {
+            let storage = r.task.and_then(|t| snap.tasks.get(t as usize)?.storage);
+            for &t in r.targets.iter().filter(|&&t| Some(t) != storage) {
+                typed[t as usize] = true;
+            }
+        }
+        Owners { typed, alone }
     }
-    for r in (snap.roots.iter()).filter(|r| matches!(r.kind, RootKind::Task | RootKind::Named)) {
-        let storage = r.task.and_then(|t| snap.tasks.get(t as usize)?.storage);
-        for &t in r.targets.iter().filter(|&&t| Some(t) != storage) {
-            typed[t as usize] = true;
+
+    /// Whether a conservative pointer to block `t` from a root of `kind`
+    /// (or from a block, for `None`) is weak (see [`HeapGraph::new`]).
+    fn is_weak(&self, from: Option<RootKind>, t: u32) -> bool {
+        match from {
+            Some(RootKind::ThreadStack) => self.typed[t as usize],
+            Some(kind) if is_typed_root(kind) => false,
+            _ => self.alone[t as usize],
         }
     }
-    typed
+}
+
+fn is_typed_root(kind: RootKind) -> bool {
+    matches!(kind, RootKind::Task | RootKind::Named)
+}
+
+/// Every edge of the graph of `snap` as (from node, to node, weak).
+///
+/// A task root's other targets hang from its storage block (see
+/// [`HeapGraph`]).
+fn all_edges(snap: &Snapshot, first_block: u32, owners: &Owners) -> Vec<(u32, u32, bool)> {
+    let roots = snap.roots.len() as u32;
+    let to_roots = (1..=roots).map(|r| (SUPER_ROOT, r, false));
+    let from_roots = snap.roots.iter().zip(1u32..).flat_map(|(r, node)| {
+        let storage = (r.task)
+            .and_then(|t| snap.tasks.get(t as usize))
+            .and_then(|t| t.storage);
+        r.targets.iter().map(move |&t| {
+            let weak = owners.is_weak(Some(r.kind), t);
+            match storage {
+                Some(s) if s != t => (first_block + s, first_block + t, weak),
+                _ => (node, first_block + t, weak),
+            }
+        })
+    });
+    let between = snap.edges.iter().map(|e| {
+        let weak = e.kind == EdgeKind::Conservative && owners.is_weak(None, e.to);
+        (first_block + e.from, first_block + e.to, weak)
+    });
+    let mut edges = Vec::with_capacity(roots as usize + snap.edges.len());
+    edges.extend(to_roots.chain(from_roots).chain(between));
+    edges
 }
 
 /// Which nodes of `csr` the super-root reaches.
@@ -132,7 +178,7 @@ fn reachable(csr: &Csr) -> Vec<bool> {
 mod tests {
     use super::*;
     use crate::analysis::retained::Retained;
-    use crate::model::{Block, Edge, Task};
+    use crate::model::{Block, Edge, Root, Task};
 
     /// A task (storage 0) owns block 1 by a typed field; a thread stack
     /// also points at 1, and at 2, which only a leaked block 3 owns by a
@@ -196,5 +242,76 @@ mod tests {
         );
         assert_eq!(r.idom[g.block_node(2) as usize], g.root_node(1));
         assert!(!r.reachable(g.block_node(3)));
+    }
+
+    /// A static (root 1) and a second task's future (storage 4, root 2)
+    /// hold conservative words pointing at block 1, which the first task's
+    /// storage owns alone by a typed field, and at block 5, which it shares
+    /// (an `Arc`) with the second task.
+    fn stale_words() -> Snapshot {
+        let mut s = snapshot();
+        s.blocks.extend((4..6).map(|i| Block {
+            addr: 0x1000 * (i + 1),
+            size: 10,
+            ..Block::default()
+        }));
+        let shared = Edge {
+            kind: EdgeKind::Shared,
+            ..Edge::new(0, 5)
+        };
+        s.edges = vec![
+            s.edges[0],
+            shared,
+            s.edges[1],
+            Edge::new(4, 1),
+            Edge::new(4, 5),
+        ];
+        s.roots[1] = Root {
+            kind: RootKind::Static,
+            targets: vec![1],
+            ..Root::default()
+        };
+        s.roots.push(Root {
+            kind: RootKind::Task,
+            targets: vec![4],
+            task: Some(1),
+            ..Root::default()
+        });
+        s.tasks.push(Task {
+            storage: Some(4),
+            ..Task::default()
+        });
+        s
+    }
+
+    #[test]
+    fn a_stale_word_does_not_take_a_block_its_typed_owner_holds_alone() {
+        let s = stale_words();
+        let g = HeapGraph::new(&s);
+        let r = Retained::new(&s, &g);
+        assert_eq!(r.idom[g.block_node(1) as usize], g.block_node(0));
+        assert_eq!(r.bytes[g.block_node(0) as usize], 20, "blocks 0 and 1");
+    }
+
+    #[test]
+    fn a_co_owner_of_a_shared_block_keeps_its_pointer() {
+        let s = stale_words();
+        let g = HeapGraph::new(&s);
+        let r = Retained::new(&s, &g);
+        assert_eq!(r.idom[g.block_node(5) as usize], SUPER_ROOT);
+    }
+
+    #[test]
+    fn a_stale_word_stays_when_nothing_else_reaches_the_block() {
+        let mut s = stale_words();
+        s.roots.remove(0); // the owner, task 0's storage, is unreachable
+        let g = HeapGraph::new(&s);
+        let r = Retained::new(&s, &g);
+        assert!(!r.reachable(g.block_node(0)));
+        assert!(
+            r.reachable(g.block_node(1)),
+            "held by the static and task 1"
+        );
+        assert_eq!(r.idom[g.block_node(1) as usize], SUPER_ROOT);
     }
 }

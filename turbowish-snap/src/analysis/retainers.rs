@@ -36,7 +36,7 @@
 
 use super::dominators::UNREACHABLE;
 use super::graph::{HeapGraph, SUPER_ROOT};
-use crate::model::{EdgeKind, RootKind, Snapshot};
+use crate::model::{RootKind, Snapshot};
 use std::collections::{HashMap, VecDeque};
 
 /// A parent on a shortest path from the super-root, for every node.
@@ -285,7 +285,7 @@ impl<'a> PathTree<'a> {
             .binary_search_by_key(&(from, b), |e| (e.from, e.to)))
         .map(|i| &snap.edges[i]);
         if let Ok(e) = edge
-            && e.kind == EdgeKind::Typed
+            && e.kind.is_typed()
         {
             return Via::Field(e.label);
         }
@@ -507,6 +507,7 @@ impl Mode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::EdgeKind;
     use crate::model::{Block, Edge, Root, Task, TaskState};
 
     fn block(i: u64) -> Block {
@@ -519,10 +520,10 @@ mod tests {
 
     /// Blocks 0..6. A static reaches 0 -> 1 -> 2 -> 3; a thread stack
     /// reaches 0 and 3 directly; a task (storage 4) has typed value 5, which
-    /// points at 1 by a field; block 6 is unreachable.
+    /// shares 1 (an `Arc`) by a field; block 6 is unreachable.
     fn snapshot() -> Snapshot {
         let mut typed = Edge::new(5, 1);
-        typed.kind = EdgeKind::Typed;
+        typed.kind = EdgeKind::Shared;
         typed.label = 2;
         Snapshot {
             strings: vec![
@@ -585,6 +586,19 @@ mod tests {
         let p = path_to(&s, 1).unwrap();
         assert_eq!(p.root, 1);
         assert_eq!(p.links, [(Via::Conservative, 0), (Via::Conservative, 1)]);
+    }
+
+    #[test]
+    fn a_block_owned_alone_is_held_by_its_typed_owner_not_a_shorter_word() {
+        let mut s = snapshot();
+        s.edges[3].kind = EdgeKind::Typed;
+        // Block 1: the static's word (two links) is weak against the owner.
+        let p = path_to(&s, 1).unwrap();
+        assert_eq!(p.root, 2);
+        assert_eq!(
+            p.links,
+            [(Via::Future, 4), (Via::TaskValue(3), 5), (Via::Field(2), 1)]
+        );
     }
 
     #[test]
