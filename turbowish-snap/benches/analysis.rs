@@ -91,8 +91,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 use turbowish_snap::{
-    Block, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind, Snapshot,
-    Symbol, Task, TaskState, write_file,
+    Block, Builder, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind,
+    Snapshot, Symbol, Task, TaskState, write_file,
 };
 
 /// Set (to `"<blocks> <directory>"`) in the child that generates snapshots.
@@ -109,33 +109,6 @@ const ROUNDS: usize = 3;
 #[path = "common/rng.rs"]
 mod rng;
 use rng::Rng;
-
-/// An interning string table, string 0 the empty string.
-struct Strings {
-    list: Vec<String>,
-    index: HashMap<String, u32>,
-}
-
-impl Strings {
-    fn new() -> Strings {
-        let mut s = Strings {
-            list: Vec::new(),
-            index: HashMap::new(),
-        };
-        s.intern("");
-        s
-    }
-
-    fn intern(&mut self, text: &str) -> u32 {
-        if let Some(&i) = self.index.get(text) {
-            return i;
-        }
-        let i = self.list.len() as u32;
-        self.list.push(text.to_owned());
-        self.index.insert(text.to_owned(), i);
-        i
-    }
-}
 
 const PID: u32 = 4242;
 const START_TOKEN: u64 = 0x5eed_0f7a_5c0f_fe00;
@@ -220,10 +193,8 @@ const TASK_NAMES: &[&str] = &["", "", "", "conn", "flush", "gc", "metrics", "ses
 
 /// What both snapshots share: the process's modules, symbols and names.
 struct Tables {
-    strings: Strings,
-    modules: Vec<Module>,
-    frames: Vec<Frame>,
-    stacks: Vec<Vec<u32>>,
+    /// The strings, modules, frames and stacks of both.
+    base: Snapshot,
     type_names: Vec<u32>,
     labels: Vec<u32>,
     task_names: Vec<u32>,
@@ -242,12 +213,12 @@ struct Tables {
 
 impl Tables {
     fn new(rng: &mut Rng) -> Tables {
-        let mut strings = Strings::new();
-        let exe = strings.intern("/srv/bench-server/bin/bench-server");
+        let mut strings = Builder::new();
+        let exe = strings.string("/srv/bench-server/bin/bench-server");
         let libs = [
             exe,
-            strings.intern("/usr/lib/x86_64-linux-gnu/libc.so.6"),
-            strings.intern("/usr/lib/x86_64-linux-gnu/libssl.so.3"),
+            strings.string("/usr/lib/x86_64-linux-gnu/libc.so.6"),
+            strings.string("/usr/lib/x86_64-linux-gnu/libssl.so.3"),
         ];
         let modules: Vec<Module> = libs
             .iter()
@@ -271,8 +242,8 @@ impl Tables {
                 f if f.starts_with('/') => Some(f.to_owned()),
                 f => Some(format!("{RUSTC}/{f}")),
             };
-            let function = strings.intern(function);
-            let file = file.map(|f| strings.intern(&f));
+            let function = strings.string(function);
+            let file = file.map(|f| strings.string(&f));
             for _ in 0..3 {
                 frames.push(Frame {
                     addr: addr(rng, 0),
@@ -295,7 +266,7 @@ impl Tables {
                 "bench_server" => format!("/srv/bench-server/src/{module}.rs"),
                 _ => format!("{REGISTRY}/{krate}-1.4.0/src/{module}.rs"),
             };
-            functions.push((strings.intern(&name), strings.intern(&file)));
+            functions.push((strings.string(&name), strings.string(&file)));
         }
         let symbol = |rng: &mut Rng| {
             let (function, file) = rng.pick(&functions);
@@ -352,7 +323,7 @@ impl Tables {
             stacks.push(stack);
         }
 
-        let mut intern_all = |list: &[&str]| list.iter().map(|s| strings.intern(s)).collect();
+        let mut intern_all = |list: &[&str]| list.iter().map(|s| strings.string(s)).collect();
         let type_names = intern_all(TYPE_NAMES);
         let labels = intern_all(LABELS);
         let task_names = intern_all(TASK_NAMES);
@@ -360,10 +331,10 @@ impl Tables {
             .map(|k| {
                 let module = ["conn", "session", "cache", "metrics", "flush"][k % 5];
                 (
-                    strings.intern(&format!("/srv/bench-server/src/{module}.rs")),
+                    strings.string(&format!("/srv/bench-server/src/{module}.rs")),
                     40 + 17 * k as u32,
                     9,
-                    strings.intern(&format!("bench_server::{module}::run{k}::{{{{closure}}}}")),
+                    strings.string(&format!("bench_server::{module}::run{k}::{{{{closure}}}}")),
                 )
             })
             .collect();
@@ -374,16 +345,15 @@ impl Tables {
             })
             .collect();
         let threads = (0..12)
-            .map(|k| strings.intern(&format!("thread {}", PID + k)))
+            .map(|k| strings.string(&format!("thread {}", PID + k)))
             .collect();
-        let named = vec![strings.intern("config"), strings.intern("registry")];
-        let entry_type = strings.intern(ENTRY_TYPE);
-        let list_symbol = strings.intern("bench_server::cache::LRU");
+        let named = vec![strings.string("config"), strings.string("registry")];
+        let entry_type = strings.string(ENTRY_TYPE);
+        let list_symbol = strings.string("bench_server::cache::LRU");
+        let mut base = strings.build();
+        (base.modules, base.frames, base.stacks) = (modules, frames, stacks);
         Tables {
-            strings,
-            modules,
-            frames,
-            stacks,
+            base,
             type_names,
             labels,
             task_names,
@@ -417,11 +387,7 @@ impl Tables {
                 epoch: sequence,
                 time_ns,
             },
-            strings: self.strings.list.clone(),
-            modules: self.modules.clone(),
-            frames: self.frames.clone(),
-            stacks: self.stacks.clone(),
-            ..Snapshot::default()
+            ..self.base.clone()
         }
     }
 }
@@ -489,7 +455,7 @@ impl Tables {
             s.roots.push(Root {
                 kind: RootKind::Static,
                 label: self.exe,
-                start: self.modules[0].end + 0x9000,
+                start: self.base.modules[0].end + 0x9000,
                 len: 64,
                 targets: vec![first],
                 labels: vec![self.list_symbol],

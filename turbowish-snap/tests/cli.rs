@@ -47,48 +47,20 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Builds a [`Snapshot`] with interned strings.
-#[derive(Default)]
-struct Builder {
-    snap: Snapshot,
+/// Adds a frame of the executable whose symbols are `(function, file,
+/// line)`, innermost first.
+fn frame(b: &mut Builder, addr: u64, symbols: &[(&str, Option<&str>, u32)]) -> u32 {
+    let symbols = (symbols.iter())
+        .map(|&(function, file, line)| b.symbol(function, file, line))
+        .collect();
+    b.frame(Frame {
+        addr,
+        module: Some(0),
+        symbols,
+    })
 }
 
-impl Builder {
-    fn string(&mut self, s: &str) -> u32 {
-        let strings = &mut self.snap.strings;
-        match strings.iter().position(|x| x == s) {
-            Some(i) => i as u32,
-            None => {
-                strings.push(s.to_owned());
-                strings.len() as u32 - 1
-            }
-        }
-    }
-
-    /// A frame whose symbols are `(function, file, line)`, innermost first.
-    fn frame(&mut self, addr: u64, symbols: &[(&str, Option<&str>, u32)]) -> u32 {
-        let symbols = symbols
-            .iter()
-            .map(|&(function, file, line)| Symbol {
-                function: self.string(function),
-                file: file.map(|f| self.string(f)),
-                line,
-            })
-            .collect();
-        self.snap.frames.push(Frame {
-            addr,
-            module: Some(0),
-            symbols,
-        });
-        self.snap.frames.len() as u32 - 1
-    }
-
-    fn stack(&mut self, frames: &[u32]) -> u32 {
-        self.snap.stacks.push(frames.to_vec());
-        self.snap.stacks.len() as u32 - 1
-    }
-}
-
+const TIME_NS: u64 = 1_700_000_000_123_456_789;
 const RUSTC: &str = "/rustc/17067e9ac6d7e98f18d4d6a8d21ec4f8a7a08bbb/library";
 const CACHE_BYTES: u64 = 2048 + 1024;
 const CONN_BYTES: u64 = 256 << 10;
@@ -103,18 +75,18 @@ const LIVE_BLOCKS: u64 = 2 + 1 + 3 + 1 + 2;
 /// messages, a runtime allocation with only std frames, and blocks without
 /// a stack.
 fn service() -> Snapshot {
-    let mut b = Builder::default();
+    let mut b = Builder::new();
     let exe = b.string("/opt/svc/bin/svc");
-    b.snap.process = Process {
+    b.snapshot_mut().process = Process {
         pid: 4242,
         exe,
         build_id: vec![0xab; 20],
         start_token: 77,
         sequence: 3,
         epoch: 3,
-        time_ns: 1_700_000_000_123_456_789,
+        time_ns: TIME_NS,
     };
-    b.snap.modules.push(Module {
+    b.snapshot_mut().modules.push(Module {
         path: exe,
         build_id: vec![0xab; 20],
         bias: 0x5555_0000_0000,
@@ -122,7 +94,7 @@ fn service() -> Snapshot {
         end: 0x5555_0100_0000,
     });
     let libc = b.string("/usr/lib/x86_64-linux-gnu/libc.so.6");
-    b.snap.modules.push(Module {
+    b.snapshot_mut().modules.push(Module {
         path: libc,
         bias: 0x7f00_0000_0000,
         start: 0x7f00_0002_8000,
@@ -132,8 +104,9 @@ fn service() -> Snapshot {
     let alloc_src = format!("{RUSTC}/alloc/src/alloc.rs");
     let raw_vec = format!("{RUSTC}/alloc/src/raw_vec.rs");
     let hash_map = format!("{RUSTC}/std/src/collections/hash/map.rs");
-    let rust_alloc = b.frame(0x5555_0000_1000, &[("__rust_alloc", None, 0)]);
-    let shim = b.frame(
+    let rust_alloc = frame(&mut b, 0x5555_0000_1000, &[("__rust_alloc", None, 0)]);
+    let shim = frame(
+        &mut b,
         0x5555_0000_1100,
         &[(
             "<turbowish_alloc::TurboWish<A> as core::alloc::global::GlobalAlloc>::alloc",
@@ -141,15 +114,18 @@ fn service() -> Snapshot {
             88,
         )],
     );
-    let alloc = b.frame(
+    let alloc = frame(
+        &mut b,
         0x5555_0000_1200,
         &[("alloc::alloc::alloc", Some(&alloc_src), 98)],
     );
-    let grow = b.frame(
+    let grow = frame(
+        &mut b,
         0x5555_0000_1300,
         &[("alloc::raw_vec::finish_grow", Some(&raw_vec), 481)],
     );
-    let rehash = b.frame(
+    let rehash = frame(
+        &mut b,
         0x5555_0000_1400,
         &[(
             "hashbrown::raw::RawTable<T,A>::reserve_rehash",
@@ -157,7 +133,8 @@ fn service() -> Snapshot {
             1102,
         )],
     );
-    let insert = b.frame(
+    let insert = frame(
+        &mut b,
         0x5555_0000_1500,
         &[(
             "std::collections::hash::map::HashMap<K,V,S>::insert",
@@ -165,7 +142,8 @@ fn service() -> Snapshot {
             1203,
         )],
     );
-    let cache = b.frame(
+    let cache = frame(
+        &mut b,
         0x5555_0000_2000,
         &[(
             "svc::cache::Cache::insert",
@@ -173,7 +151,8 @@ fn service() -> Snapshot {
             42,
         )],
     );
-    let main = b.frame(
+    let main = frame(
+        &mut b,
         0x5555_0000_2100,
         &[(
             "svc::main::{{closure}}",
@@ -182,7 +161,8 @@ fn service() -> Snapshot {
         )],
     );
     // `Vec::with_capacity` inlined into `read_buffer`, in one frame.
-    let read_buffer = b.frame(
+    let read_buffer = frame(
+        &mut b,
         0x5555_0000_2200,
         &[
             (
@@ -197,7 +177,8 @@ fn service() -> Snapshot {
             ),
         ],
     );
-    let poll = b.frame(
+    let poll = frame(
+        &mut b,
         0x5555_0000_2300,
         &[(
             "<svc::conn::Conn as core::future::Future>::poll",
@@ -205,7 +186,8 @@ fn service() -> Snapshot {
             60,
         )],
     );
-    let decode = b.frame(
+    let decode = frame(
+        &mut b,
         0x5555_0000_2400,
         &[(
             "svc_proto::Message::decode",
@@ -213,8 +195,9 @@ fn service() -> Snapshot {
             903,
         )],
     );
-    let unsymbolized = b.frame(0x7f00_0002_9abc, &[]);
-    let spawn = b.frame(
+    let unsymbolized = frame(&mut b, 0x7f00_0002_9abc, &[]);
+    let spawn = frame(
+        &mut b,
         0x5555_0000_2500,
         &[(
             "std::thread::Builder::spawn_unchecked_",
@@ -222,7 +205,8 @@ fn service() -> Snapshot {
             502,
         )],
     );
-    let lang_start = b.frame(
+    let lang_start = frame(
+        &mut b,
         0x5555_0000_2600,
         &[(
             "std::rt::lang_start_internal",
@@ -242,7 +226,7 @@ fn service() -> Snapshot {
         epoch,
         type_name: 0,
     };
-    b.snap.blocks = vec![
+    b.snapshot_mut().blocks = vec![
         block(0x5555_6000_0010, 24, 0, 0, 0),
         block(0x5555_6000_0030, 48, 0, runtime_stack, 0),
         block(0x5555_6000_0070, 24, 0, 0, 1),
@@ -253,7 +237,7 @@ fn service() -> Snapshot {
         block(0x5555_6000_3100, 100, 7, proto_stack, 3),
         block(0x7f11_0000_0000, CONN_BYTES, 7, conn_stack, 2),
     ];
-    b.snap.edges = [(3, 4), (4, 3), (5, 6), (8, 5), (8, 7)]
+    b.snapshot_mut().edges = [(3, 4), (4, 3), (5, 6), (8, 5), (8, 7)]
         .map(|(from, to)| Edge::new(from, to))
         .to_vec();
     let label = b.string("/opt/svc/bin/svc");
@@ -266,13 +250,13 @@ fn service() -> Snapshot {
         targets: targets.to_vec(),
         ..Root::default()
     };
-    b.snap.roots = vec![
+    b.snapshot_mut().roots = vec![
         root(RootKind::Static, label, 0x5555_0200_0000, &[0, 3]),
         root(RootKind::Static, label, 0x5555_0201_0000, &[1]),
         root(RootKind::ThreadStack, thread, 0x7ffc_0000_0000, &[8]),
         root(RootKind::ThreadLocal, thread, 0x7f22_0000_0000, &[2]),
     ];
-    b.snap.capture = Capture {
+    b.snapshot_mut().capture = Capture {
         pause_ns: 1_480_000,
         scan_ns: 12_340_000,
         symbolize_ns: 30_250_000,
@@ -291,7 +275,7 @@ fn service() -> Snapshot {
     };
     let (name, file) = (b.string("cache"), b.string("/opt/svc/src/cache.rs"));
     let conn_name = b.string("conn");
-    b.snap.tasks = vec![
+    b.snapshot_mut().tasks = vec![
         Task {
             name,
             file,
@@ -299,7 +283,7 @@ fn service() -> Snapshot {
             column: 5,
             future_size: 2048,
             polls: 12,
-            last_poll_ns: b.snap.process.time_ns - 3_000_000_000,
+            last_poll_ns: TIME_NS - 3_000_000_000,
             storage: Some(3),
             ..task(3, TaskState::Pending)
         },
@@ -310,19 +294,19 @@ fn service() -> Snapshot {
             column: 9,
             future_size: 640,
             polls: 3,
-            last_poll_ns: b.snap.process.time_ns - 250_000_000,
+            last_poll_ns: TIME_NS - 250_000_000,
             storage: Some(8),
             ..task(7, TaskState::Pending)
         },
         task(9, TaskState::Completed),
     ];
-    b.snap.blocks[4].type_name = b.string("alloc::vec::Vec<u8>");
-    b.snap.containers = vec![Container {
+    b.snapshot_mut().blocks[4].type_name = b.string("alloc::vec::Vec<u8>");
+    b.snapshot_mut().containers = vec![Container {
         block: 4,
         len: 1,
         capacity: 4,
     }];
-    b.snap
+    b.build()
 }
 
 /// Writes `snap` into a fresh directory for test `name`; returns its path.
