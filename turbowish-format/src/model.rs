@@ -6,7 +6,9 @@
 //!
 //! The small tables are serialized as they are declared here, so changing a
 //! field of a type deriving `Serialize` changes the file format: bump
-//! [`VERSION`](crate::VERSION) with it.
+//! [`VERSION`](crate::VERSION) with it. The golden files
+//! (`tests/golden.rs`) fail until the version is bumped, and say what else
+//! to do.
 
 use serde::{Deserialize, Serialize};
 
