@@ -64,6 +64,13 @@ impl Default for Snapshot {
     }
 }
 
+impl Snapshot {
+    /// String `index` of [`Snapshot::strings`], or `""` if there is none.
+    pub fn string(&self, index: u32) -> &str {
+        self.strings.get(index as usize).map_or("", String::as_str)
+    }
+}
+
 /// The process a snapshot was taken of.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Process {

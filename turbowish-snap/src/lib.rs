@@ -7,7 +7,10 @@
 //!
 //! - [`analysis`]: the heap graph, its dominator tree, retained sizes,
 //!   per-task figures, leaks, bloat, retaining paths and the comparison of
-//!   two snapshots.
+//!   two snapshots, all from one entry, [`analysis::Analysis`].
+//! - `cli` (with the `cli` feature, on by default): the `turbowish`
+//!   command line as a library, [`cli::run`]; the binary only calls
+//!   [`cli::main`]. Commands select and render what the analysis computed.
 //! - Everything of [`turbowish_format`] (the model, [`read_file`],
 //!   [`write_file`], [`files`], [`signal`], [`rules`], [`Builder`]) is
 //!   re-exported here, so that one dependency reads and analyses snapshots.
@@ -26,5 +29,7 @@
 #![deny(missing_docs)]
 
 pub mod analysis;
+#[cfg(feature = "cli")]
+pub mod cli;
 
 pub use turbowish_format::*;

@@ -1,21 +1,18 @@
 //! `turbowish leaks`: memory nothing reaches, zombie futures, idle tasks
 //! holding memory, and (against a baseline) spawn sites that grew.
 
-use super::color::{flagged, heading};
-use super::diff::{Analyzed, SpawnSite, signed_bytes, spawn_sites, total};
-use super::holder::Holders;
-use super::site::{name_stack, string};
-use super::table::{Align, render};
-use super::units::{bytes, count, or_dash};
+use super::render::color::{flagged, heading};
+use super::render::holder::Holders;
+use super::render::rows::SpawnSiteRow;
+use super::render::table::{Align, render};
+use super::render::units::{bytes, count, or_dash, signed_bytes};
+use crate::analysis::Analysis;
+use crate::analysis::diff::{Comparison, check_pair, delta};
+use crate::analysis::leaks::{self, Holder};
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
-use turbowish_snap::Snapshot;
-use turbowish_snap::analysis::diff::{check_pair, delta, match_tasks};
-use turbowish_snap::analysis::graph::HeapGraph;
-use turbowish_snap::analysis::leaks::{Holder, unreachable, zombies};
-use turbowish_snap::analysis::retained::Retained;
 
 /// The fields of `leaks --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
@@ -61,7 +58,7 @@ struct Report {
     zombies: Vec<ZombieRow>,
     idle_tasks: u64,
     idle: Vec<IdleRow>,
-    grown: Vec<SpawnSite>,
+    grown: Vec<SpawnSiteRow>,
 }
 
 #[derive(Debug, Serialize)]
@@ -115,7 +112,8 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         }
         None => None,
     };
-    let report = Report::new(&snap, baseline.as_ref(), args);
+    let baseline = baseline.as_ref().map(Analysis::new);
+    let report = Report::new(&Analysis::new(&snap), baseline.as_ref(), args);
     super::emit(out, args.json, &report, || report.to_text())
 }
 
@@ -127,34 +125,28 @@ fn limit<T>(mut v: Vec<T>, top: usize) -> Vec<T> {
 }
 
 impl Report {
-    fn new(snap: &Snapshot, baseline: Option<&Snapshot>, args: &Args) -> Report {
-        let graph = HeapGraph::new(snap);
-        let retained = Retained::new(snap, &graph);
-        let b = Analyzed::new(snap);
-        let lost = unreachable(snap, &graph, &retained);
-        let sites = lost
-            .iter()
+    fn new(b: &Analysis, baseline: Option<&Analysis>, args: &Args) -> Report {
+        let snap = b.snapshot();
+        let (blocks, bytes) = b.unreachable_total();
+        let sites = (b.unreachable().iter())
             .map(|u| UnreachableSite {
-                site: name_stack(snap, u.stack)
-                    .label()
-                    .unwrap_or_else(|| "(no stack recorded)".to_owned()),
+                site: (b.site(u.stack).label()).unwrap_or_else(|| "(no stack recorded)".to_owned()),
                 task: u.task,
                 blocks: u.blocks,
                 bytes: u.bytes,
             })
             .collect();
-        let holders = Holders::new(snap, true);
-        let zombie_rows: Vec<ZombieRow> = zombies(snap)
-            .iter()
+        let holders = Holders::new(b, true);
+        let zombie_rows: Vec<ZombieRow> = (leaks::zombies(snap).iter())
             .map(|z| {
                 let t = &snap.tasks[z.task as usize];
                 ZombieRow {
                     id: t.id,
-                    name: string(snap, t.name).to_owned(),
-                    spawned_at: b.spawned_at(z.task),
+                    name: snap.string(t.name).to_owned(),
+                    spawned_at: b.spawned_at(z.task).to_owned(),
                     state: t.state.name(),
                     storage_bytes: snap.blocks[z.storage as usize].size,
-                    retained: b.rows[z.task as usize].retained,
+                    retained: b.task_rows()[z.task as usize].retained,
                     holders: (z.holders.iter())
                         .map(|&h| holder(&holders, h, z.storage))
                         .collect(),
@@ -162,34 +154,29 @@ impl Report {
             })
             .collect();
         let min_idle = (args.idle * 1e9) as u64;
-        let mut idle: Vec<IdleRow> = b
-            .rows
-            .iter()
-            .filter(|r| r.idle_ns >= min_idle && r.retained >= args.min_bytes)
+        let idle: Vec<IdleRow> = (leaks::idle(snap, b.task_rows(), min_idle, args.min_bytes))
+            .into_iter()
             .map(|r| {
                 let t = &snap.tasks[r.task as usize];
                 IdleRow {
                     id: t.id,
-                    name: string(snap, t.name).to_owned(),
-                    spawned_at: b.spawned_at(r.task),
+                    name: snap.string(t.name).to_owned(),
+                    spawned_at: b.spawned_at(r.task).to_owned(),
                     idle_ns: r.idle_ns,
                     retained: r.retained,
                 }
             })
             .collect();
-        idle.sort_by(|x, y| y.retained.cmp(&x.retained).then(x.id.cmp(&y.id)));
         let grown = baseline.map_or_else(Vec::new, |a| {
-            let a = Analyzed::new(a);
-            let (new, ended) = match_tasks(a.snap, snap);
-            spawn_sites(&a, &b, &new, &ended)
-                .into_iter()
+            (Comparison::new(a, b).spawn_sites().into_iter())
                 .filter(|s| s.tasks_b > s.tasks_a && s.retained_b > s.retained_a)
+                .map(SpawnSiteRow::from)
                 .collect()
         });
         Report {
             unreachable: UnreachableReport {
-                blocks: total(lost.iter().map(|u| u.blocks)),
-                bytes: total(lost.iter().map(|u| u.bytes)),
+                blocks,
+                bytes,
                 sites: limit(sites, args.top),
             },
             zombie_tasks: zombie_rows.len() as u64,
@@ -215,7 +202,7 @@ fn holder(holders: &Holders, h: Holder, storage: u32) -> String {
     let snap = holders.snap;
     match h {
         Holder::Root(r) => holders.root(r, snap.roots[r as usize].label_of(storage)).1,
-        Holder::Block(b, label) => match string(snap, label) {
+        Holder::Block(b, label) => match snap.string(label) {
             "" => holders.block(b),
             field => format!("{}, field {field}", holders.block(b)),
         },

@@ -1,26 +1,42 @@
-//! The `turbowish` command line: arguments, dispatch and error reporting.
+//! The `turbowish` command line, as a library: arguments, dispatch and
+//! error reporting. The binary (`src/main.rs`) only calls [`main`].
+//!
+//! # Layers
+//!
+//! Commands (one module each: `summary`, `tasks`, `diff`, `leaks`, `bloat`,
+//! `sites`, `retainers`, `snap`) read snapshots, ask
+//! [`Analysis`](crate::analysis::Analysis) for figures, select and render
+//! them. They compute nothing themselves and never import each other: what
+//! two of them print alike lives in `render` (tables, units, colors,
+//! escaping, holder names, shared rows).
+//!
+//! # Rules
+//!
+//! 1. Exit status 0 on success, 2 on any error, with one line on stderr
+//!    (`turbowish: ...`); usage errors are clap's, also 2.
+//! 2. A closed pipe (`turbowish ... | head`) ends the command quietly, with
+//!    status 0.
+//! 3. Every name from the file is escaped before it reaches a terminal
+//!    (`render::text`); JSON keeps names whole.
 
 mod bloat;
-mod color;
 mod diff;
-mod holder;
 mod leaks;
 mod process;
+mod render;
 mod retainers;
-mod site;
 mod sites;
 mod snap;
 mod summary;
-mod table;
 mod tasks;
-mod text;
-mod units;
 
+use crate::Snapshot;
 use anyhow::{Result, anyhow};
 use clap::{Parser, Subcommand};
+use render::{color, text};
 use std::io::Write;
 use std::path::Path;
-use turbowish_snap::Snapshot;
+use std::process::ExitCode;
 
 /// Take TurboWish heap snapshots and tell what is in them.
 ///
@@ -124,6 +140,21 @@ enum Command {
     Snap(snap::Args),
 }
 
+/// Runs `turbowish` with the process's arguments, on stdout (rule 1 and
+/// 2): what `src/main.rs` does.
+pub fn main() -> ExitCode {
+    let args = Cli::parse(); // usage errors exit 2, --help exits 0
+    match run(&args, &mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`| head`): nothing left to say.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("turbowish: {}", one_line(&e));
+            ExitCode::from(2)
+        }
+    }
+}
+
 /// Runs the command `cli` asks for, writing its output to `out`.
 pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
     color::init(cli.no_color);
@@ -173,15 +204,15 @@ struct ReadArgs {
 /// and says what to pass when the limit is too low. Unless the report is
 /// `json`, its strings are escaped for the terminal (see [`text`]).
 fn read_snapshot(path: &Path, limits: &ReadArgs, json: bool) -> Result<Snapshot> {
-    let options = turbowish_snap::ReadOptions {
+    let options = crate::ReadOptions {
         max_size: limits.max_size,
     };
-    let mut snap = turbowish_snap::read_file_with(path, &options).map_err(|e| {
+    let mut snap = crate::read_file_with(path, &options).map_err(|e| {
         let hint = match e {
-            turbowish_snap::Error::TooLarge { size, .. } => {
+            crate::Error::TooLarge { size, .. } => {
                 format!("; if you trust the file, pass --max-size {size}")
             }
-            turbowish_snap::Error::NotAFile(_) => "; give the path of a .twsnap file".into(),
+            crate::Error::NotAFile(_) => "; give the path of a .twsnap file".into(),
             _ => String::new(),
         };
         anyhow!("cannot read {}: {e}{hint}", path.display())
@@ -232,7 +263,7 @@ mod tests {
     #[test]
     fn errors_fit_on_one_line_without_repeats() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone\nreally");
-        let err = Err::<(), _>(turbowish_snap::Error::Io(io))
+        let err = Err::<(), _>(crate::Error::Io(io))
             .context("cannot read x")
             .unwrap_err();
         assert_eq!(one_line(&err), "cannot read x: gone really");

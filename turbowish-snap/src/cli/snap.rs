@@ -1,18 +1,18 @@
 //! `turbowish snap`: signal a process and wait for the snapshot it writes.
 //!
 //! Which signal is sent follows the table the runtime uses
-//! ([`turbowish_snap::signal`]): `--signal` refuses what the runtime would
+//! ([`crate::signal`]): `--signal` refuses what the runtime would
 //! refuse, and without it the process's `TURBOWISH_SIGNAL` is read exactly as
 //! the runtime read it (a refused or unreadable value means `SIGUSR1`).
 
 use super::process::{self, Disposition};
+use crate::files;
+use crate::signal::{self, SignalError};
 use anyhow::{Context, Result, bail};
 use std::collections::HashSet;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use turbowish_snap::files;
-use turbowish_snap::signal::{self, SignalError};
 
 /// How often the directory is looked at while waiting.
 const POLL: Duration = Duration::from_millis(20);

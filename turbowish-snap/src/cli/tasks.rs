@@ -1,16 +1,15 @@
 //! `turbowish tasks`: one row per traced task, with what it holds.
 
-use super::site::short_path;
-use super::table::{Align, render};
-use super::units::{bytes, or_dash};
+use super::render::table::{Align, render};
+use super::render::units::{bytes, or_dash};
+use crate::Snapshot;
+use crate::analysis::Analysis;
+use crate::analysis::sites::short_path;
+use crate::analysis::tasks::TaskRow;
 use anyhow::Result;
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
-use turbowish_snap::Snapshot;
-use turbowish_snap::analysis::graph::HeapGraph;
-use turbowish_snap::analysis::retained::Retained;
-use turbowish_snap::analysis::tasks::{TaskRow, task_rows};
 
 /// The fields of `tasks --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
@@ -83,12 +82,8 @@ struct Row {
 /// Runs `turbowish tasks`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     let snap = super::read_snapshot(&args.file, &args.read, args.json)?;
-    let graph = HeapGraph::new(&snap);
-    let retained = Retained::new(&snap, &graph);
-    let mut rows: Vec<Row> = task_rows(&snap, &graph, &retained)
-        .iter()
-        .map(|r| row(&snap, r))
-        .collect();
+    let a = Analysis::new(&snap);
+    let mut rows: Vec<Row> = a.task_rows().iter().map(|r| row(&snap, r)).collect();
     sort(&mut rows, args.sort);
     let total = rows.len();
     if args.top > 0 {
@@ -99,7 +94,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
 
 fn row(snap: &Snapshot, r: &TaskRow) -> Row {
     let t = &snap.tasks[r.task as usize];
-    let string = |i: u32| super::site::string(snap, i).to_owned();
+    let string = |i: u32| snap.string(i).to_owned();
     Row {
         id: t.id,
         name: string(t.name),
@@ -209,7 +204,7 @@ fn idle(ns: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use turbowish_snap::analysis::tasks::SHARED_WITH_CAP;
+    use crate::analysis::tasks::SHARED_WITH_CAP;
 
     #[test]
     fn the_json_help_gives_the_cap_on_named_sharers() {
