@@ -309,6 +309,99 @@ fn service() -> Snapshot {
     b.build()
 }
 
+/// The service of [`service`] a minute later (snapshot 4): a protocol
+/// block freed and another born at its address, one more freed; a new
+/// `conn` task (spawned where task 7 was) with an 8 KiB message; the
+/// completed task 9's storage now known and held by the cache's `Vec` (a
+/// zombie future); a block nothing points to; the cache task idle for 65 s.
+fn service_later() -> Snapshot {
+    let mut b = Builder::from_snapshot(service());
+    let s = b.snapshot_mut();
+    s.process.sequence = 4;
+    s.process.epoch = 4;
+    s.process.time_ns += 60_000_000_000;
+    let block = |addr, size, task, like: &Block| Block {
+        addr,
+        size,
+        task,
+        epoch: 3,
+        ..*like
+    };
+    let proto = s.blocks[5];
+    let conn = s.blocks[8];
+    let cache = s.blocks[4];
+    s.blocks = vec![
+        s.blocks[0],
+        s.blocks[1],
+        s.blocks[2],
+        s.blocks[3],
+        s.blocks[4],
+        s.blocks[5],
+        block(0x5555_6000_3080, 100, 7, &proto),
+        block(0x5555_6000_4000, 4096, 7, &conn),
+        block(0x5555_6000_5000, 8192, 11, &proto),
+        block(0x5555_6000_6000, 256, 7, &cache),
+        block(0x5555_6000_7000, 512, 7, &proto),
+        s.blocks[8],
+    ];
+    s.blocks[9].type_name = 0;
+    s.edges = [(3, 4), (4, 3), (4, 9), (5, 6), (7, 8), (11, 5)]
+        .map(|(from, to)| Edge::new(from, to))
+        .to_vec();
+    s.roots[2].targets = vec![7, 11];
+    s.containers[0].block = 4;
+    s.tasks[0].last_poll_ns = s.process.time_ns - 65_000_000_000;
+    s.tasks[1].storage = Some(11);
+    s.tasks[2].storage = Some(9);
+    s.tasks.push(Task {
+        serial: 11,
+        id: 11,
+        storage: Some(7),
+        polls: 2,
+        ..s.tasks[1].clone()
+    });
+    b.build()
+}
+
+/// `service()` and `service_later()`, written as snapshots 3 and 4 into a
+/// fresh directory for test `name`.
+fn write_pair(name: &str) -> (PathBuf, PathBuf) {
+    let dir = temp_dir(name);
+    let (a, b) = (
+        dir.join("turbowish-4242-3.twsnap"),
+        dir.join("turbowish-4242-4.twsnap"),
+    );
+    write_file(&service(), &a).expect("write snapshot A");
+    write_file(&service_later(), &b).expect("write snapshot B");
+    (a, b)
+}
+
+/// `turbowish ARGS`, which must succeed without a word on stderr; its
+/// stdout.
+fn ok_stdout(args: &[&str]) -> String {
+    let out = turbowish(args);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn diff_text() {
+    let (a, b) = write_pair("diff-text");
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    insta::assert_snapshot!("diff_text", ok_stdout(&["diff", a, b]));
+    let by_site = ok_stdout(&["diff", a, b, "--by", "site"]);
+    insta::assert_snapshot!("diff_text_by_site", by_site);
+}
+
+#[test]
+fn leaks_text() {
+    let (a, b) = write_pair("leaks-text");
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let args = ["leaks", b, "--baseline", a, "--min-bytes", "1024"];
+    insta::assert_snapshot!("leaks_text", ok_stdout(&args));
+}
+
 /// Writes `snap` into a fresh directory for test `name`; returns its path.
 fn write_snapshot(name: &str, snap: &Snapshot) -> PathBuf {
     let path = temp_dir(name).join("turbowish-4242-3.twsnap");
@@ -380,13 +473,6 @@ fn tasks_json_has_retained_and_allocated_bytes() {
     .unwrap();
     assert_eq!(sorted.as_array().unwrap().len(), 1);
     assert_eq!(sorted[0]["id"], 3);
-}
-
-#[test]
-fn help_diff() {
-    let out = turbowish(&["diff", "--help"]);
-    assert_eq!(out.status.code(), Some(0));
-    insta::assert_snapshot!(stdout(&out));
 }
 
 #[test]
@@ -563,27 +649,6 @@ fn leaks_counts_every_zombie_when_the_list_is_cut() {
         text.contains("zombie futures: 2 (finished, storage still held); the first 1 shown"),
         "{text}"
     );
-}
-
-#[test]
-fn help_sites() {
-    let out = turbowish(&["sites", "--help"]);
-    assert_eq!(out.status.code(), Some(0));
-    insta::assert_snapshot!(stdout(&out));
-}
-
-#[test]
-fn help_retainers() {
-    let out = turbowish(&["retainers", "--help"]);
-    assert_eq!(out.status.code(), Some(0));
-    insta::assert_snapshot!(stdout(&out));
-}
-
-#[test]
-fn help_tasks() {
-    let out = turbowish(&["tasks", "--help"]);
-    assert_eq!(out.status.code(), Some(0));
-    insta::assert_snapshot!(stdout(&out));
 }
 
 #[test]
@@ -780,18 +845,19 @@ fn help_top_level() {
     insta::assert_snapshot!(stdout(&out));
 }
 
+/// Every subcommand's `--help`, each an insta snapshot `help_<name>`: a
+/// new subcommand gets one without a new test.
 #[test]
-fn help_summary() {
-    let out = turbowish(&["summary", "--help"]);
-    assert_eq!(out.status.code(), Some(0));
-    insta::assert_snapshot!(stdout(&out));
-}
-
-#[test]
-fn help_snap() {
-    let out = turbowish(&["snap", "--help"]);
-    assert_eq!(out.status.code(), Some(0));
-    insta::assert_snapshot!(stdout(&out));
+fn help_of_every_subcommand() {
+    use clap::CommandFactory;
+    let cli = turbowish_snap::cli::Cli::command();
+    let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+    assert!(names.len() >= 8, "{names:?}");
+    for name in names {
+        let out = turbowish(&[name, "--help"]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+        insta::assert_snapshot!(format!("help_{name}"), stdout(&out));
+    }
 }
 
 /// A pid no process has, searching down from 4,000,000.
