@@ -48,7 +48,8 @@ fn each_task_retains_what_only_it_holds() {
         "--top".as_ref(),
         "0".as_ref(),
         path.as_os_str(),
-    ]);
+    ])["tasks"]
+        .take();
     std::fs::remove_file(&path).unwrap();
     for i in 0..TASKS {
         let name = format!("t{i}");

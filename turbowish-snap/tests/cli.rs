@@ -402,6 +402,155 @@ fn leaks_text() {
     insta::assert_snapshot!("leaks_text", ok_stdout(&args));
 }
 
+/// More of everything than `--top`'s default shows: `WIDE` traced tasks,
+/// each spawned on its own line with its own future type, its storage
+/// pointing at a private block of its own type and allocation site (a
+/// `Vec` with room to spare), and `WIDE` unreachable blocks from as many
+/// sites.
+fn wide() -> Snapshot {
+    let mut b = Builder::new();
+    let main = b.string("/svc/src/main.rs");
+    let mut blocks = Vec::new();
+    for i in 0..WIDE {
+        let sym = b.symbol(&format!("svc::f{i}"), Some(&format!("/svc/src/f{i}.rs")), 7);
+        let f = b.frame(Frame {
+            addr: 0x5555_0000_1000 + u64::from(i),
+            module: None,
+            symbols: vec![sym],
+        });
+        let stack = b.stack(&[f]);
+        let type_name = b.string(&format!("alloc::vec::Vec<svc::T{i}>"));
+        for (k, size) in [(0, 640), (1, 1000 + u64::from(i)), (2, 24)] {
+            let task = [0, u64::from(i) + 1, 0][k];
+            let type_name = [0, type_name, 0][k];
+            let addr = 0x5555_6000_0000 + 0x1_0000 * u64::from(i) + 0x1000 * k as u64;
+            blocks.push(Block {
+                addr,
+                size,
+                task,
+                stack,
+                epoch: 0,
+                type_name,
+            });
+        }
+    }
+    let s = b.snapshot_mut();
+    s.process.pid = 4242;
+    s.process.sequence = 1;
+    s.process.epoch = 1;
+    s.blocks = blocks;
+    s.edges = (0..WIDE).map(|i| Edge::new(3 * i, 3 * i + 1)).collect();
+    s.containers = (0..WIDE)
+        .map(|i| Container {
+            block: 3 * i + 1,
+            len: 1,
+            capacity: 4,
+        })
+        .collect();
+    for i in 0..WIDE {
+        let future_type = b.string(&format!("svc::conn{i}::{{{{closure}}}}"));
+        let s = b.snapshot_mut();
+        s.roots.push(Root {
+            kind: RootKind::Task,
+            targets: vec![3 * i],
+            task: Some(i),
+            ..Root::default()
+        });
+        s.tasks.push(Task {
+            serial: u64::from(i) + 1,
+            id: u64::from(i) + 1,
+            file: main,
+            line: 10 + i,
+            future_type,
+            future_size: 600 + u64::from(i),
+            storage: Some(3 * i),
+            ..Task::default()
+        });
+    }
+    b.build()
+}
+
+/// How many of each thing [`wide`] has.
+const WIDE: u32 = 15;
+
+/// Every list of every command, by its JSON path: at most `--top` rows,
+/// ten by default, all with `--top 0`; the counts beside a list are never
+/// cut.
+#[test]
+fn every_list_shows_ten_rows_by_default_and_all_with_top_0() {
+    let dir = temp_dir("wide");
+    let (a, b) = (dir.join("a.twsnap"), dir.join("b.twsnap"));
+    let mut later = wide();
+    later.process.sequence = 2;
+    write_file(&wide(), &a).unwrap();
+    write_file(&later, &b).unwrap();
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let idle = ["--idle", "0", "--min-bytes", "0"];
+    let commands: [(Vec<&str>, &[&str]); 8] = [
+        (
+            vec!["summary", a],
+            &["/top_tasks", "/top_spawn_sites", "/top_types", "/top_sites"],
+        ),
+        (vec!["tasks", a], &["/tasks"]),
+        (vec!["diff", a, b], &["/spawn_sites", "/groups/rows"]),
+        (
+            [&["leaks", a][..], &idle].concat(),
+            &["/unreachable/sites", "/idle"],
+        ),
+        (vec!["bloat", a], &["/futures", "/containers"]),
+        (vec!["sites", a], &["/sites"]),
+        (vec!["retainers", a, "--type", "svc::T"], &["/paths"]),
+        (vec!["retainers", a, "--site", "svc::f"], &["/paths"]),
+    ];
+    for (args, lists) in commands {
+        let json = |top: &[&str]| -> serde_json::Value {
+            let out = ok_stdout(&[&args[..], &["--json"], top].concat());
+            serde_json::from_str(&out).expect("JSON")
+        };
+        let (default, zero, all) = (json(&[]), json(&["--top", "0"]), json(&["--top", "1000"]));
+        for list in lists {
+            let len =
+                |v: &serde_json::Value| v.pointer(list).and_then(|l| l.as_array()).map(Vec::len);
+            assert_eq!(len(&default), Some(10), "{args:?} {list} by default");
+            assert_eq!(len(&zero), len(&all), "{args:?} {list} with --top 0");
+            assert!(len(&all) > Some(10), "{args:?} {list}: {all:#}");
+        }
+        assert_eq!(
+            json(&["--top", "1"])
+                .pointer(lists[0])
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}
+
+/// `--json` prints one pretty JSON object, whatever the command.
+#[test]
+fn every_json_output_is_one_pretty_object() {
+    let (a, b) = write_pair("json-objects");
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let commands: [&[&str]; 8] = [
+        &["summary", a],
+        &["tasks", a],
+        &["diff", a, b],
+        &["leaks", b],
+        &["bloat", a],
+        &["sites", a],
+        &["retainers", a, "--site", "decode"],
+        &["tasks", a, "--top", "0"],
+    ];
+    for args in commands {
+        let out = ok_stdout(&[args, &["--json"]].concat());
+        let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        assert!(v.is_object(), "{args:?}: {out}");
+        let pretty = out.starts_with("{\n  \"") && out.ends_with("\n}\n");
+        assert!(pretty, "{args:?}: not pretty-printed: {out}");
+    }
+}
+
 /// Writes `snap` into a fresh directory for test `name`; returns its path.
 fn write_snapshot(name: &str, snap: &Snapshot) -> PathBuf {
     let path = temp_dir(name).join("turbowish-4242-3.twsnap");
@@ -450,7 +599,8 @@ fn tasks_text() {
 fn tasks_json_has_retained_and_allocated_bytes() {
     let v: serde_json::Value =
         serde_json::from_str(&tasks("tasks-json", &service(), &["--json"])).unwrap();
-    let rows = v.as_array().unwrap();
+    assert_eq!(v["traced_tasks"], 3);
+    let rows = v["tasks"].as_array().unwrap();
     assert_eq!(rows.len(), 3);
     // By retained, largest first: the connection's storage holds its buffer
     // block and the three protocol blocks only it reaches.
@@ -471,8 +621,9 @@ fn tasks_json_has_retained_and_allocated_bytes() {
         &["--json", "--sort", "idle", "--top", "1"],
     ))
     .unwrap();
-    assert_eq!(sorted.as_array().unwrap().len(), 1);
-    assert_eq!(sorted[0]["id"], 3);
+    assert_eq!(sorted["traced_tasks"], 3, "the count is not cut");
+    assert_eq!(sorted["tasks"].as_array().unwrap().len(), 1);
+    assert_eq!(sorted["tasks"][0]["id"], 3);
 }
 
 #[test]
@@ -487,7 +638,7 @@ fn diff_of_a_missing_file_is_one_line_and_exit_2() {
 #[test]
 fn bloat_lists_big_futures_and_unused_capacity() {
     let path = write_snapshot("bloat", &service());
-    let out = turbowish(&["bloat", path.to_str().unwrap(), "--min-size", "1024"]);
+    let out = turbowish(&["bloat", path.to_str().unwrap(), "--min-bytes", "1024"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     insta::assert_snapshot!(stdout(&out));
     let json = turbowish(&["bloat", "--json", path.to_str().unwrap()]);
@@ -1006,7 +1157,7 @@ fn hostile_names_are_escaped_in_text_and_kept_whole_in_json() {
         &["summary", file],
         &["tasks", file],
         &["leaks", file],
-        &["bloat", file, "--min-size", "1"],
+        &["bloat", file, "--min-bytes", "1"],
         &["sites", file, "--stack"],
         &["retainers", file, "--site", "svc"],
         &["retainers", file, "--task", "3"],

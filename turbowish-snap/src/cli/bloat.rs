@@ -14,7 +14,7 @@ use std::path::PathBuf;
 pub const JSON_FIELDS: &str = "\
 JSON output (--json) is one object; sizes are in bytes:
   futures     [{spawned_at, future_type, future_size, tasks, bloated}], largest first;
-              bloated: future_size is at least --min-size
+              bloated: future_size is at least --min-bytes
   containers  [{type, blocks, bytes, unused_bytes}]: containers found by typed walks, by
               bytes of capacity they do not use, largest first";
 
@@ -23,16 +23,13 @@ JSON output (--json) is one object; sizes are in bytes:
 pub struct Args {
     /// The snapshot file (`.twsnap`).
     file: PathBuf,
-    /// Futures at least this large are flagged as bloated (tokio moves
-    /// futures above 16 KiB into a box of their own in release builds).
+    /// Futures of at least this many bytes are flagged as bloated (tokio
+    /// moves futures above 16 KiB into a box of their own in release
+    /// builds).
     #[arg(long, value_name = "BYTES", default_value_t = BLOATED)]
-    min_size: u64,
-    /// How many rows per section (0: all).
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    top: usize,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    json: bool,
+    min_bytes: u64,
+    #[command(flatten)]
+    output: super::Output,
     #[command(flatten)]
     read: super::ReadArgs,
 }
@@ -62,22 +59,22 @@ struct Container {
 
 /// Runs `turbowish bloat`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let snap = super::read_snapshot(&args.file, &args.read, args.json)?;
+    let snap = super::read_snapshot(&args.file, &args.read, args.output.json())?;
     let a = Analysis::new(&snap);
     let type_name = |i: u32| match snap.string(i) {
         "" => "(untyped)".to_owned(),
         t => t.to_owned(),
     };
-    let mut futures: Vec<Future> = (bloat::futures(&a).into_iter())
+    let futures: Vec<Future> = (bloat::futures(&a).into_iter())
         .map(|f| Future {
             future_type: snap.string(f.future_type).to_owned(),
-            bloated: f.future_size >= args.min_size,
+            bloated: f.future_size >= args.min_bytes,
             spawned_at: f.spawned_at,
             future_size: f.future_size,
             tasks: f.tasks,
         })
         .collect();
-    let mut containers: Vec<Container> = (bloat::containers(&snap).into_iter())
+    let containers: Vec<Container> = (bloat::containers(&snap).into_iter())
         .map(|c| Container {
             r#type: type_name(c.type_name),
             blocks: c.blocks,
@@ -85,23 +82,20 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
             unused_bytes: c.unused_bytes,
         })
         .collect();
-    if args.top > 0 {
-        futures.truncate(args.top);
-        containers.truncate(args.top);
-    }
     let report = Report {
-        futures,
-        containers,
+        futures: args.output.cut(futures),
+        containers: args.output.cut(containers),
     };
-    super::emit(out, args.json, &report, || report.to_text(args.min_size))
+    args.output
+        .emit(out, &report, || report.to_text(args.min_bytes))
 }
 
 impl Report {
-    fn to_text(&self, min_size: u64) -> String {
+    fn to_text(&self, min_bytes: u64) -> String {
         use Align::{Left, Right};
         let mut s = format!(
             "futures by state-machine size (bloated: {} or more)\n",
-            bytes(min_size)
+            bytes(min_bytes)
         );
         if self.futures.is_empty() {
             s.push_str("  no traced tasks in this snapshot\n");

@@ -47,16 +47,12 @@ pub struct Args {
     /// How to group the blocks that were born and freed.
     #[arg(long, value_enum, default_value_t = By::Spawn)]
     by: By,
-    /// How many spawn sites and groups to list (0: all).
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    top: usize,
     /// Compare snapshots of different processes anyway (block identities will
     /// not match: everything looks born and freed).
     #[arg(long)]
     force: bool,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::Output,
     #[command(flatten)]
     read: super::ReadArgs,
 }
@@ -110,15 +106,15 @@ struct Group {
 
 /// Runs `turbowish diff`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let a = super::read_snapshot(&args.a, &args.read, args.json)?;
-    let b = super::read_snapshot(&args.b, &args.read, args.json)?;
+    let a = super::read_snapshot(&args.a, &args.read, args.output.json())?;
+    let b = super::read_snapshot(&args.b, &args.read, args.output.json())?;
     if let Err(why) = check_pair(&a, &b)
         && !args.force
     {
         bail!("{why} (use --force to compare them anyway)");
     }
     let report = Report::new(&a, &b, args);
-    super::emit(out, args.json, &report, || report.to_text())
+    args.output.emit(out, &report, || report.to_text())
 }
 
 impl Report {
@@ -131,16 +127,12 @@ impl Report {
             By::Site => GroupBy::Site,
             By::Type => GroupBy::Type,
         };
-        let mut spawn_sites: Vec<SpawnSiteRow> = pair
-            .spawn_sites()
-            .into_iter()
-            .map(SpawnSiteRow::from)
-            .collect();
-        let mut groups: Vec<Group> = pair.groups(by).into_iter().map(Group::from).collect();
-        if args.top > 0 {
-            spawn_sites.truncate(args.top);
-            groups.truncate(args.top);
-        }
+        let spawn_sites = (pair.spawn_sites().into_iter()).map(SpawnSiteRow::from);
+        let groups = pair.groups(by).into_iter().map(Group::from);
+        let (spawn_sites, groups) = (
+            args.output.cut(spawn_sites.collect()),
+            args.output.cut(groups.collect()),
+        );
         let side = |s: &Snapshot| Side {
             pid: s.process.pid,
             sequence: s.process.sequence,

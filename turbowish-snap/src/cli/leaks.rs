@@ -23,8 +23,9 @@ JSON output (--json) is one object; sizes are in bytes:
   idle_tasks   how many idle tasks there are (the list below is cut to --top)
   idle         [{id, name, spawned_at, idle_ns, retained}]: pending tasks idle for at
                least --idle seconds and retaining at least --min-bytes
-  grown        [{spawned_at, tasks_a, tasks_b, retained_a, retained_b}]: with --baseline,
-               spawn sites whose task count and retained bytes both grew";
+  grown        [{spawned_at, tasks_a, tasks_b, retained_a, retained_b, allocated_a,
+               allocated_b, new_tasks, ended_tasks}]: with --baseline, spawn sites whose
+               task count and retained bytes both grew (as `diff` lists them)";
 
 /// Arguments of `turbowish leaks`.
 #[derive(Debug, clap::Args)]
@@ -41,12 +42,8 @@ pub struct Args {
     /// ...and retaining at least this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     min_bytes: u64,
-    /// How many rows per section (0: all).
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    top: usize,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::Output,
     #[command(flatten)]
     read: super::ReadArgs,
 }
@@ -101,10 +98,10 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     if !(args.idle >= 0.0 && args.idle.is_finite()) {
         bail!("--idle must be a number of seconds, 0 or more");
     }
-    let snap = super::read_snapshot(&args.file, &args.read, args.json)?;
+    let snap = super::read_snapshot(&args.file, &args.read, args.output.json())?;
     let baseline = match &args.baseline {
         Some(path) => {
-            let a = super::read_snapshot(path, &args.read, args.json)?;
+            let a = super::read_snapshot(path, &args.read, args.output.json())?;
             if let Err(why) = check_pair(&a, &snap) {
                 bail!("cannot use {} as the baseline: {why}", path.display());
             }
@@ -114,14 +111,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     };
     let baseline = baseline.as_ref().map(Analysis::new);
     let report = Report::new(&Analysis::new(&snap), baseline.as_ref(), args);
-    super::emit(out, args.json, &report, || report.to_text())
-}
-
-fn limit<T>(mut v: Vec<T>, top: usize) -> Vec<T> {
-    if top > 0 {
-        v.truncate(top);
-    }
-    v
+    args.output.emit(out, &report, || report.to_text())
 }
 
 impl Report {
@@ -177,13 +167,13 @@ impl Report {
             unreachable: UnreachableReport {
                 blocks,
                 bytes,
-                sites: limit(sites, args.top),
+                sites: args.output.cut(sites),
             },
             zombie_tasks: zombie_rows.len() as u64,
-            zombies: limit(zombie_rows, args.top),
+            zombies: args.output.cut(zombie_rows),
             idle_tasks: idle.len() as u64,
-            idle: limit(idle, args.top),
-            grown: limit(grown, args.top),
+            idle: args.output.cut(idle),
+            grown: args.output.cut(grown),
         }
     }
 }

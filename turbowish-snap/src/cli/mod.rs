@@ -18,6 +18,11 @@
 //!    status 0.
 //! 3. Every name from the file is escaped before it reaches a terminal
 //!    (`render::text`); JSON keeps names whole.
+//! 4. One set of output flags: every command takes `--json`, which prints
+//!    one pretty JSON object (never a bare array), and every command that
+//!    lists rows takes `--top N` (default [`DEFAULT_TOP`], 0 for all),
+//!    which cuts every list it prints and never the counts beside them. A
+//!    byte threshold is called `--min-bytes` wherever there is one.
 
 mod bloat;
 mod diff;
@@ -137,6 +142,7 @@ enum Command {
     /// --dir), and prints the file's path. The signal is not sent to a process
     /// that has no handler for it: the default action of SIGUSR1 is to
     /// terminate the process.
+    #[command(after_long_help = snap::JSON_FIELDS)]
     Snap(snap::Args),
 }
 
@@ -172,21 +178,77 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// Writes `report` to `out` as pretty JSON (with `json`), else as the text
-/// `text` makes.
-fn emit(
-    out: &mut dyn Write,
-    json: bool,
-    report: &impl serde::Serialize,
-    text: impl FnOnce() -> String,
-) -> Result<()> {
-    if json {
-        serde_json::to_writer_pretty(&mut *out, report)?;
-        writeln!(out)?;
-    } else {
-        out.write_all(text().as_bytes())?;
+/// How many rows each list shows unless `--top` says otherwise: ten rows
+/// of each of `summary`'s four lists still fit a screen, and `--top 0`
+/// shows everything.
+pub const DEFAULT_TOP: usize = 10;
+
+/// The output flags of every command that lists rows (rule 4).
+#[derive(Debug, clap::Args)]
+struct Output {
+    /// How many rows to show in each list (0: all).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_TOP)]
+    top: usize,
+    #[command(flatten)]
+    json: Json,
+}
+
+impl Output {
+    /// Whether the output is JSON.
+    fn json(&self) -> bool {
+        self.json.json
     }
-    Ok(())
+
+    /// How many rows of a list to show.
+    fn limit(&self) -> usize {
+        match self.top {
+            0 => usize::MAX,
+            n => n,
+        }
+    }
+
+    /// `rows` cut to `--top`.
+    fn cut<T>(&self, mut rows: Vec<T>) -> Vec<T> {
+        rows.truncate(self.limit());
+        rows
+    }
+
+    /// See [`Json::emit`].
+    fn emit(
+        &self,
+        out: &mut dyn Write,
+        report: &impl serde::Serialize,
+        text: impl FnOnce() -> String,
+    ) -> Result<()> {
+        self.json.emit(out, report, text)
+    }
+}
+
+/// `--json`, the output flag of every command (rule 4).
+#[derive(Debug, clap::Args)]
+struct Json {
+    /// Print one JSON object instead of text (its fields are listed below).
+    #[arg(long)]
+    json: bool,
+}
+
+impl Json {
+    /// Writes `report` to `out` as one pretty JSON object (with `--json`),
+    /// else as the text `text` makes.
+    fn emit(
+        &self,
+        out: &mut dyn Write,
+        report: &impl serde::Serialize,
+        text: impl FnOnce() -> String,
+    ) -> Result<()> {
+        if self.json {
+            serde_json::to_writer_pretty(&mut *out, report)?;
+            writeln!(out)?;
+        } else {
+            out.write_all(text().as_bytes())?;
+        }
+        Ok(())
+    }
 }
 
 /// The limits of every command that reads snapshots.

@@ -53,12 +53,8 @@ pub struct Args {
     /// The storage (future) of the traced task with this id.
     #[arg(long, value_name = "ID", group = "which")]
     task: Option<u64>,
-    /// How many distinct paths to show (0: all).
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    top: usize,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::Output,
     #[command(flatten)]
     read: super::ReadArgs,
 }
@@ -119,13 +115,12 @@ enum Step {
 
 /// Runs `turbowish retainers`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let snap = super::read_snapshot(&args.file, &args.read, args.json)?;
+    let snap = super::read_snapshot(&args.file, &args.read, args.output.json())?;
     let a = Analysis::new(&snap);
     let chosen = select(&a, args)?;
-    let report = Report::new(&a, &chosen, args.top);
-    super::emit(out, args.json, &report, || {
-        report.to_text(&describe_selection(args))
-    })
+    let report = Report::new(&a, &chosen, args.output.limit());
+    args.output
+        .emit(out, &report, || report.to_text(&describe_selection(args)))
 }
 
 /// The blocks the arguments choose; an error if none.
@@ -184,7 +179,8 @@ fn describe_selection(args: &Args) -> String {
 }
 
 impl Report {
-    fn new(a: &Analysis, chosen: &[u32], top: usize) -> Report {
+    /// The report on `chosen`, with at most `limit` paths.
+    fn new(a: &Analysis, chosen: &[u32], limit: usize) -> Report {
         let snap = a.snapshot();
         let mut tree = a.path_tree();
         let holders = Holders::new(a, chosen.len() == 1);
@@ -194,11 +190,7 @@ impl Report {
         };
         let grouping = tree.group(chosen, &mut shapes);
         let groups = &grouping.groups;
-        let shown = if top > 0 {
-            top.min(groups.len())
-        } else {
-            groups.len()
-        };
+        let shown = limit.min(groups.len());
         let paths = (groups[..shown].iter())
             .map(|g| PathRow {
                 blocks: g.count.blocks,

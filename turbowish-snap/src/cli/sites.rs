@@ -36,12 +36,8 @@ pub struct Args {
     /// Show each site's whole allocation stack.
     #[arg(long)]
     stack: bool,
-    /// How many sites to list (0: all).
-    #[arg(long, value_name = "N", default_value_t = 20)]
-    top: usize,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::Output,
     #[command(flatten)]
     read: super::ReadArgs,
 }
@@ -61,7 +57,7 @@ struct Selected {
 
 /// Runs `turbowish sites`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let snap = super::read_snapshot(&args.file, &args.read, args.json)?;
+    let snap = super::read_snapshot(&args.file, &args.read, args.output.json())?;
     let a = Analysis::new(&snap);
     let tags = chosen_tags(&a, args)?;
     let mut all = sites::by_stack(&snap, |b| tags.as_ref().is_none_or(|t| t.contains(&b.task)));
@@ -70,9 +66,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         bytes: all.iter().fold(0, |sum, s| sum.saturating_add(s.bytes)),
         sites: all.len() as u64,
     };
-    if args.top > 0 {
-        all.truncate(args.top);
-    }
+    all.truncate(args.output.limit());
     let rows = (all.iter())
         .map(|t| SiteRow {
             frames: args.stack.then(|| sites::stack_frames(&snap, t.stack)),
@@ -83,7 +77,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         selected,
         sites: rows,
     };
-    super::emit(out, args.json, &report, || report.to_text())
+    args.output.emit(out, &report, || report.to_text())
 }
 
 /// The allocation tags of the chosen tasks, or `None` for all blocks.

@@ -36,9 +36,21 @@ pub struct Args {
     /// [default: the process's TURBOWISH_SIGNAL, else USR1].
     #[arg(long, value_name = "NAME", value_parser = parse_signal)]
     signal: Option<Signal>,
-    /// Print {"path": ..., "bytes": ...} as JSON instead of the path.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::Json,
+}
+
+/// The fields of `snap --json`, for `--help`.
+pub const JSON_FIELDS: &str = "\
+JSON output (--json) is one object:
+  path   the path of the new snapshot file
+  bytes  its size in bytes (null if it could not be read)";
+
+/// What `snap` prints, in the shape of its JSON output.
+#[derive(Debug, serde::Serialize)]
+struct Report {
+    path: String,
+    bytes: Option<u64>,
 }
 
 /// A signal, by number, with the name it is shown by.
@@ -73,14 +85,12 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         .collect();
     process::send_signal(pid, signal.number).map_err(|e| signal_error(pid, e))?;
     let path = wait_for_new_snapshot(&dir, pid, &before, args.timeout)?;
-    if args.json {
-        let bytes = std::fs::metadata(&path).map(|m| m.len()).ok();
-        let json = serde_json::json!({ "path": path.to_string_lossy(), "bytes": bytes });
-        writeln!(out, "{json}")?;
-    } else {
-        writeln!(out, "{}", path.display())?;
-    }
-    Ok(())
+    let report = Report {
+        path: path.to_string_lossy().into_owned(),
+        bytes: std::fs::metadata(&path).map(|m| m.len()).ok(),
+    };
+    args.output
+        .emit(out, &report, || format!("{}\n", path.display()))
 }
 
 /// The signal process `pid` takes snapshots on, from its `TURBOWISH_SIGNAL`

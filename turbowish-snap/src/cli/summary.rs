@@ -37,22 +37,17 @@ JSON output (--json) is one object; sizes are in bytes, times in nanoseconds:
 pub struct Args {
     /// The snapshot file (`.twsnap`).
     file: PathBuf,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    json: bool,
-    /// How many rows to list in each top list (tasks, spawn sites, types,
-    /// allocation sites).
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    top: usize,
+    #[command(flatten)]
+    output: super::Output,
     #[command(flatten)]
     read: super::ReadArgs,
 }
 
 /// Runs `turbowish summary`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let snapshot = super::read_snapshot(&args.file, &args.read, args.json)?;
-    let report = Report::new(&Analysis::new(&snapshot), args.top);
-    super::emit(out, args.json, &report, || report.to_text())
+    let snapshot = super::read_snapshot(&args.file, &args.read, args.output.json())?;
+    let report = Report::new(&Analysis::new(&snapshot), args.output.limit());
+    args.output.emit(out, &report, || report.to_text())
 }
 
 /// Everything `summary` prints, in the shape of its JSON output.

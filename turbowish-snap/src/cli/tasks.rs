@@ -13,7 +13,9 @@ use std::path::PathBuf;
 
 /// The fields of `tasks --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
-JSON output (--json) is an array of objects, sorted as asked; sizes in bytes, times in ns:
+JSON output (--json) is one object; sizes are in bytes, times in nanoseconds:
+  traced_tasks  how many traced tasks there are (the list below is cut to --top)
+  tasks         [{...}], sorted as asked, each with:
   id            the task's allocation tag (the tokio task id under tokio; 0 if never polled)
   name          its name, or \"\"
   spawned_at    file:line:column where it was made (empty if unknown)
@@ -48,14 +50,18 @@ pub struct Args {
     /// Order of the rows.
     #[arg(long, value_enum, default_value_t = Sort::Retained)]
     sort: Sort,
-    /// How many tasks to list (0: all).
-    #[arg(long, value_name = "N", default_value_t = 20)]
-    top: usize,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::Output,
     #[command(flatten)]
     read: super::ReadArgs,
+}
+
+/// What `tasks` prints, in the shape of its JSON output.
+#[derive(Debug, Serialize)]
+struct Report {
+    /// Every traced task, however many are listed.
+    traced_tasks: u64,
+    tasks: Vec<Row>,
 }
 
 /// One task, as printed.
@@ -81,15 +87,15 @@ struct Row {
 
 /// Runs `turbowish tasks`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let snap = super::read_snapshot(&args.file, &args.read, args.json)?;
+    let snap = super::read_snapshot(&args.file, &args.read, args.output.json())?;
     let a = Analysis::new(&snap);
     let mut rows: Vec<Row> = a.task_rows().iter().map(|r| row(&snap, r)).collect();
     sort(&mut rows, args.sort);
-    let total = rows.len();
-    if args.top > 0 {
-        rows.truncate(args.top);
-    }
-    super::emit(out, args.json, &rows, || text(&rows, total))
+    let report = Report {
+        traced_tasks: rows.len() as u64,
+        tasks: args.output.cut(rows),
+    };
+    args.output.emit(out, &report, || text(&report))
 }
 
 fn row(snap: &Snapshot, r: &TaskRow) -> Row {
@@ -134,7 +140,8 @@ fn sort(rows: &mut [Row], by: Sort) {
     });
 }
 
-fn text(rows: &[Row], total: usize) -> String {
+fn text(report: &Report) -> String {
+    let (rows, total) = (&report.tasks, report.traced_tasks);
     if total == 0 {
         return "no traced tasks in this snapshot (spawn with turbowish_alloc::spawn or .traced())\n"
             .to_owned();
