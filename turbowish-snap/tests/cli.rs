@@ -996,6 +996,27 @@ fn help_top_level() {
     insta::assert_snapshot!(stdout(&out));
 }
 
+/// `cli::run`, called in this process, prints what the binary prints.
+#[test]
+fn the_library_runs_commands_as_the_binary_does() {
+    use clap::Parser;
+    let path = write_snapshot("library", &service());
+    let file = path.to_str().unwrap();
+    for args in [
+        &["summary", file][..],
+        &["leaks", file, "--json"],
+        &["tasks", file],
+    ] {
+        let cli = turbowish_snap::cli::Cli::parse_from([&["turbowish"], args].concat());
+        let mut out = Vec::new();
+        turbowish_snap::cli::run(&cli, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), ok_stdout(args), "{args:?}");
+    }
+    let cli = turbowish_snap::cli::Cli::parse_from(["turbowish", "summary", "/nonexistent"]);
+    let err = turbowish_snap::cli::run(&cli, &mut Vec::new()).unwrap_err();
+    assert!(turbowish_snap::cli::one_line(&err).starts_with("cannot read /nonexistent: "));
+}
+
 /// Every subcommand's `--help`, each an insta snapshot `help_<name>`: a
 /// new subcommand gets one without a new test.
 #[test]

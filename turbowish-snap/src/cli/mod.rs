@@ -162,6 +162,16 @@ pub fn main() -> ExitCode {
 }
 
 /// Runs the command `cli` asks for, writing its output to `out`.
+///
+/// ```no_run
+/// use clap::Parser;
+/// use turbowish_snap::cli::{Cli, run};
+///
+/// let cli = Cli::parse_from(["turbowish", "summary", "turbowish-4242-1.twsnap", "--json"]);
+/// let mut out = Vec::new();
+/// run(&cli, &mut out)?;
+/// # Ok::<(), anyhow::Error>(())
+/// ```
 pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
     color::init(cli.no_color);
     match &cli.command {
