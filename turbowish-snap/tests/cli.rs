@@ -1002,10 +1002,11 @@ fn the_library_runs_commands_as_the_binary_does() {
     use clap::Parser;
     let path = write_snapshot("library", &service());
     let file = path.to_str().unwrap();
+    // No colors either way, though this test's stdout may be a terminal.
     for args in [
-        &["summary", file][..],
+        &["summary", file, "--no-color"][..],
         &["leaks", file, "--json"],
-        &["tasks", file],
+        &["tasks", file, "--no-color"],
     ] {
         let cli = turbowish_snap::cli::Cli::parse_from([&["turbowish"], args].concat());
         let mut out = Vec::new();
