@@ -90,9 +90,9 @@ pub enum GroupBy {
 }
 
 impl<'x, 'a> Comparison<'x, 'a> {
-    /// Compares `a` with `b`, a later snapshot of the same process (see
-    /// [`check_pair`](super::check_pair); unchecked here: compared anyway, every block of
-    /// another process looks born and freed).
+    /// Compares `a` with `b`, a later snapshot of the same process. That is
+    /// not checked here (see [`check_pair`](super::check_pair)): snapshots
+    /// of two processes are compared anyway, every block born and freed.
     pub fn new(a: &'x Analysis<'a>, b: &'x Analysis<'a>) -> Self {
         Comparison {
             a,
