@@ -3,9 +3,10 @@
 //!
 //! Every input goes through the reader's decoding and validation
 //! (`format::read_tables`). A snapshot the reader accepts then goes through
-//! every analysis in `turbowish_snap::analysis` (none may panic: the reader
-//! promises analysis code in-range indices), and through a write and read
-//! round trip that must give back the same snapshot.
+//! every analysis in `turbowish_snap::analysis`, through one `Analysis`
+//! (none may panic: the reader promises analysis code in-range indices),
+//! and through a write and read round trip that must give back the same
+//! snapshot.
 //!
 //! Seeds (`fuzz/seeds/tables/`): `kv-idle`, a real snapshot of an idle
 //! `turbowish-kv` server, and `cli-summary` and `cli-empty`, snapshots the
@@ -15,7 +16,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use turbowish_snap::analysis::{diff, graph, leaks, retained, retainers, tasks};
+use turbowish_snap::analysis::diff::{Comparison, GroupBy};
+use turbowish_snap::analysis::{Analysis, bloat, census, diff, leaks, retainers, sites};
 use turbowish_snap::{ReadOptions, Snapshot, format, read_with, write};
 
 fuzz_target!(|data: &[u8]| {
@@ -26,12 +28,25 @@ fuzz_target!(|data: &[u8]| {
     round_trip(&snap);
 });
 
-/// Runs every analysis over `snap`, and diffs it with itself.
+/// Runs every analysis over `snap`, through its [`Analysis`], and diffs it
+/// with itself.
 fn analyze(snap: &Snapshot) {
-    let graph = graph::HeapGraph::new(snap);
-    let retained = retained::Retained::new(snap, &graph);
-    let paths = retainers::ShortestPaths::new(snap, &graph);
-    let mut tree = retainers::PathTree::new(snap, &graph, &paths);
+    let a = Analysis::new(snap);
+    a.task_rows();
+    a.unreachable_total();
+    a.spawn_sites();
+    leaks::zombies(snap);
+    leaks::idle(snap, a.task_rows(), 0, 0);
+    bloat::futures(&a);
+    bloat::containers(snap);
+    census::roots(snap);
+    census::tasks(snap);
+    census::types(snap);
+    for t in sites::by_stack(snap, |_| true) {
+        a.site(t.stack);
+        sites::stack_frames(snap, t.stack);
+    }
+    let mut tree = a.path_tree();
     let mut shapes = ByType(snap);
     let all: Vec<u32> = (0..snap.blocks.len() as u32).collect();
     let grouping = tree.group(&all, &mut shapes);
@@ -39,18 +54,19 @@ fn analyze(snap: &Snapshot) {
         tree.path(g.example);
         tree.summary(g.example, 5, 5, &mut shapes);
     }
-    tasks::task_rows(snap, &graph, &retained);
-    leaks::unreachable(snap, &graph, &retained);
-    leaks::zombies(snap);
     // Not a later snapshot of itself: refused, as `turbowish diff` refuses
     // it without --force, and diffed anyway, as with --force.
     assert!(diff::check_pair(snap, snap).is_err());
-    let m = diff::match_blocks(snap, snap);
+    let same = Analysis::new(snap);
+    let pair = Comparison::new(&a, &same);
+    let m = pair.blocks();
     assert!(m.born.is_empty() && m.freed.is_empty());
-    assert_eq!(diff::match_tasks(snap, snap), (Vec::new(), Vec::new()));
-    let stack = |b: u32| snap.blocks[b as usize].stack;
-    for (_, group) in diff::group_changes(snap, snap, &m, stack, stack) {
-        assert_eq!(group.net(), 0);
+    assert_eq!(pair.tasks(), (&[][..], &[][..]));
+    pair.spawn_sites();
+    for by in [GroupBy::Spawn, GroupBy::Task, GroupBy::Site, GroupBy::Type] {
+        for (_, group) in pair.groups(by) {
+            assert_eq!(group.net(), 0);
+        }
     }
 }
 

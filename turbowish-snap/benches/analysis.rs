@@ -1,5 +1,5 @@
-//! How long `turbowish summary`, `tasks`, `diff` and `retainers` take, and
-//! how much memory they need, on synthetic heaps of 100k, 1M and 5M blocks,
+//! How long `turbowish summary`, `leaks`, `tasks`, `diff` and `retainers`
+//! take, and how much memory they need, on synthetic heaps of 100k, 1M and 5M blocks,
 //! and on a crowded 1M heap: the `turbowish` binary itself, run as a child
 //! process, as a user runs it.
 //!
@@ -54,21 +54,24 @@
 //!
 //! # What is measured
 //!
-//! `turbowish summary A --json`, `turbowish tasks A --json --top 0`,
-//! `turbowish diff A B --json` and `turbowish retainers A --type
-//! bench_server::cache::Entry --json`, each from spawn to exit: wall time,
-//! and peak resident memory (`ru_maxrss` from `wait4`). Every output is
-//! checked against the generator's figures (blocks, edges, tasks, born,
-//! freed and surviving blocks, new and ended tasks, blocks of that type).
+//! `turbowish summary A --json`, `turbowish leaks A --json`, `turbowish
+//! tasks A --json --top 0`, `turbowish diff A B --json` and `turbowish
+//! retainers A --type bench_server::cache::Entry --json`, each from spawn to
+//! exit: wall time, and peak resident memory (`ru_maxrss` from `wait4`).
+//! Every output is checked against the generator's figures (blocks, edges,
+//! tasks, zombie tasks, born, freed and surviving blocks, new and ended
+//! tasks, blocks of that type).
 //!
 //! Criterion times each command at 100k and 1M (`analysis/{command}/{size}`,
 //! 10 samples of one run each). Then a summary: per size and command, the
 //! median time of 3 interleaved rounds (min-max), the largest peak RSS, RSS
 //! per block read; the 1M row against the targets (summary and diff each at
 //! most 2 s and 1 GiB); and how time and memory grow from 100k to 1M to 5M
-//! (the factor, and the exponent `k` in `time ~ blocks^k`); and each
-//! command on the crowded pair against the plain one of the same size (the
-//! target: at most 2x its time).
+//! (the factor, and the exponent `k` in `time ~ blocks^k`); each command on
+//! the crowded pair against the plain one of the same size (the target: at
+//! most 2x its time); and `leaks` against `summary` at each size (the
+//! target: no more than its time, within the rounds' noise: both build the
+//! heap graph and dominator tree once, through one `Analysis`).
 //!
 //! # Running
 //!
@@ -91,8 +94,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 use turbowish_snap::{
-    Block, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind, Snapshot,
-    Symbol, Task, TaskState, write_file,
+    Block, Builder, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind,
+    Snapshot, Symbol, Task, TaskState, write_file,
 };
 
 /// Set (to `"<blocks> <directory>"`) in the child that generates snapshots.
@@ -109,33 +112,6 @@ const ROUNDS: usize = 3;
 #[path = "common/rng.rs"]
 mod rng;
 use rng::Rng;
-
-/// An interning string table, string 0 the empty string.
-struct Strings {
-    list: Vec<String>,
-    index: HashMap<String, u32>,
-}
-
-impl Strings {
-    fn new() -> Strings {
-        let mut s = Strings {
-            list: Vec::new(),
-            index: HashMap::new(),
-        };
-        s.intern("");
-        s
-    }
-
-    fn intern(&mut self, text: &str) -> u32 {
-        if let Some(&i) = self.index.get(text) {
-            return i;
-        }
-        let i = self.list.len() as u32;
-        self.list.push(text.to_owned());
-        self.index.insert(text.to_owned(), i);
-        i
-    }
-}
 
 const PID: u32 = 4242;
 const START_TOKEN: u64 = 0x5eed_0f7a_5c0f_fe00;
@@ -220,10 +196,8 @@ const TASK_NAMES: &[&str] = &["", "", "", "conn", "flush", "gc", "metrics", "ses
 
 /// What both snapshots share: the process's modules, symbols and names.
 struct Tables {
-    strings: Strings,
-    modules: Vec<Module>,
-    frames: Vec<Frame>,
-    stacks: Vec<Vec<u32>>,
+    /// The strings, modules, frames and stacks of both.
+    base: Snapshot,
     type_names: Vec<u32>,
     labels: Vec<u32>,
     task_names: Vec<u32>,
@@ -242,12 +216,12 @@ struct Tables {
 
 impl Tables {
     fn new(rng: &mut Rng) -> Tables {
-        let mut strings = Strings::new();
-        let exe = strings.intern("/srv/bench-server/bin/bench-server");
+        let mut strings = Builder::new();
+        let exe = strings.string("/srv/bench-server/bin/bench-server");
         let libs = [
             exe,
-            strings.intern("/usr/lib/x86_64-linux-gnu/libc.so.6"),
-            strings.intern("/usr/lib/x86_64-linux-gnu/libssl.so.3"),
+            strings.string("/usr/lib/x86_64-linux-gnu/libc.so.6"),
+            strings.string("/usr/lib/x86_64-linux-gnu/libssl.so.3"),
         ];
         let modules: Vec<Module> = libs
             .iter()
@@ -271,8 +245,8 @@ impl Tables {
                 f if f.starts_with('/') => Some(f.to_owned()),
                 f => Some(format!("{RUSTC}/{f}")),
             };
-            let function = strings.intern(function);
-            let file = file.map(|f| strings.intern(&f));
+            let function = strings.string(function);
+            let file = file.map(|f| strings.string(&f));
             for _ in 0..3 {
                 frames.push(Frame {
                     addr: addr(rng, 0),
@@ -295,7 +269,7 @@ impl Tables {
                 "bench_server" => format!("/srv/bench-server/src/{module}.rs"),
                 _ => format!("{REGISTRY}/{krate}-1.4.0/src/{module}.rs"),
             };
-            functions.push((strings.intern(&name), strings.intern(&file)));
+            functions.push((strings.string(&name), strings.string(&file)));
         }
         let symbol = |rng: &mut Rng| {
             let (function, file) = rng.pick(&functions);
@@ -352,7 +326,7 @@ impl Tables {
             stacks.push(stack);
         }
 
-        let mut intern_all = |list: &[&str]| list.iter().map(|s| strings.intern(s)).collect();
+        let mut intern_all = |list: &[&str]| list.iter().map(|s| strings.string(s)).collect();
         let type_names = intern_all(TYPE_NAMES);
         let labels = intern_all(LABELS);
         let task_names = intern_all(TASK_NAMES);
@@ -360,10 +334,10 @@ impl Tables {
             .map(|k| {
                 let module = ["conn", "session", "cache", "metrics", "flush"][k % 5];
                 (
-                    strings.intern(&format!("/srv/bench-server/src/{module}.rs")),
+                    strings.string(&format!("/srv/bench-server/src/{module}.rs")),
                     40 + 17 * k as u32,
                     9,
-                    strings.intern(&format!("bench_server::{module}::run{k}::{{{{closure}}}}")),
+                    strings.string(&format!("bench_server::{module}::run{k}::{{{{closure}}}}")),
                 )
             })
             .collect();
@@ -374,16 +348,15 @@ impl Tables {
             })
             .collect();
         let threads = (0..12)
-            .map(|k| strings.intern(&format!("thread {}", PID + k)))
+            .map(|k| strings.string(&format!("thread {}", PID + k)))
             .collect();
-        let named = vec![strings.intern("config"), strings.intern("registry")];
-        let entry_type = strings.intern(ENTRY_TYPE);
-        let list_symbol = strings.intern("bench_server::cache::LRU");
+        let named = vec![strings.string("config"), strings.string("registry")];
+        let entry_type = strings.string(ENTRY_TYPE);
+        let list_symbol = strings.string("bench_server::cache::LRU");
+        let mut base = strings.build();
+        (base.modules, base.frames, base.stacks) = (modules, frames, stacks);
         Tables {
-            strings,
-            modules,
-            frames,
-            stacks,
+            base,
             type_names,
             labels,
             task_names,
@@ -417,11 +390,7 @@ impl Tables {
                 epoch: sequence,
                 time_ns,
             },
-            strings: self.strings.list.clone(),
-            modules: self.modules.clone(),
-            frames: self.frames.clone(),
-            stacks: self.stacks.clone(),
-            ..Snapshot::default()
+            ..self.base.clone()
         }
     }
 }
@@ -489,7 +458,7 @@ impl Tables {
             s.roots.push(Root {
                 kind: RootKind::Static,
                 label: self.exe,
-                start: self.modules[0].end + 0x9000,
+                start: self.base.modules[0].end + 0x9000,
                 len: 64,
                 targets: vec![first],
                 labels: vec![self.list_symbol],
@@ -526,12 +495,14 @@ struct Stats {
     ended_tasks: u64,
     /// A's blocks whose type contains [`ENTRY_TYPE`] (as `--type` selects).
     entries_a: u64,
+    /// A's finished tasks with storage: zombie futures.
+    zombies_a: u64,
     file_a: u64,
     file_b: u64,
 }
 
 impl Stats {
-    fn fields(&mut self) -> [(&'static str, &mut u64); 16] {
+    fn fields(&mut self) -> [(&'static str, &mut u64); 17] {
         [
             ("blocks_a", &mut self.blocks_a),
             ("blocks_b", &mut self.blocks_b),
@@ -547,6 +518,7 @@ impl Stats {
             ("new_tasks", &mut self.new_tasks),
             ("ended_tasks", &mut self.ended_tasks),
             ("entries_a", &mut self.entries_a),
+            ("zombies_a", &mut self.zombies_a),
             ("file_a", &mut self.file_a),
             ("file_b", &mut self.file_b),
         ]
@@ -1013,6 +985,9 @@ impl Gen {
             entries_a: (a.blocks.iter())
                 .filter(|x| a.strings[x.type_name as usize].contains(ENTRY_TYPE))
                 .count() as u64,
+            zombies_a: (a.tasks.iter())
+                .filter(|t| t.state.is_finished() && t.storage.is_some())
+                .count() as u64,
             ..Stats::default()
         };
         stats.file_a =
@@ -1159,17 +1134,25 @@ impl Prepared {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cmd {
     Summary,
+    Leaks,
     Tasks,
     Diff,
     Retainers,
 }
 
 impl Cmd {
-    const ALL: [Cmd; 4] = [Cmd::Summary, Cmd::Tasks, Cmd::Diff, Cmd::Retainers];
+    const ALL: [Cmd; 5] = [
+        Cmd::Summary,
+        Cmd::Leaks,
+        Cmd::Tasks,
+        Cmd::Diff,
+        Cmd::Retainers,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Cmd::Summary => "summary",
+            Cmd::Leaks => "leaks",
             Cmd::Tasks => "tasks",
             Cmd::Diff => "diff",
             Cmd::Retainers => "retainers",
@@ -1179,7 +1162,7 @@ impl Cmd {
     fn args(self, p: &Prepared) -> Vec<OsString> {
         let mut args: Vec<OsString> = vec![self.name().into(), p.a.clone().into()];
         match self {
-            Cmd::Summary => args.push("--json".into()),
+            Cmd::Summary | Cmd::Leaks => args.push("--json".into()),
             Cmd::Tasks => args.extend(["--json", "--top", "0"].map(OsString::from)),
             Cmd::Diff => args.extend([p.b.clone().into(), "--json".into()]),
             Cmd::Retainers => args.extend(["--type", ENTRY_TYPE, "--json"].map(OsString::from)),
@@ -1234,7 +1217,9 @@ impl Cmd {
                 expect("edges", s.edges_a)?;
                 expect("total", s.roots_a)
             }
+            Cmd::Leaks => expect("zombie_tasks", s.zombies_a),
             Cmd::Tasks => {
+                expect("traced_tasks", s.tasks_a)?;
                 let rows = json.matches("\"spawned_at\":").count() as u64;
                 if rows == s.tasks_a {
                     Ok(())
@@ -1476,6 +1461,41 @@ fn print_report(bin: &Path, prepared: &[Prepared], rows: &[Row], floor: u64, tin
 
     print_crowded(prepared, rows);
     print_growth(prepared, rows);
+    print_leaks_against_summary(prepared, rows);
+}
+
+/// `leaks` against `summary` on each pair: the same parts of one
+/// `Analysis`, so no more time (a tenth more is taken for noise).
+fn print_leaks_against_summary(prepared: &[Prepared], rows: &[Row]) {
+    let at = |cmd: Cmd| Cmd::ALL.iter().position(|&c| c == cmd).expect("measured");
+    let (summary, leaks) = (at(Cmd::Summary), at(Cmd::Leaks));
+    println!();
+    println!(
+        "leaks against summary: median time, peak RSS; target at 1M: no more than summary's \
+         time (within a tenth, the rounds' noise)"
+    );
+    for (p, row) in prepared.iter().zip(rows) {
+        let (ts, tl) = (
+            median(row.times[summary].clone()),
+            median(row.times[leaks].clone()),
+        );
+        let ratio = tl.as_secs_f64() / ts.as_secs_f64();
+        let verdict = match (p.blocks == 1_000_000, ratio <= 1.1) {
+            (false, _) => "",
+            (true, true) => "ok",
+            (true, false) => "MISSED",
+        };
+        println!(
+            "{:>9} {:>9} -> {:>9} {:>6.2}x {:>6}   {:>10} -> {:>10}",
+            p.label,
+            secs(ts),
+            secs(tl),
+            ratio,
+            verdict,
+            mib(row.rss[summary]),
+            mib(row.rss[leaks])
+        );
+    }
 }
 
 /// Each command on a crowded pair against the plain pair of its size.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{scrub_stack, turbowish_json};
+use common::{scrub_stack, turbowish_json, wait_until_parked};
 use turbowish_alloc::TurboWish;
 
 #[global_allocator]
@@ -37,7 +37,7 @@ fn each_task_retains_what_only_it_holds() {
         let _enter = rt.enter();
         handles.push(turbowish_alloc::TracedExt::named(task, ["t0", "t1", "t2", "t3"][i]).spawn());
     }
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    wait_until_parked(TASKS, |t| t.name.len() == 2 && t.name.starts_with('t'));
     let path = std::env::temp_dir().join(format!("tw-analysis-{}.twsnap", std::process::id()));
     turbowish_alloc::snapshot_to(&path).expect("snapshot");
 
@@ -48,7 +48,8 @@ fn each_task_retains_what_only_it_holds() {
         "--top".as_ref(),
         "0".as_ref(),
         path.as_os_str(),
-    ]);
+    ])["tasks"]
+        .take();
     std::fs::remove_file(&path).unwrap();
     for i in 0..TASKS {
         let name = format!("t{i}");

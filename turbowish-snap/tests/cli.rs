@@ -47,48 +47,20 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Builds a [`Snapshot`] with interned strings.
-#[derive(Default)]
-struct Builder {
-    snap: Snapshot,
+/// Adds a frame of the executable whose symbols are `(function, file,
+/// line)`, innermost first.
+fn frame(b: &mut Builder, addr: u64, symbols: &[(&str, Option<&str>, u32)]) -> u32 {
+    let symbols = (symbols.iter())
+        .map(|&(function, file, line)| b.symbol(function, file, line))
+        .collect();
+    b.frame(Frame {
+        addr,
+        module: Some(0),
+        symbols,
+    })
 }
 
-impl Builder {
-    fn string(&mut self, s: &str) -> u32 {
-        let strings = &mut self.snap.strings;
-        match strings.iter().position(|x| x == s) {
-            Some(i) => i as u32,
-            None => {
-                strings.push(s.to_owned());
-                strings.len() as u32 - 1
-            }
-        }
-    }
-
-    /// A frame whose symbols are `(function, file, line)`, innermost first.
-    fn frame(&mut self, addr: u64, symbols: &[(&str, Option<&str>, u32)]) -> u32 {
-        let symbols = symbols
-            .iter()
-            .map(|&(function, file, line)| Symbol {
-                function: self.string(function),
-                file: file.map(|f| self.string(f)),
-                line,
-            })
-            .collect();
-        self.snap.frames.push(Frame {
-            addr,
-            module: Some(0),
-            symbols,
-        });
-        self.snap.frames.len() as u32 - 1
-    }
-
-    fn stack(&mut self, frames: &[u32]) -> u32 {
-        self.snap.stacks.push(frames.to_vec());
-        self.snap.stacks.len() as u32 - 1
-    }
-}
-
+const TIME_NS: u64 = 1_700_000_000_123_456_789;
 const RUSTC: &str = "/rustc/17067e9ac6d7e98f18d4d6a8d21ec4f8a7a08bbb/library";
 const CACHE_BYTES: u64 = 2048 + 1024;
 const CONN_BYTES: u64 = 256 << 10;
@@ -103,18 +75,18 @@ const LIVE_BLOCKS: u64 = 2 + 1 + 3 + 1 + 2;
 /// messages, a runtime allocation with only std frames, and blocks without
 /// a stack.
 fn service() -> Snapshot {
-    let mut b = Builder::default();
+    let mut b = Builder::new();
     let exe = b.string("/opt/svc/bin/svc");
-    b.snap.process = Process {
+    b.snapshot_mut().process = Process {
         pid: 4242,
         exe,
         build_id: vec![0xab; 20],
         start_token: 77,
         sequence: 3,
         epoch: 3,
-        time_ns: 1_700_000_000_123_456_789,
+        time_ns: TIME_NS,
     };
-    b.snap.modules.push(Module {
+    b.snapshot_mut().modules.push(Module {
         path: exe,
         build_id: vec![0xab; 20],
         bias: 0x5555_0000_0000,
@@ -122,7 +94,7 @@ fn service() -> Snapshot {
         end: 0x5555_0100_0000,
     });
     let libc = b.string("/usr/lib/x86_64-linux-gnu/libc.so.6");
-    b.snap.modules.push(Module {
+    b.snapshot_mut().modules.push(Module {
         path: libc,
         bias: 0x7f00_0000_0000,
         start: 0x7f00_0002_8000,
@@ -132,8 +104,9 @@ fn service() -> Snapshot {
     let alloc_src = format!("{RUSTC}/alloc/src/alloc.rs");
     let raw_vec = format!("{RUSTC}/alloc/src/raw_vec.rs");
     let hash_map = format!("{RUSTC}/std/src/collections/hash/map.rs");
-    let rust_alloc = b.frame(0x5555_0000_1000, &[("__rust_alloc", None, 0)]);
-    let shim = b.frame(
+    let rust_alloc = frame(&mut b, 0x5555_0000_1000, &[("__rust_alloc", None, 0)]);
+    let shim = frame(
+        &mut b,
         0x5555_0000_1100,
         &[(
             "<turbowish_alloc::TurboWish<A> as core::alloc::global::GlobalAlloc>::alloc",
@@ -141,15 +114,18 @@ fn service() -> Snapshot {
             88,
         )],
     );
-    let alloc = b.frame(
+    let alloc = frame(
+        &mut b,
         0x5555_0000_1200,
         &[("alloc::alloc::alloc", Some(&alloc_src), 98)],
     );
-    let grow = b.frame(
+    let grow = frame(
+        &mut b,
         0x5555_0000_1300,
         &[("alloc::raw_vec::finish_grow", Some(&raw_vec), 481)],
     );
-    let rehash = b.frame(
+    let rehash = frame(
+        &mut b,
         0x5555_0000_1400,
         &[(
             "hashbrown::raw::RawTable<T,A>::reserve_rehash",
@@ -157,7 +133,8 @@ fn service() -> Snapshot {
             1102,
         )],
     );
-    let insert = b.frame(
+    let insert = frame(
+        &mut b,
         0x5555_0000_1500,
         &[(
             "std::collections::hash::map::HashMap<K,V,S>::insert",
@@ -165,7 +142,8 @@ fn service() -> Snapshot {
             1203,
         )],
     );
-    let cache = b.frame(
+    let cache = frame(
+        &mut b,
         0x5555_0000_2000,
         &[(
             "svc::cache::Cache::insert",
@@ -173,7 +151,8 @@ fn service() -> Snapshot {
             42,
         )],
     );
-    let main = b.frame(
+    let main = frame(
+        &mut b,
         0x5555_0000_2100,
         &[(
             "svc::main::{{closure}}",
@@ -182,7 +161,8 @@ fn service() -> Snapshot {
         )],
     );
     // `Vec::with_capacity` inlined into `read_buffer`, in one frame.
-    let read_buffer = b.frame(
+    let read_buffer = frame(
+        &mut b,
         0x5555_0000_2200,
         &[
             (
@@ -197,7 +177,8 @@ fn service() -> Snapshot {
             ),
         ],
     );
-    let poll = b.frame(
+    let poll = frame(
+        &mut b,
         0x5555_0000_2300,
         &[(
             "<svc::conn::Conn as core::future::Future>::poll",
@@ -205,7 +186,8 @@ fn service() -> Snapshot {
             60,
         )],
     );
-    let decode = b.frame(
+    let decode = frame(
+        &mut b,
         0x5555_0000_2400,
         &[(
             "svc_proto::Message::decode",
@@ -213,8 +195,9 @@ fn service() -> Snapshot {
             903,
         )],
     );
-    let unsymbolized = b.frame(0x7f00_0002_9abc, &[]);
-    let spawn = b.frame(
+    let unsymbolized = frame(&mut b, 0x7f00_0002_9abc, &[]);
+    let spawn = frame(
+        &mut b,
         0x5555_0000_2500,
         &[(
             "std::thread::Builder::spawn_unchecked_",
@@ -222,7 +205,8 @@ fn service() -> Snapshot {
             502,
         )],
     );
-    let lang_start = b.frame(
+    let lang_start = frame(
+        &mut b,
         0x5555_0000_2600,
         &[(
             "std::rt::lang_start_internal",
@@ -242,7 +226,7 @@ fn service() -> Snapshot {
         epoch,
         type_name: 0,
     };
-    b.snap.blocks = vec![
+    b.snapshot_mut().blocks = vec![
         block(0x5555_6000_0010, 24, 0, 0, 0),
         block(0x5555_6000_0030, 48, 0, runtime_stack, 0),
         block(0x5555_6000_0070, 24, 0, 0, 1),
@@ -253,7 +237,7 @@ fn service() -> Snapshot {
         block(0x5555_6000_3100, 100, 7, proto_stack, 3),
         block(0x7f11_0000_0000, CONN_BYTES, 7, conn_stack, 2),
     ];
-    b.snap.edges = [(3, 4), (4, 3), (5, 6), (8, 5), (8, 7)]
+    b.snapshot_mut().edges = [(3, 4), (4, 3), (5, 6), (8, 5), (8, 7)]
         .map(|(from, to)| Edge::new(from, to))
         .to_vec();
     let label = b.string("/opt/svc/bin/svc");
@@ -266,13 +250,13 @@ fn service() -> Snapshot {
         targets: targets.to_vec(),
         ..Root::default()
     };
-    b.snap.roots = vec![
+    b.snapshot_mut().roots = vec![
         root(RootKind::Static, label, 0x5555_0200_0000, &[0, 3]),
         root(RootKind::Static, label, 0x5555_0201_0000, &[1]),
         root(RootKind::ThreadStack, thread, 0x7ffc_0000_0000, &[8]),
         root(RootKind::ThreadLocal, thread, 0x7f22_0000_0000, &[2]),
     ];
-    b.snap.capture = Capture {
+    b.snapshot_mut().capture = Capture {
         pause_ns: 1_480_000,
         scan_ns: 12_340_000,
         symbolize_ns: 30_250_000,
@@ -291,7 +275,7 @@ fn service() -> Snapshot {
     };
     let (name, file) = (b.string("cache"), b.string("/opt/svc/src/cache.rs"));
     let conn_name = b.string("conn");
-    b.snap.tasks = vec![
+    b.snapshot_mut().tasks = vec![
         Task {
             name,
             file,
@@ -299,7 +283,7 @@ fn service() -> Snapshot {
             column: 5,
             future_size: 2048,
             polls: 12,
-            last_poll_ns: b.snap.process.time_ns - 3_000_000_000,
+            last_poll_ns: TIME_NS - 3_000_000_000,
             storage: Some(3),
             ..task(3, TaskState::Pending)
         },
@@ -310,19 +294,261 @@ fn service() -> Snapshot {
             column: 9,
             future_size: 640,
             polls: 3,
-            last_poll_ns: b.snap.process.time_ns - 250_000_000,
+            last_poll_ns: TIME_NS - 250_000_000,
             storage: Some(8),
             ..task(7, TaskState::Pending)
         },
         task(9, TaskState::Completed),
     ];
-    b.snap.blocks[4].type_name = b.string("alloc::vec::Vec<u8>");
-    b.snap.containers = vec![Container {
+    b.snapshot_mut().blocks[4].type_name = b.string("alloc::vec::Vec<u8>");
+    b.snapshot_mut().containers = vec![Container {
         block: 4,
         len: 1,
         capacity: 4,
     }];
-    b.snap
+    b.build()
+}
+
+/// The service of [`service`] a minute later (snapshot 4): a protocol
+/// block freed and another born at its address, one more freed; a new
+/// `conn` task (spawned where task 7 was) with an 8 KiB message; the
+/// completed task 9's storage now known and held by the cache's `Vec` (a
+/// zombie future); a block nothing points to; the cache task idle for 65 s.
+fn service_later() -> Snapshot {
+    let mut b = Builder::from_snapshot(service());
+    let s = b.snapshot_mut();
+    s.process.sequence = 4;
+    s.process.epoch = 4;
+    s.process.time_ns += 60_000_000_000;
+    let block = |addr, size, task, like: &Block| Block {
+        addr,
+        size,
+        task,
+        epoch: 3,
+        ..*like
+    };
+    let proto = s.blocks[5];
+    let conn = s.blocks[8];
+    let cache = s.blocks[4];
+    s.blocks = vec![
+        s.blocks[0],
+        s.blocks[1],
+        s.blocks[2],
+        s.blocks[3],
+        s.blocks[4],
+        s.blocks[5],
+        block(0x5555_6000_3080, 100, 7, &proto),
+        block(0x5555_6000_4000, 4096, 7, &conn),
+        block(0x5555_6000_5000, 8192, 11, &proto),
+        block(0x5555_6000_6000, 256, 7, &cache),
+        block(0x5555_6000_7000, 512, 7, &proto),
+        s.blocks[8],
+    ];
+    s.blocks[9].type_name = 0;
+    s.edges = [(3, 4), (4, 3), (4, 9), (5, 6), (7, 8), (11, 5)]
+        .map(|(from, to)| Edge::new(from, to))
+        .to_vec();
+    s.roots[2].targets = vec![7, 11];
+    s.containers[0].block = 4;
+    s.tasks[0].last_poll_ns = s.process.time_ns - 65_000_000_000;
+    s.tasks[1].storage = Some(11);
+    s.tasks[2].storage = Some(9);
+    s.tasks.push(Task {
+        serial: 11,
+        id: 11,
+        storage: Some(7),
+        polls: 2,
+        ..s.tasks[1].clone()
+    });
+    b.build()
+}
+
+/// `service()` and `service_later()`, written as snapshots 3 and 4 into a
+/// fresh directory for test `name`.
+fn write_pair(name: &str) -> (PathBuf, PathBuf) {
+    let dir = temp_dir(name);
+    let (a, b) = (
+        dir.join("turbowish-4242-3.twsnap"),
+        dir.join("turbowish-4242-4.twsnap"),
+    );
+    write_file(&service(), &a).expect("write snapshot A");
+    write_file(&service_later(), &b).expect("write snapshot B");
+    (a, b)
+}
+
+/// `turbowish ARGS`, which must succeed without a word on stderr; its
+/// stdout.
+fn ok_stdout(args: &[&str]) -> String {
+    let out = turbowish(args);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn diff_text() {
+    let (a, b) = write_pair("diff-text");
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    insta::assert_snapshot!("diff_text", ok_stdout(&["diff", a, b]));
+    let by_site = ok_stdout(&["diff", a, b, "--by", "site"]);
+    insta::assert_snapshot!("diff_text_by_site", by_site);
+}
+
+#[test]
+fn leaks_text() {
+    let (a, b) = write_pair("leaks-text");
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let args = ["leaks", b, "--baseline", a, "--min-bytes", "1024"];
+    insta::assert_snapshot!("leaks_text", ok_stdout(&args));
+}
+
+/// More of everything than `--top`'s default shows: `WIDE` traced tasks,
+/// each spawned on its own line with its own future type, its storage
+/// pointing at a private block of its own type and allocation site (a
+/// `Vec` with room to spare), and `WIDE` unreachable blocks from as many
+/// sites.
+fn wide() -> Snapshot {
+    let mut b = Builder::new();
+    let main = b.string("/svc/src/main.rs");
+    let mut blocks = Vec::new();
+    for i in 0..WIDE {
+        let sym = b.symbol(&format!("svc::f{i}"), Some(&format!("/svc/src/f{i}.rs")), 7);
+        let f = b.frame(Frame {
+            addr: 0x5555_0000_1000 + u64::from(i),
+            module: None,
+            symbols: vec![sym],
+        });
+        let stack = b.stack(&[f]);
+        let type_name = b.string(&format!("alloc::vec::Vec<svc::T{i}>"));
+        for (k, size) in [(0, 640), (1, 1000 + u64::from(i)), (2, 24)] {
+            let task = [0, u64::from(i) + 1, 0][k];
+            let type_name = [0, type_name, 0][k];
+            let addr = 0x5555_6000_0000 + 0x1_0000 * u64::from(i) + 0x1000 * k as u64;
+            blocks.push(Block {
+                addr,
+                size,
+                task,
+                stack,
+                epoch: 0,
+                type_name,
+            });
+        }
+    }
+    let s = b.snapshot_mut();
+    s.process.pid = 4242;
+    s.process.sequence = 1;
+    s.process.epoch = 1;
+    s.blocks = blocks;
+    s.edges = (0..WIDE).map(|i| Edge::new(3 * i, 3 * i + 1)).collect();
+    s.containers = (0..WIDE)
+        .map(|i| Container {
+            block: 3 * i + 1,
+            len: 1,
+            capacity: 4,
+        })
+        .collect();
+    for i in 0..WIDE {
+        let future_type = b.string(&format!("svc::conn{i}::{{{{closure}}}}"));
+        let s = b.snapshot_mut();
+        s.roots.push(Root {
+            kind: RootKind::Task,
+            targets: vec![3 * i],
+            task: Some(i),
+            ..Root::default()
+        });
+        s.tasks.push(Task {
+            serial: u64::from(i) + 1,
+            id: u64::from(i) + 1,
+            file: main,
+            line: 10 + i,
+            future_type,
+            future_size: 600 + u64::from(i),
+            storage: Some(3 * i),
+            ..Task::default()
+        });
+    }
+    b.build()
+}
+
+/// How many of each thing [`wide`] has.
+const WIDE: u32 = 15;
+
+/// Every list of every command, by its JSON path: at most `--top` rows,
+/// ten by default, all with `--top 0`; the counts beside a list are never
+/// cut.
+#[test]
+fn every_list_shows_ten_rows_by_default_and_all_with_top_0() {
+    let dir = temp_dir("wide");
+    let (a, b) = (dir.join("a.twsnap"), dir.join("b.twsnap"));
+    let mut later = wide();
+    later.process.sequence = 2;
+    write_file(&wide(), &a).unwrap();
+    write_file(&later, &b).unwrap();
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let idle = ["--idle", "0", "--min-bytes", "0"];
+    let commands: [(Vec<&str>, &[&str]); 8] = [
+        (
+            vec!["summary", a],
+            &["/top_tasks", "/top_spawn_sites", "/top_types", "/top_sites"],
+        ),
+        (vec!["tasks", a], &["/tasks"]),
+        (vec!["diff", a, b], &["/spawn_sites", "/groups/rows"]),
+        (
+            [&["leaks", a][..], &idle].concat(),
+            &["/unreachable/sites", "/idle"],
+        ),
+        (vec!["bloat", a], &["/futures", "/containers"]),
+        (vec!["sites", a], &["/sites"]),
+        (vec!["retainers", a, "--type", "svc::T"], &["/paths"]),
+        (vec!["retainers", a, "--site", "svc::f"], &["/paths"]),
+    ];
+    for (args, lists) in commands {
+        let json = |top: &[&str]| -> serde_json::Value {
+            let out = ok_stdout(&[&args[..], &["--json"], top].concat());
+            serde_json::from_str(&out).expect("JSON")
+        };
+        let (default, zero, all) = (json(&[]), json(&["--top", "0"]), json(&["--top", "1000"]));
+        for list in lists {
+            let len =
+                |v: &serde_json::Value| v.pointer(list).and_then(|l| l.as_array()).map(Vec::len);
+            assert_eq!(len(&default), Some(10), "{args:?} {list} by default");
+            assert_eq!(len(&zero), len(&all), "{args:?} {list} with --top 0");
+            assert!(len(&all) > Some(10), "{args:?} {list}: {all:#}");
+        }
+        assert_eq!(
+            json(&["--top", "1"])
+                .pointer(lists[0])
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}
+
+/// `--json` prints one pretty JSON object, whatever the command.
+#[test]
+fn every_json_output_is_one_pretty_object() {
+    let (a, b) = write_pair("json-objects");
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let commands: [&[&str]; 8] = [
+        &["summary", a],
+        &["tasks", a],
+        &["diff", a, b],
+        &["leaks", b],
+        &["bloat", a],
+        &["sites", a],
+        &["retainers", a, "--site", "decode"],
+        &["tasks", a, "--top", "0"],
+    ];
+    for args in commands {
+        let out = ok_stdout(&[args, &["--json"]].concat());
+        let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        assert!(v.is_object(), "{args:?}: {out}");
+        let pretty = out.starts_with("{\n  \"") && out.ends_with("\n}\n");
+        assert!(pretty, "{args:?}: not pretty-printed: {out}");
+    }
 }
 
 /// Writes `snap` into a fresh directory for test `name`; returns its path.
@@ -373,7 +599,8 @@ fn tasks_text() {
 fn tasks_json_has_retained_and_allocated_bytes() {
     let v: serde_json::Value =
         serde_json::from_str(&tasks("tasks-json", &service(), &["--json"])).unwrap();
-    let rows = v.as_array().unwrap();
+    assert_eq!(v["traced_tasks"], 3);
+    let rows = v["tasks"].as_array().unwrap();
     assert_eq!(rows.len(), 3);
     // By retained, largest first: the connection's storage holds its buffer
     // block and the three protocol blocks only it reaches.
@@ -394,15 +621,9 @@ fn tasks_json_has_retained_and_allocated_bytes() {
         &["--json", "--sort", "idle", "--top", "1"],
     ))
     .unwrap();
-    assert_eq!(sorted.as_array().unwrap().len(), 1);
-    assert_eq!(sorted[0]["id"], 3);
-}
-
-#[test]
-fn help_diff() {
-    let out = turbowish(&["diff", "--help"]);
-    assert_eq!(out.status.code(), Some(0));
-    insta::assert_snapshot!(stdout(&out));
+    assert_eq!(sorted["traced_tasks"], 3, "the count is not cut");
+    assert_eq!(sorted["tasks"].as_array().unwrap().len(), 1);
+    assert_eq!(sorted["tasks"][0]["id"], 3);
 }
 
 #[test]
@@ -417,7 +638,7 @@ fn diff_of_a_missing_file_is_one_line_and_exit_2() {
 #[test]
 fn bloat_lists_big_futures_and_unused_capacity() {
     let path = write_snapshot("bloat", &service());
-    let out = turbowish(&["bloat", path.to_str().unwrap(), "--min-size", "1024"]);
+    let out = turbowish(&["bloat", path.to_str().unwrap(), "--min-bytes", "1024"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     insta::assert_snapshot!(stdout(&out));
     let json = turbowish(&["bloat", "--json", path.to_str().unwrap()]);
@@ -579,27 +800,6 @@ fn leaks_counts_every_zombie_when_the_list_is_cut() {
         text.contains("zombie futures: 2 (finished, storage still held); the first 1 shown"),
         "{text}"
     );
-}
-
-#[test]
-fn help_sites() {
-    let out = turbowish(&["sites", "--help"]);
-    assert_eq!(out.status.code(), Some(0));
-    insta::assert_snapshot!(stdout(&out));
-}
-
-#[test]
-fn help_retainers() {
-    let out = turbowish(&["retainers", "--help"]);
-    assert_eq!(out.status.code(), Some(0));
-    insta::assert_snapshot!(stdout(&out));
-}
-
-#[test]
-fn help_tasks() {
-    let out = turbowish(&["tasks", "--help"]);
-    assert_eq!(out.status.code(), Some(0));
-    insta::assert_snapshot!(stdout(&out));
 }
 
 #[test]
@@ -796,18 +996,41 @@ fn help_top_level() {
     insta::assert_snapshot!(stdout(&out));
 }
 
+/// `cli::run`, called in this process, prints what the binary prints.
 #[test]
-fn help_summary() {
-    let out = turbowish(&["summary", "--help"]);
-    assert_eq!(out.status.code(), Some(0));
-    insta::assert_snapshot!(stdout(&out));
+fn the_library_runs_commands_as_the_binary_does() {
+    use clap::Parser;
+    let path = write_snapshot("library", &service());
+    let file = path.to_str().unwrap();
+    // No colors either way, though this test's stdout may be a terminal.
+    for args in [
+        &["summary", file, "--no-color"][..],
+        &["leaks", file, "--json"],
+        &["tasks", file, "--no-color"],
+    ] {
+        let cli = turbowish_snap::cli::Cli::parse_from([&["turbowish"], args].concat());
+        let mut out = Vec::new();
+        turbowish_snap::cli::run(&cli, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), ok_stdout(args), "{args:?}");
+    }
+    let cli = turbowish_snap::cli::Cli::parse_from(["turbowish", "summary", "/nonexistent"]);
+    let err = turbowish_snap::cli::run(&cli, &mut Vec::new()).unwrap_err();
+    assert!(turbowish_snap::cli::one_line(&err).starts_with("cannot read /nonexistent: "));
 }
 
+/// Every subcommand's `--help`, each an insta snapshot `help_<name>`: a
+/// new subcommand gets one without a new test.
 #[test]
-fn help_snap() {
-    let out = turbowish(&["snap", "--help"]);
-    assert_eq!(out.status.code(), Some(0));
-    insta::assert_snapshot!(stdout(&out));
+fn help_of_every_subcommand() {
+    use clap::CommandFactory;
+    let cli = turbowish_snap::cli::Cli::command();
+    let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+    assert!(names.len() >= 8, "{names:?}");
+    for name in names {
+        let out = turbowish(&[name, "--help"]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+        insta::assert_snapshot!(format!("help_{name}"), stdout(&out));
+    }
 }
 
 /// A pid no process has, searching down from 4,000,000.
@@ -956,7 +1179,7 @@ fn hostile_names_are_escaped_in_text_and_kept_whole_in_json() {
         &["summary", file],
         &["tasks", file],
         &["leaks", file],
-        &["bloat", file, "--min-size", "1"],
+        &["bloat", file, "--min-bytes", "1"],
         &["sites", file, "--stack"],
         &["retainers", file, "--site", "svc"],
         &["retainers", file, "--task", "3"],

@@ -78,6 +78,11 @@ fn snap_then_summary_on_a_live_process() {
     ]);
     let _ = child.kill();
     let _ = child.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("{\n  \""),
+        "not pretty-printed like the rest: {text}"
+    );
     let snap = json_of(&out);
     let path = snap["path"].as_str().expect("path");
     assert!(

@@ -124,9 +124,10 @@ fn turbowish(file: &std::path::Path, args: &[&str]) -> String {
 fn the_commands_name_sixteen_sharers_and_elide_the_chain() {
     let file = std::env::temp_dir().join(format!("tw-crowded-{}.twsnap", std::process::id()));
     turbowish_snap::write_file(&crowded(), &file).unwrap();
-    let rows: serde_json::Value =
+    let tasks: serde_json::Value =
         serde_json::from_str(&turbowish(&file, &["tasks", "--json", "--top", "2"])).unwrap();
-    let row = &rows[0];
+    assert_eq!(tasks["traced_tasks"], TASKS, "{tasks:#}");
+    let row = &tasks["tasks"][0];
     assert_eq!(row["shared_with_tasks"], TASKS - 1, "{row:#}");
     assert_eq!(row["shared_blocks"], 1, "{row:#}");
     assert_eq!(row["shared_with_exact"], true, "{row:#}");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{scrub_stack, turbowish, turbowish_json};
+use common::{scrub_stack, turbowish, turbowish_json, wait_until_parked};
 use turbowish_alloc::TurboWish;
 
 #[global_allocator]
@@ -36,7 +36,9 @@ fn diff_names_the_leaking_spawn_site() {
         });
         parked.push((tx, task));
     }
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    wait_until_parked(LEAKED, |t| {
+        t.location.file().ends_with("diff_real.rs") && t.location.line() == line
+    });
     turbowish_alloc::snapshot_to(&b).unwrap();
 
     let v = turbowish_json(&[

@@ -1,7 +1,9 @@
-//! Memory nothing reaches, and finished futures something still holds.
+//! Memory nothing reaches, finished futures something still holds, and
+//! idle tasks holding memory.
 
 use super::graph::HeapGraph;
 use super::retained::Retained;
+use super::tasks::TaskRow;
 use crate::model::Snapshot;
 
 /// Unreachable blocks of one allocation stack and allocating task.
@@ -103,6 +105,23 @@ pub fn zombies(snap: &Snapshot) -> Vec<Zombie> {
         }
     }
     out
+}
+
+/// The tasks of `rows` (rows of `snap`'s tasks) idle for at least
+/// `min_idle_ns` since their last poll and retaining at least
+/// `min_retained` bytes, most retained first (ties: by task id).
+pub fn idle<'r>(
+    snap: &Snapshot,
+    rows: &'r [TaskRow],
+    min_idle_ns: u64,
+    min_retained: u64,
+) -> Vec<&'r TaskRow> {
+    let mut idle: Vec<&TaskRow> = (rows.iter())
+        .filter(|r| r.idle_ns >= min_idle_ns && r.retained >= min_retained)
+        .collect();
+    let id = |r: &TaskRow| snap.tasks[r.task as usize].id;
+    idle.sort_by(|x, y| y.retained.cmp(&x.retained).then(id(x).cmp(&id(y))));
+    idle
 }
 
 #[cfg(test)]

@@ -1,5 +1,9 @@
-//! Analysis of snapshots: the heap as a graph, who dominates what, and what
-//! each task retains.
+//! Analysis of snapshots: the heap as a graph, who dominates what, what
+//! each task retains, and what is leaked, bloated or grew.
+//!
+//! [`Analysis`] is the one entry: it owns every part below for one
+//! snapshot, computes each on first use, once, and hands it to every report
+//! that asks. [`diff::Comparison`] does the same for a pair of snapshots.
 //!
 //! - [`graph::HeapGraph`]: the snapshot as a compact graph with one
 //!   super-root above every root (static data, thread stacks, thread-locals,
@@ -13,15 +17,28 @@
 //!   summarizes paths from it without copying them out.
 //! - [`tasks::task_rows`]: per traced task, the bytes it allocated that are
 //!   still live, the bytes its storage retains, and the bytes it shares with
-//!   other tasks.
+//!   other tasks; [`spawn`]: tasks grouped by spawn site.
+//! - [`sites`]: allocation sites, and which frame of a stack names one.
+//! - [`leaks`]: blocks nothing reaches, zombie futures and idle tasks;
+//!   [`bloat`]: large futures and unused container capacity; [`census`]:
+//!   counts by kind, state and type.
+//! - [`diff`]: what changed between two snapshots of one process.
 //!
 //! Analysis reads a [`Snapshot`](crate::Snapshot) and needs memory linear in
-//! its blocks and edges, never in the events that made them.
+//! its blocks and edges, never in the events that made them. Its errors are
+//! typed ([`diff::Mismatch`]).
 
+pub mod bloat;
+pub mod census;
 pub mod diff;
 pub mod dominators;
+mod entry;
 pub mod graph;
 pub mod leaks;
 pub mod retained;
 pub mod retainers;
+pub mod sites;
+pub mod spawn;
 pub mod tasks;
+
+pub use entry::Analysis;

@@ -14,6 +14,8 @@ mod sharing;
 use super::graph::HeapGraph;
 use super::retained::Retained;
 use crate::model::{Snapshot, TaskState};
+use crate::rules::tag;
+use std::collections::HashMap;
 
 /// How many of the tasks a task shares with [`TaskRow::shared_with`] names.
 pub const SHARED_WITH_CAP: usize = sharing::CAP;
@@ -84,23 +86,23 @@ fn row_of(snap: &Snapshot, graph: &HeapGraph, retained: &Retained, task: u32) ->
     }
 }
 
-/// The allocation tag ([`Block::task`](crate::Block::task)) of the task with
-/// id `id`: block tags are kept modulo 2^32.
-pub fn tag(id: u64) -> u64 {
-    id & u64::from(u32::MAX)
+/// The traced task (index into [`Snapshot::tasks`]) of each allocation tag
+/// ([`rules::tags`](crate::rules::tags)). Tag 0 is outside any task: no
+/// task's (an id that is a multiple of 2^32 has none).
+pub fn by_tag(snap: &Snapshot) -> HashMap<u64, u32> {
+    (snap.tasks.iter().zip(0u32..))
+        .map(|(t, i)| (tag(t.id), i))
+        .filter(|&(tag, _)| tag != 0)
+        .collect()
 }
 
 fn add_allocated(snap: &Snapshot, rows: &mut [TaskRow]) {
-    let mut by_tag = std::collections::HashMap::new();
-    for (i, t) in snap.tasks.iter().enumerate() {
-        if t.id != 0 {
-            by_tag.insert(tag(t.id), i);
-        }
-    }
+    let by_tag = by_tag(snap);
     for b in &snap.blocks {
         if let Some(&i) = by_tag.get(&tag(b.task)) {
-            rows[i].allocated = rows[i].allocated.saturating_add(b.size);
-            rows[i].allocated_blocks += 1;
+            let row = &mut rows[i as usize];
+            row.allocated = row.allocated.saturating_add(b.size);
+            row.allocated_blocks += 1;
         }
     }
 }

@@ -1,21 +1,18 @@
 //! `turbowish leaks`: memory nothing reaches, zombie futures, idle tasks
 //! holding memory, and (against a baseline) spawn sites that grew.
 
-use super::color::{flagged, heading};
-use super::diff::{Analyzed, SpawnSite, signed_bytes, spawn_sites, total};
-use super::holder::Holders;
-use super::site::{name_stack, string};
-use super::table::{Align, render};
-use super::units::{bytes, count, or_dash};
+use super::render::color::{flagged, heading};
+use super::render::holder::Holders;
+use super::render::rows::SpawnSiteRow;
+use super::render::table::{Align, render};
+use super::render::units::{bytes, count, or_dash, signed_bytes};
+use crate::analysis::Analysis;
+use crate::analysis::diff::{Comparison, check_pair, delta};
+use crate::analysis::leaks::{self, Holder};
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
-use turbowish_snap::Snapshot;
-use turbowish_snap::analysis::diff::{check_pair, delta, match_tasks};
-use turbowish_snap::analysis::graph::HeapGraph;
-use turbowish_snap::analysis::leaks::{Holder, unreachable, zombies};
-use turbowish_snap::analysis::retained::Retained;
 
 /// The fields of `leaks --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
@@ -26,8 +23,9 @@ JSON output (--json) is one object; sizes are in bytes:
   idle_tasks   how many idle tasks there are (the list below is cut to --top)
   idle         [{id, name, spawned_at, idle_ns, retained}]: pending tasks idle for at
                least --idle seconds and retaining at least --min-bytes
-  grown        [{spawned_at, tasks_a, tasks_b, retained_a, retained_b}]: with --baseline,
-               spawn sites whose task count and retained bytes both grew";
+  grown        [{spawned_at, tasks_a, tasks_b, retained_a, retained_b, allocated_a,
+               allocated_b, new_tasks, ended_tasks}]: with --baseline, spawn sites whose
+               task count and retained bytes both grew (as `diff` lists them)";
 
 /// Arguments of `turbowish leaks`.
 #[derive(Debug, clap::Args)]
@@ -44,12 +42,8 @@ pub struct Args {
     /// ...and retaining at least this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     min_bytes: u64,
-    /// How many rows per section (0: all).
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    top: usize,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::Output,
     #[command(flatten)]
     read: super::ReadArgs,
 }
@@ -61,7 +55,7 @@ struct Report {
     zombies: Vec<ZombieRow>,
     idle_tasks: u64,
     idle: Vec<IdleRow>,
-    grown: Vec<SpawnSite>,
+    grown: Vec<SpawnSiteRow>,
 }
 
 #[derive(Debug, Serialize)]
@@ -104,10 +98,10 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     if !(args.idle >= 0.0 && args.idle.is_finite()) {
         bail!("--idle must be a number of seconds, 0 or more");
     }
-    let snap = super::read_snapshot(&args.file, &args.read, args.json)?;
+    let snap = super::read_snapshot(&args.file, &args.read, args.output.json())?;
     let baseline = match &args.baseline {
         Some(path) => {
-            let a = super::read_snapshot(path, &args.read, args.json)?;
+            let a = super::read_snapshot(path, &args.read, args.output.json())?;
             if let Err(why) = check_pair(&a, &snap) {
                 bail!("cannot use {} as the baseline: {why}", path.display());
             }
@@ -115,46 +109,34 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         }
         None => None,
     };
-    let report = Report::new(&snap, baseline.as_ref(), args);
-    super::emit(out, args.json, &report, || report.to_text())
-}
-
-fn limit<T>(mut v: Vec<T>, top: usize) -> Vec<T> {
-    if top > 0 {
-        v.truncate(top);
-    }
-    v
+    let baseline = baseline.as_ref().map(Analysis::new);
+    let report = Report::new(&Analysis::new(&snap), baseline.as_ref(), args);
+    args.output.emit(out, &report, || report.to_text())
 }
 
 impl Report {
-    fn new(snap: &Snapshot, baseline: Option<&Snapshot>, args: &Args) -> Report {
-        let graph = HeapGraph::new(snap);
-        let retained = Retained::new(snap, &graph);
-        let b = Analyzed::new(snap);
-        let lost = unreachable(snap, &graph, &retained);
-        let sites = lost
-            .iter()
+    fn new(b: &Analysis, baseline: Option<&Analysis>, args: &Args) -> Report {
+        let snap = b.snapshot();
+        let (blocks, bytes) = b.unreachable_total();
+        let sites = (b.unreachable().iter())
             .map(|u| UnreachableSite {
-                site: name_stack(snap, u.stack)
-                    .label()
-                    .unwrap_or_else(|| "(no stack recorded)".to_owned()),
+                site: (b.site(u.stack).label()).unwrap_or_else(|| "(no stack recorded)".to_owned()),
                 task: u.task,
                 blocks: u.blocks,
                 bytes: u.bytes,
             })
             .collect();
-        let holders = Holders::new(snap, true);
-        let zombie_rows: Vec<ZombieRow> = zombies(snap)
-            .iter()
+        let holders = Holders::new(b, true);
+        let zombie_rows: Vec<ZombieRow> = (leaks::zombies(snap).iter())
             .map(|z| {
                 let t = &snap.tasks[z.task as usize];
                 ZombieRow {
                     id: t.id,
-                    name: string(snap, t.name).to_owned(),
-                    spawned_at: b.spawned_at(z.task),
+                    name: snap.string(t.name).to_owned(),
+                    spawned_at: b.spawned_at(z.task).to_owned(),
                     state: t.state.name(),
                     storage_bytes: snap.blocks[z.storage as usize].size,
-                    retained: b.rows[z.task as usize].retained,
+                    retained: b.task_rows()[z.task as usize].retained,
                     holders: (z.holders.iter())
                         .map(|&h| holder(&holders, h, z.storage))
                         .collect(),
@@ -162,41 +144,36 @@ impl Report {
             })
             .collect();
         let min_idle = (args.idle * 1e9) as u64;
-        let mut idle: Vec<IdleRow> = b
-            .rows
-            .iter()
-            .filter(|r| r.idle_ns >= min_idle && r.retained >= args.min_bytes)
+        let idle: Vec<IdleRow> = (leaks::idle(snap, b.task_rows(), min_idle, args.min_bytes))
+            .into_iter()
             .map(|r| {
                 let t = &snap.tasks[r.task as usize];
                 IdleRow {
                     id: t.id,
-                    name: string(snap, t.name).to_owned(),
-                    spawned_at: b.spawned_at(r.task),
+                    name: snap.string(t.name).to_owned(),
+                    spawned_at: b.spawned_at(r.task).to_owned(),
                     idle_ns: r.idle_ns,
                     retained: r.retained,
                 }
             })
             .collect();
-        idle.sort_by(|x, y| y.retained.cmp(&x.retained).then(x.id.cmp(&y.id)));
         let grown = baseline.map_or_else(Vec::new, |a| {
-            let a = Analyzed::new(a);
-            let (new, ended) = match_tasks(a.snap, snap);
-            spawn_sites(&a, &b, &new, &ended)
-                .into_iter()
+            (Comparison::new(a, b).spawn_sites().into_iter())
                 .filter(|s| s.tasks_b > s.tasks_a && s.retained_b > s.retained_a)
+                .map(SpawnSiteRow::from)
                 .collect()
         });
         Report {
             unreachable: UnreachableReport {
-                blocks: total(lost.iter().map(|u| u.blocks)),
-                bytes: total(lost.iter().map(|u| u.bytes)),
-                sites: limit(sites, args.top),
+                blocks,
+                bytes,
+                sites: args.output.cut(sites),
             },
             zombie_tasks: zombie_rows.len() as u64,
-            zombies: limit(zombie_rows, args.top),
+            zombies: args.output.cut(zombie_rows),
             idle_tasks: idle.len() as u64,
-            idle: limit(idle, args.top),
-            grown: limit(grown, args.top),
+            idle: args.output.cut(idle),
+            grown: args.output.cut(grown),
         }
     }
 }
@@ -215,7 +192,7 @@ fn holder(holders: &Holders, h: Holder, storage: u32) -> String {
     let snap = holders.snap;
     match h {
         Holder::Root(r) => holders.root(r, snap.roots[r as usize].label_of(storage)).1,
-        Holder::Block(b, label) => match string(snap, label) {
+        Holder::Block(b, label) => match snap.string(label) {
             "" => holders.block(b),
             field => format!("{}, field {field}", holders.block(b)),
         },

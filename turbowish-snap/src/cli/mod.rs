@@ -1,26 +1,47 @@
-//! The `turbowish` command line: arguments, dispatch and error reporting.
+//! The `turbowish` command line, as a library: arguments, dispatch and
+//! error reporting. The binary (`src/main.rs`) only calls [`main`].
+//!
+//! # Layers
+//!
+//! Commands (one module each: `summary`, `tasks`, `diff`, `leaks`, `bloat`,
+//! `sites`, `retainers`, `snap`) read snapshots, ask
+//! [`Analysis`](crate::analysis::Analysis) for figures, select and render
+//! them. They compute nothing themselves and never import each other: what
+//! two of them print alike lives in `render` (tables, units, colors,
+//! escaping, holder names, shared rows).
+//!
+//! # Rules
+//!
+//! 1. Exit status 0 on success, 2 on any error, with one line on stderr
+//!    (`turbowish: ...`); usage errors are clap's, also 2.
+//! 2. A closed pipe (`turbowish ... | head`) ends the command quietly, with
+//!    status 0.
+//! 3. Every name from the file is escaped before it reaches a terminal
+//!    (`render::text`); JSON keeps names whole.
+//! 4. One set of output flags: every command takes `--json`, which prints
+//!    one pretty JSON object (never a bare array), and every command that
+//!    lists rows takes `--top N` (default [`DEFAULT_TOP`], 0 for all),
+//!    which cuts every list it prints and never the counts beside them. A
+//!    byte threshold is called `--min-bytes` wherever there is one.
 
 mod bloat;
-mod color;
 mod diff;
-mod holder;
 mod leaks;
 mod process;
+mod render;
 mod retainers;
-mod site;
 mod sites;
 mod snap;
 mod summary;
-mod table;
 mod tasks;
-mod text;
-mod units;
 
+use crate::Snapshot;
 use anyhow::{Result, anyhow};
 use clap::{Parser, Subcommand};
+use render::{color, text};
 use std::io::Write;
 use std::path::Path;
-use turbowish_snap::Snapshot;
+use std::process::ExitCode;
 
 /// Take TurboWish heap snapshots and tell what is in them.
 ///
@@ -121,10 +142,36 @@ enum Command {
     /// --dir), and prints the file's path. The signal is not sent to a process
     /// that has no handler for it: the default action of SIGUSR1 is to
     /// terminate the process.
+    #[command(after_long_help = snap::JSON_FIELDS)]
     Snap(snap::Args),
 }
 
+/// Runs `turbowish` with the process's arguments, on stdout (rule 1 and
+/// 2): what `src/main.rs` does.
+pub fn main() -> ExitCode {
+    let args = Cli::parse(); // usage errors exit 2, --help exits 0
+    match run(&args, &mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`| head`): nothing left to say.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("turbowish: {}", one_line(&e));
+            ExitCode::from(2)
+        }
+    }
+}
+
 /// Runs the command `cli` asks for, writing its output to `out`.
+///
+/// ```no_run
+/// use clap::Parser;
+/// use turbowish_snap::cli::{Cli, run};
+///
+/// let cli = Cli::parse_from(["turbowish", "summary", "turbowish-4242-1.twsnap", "--json"]);
+/// let mut out = Vec::new();
+/// run(&cli, &mut out)?;
+/// # Ok::<(), anyhow::Error>(())
+/// ```
 pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
     color::init(cli.no_color);
     match &cli.command {
@@ -141,21 +188,77 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// Writes `report` to `out` as pretty JSON (with `json`), else as the text
-/// `text` makes.
-fn emit(
-    out: &mut dyn Write,
-    json: bool,
-    report: &impl serde::Serialize,
-    text: impl FnOnce() -> String,
-) -> Result<()> {
-    if json {
-        serde_json::to_writer_pretty(&mut *out, report)?;
-        writeln!(out)?;
-    } else {
-        out.write_all(text().as_bytes())?;
+/// How many rows each list shows unless `--top` says otherwise: ten rows
+/// of each of `summary`'s four lists still fit a screen, and `--top 0`
+/// shows everything.
+pub const DEFAULT_TOP: usize = 10;
+
+/// The output flags of every command that lists rows (rule 4).
+#[derive(Debug, clap::Args)]
+struct Output {
+    /// How many rows to show in each list (0: all).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_TOP)]
+    top: usize,
+    #[command(flatten)]
+    json: Json,
+}
+
+impl Output {
+    /// Whether the output is JSON.
+    fn json(&self) -> bool {
+        self.json.json
     }
-    Ok(())
+
+    /// How many rows of a list to show.
+    fn limit(&self) -> usize {
+        match self.top {
+            0 => usize::MAX,
+            n => n,
+        }
+    }
+
+    /// `rows` cut to `--top`.
+    fn cut<T>(&self, mut rows: Vec<T>) -> Vec<T> {
+        rows.truncate(self.limit());
+        rows
+    }
+
+    /// See [`Json::emit`].
+    fn emit(
+        &self,
+        out: &mut dyn Write,
+        report: &impl serde::Serialize,
+        text: impl FnOnce() -> String,
+    ) -> Result<()> {
+        self.json.emit(out, report, text)
+    }
+}
+
+/// `--json`, the output flag of every command (rule 4).
+#[derive(Debug, clap::Args)]
+struct Json {
+    /// Print one JSON object instead of text (its fields are listed below).
+    #[arg(long)]
+    json: bool,
+}
+
+impl Json {
+    /// Writes `report` to `out` as one pretty JSON object (with `--json`),
+    /// else as the text `text` makes.
+    fn emit(
+        &self,
+        out: &mut dyn Write,
+        report: &impl serde::Serialize,
+        text: impl FnOnce() -> String,
+    ) -> Result<()> {
+        if self.json {
+            serde_json::to_writer_pretty(&mut *out, report)?;
+            writeln!(out)?;
+        } else {
+            out.write_all(text().as_bytes())?;
+        }
+        Ok(())
+    }
 }
 
 /// The limits of every command that reads snapshots.
@@ -173,15 +276,15 @@ struct ReadArgs {
 /// and says what to pass when the limit is too low. Unless the report is
 /// `json`, its strings are escaped for the terminal (see [`text`]).
 fn read_snapshot(path: &Path, limits: &ReadArgs, json: bool) -> Result<Snapshot> {
-    let options = turbowish_snap::ReadOptions {
+    let options = crate::ReadOptions {
         max_size: limits.max_size,
     };
-    let mut snap = turbowish_snap::read_file_with(path, &options).map_err(|e| {
+    let mut snap = crate::read_file_with(path, &options).map_err(|e| {
         let hint = match e {
-            turbowish_snap::Error::TooLarge { size, .. } => {
+            crate::Error::TooLarge { size, .. } => {
                 format!("; if you trust the file, pass --max-size {size}")
             }
-            turbowish_snap::Error::NotAFile(_) => "; give the path of a .twsnap file".into(),
+            crate::Error::NotAFile(_) => "; give the path of a .twsnap file".into(),
             _ => String::new(),
         };
         anyhow!("cannot read {}: {e}{hint}", path.display())
@@ -232,7 +335,7 @@ mod tests {
     #[test]
     fn errors_fit_on_one_line_without_repeats() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone\nreally");
-        let err = Err::<(), _>(turbowish_snap::Error::Io(io))
+        let err = Err::<(), _>(crate::Error::Io(io))
             .context("cannot read x")
             .unwrap_err();
         assert_eq!(one_line(&err), "cannot read x: gone really");

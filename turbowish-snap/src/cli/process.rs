@@ -5,7 +5,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use turbowish_snap::signal::MAX as MAX_SIGNAL;
+use crate::signal::MAX as MAX_SIGNAL;
 
 /// Sends signal `sig` to process `pid`; signal 0 only checks that the process
 /// exists and may be signalled.

@@ -1,20 +1,17 @@
 //! `turbowish retainers`: the shortest chains of pointers from roots that
 //! keep chosen blocks alive, each step naming its holder.
 
-use super::color::heading;
-use super::holder::Holders;
-use super::site::{name_stack, string};
-use super::units::{bytes, count};
+use super::render::color::heading;
+use super::render::holder::Holders;
+use super::render::units::{bytes, count};
+use crate::Snapshot;
+use crate::analysis::Analysis;
+use crate::analysis::retainers::{self, PathSummary, Shapes, Via};
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
-use turbowish_snap::Snapshot;
-use turbowish_snap::analysis::graph::HeapGraph;
-use turbowish_snap::analysis::retainers::{
-    self, PathSummary, PathTree, Shapes, ShortestPaths, Via,
-};
 
 /// The fields of `retainers --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
@@ -56,12 +53,8 @@ pub struct Args {
     /// The storage (future) of the traced task with this id.
     #[arg(long, value_name = "ID", group = "which")]
     task: Option<u64>,
-    /// How many distinct paths to show (0: all).
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    top: usize,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::Output,
     #[command(flatten)]
     read: super::ReadArgs,
 }
@@ -122,16 +115,17 @@ enum Step {
 
 /// Runs `turbowish retainers`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let snap = super::read_snapshot(&args.file, &args.read, args.json)?;
-    let chosen = select(&snap, args)?;
-    let report = Report::new(&snap, &chosen, args.top);
-    super::emit(out, args.json, &report, || {
-        report.to_text(&describe_selection(args))
-    })
+    let snap = super::read_snapshot(&args.file, &args.read, args.output.json())?;
+    let a = Analysis::new(&snap);
+    let chosen = select(&a, args)?;
+    let report = Report::new(&a, &chosen, args.output.limit());
+    args.output
+        .emit(out, &report, || report.to_text(&describe_selection(args)))
 }
 
 /// The blocks the arguments choose; an error if none.
-fn select(snap: &Snapshot, args: &Args) -> Result<Vec<u32>> {
+fn select(a: &Analysis, args: &Args) -> Result<Vec<u32>> {
+    let snap = a.snapshot();
     let all = 0..snap.blocks.len() as u32;
     let chosen: Vec<u32> = if let Some(addr) = args.block {
         let i = snap.blocks.partition_point(|b| b.addr <= addr);
@@ -147,15 +141,16 @@ fn select(snap: &Snapshot, args: &Args) -> Result<Vec<u32>> {
         all.filter(|&b| {
             let stack = snap.blocks[b as usize].stack;
             *by_stack.entry(stack).or_insert_with(|| {
-                name_stack(snap, stack)
-                    .label()
-                    .is_some_and(|l| l.contains(pattern.as_str()))
+                (a.site(stack).label()).is_some_and(|l| l.contains(pattern.as_str()))
             })
         })
         .collect()
     } else if let Some(name) = &args.type_name {
-        all.filter(|&b| string(snap, snap.blocks[b as usize].type_name).contains(name.as_str()))
-            .collect()
+        all.filter(|&b| {
+            snap.string(snap.blocks[b as usize].type_name)
+                .contains(name.as_str())
+        })
+        .collect()
     } else if let Some(id) = args.task {
         let Some(task) = snap.tasks.iter().find(|t| t.id == id) else {
             bail!("no traced task with id {id} (see `turbowish tasks`)");
@@ -184,22 +179,18 @@ fn describe_selection(args: &Args) -> String {
 }
 
 impl Report {
-    fn new(snap: &Snapshot, chosen: &[u32], top: usize) -> Report {
-        let graph = HeapGraph::new(snap);
-        let shortest = ShortestPaths::new(snap, &graph);
-        let mut tree = PathTree::new(snap, &graph, &shortest);
-        let holders = Holders::new(snap, chosen.len() == 1);
+    /// The report on `chosen`, with at most `limit` paths.
+    fn new(a: &Analysis, chosen: &[u32], limit: usize) -> Report {
+        let snap = a.snapshot();
+        let mut tree = a.path_tree();
+        let holders = Holders::new(a, chosen.len() == 1);
         let mut shapes = ShapeIds {
             holders: &holders,
             ids: HashMap::new(),
         };
         let grouping = tree.group(chosen, &mut shapes);
         let groups = &grouping.groups;
-        let shown = if top > 0 {
-            top.min(groups.len())
-        } else {
-            groups.len()
-        };
+        let shown = limit.min(groups.len());
         let paths = (groups[..shown].iter())
             .map(|g| PathRow {
                 blocks: g.count.blocks,
@@ -277,19 +268,19 @@ impl Step {
 }
 
 /// Holder names as ids, for grouping paths: the same name, the same id.
-struct ShapeIds<'h, 'a> {
-    holders: &'h Holders<'a>,
+struct ShapeIds<'h, 'x, 'a> {
+    holders: &'h Holders<'x, 'a>,
     ids: HashMap<String, u32>,
 }
 
-impl ShapeIds<'_, '_> {
+impl ShapeIds<'_, '_, '_> {
     fn id(&mut self, name: String) -> u32 {
         let next = self.ids.len() as u32;
         *self.ids.entry(name).or_insert(next)
     }
 }
 
-impl Shapes for ShapeIds<'_, '_> {
+impl Shapes for ShapeIds<'_, '_, '_> {
     fn root(&mut self, root: u32, label: u32) -> u32 {
         let (kind, name) = self.holders.root(root, label);
         self.id(format!("{kind}\n{name}"))
@@ -339,7 +330,7 @@ fn thousands(n: u64) -> String {
 }
 
 fn via_name(snap: &Snapshot, via: Via) -> String {
-    let label = |l| match string(snap, l) {
+    let label = |l| match snap.string(l) {
         "" => String::new(),
         l => format!(" {l}"),
     };

@@ -1,16 +1,16 @@
 //! `turbowish sites`: allocation sites by live bytes, for the whole process
 //! or for the blocks one task, or the tasks of one spawn site, allocated.
 
-use super::site::{name_stack, short_path, spawned_at, string};
-use super::table::{Align, render};
-use super::units::{bytes, count};
+use super::render::rows::{SITE_HEADER, SiteRow};
+use super::render::table::{Align, render};
+use super::render::units::{bytes, count};
+use crate::analysis::{Analysis, sites};
+use crate::rules::tag;
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
-use turbowish_snap::analysis::tasks::tag;
-use turbowish_snap::{Block, Snapshot};
 
 /// The fields of `sites --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
@@ -36,12 +36,8 @@ pub struct Args {
     /// Show each site's whole allocation stack.
     #[arg(long)]
     stack: bool,
-    /// How many sites to list (0: all).
-    #[arg(long, value_name = "N", default_value_t = 20)]
-    top: usize,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::Output,
     #[command(flatten)]
     read: super::ReadArgs,
 }
@@ -49,7 +45,7 @@ pub struct Args {
 #[derive(Debug, Serialize)]
 struct Report {
     selected: Selected,
-    sites: Vec<Site>,
+    sites: Vec<SiteRow>,
 }
 
 #[derive(Debug, Serialize)]
@@ -59,45 +55,34 @@ struct Selected {
     sites: u64,
 }
 
-/// The live blocks of one allocation stack.
-#[derive(Debug, Serialize)]
-pub(super) struct Site {
-    pub(super) stack: u32,
-    pub(super) function: Option<String>,
-    pub(super) location: Option<String>,
-    pub(super) blocks: u64,
-    pub(super) bytes: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    frames: Option<Vec<String>>,
-}
-
 /// Runs `turbowish sites`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let snap = super::read_snapshot(&args.file, &args.read, args.json)?;
-    let tags = chosen_tags(&snap, args)?;
-    let mut all = sites(&snap, |b| tags.as_ref().is_none_or(|t| t.contains(&b.task)));
+    let snap = super::read_snapshot(&args.file, &args.read, args.output.json())?;
+    let a = Analysis::new(&snap);
+    let tags = chosen_tags(&a, args)?;
+    let mut all = sites::by_stack(&snap, |b| tags.as_ref().is_none_or(|t| t.contains(&b.task)));
     let selected = Selected {
         blocks: all.iter().map(|s| s.blocks).sum(),
         bytes: all.iter().fold(0, |sum, s| sum.saturating_add(s.bytes)),
         sites: all.len() as u64,
     };
-    if args.top > 0 {
-        all.truncate(args.top);
-    }
-    if args.stack {
-        for site in &mut all {
-            site.frames = Some(frames(&snap, site.stack));
-        }
-    }
+    all.truncate(args.output.limit());
+    let rows = (all.iter())
+        .map(|t| SiteRow {
+            frames: args.stack.then(|| sites::stack_frames(&snap, t.stack)),
+            ..SiteRow::new(&a, t)
+        })
+        .collect();
     let report = Report {
         selected,
-        sites: all,
+        sites: rows,
     };
-    super::emit(out, args.json, &report, || report.to_text())
+    args.output.emit(out, &report, || report.to_text())
 }
 
 /// The allocation tags of the chosen tasks, or `None` for all blocks.
-fn chosen_tags(snap: &Snapshot, args: &Args) -> Result<Option<HashSet<u64>>> {
+fn chosen_tags(a: &Analysis, args: &Args) -> Result<Option<HashSet<u64>>> {
+    let snap = a.snapshot();
     if let Some(id) = args.task {
         let traced = snap.tasks.iter().any(|t| t.id == id);
         if !traced && !snap.blocks.iter().any(|b| b.task == tag(id)) {
@@ -110,12 +95,10 @@ fn chosen_tags(snap: &Snapshot, args: &Args) -> Result<Option<HashSet<u64>>> {
     let Some(pattern) = &args.spawn else {
         return Ok(None);
     };
-    let matching: HashSet<u64> = snap
-        .tasks
-        .iter()
-        .filter(|t| t.id != 0)
-        .filter(|t| spawned_at(snap, t).contains(pattern.as_str()))
-        .map(|t| tag(t.id))
+    let matching: HashSet<u64> = (0..snap.tasks.len() as u32)
+        .filter(|&t| snap.tasks[t as usize].id != 0)
+        .filter(|&t| a.spawned_at(t).contains(pattern.as_str()))
+        .map(|t| a.tag_of(t))
         .collect();
     if matching.is_empty() {
         bail!(
@@ -123,73 +106,6 @@ fn chosen_tags(snap: &Snapshot, args: &Args) -> Result<Option<HashSet<u64>>> {
         );
     }
     Ok(Some(matching))
-}
-
-/// The allocation sites of the blocks `keep` accepts, largest first (ties:
-/// more blocks first, then by stack).
-pub(super) fn sites(s: &Snapshot, keep: impl Fn(&Block) -> bool) -> Vec<Site> {
-    let mut per_stack = vec![(0u64, 0u64); s.stacks.len()];
-    for b in s.blocks.iter().filter(|b| keep(b)) {
-        if let Some((blocks, bytes)) = per_stack.get_mut(b.stack as usize) {
-            *blocks += 1;
-            *bytes = bytes.saturating_add(b.size);
-        }
-    }
-    let mut sites: Vec<Site> = (0u32..)
-        .zip(per_stack)
-        .filter(|(_, (blocks, _))| *blocks > 0)
-        .map(|(stack, (blocks, bytes))| {
-            let name = name_stack(s, stack);
-            Site {
-                stack,
-                function: name.function,
-                location: name.location,
-                blocks,
-                bytes,
-                frames: None,
-            }
-        })
-        .collect();
-    sites.sort_by(|a, b| (b.bytes, b.blocks, a.stack).cmp(&(a.bytes, a.blocks, b.stack)));
-    sites
-}
-
-/// Stack `stack`'s frames, innermost first, inlined functions each on
-/// their own line.
-fn frames(snap: &Snapshot, stack: u32) -> Vec<String> {
-    let frames = snap.stacks.get(stack as usize).into_iter().flatten();
-    frames
-        .filter_map(|&f| snap.frames.get(f as usize))
-        .flat_map(|f| {
-            if f.symbols.is_empty() {
-                return vec![format!("{:#x}", f.addr)];
-            }
-            (f.symbols.iter())
-                .map(|s| {
-                    let function = string(snap, s.function);
-                    match s.file.map(|file| short_path(string(snap, file))) {
-                        Some(file) if s.line > 0 => format!("{function} ({file}:{})", s.line),
-                        Some(file) => format!("{function} ({file})"),
-                        None => function.to_owned(),
-                    }
-                })
-                .collect()
-        })
-        .collect()
-}
-
-impl Site {
-    /// The text columns: live bytes, blocks, function, location.
-    pub(super) fn row(&self) -> [String; 4] {
-        [
-            bytes(self.bytes),
-            self.blocks.to_string(),
-            self.function
-                .clone()
-                .unwrap_or_else(|| "(no stack recorded)".into()),
-            self.location.clone().unwrap_or_default(),
-        ]
-    }
 }
 
 impl Report {
@@ -205,10 +121,9 @@ impl Report {
         if self.sites.is_empty() {
             return t;
         }
-        let rows: Vec<[String; 4]> = self.sites.iter().map(Site::row).collect();
-        let header = ["live bytes", "blocks", "function", "location"];
+        let rows: Vec<[String; 4]> = self.sites.iter().map(SiteRow::cells).collect();
         let align = [Align::Right, Align::Right, Align::Left, Align::Left];
-        let table = render(header, align, &rows);
+        let table = render(SITE_HEADER, align, &rows);
         if !self.sites.iter().any(|s| s.frames.is_some()) {
             t.push_str(&table);
             return t;

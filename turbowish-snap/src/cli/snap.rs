@@ -1,18 +1,18 @@
 //! `turbowish snap`: signal a process and wait for the snapshot it writes.
 //!
 //! Which signal is sent follows the table the runtime uses
-//! ([`turbowish_snap::signal`]): `--signal` refuses what the runtime would
+//! ([`crate::signal`]): `--signal` refuses what the runtime would
 //! refuse, and without it the process's `TURBOWISH_SIGNAL` is read exactly as
 //! the runtime read it (a refused or unreadable value means `SIGUSR1`).
 
 use super::process::{self, Disposition};
+use crate::files;
+use crate::signal::{self, SignalError};
 use anyhow::{Context, Result, bail};
 use std::collections::HashSet;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use turbowish_snap::files;
-use turbowish_snap::signal::{self, SignalError};
 
 /// How often the directory is looked at while waiting.
 const POLL: Duration = Duration::from_millis(20);
@@ -36,9 +36,21 @@ pub struct Args {
     /// [default: the process's TURBOWISH_SIGNAL, else USR1].
     #[arg(long, value_name = "NAME", value_parser = parse_signal)]
     signal: Option<Signal>,
-    /// Print {"path": ..., "bytes": ...} as JSON instead of the path.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::Json,
+}
+
+/// The fields of `snap --json`, for `--help`.
+pub const JSON_FIELDS: &str = "\
+JSON output (--json) is one object:
+  path   the path of the new snapshot file
+  bytes  its size in bytes (null if it could not be read)";
+
+/// What `snap` prints, in the shape of its JSON output.
+#[derive(Debug, serde::Serialize)]
+struct Report {
+    path: String,
+    bytes: Option<u64>,
 }
 
 /// A signal, by number, with the name it is shown by.
@@ -73,14 +85,12 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         .collect();
     process::send_signal(pid, signal.number).map_err(|e| signal_error(pid, e))?;
     let path = wait_for_new_snapshot(&dir, pid, &before, args.timeout)?;
-    if args.json {
-        let bytes = std::fs::metadata(&path).map(|m| m.len()).ok();
-        let json = serde_json::json!({ "path": path.to_string_lossy(), "bytes": bytes });
-        writeln!(out, "{json}")?;
-    } else {
-        writeln!(out, "{}", path.display())?;
-    }
-    Ok(())
+    let report = Report {
+        path: path.to_string_lossy().into_owned(),
+        bytes: std::fs::metadata(&path).map(|m| m.len()).ok(),
+    };
+    args.output
+        .emit(out, &report, || format!("{}\n", path.display()))
 }
 
 /// The signal process `pid` takes snapshots on, from its `TURBOWISH_SIGNAL`

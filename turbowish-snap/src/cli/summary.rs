@@ -1,21 +1,18 @@
 //! `turbowish summary`: what one snapshot holds, in a page.
 
-use super::bloat::BLOATED;
-use super::color::{flagged, heading};
-use super::diff::Analyzed;
-use super::site::string;
-use super::sites::{Site, sites};
-use super::table::{Align, render};
-use super::units::{bytes, count, millis, or_dash, utc_iso8601};
+use super::render::color::{flagged, heading};
+use super::render::rows::{SITE_HEADER, SiteRow};
+use super::render::table::{Align, render};
+use super::render::units::{bytes, count, millis, or_dash, utc_iso8601};
+use crate::analysis::bloat::{BLOATED, bloated_tasks};
+use crate::analysis::tasks::TaskRow;
+use crate::analysis::{Analysis, census, sites};
 use anyhow::Result;
 use serde::Serialize;
 use std::cmp::Reverse;
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
-use turbowish_snap::analysis::tasks::TaskRow;
-use turbowish_snap::{RootKind, Snapshot, TaskState};
 
 /// The fields of `summary --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
@@ -40,22 +37,17 @@ JSON output (--json) is one object; sizes are in bytes, times in nanoseconds:
 pub struct Args {
     /// The snapshot file (`.twsnap`).
     file: PathBuf,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    json: bool,
-    /// How many rows to list in each top list (tasks, spawn sites, types,
-    /// allocation sites).
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    top: usize,
+    #[command(flatten)]
+    output: super::Output,
     #[command(flatten)]
     read: super::ReadArgs,
 }
 
 /// Runs `turbowish summary`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let snapshot = super::read_snapshot(&args.file, &args.read, args.json)?;
-    let report = Report::new(&snapshot, args.top);
-    super::emit(out, args.json, &report, || report.to_text())
+    let snapshot = super::read_snapshot(&args.file, &args.read, args.output.json())?;
+    let report = Report::new(&Analysis::new(&snapshot), args.output.limit());
+    args.output.emit(out, &report, || report.to_text())
 }
 
 /// Everything `summary` prints, in the shape of its JSON output.
@@ -67,7 +59,7 @@ struct Report {
     top_tasks: Vec<TaskTop>,
     top_spawn_sites: Vec<SpawnTop>,
     top_types: Vec<TypeTop>,
-    top_sites: Vec<Site>,
+    top_sites: Vec<SiteRow>,
     capture: CaptureReport,
 }
 
@@ -90,7 +82,7 @@ struct TaskTop {
     allocated: u64,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Serialize)]
 struct SpawnTop {
     spawned_at: String,
     tasks: u64,
@@ -128,7 +120,7 @@ struct Totals {
 }
 
 /// Traced tasks by state.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Serialize)]
 struct Tasks {
     total: u64,
     pending: u64,
@@ -138,7 +130,7 @@ struct Tasks {
     cancelled: u64,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Serialize)]
 struct Roots {
     total: u64,
     #[serde(rename = "static")]
@@ -160,15 +152,14 @@ struct CaptureReport {
 }
 
 impl Report {
-    fn new(s: &Snapshot, top: usize) -> Report {
-        let p = &s.process;
-        let c = &s.capture;
-        let sites = sites(s, |_| true);
-        let analyzed = Analyzed::new(s);
+    fn new(a: &Analysis, top: usize) -> Report {
+        let s = a.snapshot();
+        let (p, c) = (&s.process, &s.capture);
+        let sites = sites::by_stack(s, |_| true);
         Report {
             process: ProcessReport {
                 pid: p.pid,
-                exe: super::site::string(s, p.exe).to_owned(),
+                exe: s.string(p.exe).to_owned(),
                 sequence: p.sequence,
                 epoch: p.epoch,
                 time: utc_iso8601(p.time_ns),
@@ -176,19 +167,21 @@ impl Report {
             },
             totals: Totals {
                 live_blocks: s.blocks.len() as u64,
-                live_bytes: s.blocks.iter().fold(0, |sum, b| sum.saturating_add(b.size)),
+                live_bytes: census::live_bytes(s),
                 allocator_live_blocks: c.live_blocks,
                 allocator_live_bytes: c.live_bytes,
                 sites: sites.len() as u64,
                 edges: s.edges.len() as u64,
-                roots: roots(s),
-                tasks: tasks(s),
+                roots: census::roots(s).into(),
+                tasks: census::tasks(s).into(),
             },
-            findings: findings(&analyzed),
-            top_tasks: top_tasks(&analyzed, top),
-            top_spawn_sites: top_spawn_sites(&analyzed, top),
-            top_types: top_types(s, top),
-            top_sites: sites.into_iter().take(top).collect(),
+            findings: findings(a),
+            top_tasks: top_tasks(a, top),
+            top_spawn_sites: top_spawn_sites(a, top),
+            top_types: top_types(a, top),
+            top_sites: (sites.iter().take(top))
+                .map(|t| SiteRow::new(a, t))
+                .collect(),
             capture: CaptureReport {
                 pause_ns: c.pause_ns,
                 scan_ns: c.scan_ns,
@@ -201,30 +194,27 @@ impl Report {
     }
 }
 
-fn findings(a: &Analyzed) -> Findings {
-    let tasks = &a.snap.tasks;
+fn findings(a: &Analysis) -> Findings {
+    let (unreachable_blocks, unreachable_bytes) = a.unreachable_total();
     Findings {
-        unreachable_blocks: a.unreachable.0,
-        unreachable_bytes: a.unreachable.1,
-        zombie_tasks: tasks
-            .iter()
-            .filter(|t| t.state.is_finished() && t.storage.is_some())
-            .count() as u64,
-        bloated_futures: tasks.iter().filter(|t| t.future_size >= BLOATED).count() as u64,
+        unreachable_blocks,
+        unreachable_bytes,
+        zombie_tasks: census::tasks(a.snapshot()).zombies,
+        bloated_futures: bloated_tasks(a.snapshot(), BLOATED),
     }
 }
 
-fn top_tasks(a: &Analyzed, top: usize) -> Vec<TaskTop> {
-    let mut rows: Vec<&TaskRow> = a.rows.iter().collect();
+fn top_tasks(a: &Analysis, top: usize) -> Vec<TaskTop> {
+    let mut rows: Vec<&TaskRow> = a.task_rows().iter().collect();
     rows.sort_by_key(|r| (Reverse(r.retained), Reverse(r.allocated), r.task));
     rows.into_iter()
         .take(top)
         .map(|r| {
-            let t = &a.snap.tasks[r.task as usize];
+            let t = &a.snapshot().tasks[r.task as usize];
             TaskTop {
                 id: t.id,
-                name: string(a.snap, t.name).to_owned(),
-                spawned_at: a.spawned_at(r.task),
+                name: a.snapshot().string(t.name).to_owned(),
+                spawned_at: a.spawned_at(r.task).to_owned(),
                 state: t.state.name(),
                 retained: r.retained,
                 allocated: r.allocated,
@@ -233,70 +223,50 @@ fn top_tasks(a: &Analyzed, top: usize) -> Vec<TaskTop> {
         .collect()
 }
 
-fn top_spawn_sites(a: &Analyzed, top: usize) -> Vec<SpawnTop> {
-    let mut sites: HashMap<String, SpawnTop> = HashMap::new();
-    for r in &a.rows {
-        let site = sites.entry(a.spawned_at(r.task)).or_default();
-        site.tasks += 1;
-        site.retained = site.retained.saturating_add(r.retained);
-        site.allocated = site.allocated.saturating_add(r.allocated);
-    }
-    let mut sites: Vec<SpawnTop> = (sites.into_iter())
-        .map(|(spawned_at, s)| SpawnTop { spawned_at, ..s })
-        .collect();
-    sites.sort_by(|x, y| {
-        (y.retained, y.tasks, &x.spawned_at).cmp(&(x.retained, x.tasks, &y.spawned_at))
-    });
-    sites.truncate(top);
-    sites
-}
-
-fn top_types(s: &Snapshot, top: usize) -> Vec<TypeTop> {
-    let mut per_type: HashMap<u32, (u64, u64)> = HashMap::new();
-    for b in s.blocks.iter().filter(|b| b.type_name != 0) {
-        let t = per_type.entry(b.type_name).or_default();
-        t.0 += 1;
-        t.1 = t.1.saturating_add(b.size);
-    }
-    let mut types: Vec<TypeTop> = (per_type.into_iter())
-        .map(|(name, (blocks, bytes))| TypeTop {
-            r#type: string(s, name).to_owned(),
-            blocks,
-            bytes,
+fn top_spawn_sites(a: &Analysis, top: usize) -> Vec<SpawnTop> {
+    (a.spawn_sites().iter().take(top))
+        .map(|s| SpawnTop {
+            spawned_at: s.spawned_at.clone(),
+            tasks: s.tasks,
+            retained: s.retained,
+            allocated: s.allocated,
         })
-        .collect();
-    types.sort_by(|x, y| (y.bytes, y.blocks, &x.r#type).cmp(&(x.bytes, x.blocks, &y.r#type)));
-    types.truncate(top);
-    types
+        .collect()
 }
 
-fn roots(s: &Snapshot) -> Roots {
-    let mut roots = Roots::default();
-    for r in &s.roots {
-        roots.total += 1;
-        match r.kind {
-            RootKind::Static => roots.statics += 1,
-            RootKind::ThreadStack => roots.thread_stack += 1,
-            RootKind::ThreadLocal => roots.thread_local += 1,
-            RootKind::Task => roots.task += 1,
-            RootKind::Named => roots.named += 1,
-        }
-    }
-    roots
+fn top_types(a: &Analysis, top: usize) -> Vec<TypeTop> {
+    (census::types(a.snapshot()).into_iter().take(top))
+        .map(|t| TypeTop {
+            r#type: a.snapshot().string(t.type_name).to_owned(),
+            blocks: t.blocks,
+            bytes: t.bytes,
+        })
+        .collect()
 }
 
-fn tasks(s: &Snapshot) -> Tasks {
-    let mut t = Tasks::default();
-    for task in &s.tasks {
-        t.total += 1;
-        match task.state {
-            TaskState::Pending => t.pending += 1,
-            TaskState::Running => t.running += 1,
-            TaskState::Completed => t.completed += 1,
-            TaskState::Cancelled => t.cancelled += 1,
+impl From<census::RootCounts> for Roots {
+    fn from(c: census::RootCounts) -> Roots {
+        Roots {
+            total: c.total,
+            statics: c.statics,
+            thread_stack: c.thread_stack,
+            thread_local: c.thread_local,
+            task: c.task,
+            named: c.named,
         }
     }
-    t
+}
+
+impl From<census::TaskCounts> for Tasks {
+    fn from(c: census::TaskCounts) -> Tasks {
+        Tasks {
+            total: c.total,
+            pending: c.pending,
+            running: c.running,
+            completed: c.completed,
+            cancelled: c.cancelled,
+        }
+    }
 }
 
 /// Width of the labels in the key-value sections.
@@ -489,10 +459,9 @@ impl Report {
         if shown == 0 {
             return;
         }
-        let rows: Vec<[String; 4]> = self.top_sites.iter().map(Site::row).collect();
-        let header = ["live bytes", "blocks", "function", "location"];
+        let rows: Vec<[String; 4]> = self.top_sites.iter().map(SiteRow::cells).collect();
         let align = [Align::Right, Align::Right, Align::Left, Align::Left];
-        t.push_str(&render(header, align, &rows));
+        t.push_str(&render(SITE_HEADER, align, &rows));
     }
 
     fn capture_text(&self, t: &mut String) {

@@ -1,20 +1,21 @@
 //! `turbowish tasks`: one row per traced task, with what it holds.
 
-use super::site::short_path;
-use super::table::{Align, render};
-use super::units::{bytes, or_dash};
+use super::render::table::{Align, render};
+use super::render::units::{bytes, or_dash};
+use crate::Snapshot;
+use crate::analysis::Analysis;
+use crate::analysis::sites::short_path;
+use crate::analysis::tasks::TaskRow;
 use anyhow::Result;
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
-use turbowish_snap::Snapshot;
-use turbowish_snap::analysis::graph::HeapGraph;
-use turbowish_snap::analysis::retained::Retained;
-use turbowish_snap::analysis::tasks::{TaskRow, task_rows};
 
 /// The fields of `tasks --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
-JSON output (--json) is an array of objects, sorted as asked; sizes in bytes, times in ns:
+JSON output (--json) is one object; sizes are in bytes, times in nanoseconds:
+  traced_tasks  how many traced tasks there are (the list below is cut to --top)
+  tasks         [{...}], sorted as asked, each with:
   id            the task's allocation tag (the tokio task id under tokio; 0 if never polled)
   name          its name, or \"\"
   spawned_at    file:line:column where it was made (empty if unknown)
@@ -49,14 +50,18 @@ pub struct Args {
     /// Order of the rows.
     #[arg(long, value_enum, default_value_t = Sort::Retained)]
     sort: Sort,
-    /// How many tasks to list (0: all).
-    #[arg(long, value_name = "N", default_value_t = 20)]
-    top: usize,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::Output,
     #[command(flatten)]
     read: super::ReadArgs,
+}
+
+/// What `tasks` prints, in the shape of its JSON output.
+#[derive(Debug, Serialize)]
+struct Report {
+    /// Every traced task, however many are listed.
+    traced_tasks: u64,
+    tasks: Vec<Row>,
 }
 
 /// One task, as printed.
@@ -82,24 +87,20 @@ struct Row {
 
 /// Runs `turbowish tasks`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let snap = super::read_snapshot(&args.file, &args.read, args.json)?;
-    let graph = HeapGraph::new(&snap);
-    let retained = Retained::new(&snap, &graph);
-    let mut rows: Vec<Row> = task_rows(&snap, &graph, &retained)
-        .iter()
-        .map(|r| row(&snap, r))
-        .collect();
+    let snap = super::read_snapshot(&args.file, &args.read, args.output.json())?;
+    let a = Analysis::new(&snap);
+    let mut rows: Vec<Row> = a.task_rows().iter().map(|r| row(&snap, r)).collect();
     sort(&mut rows, args.sort);
-    let total = rows.len();
-    if args.top > 0 {
-        rows.truncate(args.top);
-    }
-    super::emit(out, args.json, &rows, || text(&rows, total))
+    let report = Report {
+        traced_tasks: rows.len() as u64,
+        tasks: args.output.cut(rows),
+    };
+    args.output.emit(out, &report, || text(&report))
 }
 
 fn row(snap: &Snapshot, r: &TaskRow) -> Row {
     let t = &snap.tasks[r.task as usize];
-    let string = |i: u32| super::site::string(snap, i).to_owned();
+    let string = |i: u32| snap.string(i).to_owned();
     Row {
         id: t.id,
         name: string(t.name),
@@ -139,7 +140,8 @@ fn sort(rows: &mut [Row], by: Sort) {
     });
 }
 
-fn text(rows: &[Row], total: usize) -> String {
+fn text(report: &Report) -> String {
+    let (rows, total) = (&report.tasks, report.traced_tasks);
     if total == 0 {
         return "no traced tasks in this snapshot (spawn with turbowish_alloc::spawn or .traced())\n"
             .to_owned();
@@ -209,7 +211,7 @@ fn idle(ns: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use turbowish_snap::analysis::tasks::SHARED_WITH_CAP;
+    use crate::analysis::tasks::SHARED_WITH_CAP;
 
     #[test]
     fn the_json_help_gives_the_cap_on_named_sharers() {

@@ -5,10 +5,17 @@
 //! the same identity in both, and a block freed and replaced at the same
 //! address does not. Tasks are matched by their serial number.
 //!
+//! [`Comparison`] holds the two [`Analysis`](crate::analysis::Analysis)es and what is computed about
+//! the pair: totals, spawn sites by change, and blocks grouped by a key.
+//!
 //! Sizes come from the file and may be anything up to `u64::MAX`: every
 //! total saturates, and every change is [`delta`], saturating too.
 
+mod comparison;
+
 use crate::model::Snapshot;
+
+pub use comparison::{Comparison, GroupBy, SpawnSiteChange, Totals};
 
 /// How the blocks of snapshot A relate to those of snapshot B.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,7 +1,8 @@
-//! Naming allocation sites: the first frame of a stack that is the
-//! program's own code rather than allocator or standard-library machinery.
+//! Allocation sites: the live blocks of each allocation stack, and the
+//! name of a stack: its first frame that is the program's own code rather
+//! than allocator or standard-library machinery.
 
-use turbowish_snap::{Frame, Snapshot, Symbol, Task};
+use crate::model::{Block, Frame, Snapshot, Symbol, Task};
 
 /// Function-name prefixes of frames that are allocation machinery (the
 /// allocator, `alloc`/`core`/`std`, hashbrown's tables, tokio's runtime),
@@ -34,8 +35,8 @@ const MACHINERY_CRATES: &[&str] = &["turbowish-alloc", "hashbrown", "tokio"];
 
 /// Whether `sym` is machinery, by its function name or its source file.
 fn is_machinery_symbol(snap: &Snapshot, sym: &Symbol) -> bool {
-    let file = sym.file.map_or("", |f| string(snap, f));
-    is_machinery(string(snap, sym.function))
+    let file = sym.file.map_or("", |f| snap.string(f));
+    is_machinery(snap.string(sym.function))
         || MACHINERY_PATHS.iter().any(|p| file.contains(p))
         || MACHINERY_CRATES.iter().any(|c| in_registry_crate(file, c))
 }
@@ -107,14 +108,14 @@ pub fn name_stack(snap: &Snapshot, stack: u32) -> SiteName {
 
 fn symbol_name(snap: &Snapshot, sym: &Symbol) -> SiteName {
     let location = sym.file.map(|f| {
-        let file = short_path(string(snap, f));
+        let file = short_path(snap.string(f));
         match sym.line {
             0 => file.to_owned(),
             line => format!("{file}:{line}"),
         }
     });
     SiteName {
-        function: Some(string(snap, sym.function).to_owned()),
+        function: Some(snap.string(sym.function).to_owned()),
         location,
     }
 }
@@ -123,7 +124,7 @@ fn symbol_name(snap: &Snapshot, sym: &Symbol) -> SiteName {
 fn address_name(snap: &Snapshot, frame: &Frame) -> SiteName {
     let module = frame.module.and_then(|m| snap.modules.get(m as usize));
     let location = module.map(|m| {
-        let name = string(snap, m.path).rsplit('/').next().unwrap_or_default();
+        let name = snap.string(m.path).rsplit('/').next().unwrap_or_default();
         format!("{name}+{:#x}", frame.addr.wrapping_sub(m.bias))
     });
     SiteName {
@@ -135,15 +136,69 @@ fn address_name(snap: &Snapshot, frame: &Frame) -> SiteName {
 /// Where task `t` of `snap` was spawned, as `file:line` with the file
 /// shortened, or `(unknown)`.
 pub fn spawned_at(snap: &Snapshot, t: &Task) -> String {
-    match string(snap, t.file) {
+    match snap.string(t.file) {
         "" => "(unknown)".to_owned(),
         file => format!("{}:{}", short_path(file), t.line),
     }
 }
 
-/// String `index` of `snap`, or `""` if there is none.
-pub fn string(snap: &Snapshot, index: u32) -> &str {
-    snap.strings.get(index as usize).map_or("", String::as_str)
+/// The live blocks of one allocation stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SiteTotal {
+    /// The allocation stack (index into [`Snapshot::stacks`]).
+    pub stack: u32,
+    /// Live blocks allocated there, and their bytes (saturating).
+    pub blocks: u64,
+    /// See `blocks`.
+    pub bytes: u64,
+}
+
+/// The allocation sites of the blocks `keep` accepts, largest first (ties:
+/// more blocks first, then by stack).
+pub fn by_stack(snap: &Snapshot, keep: impl Fn(&Block) -> bool) -> Vec<SiteTotal> {
+    let mut per_stack = vec![(0u64, 0u64); snap.stacks.len()];
+    for b in snap.blocks.iter().filter(|b| keep(b)) {
+        if let Some((blocks, bytes)) = per_stack.get_mut(b.stack as usize) {
+            *blocks += 1;
+            *bytes = bytes.saturating_add(b.size);
+        }
+    }
+    let mut sites: Vec<SiteTotal> = (0u32..)
+        .zip(per_stack)
+        .filter(|(_, (blocks, _))| *blocks > 0)
+        .map(|(stack, (blocks, bytes))| SiteTotal {
+            stack,
+            blocks,
+            bytes,
+        })
+        .collect();
+    sites.sort_by(|a, b| (b.bytes, b.blocks, a.stack).cmp(&(a.bytes, a.blocks, b.stack)));
+    sites
+}
+
+/// Stack `stack`'s frames, innermost first, each inlined function on its
+/// own: `function (file:line)` with the file shortened, or the address of
+/// an unsymbolized frame.
+pub fn stack_frames(snap: &Snapshot, stack: u32) -> Vec<String> {
+    let frames = snap.stacks.get(stack as usize).into_iter().flatten();
+    frames
+        .filter_map(|&f| snap.frames.get(f as usize))
+        .flat_map(|f| {
+            if f.symbols.is_empty() {
+                return vec![format!("{:#x}", f.addr)];
+            }
+            (f.symbols.iter())
+                .map(|s| {
+                    let function = snap.string(s.function);
+                    match s.file.map(|file| short_path(snap.string(file))) {
+                        Some(file) if s.line > 0 => format!("{function} ({file}:{})", s.line),
+                        Some(file) => format!("{function} ({file})"),
+                        None => function.to_owned(),
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Shortens a source path to `src/...` after its last `/src/`, or else to
@@ -161,7 +216,7 @@ pub fn short_path(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use turbowish_snap::Module;
+    use crate::model::Module;
 
     #[test]
     fn registry_crates_are_told_from_user_directories() {

@@ -6,7 +6,9 @@
 //!
 //! The small tables are serialized as they are declared here, so changing a
 //! field of a type deriving `Serialize` changes the file format: bump
-//! [`VERSION`](crate::VERSION) with it.
+//! [`VERSION`](crate::VERSION) with it. The golden files
+//! (`tests/golden.rs`) fail until the version is bumped, and say what else
+//! to do.
 
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +61,13 @@ impl Default for Snapshot {
             tasks: Vec::new(),
             containers: Vec::new(),
         }
+    }
+}
+
+impl Snapshot {
+    /// String `index` of [`Snapshot::strings`], or `""` if there is none.
+    pub fn string(&self, index: u32) -> &str {
+        self.strings.get(index as usize).map_or("", String::as_str)
     }
 }
 

@@ -10,9 +10,9 @@
 //! to [`MAX_CELL`] characters. JSON output keeps every string whole and
 //! raw: its encoder escapes control characters itself.
 
+use crate::Snapshot;
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use turbowish_snap::Snapshot;
 
 /// Longest name a text report prints whole, in characters.
 pub const MAX_NAME: usize = 1024;

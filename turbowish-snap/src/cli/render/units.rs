@@ -16,6 +16,24 @@ pub fn bytes(n: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// A change in bytes with its sign: `+1.0 KiB`, `-12 B`, `0 B`.
+pub fn signed_bytes(n: i64) -> String {
+    match n {
+        0 => "0 B".to_owned(),
+        n if n > 0 => format!("+{}", bytes(n as u64)),
+        n => format!("-{}", bytes(n.unsigned_abs())),
+    }
+}
+
+/// A change in a count with its sign: `+3`, `-1`, `0`.
+pub fn signed(n: i64) -> String {
+    if n > 0 {
+        format!("+{n}")
+    } else {
+        n.to_string()
+    }
+}
+
 /// `n` and `noun`, plural unless `n` is 1: "1 block", "3 blocks".
 pub fn count(n: u64, noun: &str) -> String {
     match n {
@@ -83,6 +101,18 @@ mod tests {
         assert_eq!(bytes(3 << 30), "3.0 GiB");
         assert_eq!(bytes(5 << 40), "5120.0 GiB");
         assert_eq!(bytes(u64::MAX), "17179869184.0 GiB");
+    }
+
+    #[test]
+    fn changes_carry_their_sign() {
+        assert_eq!(signed_bytes(0), "0 B");
+        assert_eq!(signed_bytes(1024), "+1.0 KiB");
+        assert_eq!(signed_bytes(-12), "-12 B");
+        assert_eq!(signed_bytes(i64::MIN), "-8589934592.0 GiB");
+        assert_eq!(
+            (signed(3), signed(0), signed(-1)),
+            ("+3".into(), "0".into(), "-1".into())
+        );
     }
 
     #[test]

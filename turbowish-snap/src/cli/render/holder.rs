@@ -2,36 +2,35 @@
 //! by its symbol, a thread's stack or thread-locals, a task, a named root)
 //! and blocks (a task's future, a typed value, an allocation site).
 
-use super::site::{name_stack, spawned_at, string};
 use super::units::bytes;
-use std::cell::RefCell;
+use crate::analysis::Analysis;
+use crate::{RootKind, Snapshot};
 use std::collections::HashMap;
-use turbowish_snap::{RootKind, Snapshot};
 
 /// Names holders in one snapshot. Exact names give task ids, sizes and
 /// allocating tasks; otherwise only what holders of the same shape share
 /// (spawn sites, types, allocation sites), so that paths group.
-pub struct Holders<'a> {
+pub struct Holders<'x, 'a> {
     /// The snapshot.
     pub snap: &'a Snapshot,
+    a: &'x Analysis<'a>,
     exact: bool,
     /// Task storage block -> task index.
     storage: HashMap<u32, u32>,
-    /// Allocation stack -> ` from SITE`, as computed.
-    sites: RefCell<HashMap<u32, String>>,
 }
 
-impl<'a> Holders<'a> {
-    /// A namer for `snap`, with exact names or shared ones.
-    pub fn new(snap: &'a Snapshot, exact: bool) -> Holders<'a> {
+impl<'x, 'a> Holders<'x, 'a> {
+    /// A namer for `a`'s snapshot, with exact names or shared ones.
+    pub fn new(a: &'x Analysis<'a>, exact: bool) -> Holders<'x, 'a> {
+        let snap = a.snapshot();
         let storage = (snap.tasks.iter().zip(0u32..))
             .filter_map(|(t, i)| Some((t.storage?, i)))
             .collect();
         Holders {
             snap,
+            a,
             exact,
             storage,
-            sites: RefCell::default(),
         }
     }
 
@@ -40,9 +39,9 @@ impl<'a> Holders<'a> {
     pub fn root(&self, r: u32, label: u32) -> (&'static str, String) {
         let snap = self.snap;
         let root = &snap.roots[r as usize];
-        let name = string(snap, root.label);
+        let name = snap.string(root.label);
         match root.kind {
-            RootKind::Static => match string(snap, label) {
+            RootKind::Static => match snap.string(label) {
                 "" => ("static", format!("static data of {}", file_name(name))),
                 symbol => ("static", format!("static {symbol}")),
             },
@@ -61,11 +60,11 @@ impl<'a> Holders<'a> {
 
     fn name_task(&self, task: Option<u32>, exact: bool) -> String {
         let snap = self.snap;
-        let Some(t) = task.and_then(|t| snap.tasks.get(t as usize)) else {
+        let Some((i, t)) = task.and_then(|i| Some((i, snap.tasks.get(i as usize)?))) else {
             return "a task".to_owned();
         };
-        let at = spawned_at(snap, t);
-        let name = match string(snap, t.name) {
+        let at = self.a.spawned_at(i);
+        let name = match snap.string(t.name) {
             "" => String::new(),
             n => format!(" {n:?}"),
         };
@@ -94,7 +93,7 @@ impl<'a> Holders<'a> {
         if let Some(&t) = self.storage.get(&b) {
             return format!("the future of {}", self.name_task(Some(t), exact));
         }
-        let what = match string(snap, block.type_name) {
+        let what = match snap.string(block.type_name) {
             "" => "a block".to_owned(),
             t => t.to_owned(),
         };
@@ -103,13 +102,8 @@ impl<'a> Holders<'a> {
         } else {
             String::new()
         };
-        let site = (self.sites.borrow_mut().entry(block.stack))
-            .or_insert_with(|| {
-                name_stack(snap, block.stack)
-                    .label()
-                    .map_or_else(String::new, |s| format!(" from {s}"))
-            })
-            .clone();
+        let site =
+            (self.a.site(block.stack).label()).map_or_else(String::new, |s| format!(" from {s}"));
         let task = match block.task {
             t if t != 0 && exact => format!(", allocated by task {t}"),
             _ => String::new(),

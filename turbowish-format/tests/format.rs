@@ -1,9 +1,13 @@
 //! The file format: round trips, and every kind of bad input gives a clear
 //! error, never a panic.
 
+#[path = "common/hostile.rs"]
+mod hostile;
+
+use hostile::{BOMB, container, rle_frame};
 use proptest::prelude::*;
 use std::path::Path;
-use turbowish_snap::*;
+use turbowish_format::*;
 
 /// A snapshot with every table populated.
 fn rich() -> Snapshot {
@@ -434,71 +438,14 @@ proptest! {
     }
 }
 
-/// A zstd frame (RFC 8878) whose content is `prefix`, then `fill` repeated up
-/// to `total` bytes: one raw block, then run-length blocks of 128 KiB, so 4
-/// GiB takes 128 KiB. No content checksum.
-fn rle_frame(prefix: &[u8], fill: u8, total: u64) -> Vec<u8> {
-    const BLOCK: u64 = 128 << 10;
-    let mut f = vec![0x28, 0xb5, 0x2f, 0xfd];
-    f.push(0xc0); // an 8-byte content size, a window descriptor
-    f.push(10 << 3); // a 1 MiB window
-    f.extend_from_slice(&total.to_le_bytes());
-    let block = |f: &mut Vec<u8>, kind: u32, size: u64, last: bool| {
-        let h = u32::from(last) | kind << 1 | (size as u32) << 3;
-        f.extend_from_slice(&h.to_le_bytes()[..3]);
-    };
-    let mut left = total - prefix.len() as u64;
-    block(&mut f, 0, prefix.len() as u64, left == 0);
-    f.extend_from_slice(prefix);
-    while left > 0 {
-        let n = left.min(BLOCK);
-        left -= n;
-        block(&mut f, 1, n, left == 0);
-        f.push(fill);
-    }
-    f
-}
-
-/// A snapshot file around `frame`, whose header announces `raw_len` bytes
-/// of tables, with a correct checksum.
-fn container(frame: &[u8], raw_len: u64) -> Vec<u8> {
-    let mut file = MAGIC.to_vec();
-    file.extend_from_slice(&VERSION.to_le_bytes());
-    file.extend_from_slice(&[0, 0]);
-    file.extend_from_slice(&(frame.len() as u64).to_le_bytes());
-    file.extend_from_slice(&raw_len.to_le_bytes());
-    file.extend_from_slice(&crc32fast::hash(frame).to_le_bytes());
-    file.extend_from_slice(frame);
-    file
-}
-
-const BOMB: u64 = 4 << 30;
-
-/// The decompressed tables of `rich()` up to its block table: valid tables
-/// a bomb can start with.
+/// The decompressed tables of `rich()` up to its block table.
 fn valid_early_tables() -> Vec<u8> {
-    let mut s = rich();
-    s.blocks.clear();
-    s.edges.clear();
-    s.roots.clear();
-    s.tasks.clear();
-    s.containers.clear();
-    let raw = zstd::decode_all(&bytes_of(&s)[32..]).unwrap();
-    // Six empty block columns, four empty edge columns, three empty tables.
-    assert!(raw.ends_with(&[0; 13]));
-    raw[..raw.len() - 13].to_vec()
+    hostile::early_tables(&rich())
 }
 
-/// Bombs of 4 GiB of tables, each with the decompressed length its header
-/// announces: zeros; and valid early tables, then a block table of 2^32
-/// blocks, one byte (a delta of 1) each.
+/// Bombs whose early tables are `rich()`'s.
 fn bombs(raw_len: u64) -> [(&'static str, Vec<u8>); 2] {
-    let mut early = valid_early_tables();
-    early.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x10]); // 2^32
-    [
-        ("zeros", container(&rle_frame(&[], 0, BOMB), raw_len)),
-        ("early", container(&rle_frame(&early, 1, BOMB), raw_len)),
-    ]
+    hostile::bombs(&rich(), raw_len)
 }
 
 #[test]
@@ -567,195 +514,6 @@ fn tables_that_run_past_the_announced_size_are_cut_there() {
     let file = container(&rle_frame(&raw, 0, raw.len() as u64), raw.len() as u64 - 1);
     let err = read(&file[..]).unwrap_err().to_string();
     assert!(err.contains("run past the"), "{err}");
-}
-
-/// Hostile files given to `turbowish` itself, run as a child with a
-/// deadline (a regression that hangs fails instead of hanging the tests), its
-/// time and peak memory measured with `wait4`.
-#[cfg(feature = "cli")]
-mod cli {
-    use super::*;
-    use std::ffi::OsStr;
-    use std::io::Read as _;
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
-
-    /// What one `turbowish` run did and cost.
-    struct Run {
-        code: Option<i32>,
-        stdout: String,
-        stderr: String,
-        wall: Duration,
-        /// Peak resident memory, bytes.
-        max_rss: u64,
-    }
-
-    /// Runs `turbowish` with `args`; kills it and fails after `deadline`.
-    /// Its peak memory is an upper bound: Linux keeps the peak of the
-    /// process that spawned it (this test binary) across `exec`.
-    fn turbowish(args: &[&OsStr], deadline: Duration) -> Run {
-        let started = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_turbowish"))
-            .args(args)
-            .env_remove("CLICOLOR_FORCE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run turbowish");
-        let pid = child.id() as libc::pid_t;
-        let mut status = 0;
-        // SAFETY: all zeroes is a valid `rusage` (a C struct of integers).
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        loop {
-            // SAFETY: `pid` is our child, not reaped yet (`child` is never
-            // waited on); `status` and `usage` are valid for writes.
-            let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-            assert!(r >= 0, "wait4: {}", std::io::Error::last_os_error());
-            if r == pid {
-                break;
-            }
-            if started.elapsed() > deadline {
-                let _ = child.kill();
-                // SAFETY: as above; waits for the killed child.
-                unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-                panic!("turbowish {args:?} still runs after {deadline:?}");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let wall = started.elapsed();
-        let (mut stdout, mut stderr) = (String::new(), String::new());
-        let out = child
-            .stdout
-            .take()
-            .expect("piped")
-            .read_to_string(&mut stdout);
-        let err = child
-            .stderr
-            .take()
-            .expect("piped")
-            .read_to_string(&mut stderr);
-        out.and(err).expect("utf-8 output");
-        drop(child); // reaped by `wait4` above
-        Run {
-            code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
-            stdout,
-            stderr,
-            wall,
-            max_rss: usage.ru_maxrss as u64 * 1024,
-        }
-    }
-
-    /// Asserts that `run` failed with one line on stderr that contains
-    /// `what`.
-    fn one_line_error(run: &Run, what: &str) {
-        assert_eq!(run.code, Some(2), "{}", run.stderr);
-        assert_eq!(run.stderr.lines().count(), 1, "{:?}", run.stderr);
-        assert!(run.stderr.contains(what), "{what:?} in {:?}", run.stderr);
-    }
-
-    #[test]
-    fn a_4_gib_bomb_is_refused_within_2_s_and_256_mb() {
-        let dir = tempdir("bombs");
-        let max = OsStr::new("--max-size");
-        let trusted = (2 * BOMB).to_string();
-        let cases: [(u64, &[&OsStr], &str); 3] = [
-            // Refused on the header's word (and the flag to pass named).
-            (BOMB, &[], "pass --max-size 4294967296"),
-            // Admitted by the flag: refused at the first bad table.
-            (BOMB, &[max, OsStr::new(&trusted)], "snapshot is corrupt"),
-            // A header that understates the size: cut there.
-            (format::MIN_LIMIT, &[], "snapshot is corrupt"),
-        ];
-        for (raw_len, flags, what) in cases {
-            for (name, file) in bombs(raw_len) {
-                let path = dir.join(format!("{name}-{raw_len}.twsnap"));
-                std::fs::write(&path, &file).unwrap();
-                let mut args = vec![OsStr::new("summary"), path.as_os_str()];
-                args.extend_from_slice(flags);
-                let run = turbowish(&args, Duration::from_secs(30));
-                println!(
-                    "{name} {raw_len} {flags:?}: {:?}, {} MB: {}",
-                    run.wall,
-                    run.max_rss >> 20,
-                    run.stderr.trim_end()
-                );
-                one_line_error(&run, what);
-                assert!(run.wall < Duration::from_secs(2), "{name}: {:?}", run.wall);
-                assert!(run.max_rss < 256 << 20, "{name}: {} MB", run.max_rss >> 20);
-            }
-        }
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_fifo_is_refused_in_one_line() {
-        let dir = tempdir("fifo");
-        let path = dir.join("pipe.twsnap");
-        let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-        // SAFETY: `c_path` is a NUL-terminated path that outlives the call.
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
-        let run = turbowish(
-            &[OsStr::new("summary"), path.as_os_str()],
-            Duration::from_secs(10),
-        );
-        one_line_error(&run, "it is a FIFO (named pipe), not a regular file");
-        // The library too, on a thread of its own in case it blocks.
-        let (tx, rx) = std::sync::mpsc::channel();
-        let p = path.clone();
-        std::thread::spawn(move || tx.send(read_file(&p).map(|_| ())));
-        let result = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("read_file blocks");
-        assert!(matches!(result, Err(Error::NotAFile(_))), "{result:?}");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    /// 800,000 blocks laid out with one stride, one size, one stack:
-    /// the tables compress hundreds of times, so the default refuses them and
-    /// the flag admits them.
-    #[test]
-    fn the_flag_admits_a_large_regular_snapshot_that_the_default_refuses() {
-        let s = Snapshot {
-            blocks: (0..800_000u64)
-                .map(|i| Block {
-                    addr: 0x5555_0000_0000 + 48 * i,
-                    size: 40,
-                    ..Block::default()
-                })
-                .collect(),
-            ..Snapshot::default()
-        };
-        let dir = tempdir("regular");
-        let path = dir.join("regular.twsnap");
-        let size = write_file(&s, &path).unwrap();
-        let refused = turbowish(
-            &[OsStr::new("summary"), path.as_os_str()],
-            Duration::from_secs(60),
-        );
-        one_line_error(&refused, "if you trust the file, pass --max-size");
-        let limit = refused.stderr.trim_end().rsplit(' ').next().unwrap();
-        println!("{size} bytes: {}", refused.stderr.trim_end());
-        let admitted = turbowish(
-            &[
-                OsStr::new("summary"),
-                path.as_os_str(),
-                OsStr::new("--max-size"),
-                OsStr::new(limit),
-                OsStr::new("--json"),
-            ],
-            Duration::from_secs(60),
-        );
-        assert_eq!(admitted.code, Some(0), "{}", admitted.stderr);
-        assert!(admitted.stdout.contains("800000"), "{}", admitted.stdout);
-        // The library likewise.
-        assert!(matches!(read_file(&path), Err(Error::TooLarge { .. })));
-        let options = ReadOptions {
-            max_size: Some(limit.parse().unwrap()),
-        };
-        assert_eq!(read_file_with(&path, &options).unwrap(), s);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 }
 
 /// Address deltas, sizes, tasks, stacks, epochs, type names.

@@ -1,0 +1,236 @@
+//! [`Analysis`]: the one entry to the analysis of a snapshot.
+//!
+//! # Rules
+//!
+//! 1. **Each part once.** The heap graph, the dominator tree with retained
+//!    sizes, the task rows, the shortest retaining paths, the spawn-site
+//!    grouping and the names of sites are computed at most once per
+//!    snapshot, and kept: every report asks the same [`Analysis`].
+//! 2. **Only what is asked for.** Each part is computed on first use, with
+//!    the parts it needs (task rows need the dominator tree, which needs the
+//!    graph): a command that reads only allocation sites never builds the
+//!    graph.
+//! 3. **Names are computed once per thing named**: a stack's site name on
+//!    first use of that stack, a task's spawn site on first use of that task.
+
+use super::graph::HeapGraph;
+use super::leaks::{self, Unreachable};
+use super::retained::Retained;
+use super::retainers::{PathTree, ShortestPaths};
+use super::sites::{SiteName, name_stack, spawned_at};
+use super::spawn::{self, SpawnSite};
+use super::tasks::{TaskRow, by_tag, task_rows};
+use crate::model::Snapshot;
+use crate::rules::tag;
+use std::cell::OnceCell;
+use std::collections::HashMap;
+
+/// A snapshot and what has been computed about it so far (see the module
+/// docs for what is computed when).
+///
+/// ```
+/// use turbowish_snap::{Block, Root, Snapshot};
+/// use turbowish_snap::analysis::Analysis;
+///
+/// let mut snap = Snapshot::default();
+/// snap.blocks = vec![
+///     Block { addr: 0x1000, size: 64, ..Block::default() },
+///     Block { addr: 0x2000, size: 32, ..Block::default() },
+/// ];
+/// snap.roots.push(Root { targets: vec![0], ..Root::default() });
+/// let a = Analysis::new(&snap);
+/// assert_eq!(a.unreachable_total(), (1, 32)); // block 1: no root reaches it
+/// ```
+#[derive(Debug)]
+pub struct Analysis<'a> {
+    snap: &'a Snapshot,
+    graph: OnceCell<HeapGraph>,
+    retained: OnceCell<Retained>,
+    rows: OnceCell<Vec<TaskRow>>,
+    by_tag: OnceCell<HashMap<u64, u32>>,
+    unreachable: OnceCell<Vec<Unreachable>>,
+    spawned_at: OnceCell<Vec<OnceCell<String>>>,
+    spawn_sites: OnceCell<Vec<SpawnSite>>,
+    sites: OnceCell<Vec<OnceCell<SiteName>>>,
+    paths: OnceCell<ShortestPaths>,
+}
+
+impl<'a> Analysis<'a> {
+    /// The analysis of `snap`, nothing computed yet.
+    pub fn new(snap: &'a Snapshot) -> Analysis<'a> {
+        Analysis {
+            snap,
+            graph: OnceCell::new(),
+            retained: OnceCell::new(),
+            rows: OnceCell::new(),
+            by_tag: OnceCell::new(),
+            unreachable: OnceCell::new(),
+            spawned_at: OnceCell::new(),
+            spawn_sites: OnceCell::new(),
+            sites: OnceCell::new(),
+            paths: OnceCell::new(),
+        }
+    }
+
+    /// The snapshot analysed.
+    pub fn snapshot(&self) -> &'a Snapshot {
+        self.snap
+    }
+
+    /// The heap graph.
+    pub fn graph(&self) -> &HeapGraph {
+        self.graph.get_or_init(|| HeapGraph::new(self.snap))
+    }
+
+    /// The dominator tree of the heap graph, and what each node retains.
+    pub fn retained(&self) -> &Retained {
+        (self.retained).get_or_init(|| Retained::new(self.snap, self.graph()))
+    }
+
+    /// The figures of every traced task, in task order.
+    pub fn task_rows(&self) -> &[TaskRow] {
+        (self.rows).get_or_init(|| task_rows(self.snap, self.graph(), self.retained()))
+    }
+
+    /// The traced task (index into [`Snapshot::tasks`]) whose blocks carry
+    /// allocation tag `tag`, if any.
+    pub fn task_of_tag(&self, tag: u64) -> Option<u32> {
+        let by_tag = self.by_tag.get_or_init(|| by_tag(self.snap));
+        by_tag.get(&tag).copied()
+    }
+
+    /// Whether block `b` is reachable from a root.
+    pub fn is_reachable(&self, b: u32) -> bool {
+        self.retained().reachable(self.graph().block_node(b))
+    }
+
+    /// Blocks no root reaches, by allocation stack and task, largest first.
+    pub fn unreachable(&self) -> &[Unreachable] {
+        (self.unreachable)
+            .get_or_init(|| leaks::unreachable(self.snap, self.graph(), self.retained()))
+    }
+
+    /// How many blocks no root reaches, and their bytes (saturating).
+    pub fn unreachable_total(&self) -> (u64, u64) {
+        (self.unreachable().iter()).fold((0, 0), |(blocks, bytes), u| {
+            (blocks + u.blocks, u64::saturating_add(bytes, u.bytes))
+        })
+    }
+
+    /// Where task `task` (an index into [`Snapshot::tasks`]) was spawned, as
+    /// `file:line` with the file shortened, or `(unknown)`.
+    pub fn spawned_at(&self, task: u32) -> &str {
+        let names = (self.spawned_at).get_or_init(|| {
+            (0..self.snap.tasks.len())
+                .map(|_| OnceCell::new())
+                .collect()
+        });
+        names[task as usize].get_or_init(|| spawned_at(self.snap, &self.snap.tasks[task as usize]))
+    }
+
+    /// The traced tasks grouped by spawn site, most retained bytes first.
+    pub fn spawn_sites(&self) -> &[SpawnSite] {
+        self.spawn_sites.get_or_init(|| spawn::group(self))
+    }
+
+    /// The name of allocation stack `stack`: its first frame that is the
+    /// program's own code (see [`name_stack`]).
+    pub fn site(&self, stack: u32) -> &SiteName {
+        let names = (self.sites).get_or_init(|| {
+            (0..self.snap.stacks.len())
+                .map(|_| OnceCell::new())
+                .collect()
+        });
+        match names.get(stack as usize) {
+            Some(name) => name.get_or_init(|| name_stack(self.snap, stack)),
+            None => &NO_SITE,
+        }
+    }
+
+    /// The shortest retaining path of every block, as one tree.
+    pub fn shortest_paths(&self) -> &ShortestPaths {
+        (self.paths).get_or_init(|| ShortestPaths::new(self.snap, self.graph()))
+    }
+
+    /// The retaining paths, to read, group and summarize.
+    pub fn path_tree(&self) -> PathTree<'_> {
+        PathTree::new(self.snap, self.graph(), self.shortest_paths())
+    }
+
+    /// The allocation tag of traced task `task`'s blocks.
+    pub fn tag_of(&self, task: u32) -> u64 {
+        tag(self.snap.tasks[task as usize].id)
+    }
+}
+
+/// The name of a stack that does not exist.
+static NO_SITE: SiteName = SiteName {
+    function: None,
+    location: None,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Block, Edge, Root, RootKind, Task};
+
+    /// Two tasks, one retaining a block; a block allocated by the first.
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            blocks: [100, 100, 10]
+                .iter()
+                .zip(0u64..)
+                .map(|(&size, i)| Block {
+                    addr: 0x1000 * (i + 1),
+                    size,
+                    task: [0, 0, 5][i as usize],
+                    ..Block::default()
+                })
+                .collect(),
+            edges: vec![Edge::new(0, 2)],
+            tasks: (0..2)
+                .map(|i| Task {
+                    id: [(1 << 32) + 5, 6][i as usize],
+                    storage: Some(i),
+                    ..Task::default()
+                })
+                .collect(),
+            roots: (0..2)
+                .map(|i| Root {
+                    kind: RootKind::Task,
+                    targets: vec![i],
+                    task: Some(i),
+                    ..Root::default()
+                })
+                .collect(),
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn parts_are_computed_on_first_use_and_kept() {
+        let s = snapshot();
+        let a = Analysis::new(&s);
+        assert!(a.graph.get().is_none() && a.retained.get().is_none());
+        assert_eq!(a.site(0).function, None);
+        assert!(a.graph.get().is_none(), "naming a site builds no graph");
+        let rows = a.task_rows();
+        assert_eq!((rows[0].retained, rows[1].retained), (110, 100));
+        let graph: *const HeapGraph = a.graph();
+        assert!(std::ptr::eq(graph, a.graph()), "the graph is built once");
+        assert!(a.retained.get().is_some());
+        assert!(a.paths.get().is_none(), "no retaining paths were asked for");
+    }
+
+    #[test]
+    fn tasks_are_found_by_the_tag_of_their_id() {
+        let s = snapshot();
+        let a = Analysis::new(&s);
+        assert_eq!(a.task_of_tag(5), Some(0));
+        assert_eq!(a.task_of_tag(6), Some(1));
+        assert_eq!(a.task_of_tag(7), None);
+        assert_eq!(a.tag_of(0), 5);
+        assert_eq!(a.spawned_at(1), "(unknown)");
+        assert_eq!(a.site(99).function, None);
+    }
+}
