@@ -55,7 +55,7 @@ fn write_if_asked() {
     });
 }
 
-/// A snapshot with every table, every root kind, both edge kinds, every
+/// A snapshot with every table, every root kind, every edge kind, every
 /// task state and every capture figure filled in.
 fn expected() -> Snapshot {
     let mut b = Builder::new();
@@ -194,6 +194,7 @@ fn expected() -> Snapshot {
         edge(1, 5, EdgeKind::Typed, field),
         edge(2, 1, EdgeKind::Typed, 0),
         edge(3, 2, EdgeKind::Conservative, 0),
+        edge(4, 1, EdgeKind::Shared, field),
         edge(6, 6, EdgeKind::Conservative, 0),
     ];
     let root = |kind, label, start, len, targets: &[u32], labels: &[u32], task| Root {
@@ -301,7 +302,10 @@ fn assert_covers_everything(s: &Snapshot) {
     for st in [Pending, Running, Completed, Cancelled] {
         assert!(states(st), "no {st:?} task");
     }
-    assert!(edges(EdgeKind::Typed) && edges(EdgeKind::Conservative));
+    use EdgeKind::*;
+    for k in [Conservative, Typed, Shared] {
+        assert!(edges(k), "no {k:?} edge");
+    }
 }
 
 #[test]
