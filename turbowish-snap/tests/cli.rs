@@ -678,12 +678,9 @@ fn sites_of_a_spawn_site_json() {
     let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(v["selected"]["blocks"], 2, "{v:#}");
     assert_eq!(v["selected"]["bytes"], 3072, "{v:#}");
-    assert_eq!(
-        v["sites"][0]["function"], "svc::cache::Cache::insert",
-        "{v:#}"
-    );
+    assert_eq!(v["sites"][0]["function"], "Cache::insert", "{v:#}");
     assert!(
-        v["sites"][0].get("frames").is_none(),
+        v["sites"][0].get("frames_by_stack").is_none(),
         "frames only with --stack"
     );
 }
@@ -857,19 +854,19 @@ fn summary_json_names_sites_by_their_own_frames() {
         names,
         [
             (
-                Some("svc::conn::Conn::read_buffer"),
+                Some("Conn::read_buffer"),
                 Some("src/conn/mod.rs:117"),
                 Some(1),
                 Some(CONN_BYTES)
             ),
             (
-                Some("svc::cache::Cache::insert"),
+                Some("Cache::insert"),
                 Some("src/cache.rs:42"),
                 Some(2),
                 Some(CACHE_BYTES)
             ),
             (
-                Some("svc_proto::Message::decode"),
+                Some("Message::decode"),
                 Some("generated/proto.rs:903"),
                 Some(3),
                 Some(PROTO_BYTES)
@@ -877,7 +874,7 @@ fn summary_json_names_sites_by_their_own_frames() {
             // A tie in bytes: more blocks first.
             (None, None, Some(2), Some(UNKNOWN_BYTES)),
             (
-                Some("std::rt::lang_start_internal"),
+                Some("rt::lang_start_internal"),
                 Some("src/rt.rs:174"),
                 Some(1),
                 Some(RUNTIME_BYTES)
@@ -886,6 +883,15 @@ fn summary_json_names_sites_by_their_own_frames() {
     );
     let sum: u64 = sites.iter().filter_map(|s| s["bytes"].as_u64()).sum();
     assert_eq!(sum, LIVE_BYTES);
+    assert!(sites[0]["dependency"].is_null(), "the program's own");
+    assert_eq!(
+        sites[4]["dependency"],
+        serde_json::json!({"name": "std", "version": null})
+    );
+    assert_eq!(
+        sites[4]["site"],
+        "std: rt::lang_start_internal (src/rt.rs:174)"
+    );
 }
 
 #[test]
@@ -893,13 +899,13 @@ fn top_limits_the_sites() {
     let v = json_summary("summary-top-json", &service(), &["--top", "1"]);
     let sites = v["top_sites"].as_array().expect("top_sites is an array");
     assert_eq!(sites.len(), 1);
-    assert_eq!(sites[0]["function"], "svc::conn::Conn::read_buffer");
+    assert_eq!(sites[0]["function"], "Conn::read_buffer");
     assert_eq!(v["totals"]["sites"], 5);
 
     let text = summary("summary-top-text", &service(), &["--top", "1"]);
     assert!(text.contains("top 1 of 5 allocation sites"), "{text}");
-    assert!(text.contains("svc::conn::Conn::read_buffer"), "{text}");
-    assert!(!text.contains("svc::cache::Cache::insert"), "{text}");
+    assert!(text.contains("Conn::read_buffer"), "{text}");
+    assert!(!text.contains("Cache::insert"), "{text}");
 }
 
 #[test]
@@ -1225,4 +1231,379 @@ fn hostile_names_are_escaped_in_text_and_kept_whole_in_json() {
             "{json_args:?}: escaped"
         );
     }
+}
+
+const REGISTRY: &str = "/home/dev/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f";
+
+/// Adds a frame in module `module` (0: the executable, 1: libc) whose
+/// symbols are `(function, file, line)`, innermost first.
+fn frame_in(b: &mut Builder, module: u32, addr: u64, symbols: &[(&str, Option<&str>, u32)]) -> u32 {
+    let frame = frame(b, addr, symbols);
+    b.snapshot_mut().frames[frame as usize].module = Some(module);
+    frame
+}
+
+/// A service whose allocations are made in its dependencies, named as a
+/// release build (`debug = "line-tables-only"`) names them: inlined
+/// functions by their name alone. `Bytes::copy_from_slice` (bytes 1.12.2)
+/// is reached by four stacks (two calls in mini-redis's `parse`, each
+/// through two copies of the function), on a tokio worker thread that std
+/// and libc started; the program's own `Cache::insert`, under `main`. The
+/// blocks of three of the four `copy_from_slice` stacks are unreachable.
+fn dependencies() -> Snapshot {
+    let mut b = Builder::new();
+    let exe = b.string("/opt/svc/bin/svc");
+    let libc = b.string("/usr/lib/x86_64-linux-gnu/libc.so.6");
+    let s = b.snapshot_mut();
+    s.process = Process {
+        pid: 4242,
+        exe,
+        sequence: 1,
+        epoch: 1,
+        time_ns: TIME_NS,
+        ..Process::default()
+    };
+    s.modules = vec![
+        Module {
+            path: exe,
+            ..Module::default()
+        },
+        Module {
+            path: libc,
+            bias: 0x7f00_0000_0000,
+            ..Module::default()
+        },
+    ];
+    let src = |krate: &str, file: &str| format!("{REGISTRY}/{krate}/src/{file}");
+    let tw = src("turbowish-alloc-0.1.0", "heap/shim.rs");
+    let glue = format!("{RUSTC}/alloc/src/alloc.rs");
+    let slice = format!("{RUSTC}/alloc/src/slice.rs");
+    let shim = frame(
+        &mut b,
+        0x1000,
+        &[
+            ("alloc<std::alloc::System>", Some(&tw), 52),
+            ("__rust_alloc", Some("/home/dev/svc/src/main.rs"), 2),
+        ],
+    );
+    let alloc = frame(
+        &mut b,
+        0x1100,
+        &[("alloc", Some(&glue), 95), ("allocate", Some(&glue), 429)],
+    );
+    let bytes_rs = src("bytes-1.12.2", "bytes.rs");
+    let copy = |b: &mut Builder, addr| {
+        frame(
+            b,
+            addr,
+            &[
+                ("to_vec<u8>", Some(&slice), 376),
+                ("copy_from_slice", Some(&bytes_rs), 348),
+            ],
+        )
+    };
+    let (copy_a, copy_b) = (copy(&mut b, 0x1200), copy(&mut b, 0x1300));
+    let frame_rs = src("mini-redis-0.4.1", "frame.rs");
+    let parse_148 = frame(&mut b, 0x1400, &[("parse", Some(&frame_rs), 148)]);
+    let parse_161 = frame(&mut b, 0x1500, &[("parse", Some(&frame_rs), 161)]);
+    let tokio = src("tokio-1.54.1", "runtime/task/core.rs");
+    let poll = frame(&mut b, 0x1600, &[("{closure#0}", Some(&tokio), 380)]);
+    let backtrace = format!("{RUSTC}/std/src/sys/backtrace.rs");
+    let unix = format!("{RUSTC}/std/src/sys/thread/unix.rs");
+    let thread = frame(
+        &mut b,
+        0x1700,
+        &[
+            ("__rust_begin_short_backtrace<F, ()>", Some(&backtrace), 166),
+            (
+                "<std::sys::thread::unix::Thread>::new::thread_start",
+                Some(&unix),
+                118,
+            ),
+        ],
+    );
+    let start = frame_in(
+        &mut b,
+        1,
+        0x7f00_0009_4ac3,
+        &[("start_thread", Some("./nptl/pthread_create.c"), 442)],
+    );
+    let clone3 = frame_in(&mut b, 1, 0x7f00_0012_6850, &[]);
+    let insert = frame(
+        &mut b,
+        0x2000,
+        &[(
+            "svc::cache::Cache::insert",
+            Some("/home/dev/svc/src/cache.rs"),
+            42,
+        )],
+    );
+    let main = frame(
+        &mut b,
+        0x2100,
+        &[("main", Some("/home/dev/svc/src/main.rs"), 9)],
+    );
+    let rt = format!("{RUSTC}/std/src/rt.rs");
+    let lang_start = frame(
+        &mut b,
+        0x2200,
+        &[("std::rt::lang_start_internal", Some(&rt), 171)],
+    );
+    let trampoline = frame(&mut b, 0x2300, &[("main", None, 0)]);
+    let libc_start = frame_in(
+        &mut b,
+        1,
+        0x7f00_0002_a24a,
+        &[(
+            "__libc_start_call_main",
+            Some("./csu/../sysdeps/nptl/libc_start_call_main.h"),
+            58,
+        )],
+    );
+    let worker = [poll, thread, start, clone3];
+    let on_worker = |b: &mut Builder, copy, parse| {
+        b.stack(&[&[shim, alloc, copy, parse][..], &worker].concat())
+    };
+    let stacks = [
+        on_worker(&mut b, copy_a, parse_148),
+        on_worker(&mut b, copy_b, parse_148),
+        on_worker(&mut b, copy_a, parse_161),
+        on_worker(&mut b, copy_b, parse_161),
+        b.stack(&[
+            shim, alloc, insert, main, lang_start, trampoline, libc_start,
+        ]),
+    ];
+    let block = |i: u64, stack, size| Block {
+        addr: 0x5555_6000_0000 + 0x1000 * i,
+        size,
+        task: 7,
+        stack,
+        epoch: 0,
+        type_name: 0,
+    };
+    let s = b.snapshot_mut();
+    s.blocks = vec![
+        block(0, stacks[0], 100),
+        block(1, stacks[0], 100),
+        block(2, stacks[1], 100),
+        block(3, stacks[2], 50),
+        block(4, stacks[3], 50),
+        block(5, stacks[4], 4096),
+    ];
+    s.roots.push(Root {
+        kind: RootKind::Static,
+        label: exe,
+        start: 0x5555_0200_0000,
+        len: 4096,
+        targets: vec![0, 1, 5],
+        ..Root::default()
+    });
+    b.build()
+}
+
+/// How `summary`, `sites`, `leaks` and `diff --by site` name the site
+/// of `Bytes::copy_from_slice`: with its crate, on one row.
+const COPY: &str = "bytes 1.12.2: copy_from_slice (src/bytes.rs:348)";
+
+#[test]
+fn sites_name_their_crate_and_rows_named_alike_are_merged() {
+    let snap = dependencies();
+    let v = json_summary("dependencies", &snap, &[]);
+    assert_eq!(
+        (&v["totals"]["sites"], &v["totals"]["stacks"]),
+        (&2.into(), &5.into())
+    );
+    let top = &v["top_sites"];
+    assert_eq!(top.as_array().map(Vec::len), Some(2), "{top:#}");
+    assert_eq!(top[0]["site"], "Cache::insert (src/cache.rs:42)", "{top:#}");
+    assert!(top[0]["dependency"].is_null(), "the program's own: {top:#}");
+    assert_eq!(top[1]["site"], COPY, "{top:#}");
+    assert_eq!(
+        top[1]["dependency"],
+        serde_json::json!({"name": "bytes", "version": "1.12.2"})
+    );
+    assert_eq!(
+        (&top[1]["stacks"], &top[1]["blocks"], &top[1]["bytes"]),
+        (&4.into(), &5.into(), &400.into())
+    );
+    let text = summary("dependencies-text", &snap, &[]);
+    assert_eq!(text.matches(COPY).count(), 1, "{text}");
+
+    let sites = run_on("dependencies-sites", &snap, "sites", &["--json"]);
+    let sites: serde_json::Value = serde_json::from_str(&sites).unwrap();
+    assert_eq!(sites["selected"]["sites"], 2, "{sites:#}");
+    assert_eq!(sites["sites"][1]["stacks"], 4, "{sites:#}");
+
+    // Three stacks' blocks are unreachable, all allocated by task 7.
+    let leaks = run_on("dependencies-leaks", &snap, "leaks", &["--json"]);
+    let leaks: serde_json::Value = serde_json::from_str(&leaks).unwrap();
+    let rows = &leaks["unreachable"]["sites"];
+    assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows:#}");
+    assert_eq!(rows[0]["site"], COPY, "{rows:#}");
+    assert_eq!(
+        (
+            &rows[0]["task"],
+            &rows[0]["stacks"],
+            &rows[0]["blocks"],
+            &rows[0]["bytes"]
+        ),
+        (&7.into(), &3.into(), &3.into(), &200.into())
+    );
+}
+
+#[test]
+fn diff_by_site_names_crates_and_counts_the_stacks_of_each_row() {
+    let dir = temp_dir("dependencies-diff");
+    let (a, b) = (dir.join("a.twsnap"), dir.join("b.twsnap"));
+    let mut later = dependencies();
+    later.process.sequence = 2;
+    later.blocks.push(Block {
+        addr: 0x5555_7000_0000,
+        epoch: 1,
+        ..later.blocks[4]
+    });
+    write_file(&dependencies(), &a).unwrap();
+    write_file(&later, &b).unwrap();
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let out = ok_stdout(&["diff", a, b, "--by", "site", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = v["groups"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{v:#}");
+    assert_eq!(rows[0]["key"], COPY, "{v:#}");
+    assert_eq!(
+        (&rows[0]["net"], &rows[0]["born_blocks"]),
+        (&50.into(), &1.into())
+    );
+    assert_eq!(
+        (&rows[0]["stacks_a"], &rows[0]["stacks_b"]),
+        (&4.into(), &4.into())
+    );
+    let by_spawn = ok_stdout(&["diff", a, b, "--json"]);
+    assert!(
+        !by_spawn.contains("stacks_a"),
+        "only --by site counts stacks"
+    );
+    let text = ok_stdout(&["diff", a, b, "--by", "site"]);
+    assert_eq!(text.matches(COPY).count(), 1, "{text}");
+}
+
+#[test]
+fn retainers_site_matches_any_frame_of_the_stack() {
+    let path = write_snapshot("dependencies-retainers", &dependencies());
+    let file = path.to_str().unwrap();
+    for (pattern, blocks) in [
+        ("frame.rs:148", 3),
+        ("mini-redis-0.4.1/src/frame.rs:161", 2),
+        ("bytes 1.12.2", 5),
+        ("Cache::insert", 1),
+        ("svc::cache::Cache::insert", 1),
+        ("lang_start", 1),
+    ] {
+        let out = ok_stdout(&["retainers", file, "--site", pattern, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["selected"]["blocks"], blocks, "{pattern}: {v:#}");
+    }
+    let err = single_line_error(&turbowish(&["retainers", file, "--site", "frame.rs:149"]));
+    assert!(
+        err.contains("no live block with a frame containing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sites_stack_hides_allocator_and_start_up_frames() {
+    let snap = dependencies();
+    let trimmed = run_on("dependencies-stack", &snap, "sites", &["--stack"]);
+    insta::assert_snapshot!("sites_stack_trimmed", trimmed);
+    let full = run_on("dependencies-full", &snap, "sites", &["--stack=full"]);
+    insta::assert_snapshot!("sites_stack_full", full);
+    let json = run_on("dependencies-json", &snap, "sites", &["--stack", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let stacks = &v["sites"][1]["frames_by_stack"];
+    assert_eq!(
+        stacks.as_array().map(Vec::len),
+        Some(2),
+        "two callers: {v:#}"
+    );
+    for stack in stacks.as_array().unwrap() {
+        assert_eq!(stack["stacks"], 2, "two copies each, shown alike: {v:#}");
+        assert_eq!(stack["hidden_allocator_frames"], 4, "{v:#}");
+        assert_eq!(stack["hidden_startup_frames"], 4, "{v:#}");
+        assert_eq!(stack["frames"].as_array().unwrap().len(), 4, "{v:#}");
+    }
+    let cache = &v["sites"][0]["frames_by_stack"][0];
+    assert_eq!(
+        cache["frames"],
+        serde_json::json!(["Cache::insert (src/cache.rs:42)", "main (src/main.rs:9)"])
+    );
+    assert_eq!(cache["hidden_startup_frames"], 3, "{v:#}");
+    // `--stack FILE` is not `--stack=FILE`.
+    let out = turbowish(&[
+        "sites",
+        "--stack",
+        write_snapshot("x", &snap).to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// A snapshot of `n` blocks from as many allocation sites, each with a
+/// long name: a large output for every command.
+fn many_sites(n: u32) -> Snapshot {
+    let mut b = Builder::new();
+    let exe = b.string("/svc/bin/svc");
+    b.snapshot_mut().modules.push(Module {
+        path: exe,
+        ..Module::default()
+    });
+    let blocks = (0..n)
+        .map(|i| {
+            let name = format!("svc::module_{i}::Type{i}::a_long_function_name_{i}");
+            let f = frame(
+                &mut b,
+                0x10_0000 + u64::from(i),
+                &[(&name, Some("/svc/src/lib.rs"), i)],
+            );
+            Block {
+                addr: 0x5555_6000_0000 + 0x100 * u64::from(i),
+                size: 64,
+                stack: b.stack(&[f]),
+                ..Block::default()
+            }
+        })
+        .collect();
+    b.snapshot_mut().blocks = blocks;
+    b.build()
+}
+
+/// `turbowish summary FILE | head`: the reader goes away at once, before
+/// the CLI wrote anything; text and JSON end with status 0 and nothing
+/// on stderr, as a closed pipe is no error of the CLI's.
+#[test]
+fn a_closed_pipe_ends_the_cli_quietly() {
+    let path = write_snapshot("closed-pipe", &many_sites(20_000));
+    let file = path.to_str().unwrap();
+    for args in [
+        &["sites", file, "--top", "0", "--stack=full"][..],
+        &["sites", file, "--top", "0", "--json"],
+        &["summary", file, "--top", "0"],
+        &["summary", file, "--top", "0", "--json"],
+        &["leaks", file, "--top", "0", "--json"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_turbowish"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run turbowish");
+        drop(child.stdout.take()); // the reader closes at once
+        let out = child.wait_with_output().expect("wait for turbowish");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(out.stderr.is_empty(), "{args:?}: {}", stderr(&out));
+    }
+    let out = ok_stdout(&["sites", file, "--top", "0", "--json"]);
+    assert!(
+        out.len() > 1 << 20,
+        "the output ({} bytes) is larger than a pipe's buffer",
+        out.len()
+    );
 }

@@ -12,12 +12,14 @@
 //!    graph.
 //! 3. **Names are computed once per thing named**: a stack's site name on
 //!    first use of that stack, a task's spawn site on first use of that task.
+//! 4. **Sites are listed merged**: stacks whose site names are the same
+//!    text are one row ([`sites`](super::sites) rule 3).
 
 use super::graph::HeapGraph;
 use super::leaks::{self, Unreachable};
 use super::retained::Retained;
 use super::retainers::{PathTree, ShortestPaths};
-use super::sites::{SiteName, name_stack, spawned_at};
+use super::sites::{self, Site, SiteName, name_stack, spawned_at};
 use super::spawn::{self, SpawnSite};
 use super::tasks::{TaskRow, by_tag, task_rows};
 use crate::model::Snapshot;
@@ -52,6 +54,7 @@ pub struct Analysis<'a> {
     spawned_at: OnceCell<Vec<OnceCell<String>>>,
     spawn_sites: OnceCell<Vec<SpawnSite>>,
     sites: OnceCell<Vec<OnceCell<SiteName>>>,
+    merged_sites: OnceCell<Vec<Site<()>>>,
     paths: OnceCell<ShortestPaths>,
 }
 
@@ -68,6 +71,7 @@ impl<'a> Analysis<'a> {
             spawned_at: OnceCell::new(),
             spawn_sites: OnceCell::new(),
             sites: OnceCell::new(),
+            merged_sites: OnceCell::new(),
             paths: OnceCell::new(),
         }
     }
@@ -147,6 +151,15 @@ impl<'a> Analysis<'a> {
         }
     }
 
+    /// The allocation sites of every live block, stacks named alike merged,
+    /// largest first (see [`sites::merge`]).
+    pub fn sites(&self) -> &[Site<()>] {
+        self.merged_sites.get_or_init(|| {
+            let totals = sites::by_stack(self.snap, |_| true);
+            sites::merge(self, totals.into_iter().map(|t| ((), t)))
+        })
+    }
+
     /// The shortest retaining path of every block, as one tree.
     pub fn shortest_paths(&self) -> &ShortestPaths {
         (self.paths).get_or_init(|| ShortestPaths::new(self.snap, self.graph()))
@@ -165,6 +178,7 @@ impl<'a> Analysis<'a> {
 
 /// The name of a stack that does not exist.
 static NO_SITE: SiteName = SiteName {
+    dependency: None,
     function: None,
     location: None,
 };

@@ -7,8 +7,10 @@ use super::render::units::{bytes, signed, signed_bytes};
 use crate::Snapshot;
 use crate::analysis::Analysis;
 use crate::analysis::diff::{self, Comparison, GroupBy, check_pair, delta};
+use crate::analysis::sites::NO_STACK;
 use anyhow::{Result, bail};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -22,7 +24,9 @@ JSON output (--json) is one object; sizes are in bytes:
   spawn_sites  [{spawned_at, tasks_a, tasks_b, retained_a, retained_b, allocated_a,
                allocated_b, new_tasks, ended_tasks}], by change in retained bytes
   groups       {by, rows: [{key, bytes_a, bytes_b, net, born_bytes, born_blocks,
-               freed_bytes, freed_blocks}]}, by net change, largest growth first";
+               freed_bytes, freed_blocks}]}, by net change, largest growth first; with
+               --by site, also stacks_a and stacks_b: how many allocation stacks with live
+               blocks in A and in B the row's site name merges";
 
 /// How to group blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -102,6 +106,10 @@ struct Group {
     born_blocks: u64,
     freed_bytes: u64,
     freed_blocks: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stacks_a: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stacks_b: Option<u64>,
 }
 
 /// Runs `turbowish diff`.
@@ -129,10 +137,17 @@ impl Report {
         };
         let spawn_sites = (pair.spawn_sites().into_iter()).map(SpawnSiteRow::from);
         let groups = pair.groups(by).into_iter().map(Group::from);
-        let (spawn_sites, groups) = (
+        let (spawn_sites, mut groups) = (
             args.output.cut(spawn_sites.collect()),
-            args.output.cut(groups.collect()),
+            args.output.cut(groups.collect::<Vec<_>>()),
         );
+        if by == GroupBy::Site {
+            let (in_a, in_b) = (stacks_by_name(&aa), stacks_by_name(&ab));
+            for g in &mut groups {
+                g.stacks_a = Some(in_a.get(&g.key).copied().unwrap_or(0));
+                g.stacks_b = Some(in_b.get(&g.key).copied().unwrap_or(0));
+            }
+        }
         let side = |s: &Snapshot| Side {
             pid: s.process.pid,
             sequence: s.process.sequence,
@@ -154,6 +169,18 @@ impl Report {
             },
         }
     }
+}
+
+/// How many allocation stacks with live blocks each site name of `a`
+/// merges, by the name `diff --by site` groups by.
+fn stacks_by_name(a: &Analysis) -> HashMap<String, u64> {
+    (a.sites().iter())
+        .map(|s| {
+            let name = s.name.label();
+            let name = name.unwrap_or_else(|| NO_STACK.to_owned());
+            (name, s.stacks.len() as u64)
+        })
+        .collect()
 }
 
 impl From<diff::Totals> for Totals {
@@ -183,6 +210,8 @@ impl From<(String, diff::GroupDelta)> for Group {
             born_blocks: g.born_blocks,
             freed_bytes: g.freed_bytes,
             freed_blocks: g.freed_blocks,
+            stacks_a: None,
+            stacks_b: None,
         }
     }
 }

@@ -3,12 +3,13 @@
 
 use super::render::color::{flagged, heading};
 use super::render::holder::Holders;
-use super::render::rows::SpawnSiteRow;
+use super::render::rows::{NameColumns, SpawnSiteRow};
 use super::render::table::{Align, render};
 use super::render::units::{bytes, count, or_dash, signed_bytes};
 use crate::analysis::Analysis;
 use crate::analysis::diff::{Comparison, check_pair, delta};
 use crate::analysis::leaks::{self, Holder};
+use crate::analysis::sites::{self, SiteTotal};
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::io::Write;
@@ -17,7 +18,9 @@ use std::path::PathBuf;
 /// The fields of `leaks --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
 JSON output (--json) is one object; sizes are in bytes:
-  unreachable  {blocks, bytes, sites: [{site, task, blocks, bytes}]}: blocks no root reaches
+  unreachable  {blocks, bytes, sites: [{site, dependency, function, location, task, stacks,
+               blocks, bytes}]}: blocks no root reaches, by allocation site (as `sites
+               --json` names them) and allocating task
   zombie_tasks how many zombie futures there are (the list below is cut to --top)
   zombies      [{id, name, spawned_at, state, storage_bytes, retained, holders: [text]}]
   idle_tasks   how many idle tasks there are (the list below is cut to --top)
@@ -67,8 +70,10 @@ struct UnreachableReport {
 
 #[derive(Debug, Serialize)]
 struct UnreachableSite {
-    site: String,
+    #[serde(flatten)]
+    name: NameColumns,
     task: u64,
+    stacks: u64,
     blocks: u64,
     bytes: u64,
 }
@@ -118,12 +123,21 @@ impl Report {
     fn new(b: &Analysis, baseline: Option<&Analysis>, args: &Args) -> Report {
         let snap = b.snapshot();
         let (blocks, bytes) = b.unreachable_total();
-        let sites = (b.unreachable().iter())
-            .map(|u| UnreachableSite {
-                site: (b.site(u.stack).label()).unwrap_or_else(|| "(no stack recorded)".to_owned()),
-                task: u.task,
+        let by_stack = b.unreachable().iter().map(|u| {
+            let t = SiteTotal {
+                stack: u.stack,
                 blocks: u.blocks,
                 bytes: u.bytes,
+            };
+            (u.task, t)
+        });
+        let sites = (sites::merge(b, by_stack).iter())
+            .map(|s| UnreachableSite {
+                name: (&s.name).into(),
+                task: s.key,
+                stacks: s.stacks.len() as u64,
+                blocks: s.blocks,
+                bytes: s.bytes,
             })
             .collect();
         let holders = Holders::new(b, true);
@@ -223,7 +237,7 @@ impl Report {
                         bytes(x.bytes),
                         x.blocks.to_string(),
                         x.task.to_string(),
-                        x.site.clone(),
+                        x.name.cell(),
                     ]
                 })
                 .collect();

@@ -80,10 +80,12 @@ enum Command {
     /// Summarize a snapshot: live totals, top allocation sites, capture
     /// statistics.
     ///
-    /// An allocation site is one allocation stack, named by its innermost
-    /// frame that is the program's own code: frames of the allocator, `std`,
-    /// `core`, `alloc`, `hashbrown` and `tokio` are skipped. Source files are shortened
-    /// to the part from their last `src/` directory.
+    /// An allocation site is named by the innermost frame of its stack that
+    /// is not the allocator's, `std`'s, `core`'s, `alloc`'s, `hashbrown`'s or
+    /// `tokio`'s: `crate version: Type::function (src/file.rs:line)`, the
+    /// crate named when the code is not the program's own (it comes from a
+    /// registry, git or vendored checkout, std's sources, or a shared
+    /// library). Stacks named alike are one site.
     #[command(after_long_help = summary::JSON_FIELDS)]
     Summary(summary::Args),
     /// List traced tasks: where each was spawned, its state, the size of its
@@ -117,10 +119,12 @@ enum Command {
     /// List allocation sites by live bytes: for the whole process, for one
     /// task (--task), or for the tasks of one spawn site (--spawn).
     ///
-    /// A site is one allocation stack, named by its innermost frame that is
-    /// the program's own code (frames of the allocator, `std`, `core`,
-    /// `alloc`, `hashbrown` and `tokio` are skipped); --stack shows the
-    /// whole stack.
+    /// A site is named by the innermost frame of its allocation stack that
+    /// is not the allocator's, `std`'s, `core`'s, `alloc`'s, `hashbrown`'s or
+    /// `tokio`'s: `crate version: Type::function (src/file.rs:line)`, the
+    /// crate named when the code is not the program's own (it comes from a
+    /// registry, git or vendored checkout, std's sources, or a shared
+    /// library). Stacks named alike are one site; --stack shows its stacks.
     #[command(after_long_help = sites::JSON_FIELDS)]
     Sites(sites::Args),
     /// Show what keeps blocks alive: the shortest chains of pointers from
@@ -129,7 +133,8 @@ enum Command {
     /// points (a typed field, or a conservative pointer).
     ///
     /// Choose one block (--block), a task's future (--task), or all blocks
-    /// of an allocation site (--site) or type (--type); chosen blocks are
+    /// with a frame on their allocation stack (--site) or of a type
+    /// (--type); chosen blocks are
     /// grouped by path, most bytes first. Among equally short paths, one
     /// through a task or typed root is preferred, and one through a thread
     /// stack comes last (stacks hold stale pointers in dead slots).
@@ -312,12 +317,15 @@ pub fn one_line(error: &anyhow::Error) -> String {
     line.replace(['\n', '\r'], " ")
 }
 
-/// Whether `error` comes from writing to a closed pipe (`turbowish ... | head`).
+/// Whether `error` comes from writing to a closed pipe (`turbowish ... | head`):
+/// an `io::Error` anywhere in its chain, also inside a `serde_json::Error`
+/// (whose `source()` skips the `io::Error` it wraps).
 pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
     error.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        let io = cause.downcast_ref::<std::io::Error>().map(|e| e.kind());
+        let json = (cause.downcast_ref::<serde_json::Error>()).and_then(|e| e.io_error_kind());
+        io == Some(BrokenPipe) || json == Some(BrokenPipe)
     })
 }
 
@@ -330,6 +338,30 @@ mod tests {
     fn the_command_line_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_closed_pipe_is_told_from_other_errors_however_wrapped() {
+        use std::io::{Error, ErrorKind};
+        /// A writer whose every write fails with `kind`.
+        struct Failing(ErrorKind);
+        impl Write for Failing {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(Error::new(self.0, "failed"))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let json = |kind| {
+            let err = serde_json::to_writer(Failing(kind), &[1, 2]).unwrap_err();
+            anyhow::Error::from(err).context("writing the report")
+        };
+        assert!(is_broken_pipe(&json(ErrorKind::BrokenPipe)));
+        assert!(!is_broken_pipe(&json(ErrorKind::StorageFull)));
+        let text = Failing(ErrorKind::BrokenPipe).write_all(b"x").unwrap_err();
+        assert!(is_broken_pipe(&anyhow::Error::from(text)));
+        assert!(!is_broken_pipe(&anyhow!("broken pipe")));
     }
 
     #[test]

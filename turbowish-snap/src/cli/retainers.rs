@@ -7,6 +7,7 @@ use super::render::units::{bytes, count};
 use crate::Snapshot;
 use crate::analysis::Analysis;
 use crate::analysis::retainers::{self, PathSummary, Shapes, Via};
+use crate::analysis::sites::frames::stack_contains;
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -43,8 +44,10 @@ pub struct Args {
     /// The block at or containing this address (hex with 0x, or decimal).
     #[arg(long, value_name = "ADDR", group = "which", value_parser = parse_address)]
     block: Option<u64>,
-    /// Blocks whose allocation site contains PATTERN (as `summary` names
-    /// sites: `function (file:line)`).
+    /// Blocks with a frame containing PATTERN anywhere on their allocation
+    /// stack, not only in the frame that names their site: a function, as
+    /// recorded or as shown (`Bytes::copy_from_slice`), a source file and
+    /// line (`frame.rs:148`), or a crate (`bytes 1.12.2`).
     #[arg(long, value_name = "PATTERN", group = "which")]
     site: Option<String>,
     /// Blocks whose type name (from typed walks) contains NAME.
@@ -140,9 +143,9 @@ fn select(a: &Analysis, args: &Args) -> Result<Vec<u32>> {
         let mut by_stack: HashMap<u32, bool> = HashMap::new();
         all.filter(|&b| {
             let stack = snap.blocks[b as usize].stack;
-            *by_stack.entry(stack).or_insert_with(|| {
-                (a.site(stack).label()).is_some_and(|l| l.contains(pattern.as_str()))
-            })
+            *by_stack
+                .entry(stack)
+                .or_insert_with(|| stack_contains(snap, stack, pattern))
         })
         .collect()
     } else if let Some(name) = &args.type_name {
@@ -171,7 +174,7 @@ fn select(a: &Analysis, args: &Args) -> Result<Vec<u32>> {
 fn describe_selection(args: &Args) -> String {
     match (&args.block, &args.site, &args.type_name, &args.task) {
         (Some(a), ..) => format!("at {a:#x}"),
-        (_, Some(p), ..) => format!("with an allocation site containing {p:?}"),
+        (_, Some(p), ..) => format!("with a frame containing {p:?} on their allocation stack"),
         (_, _, Some(t), _) => format!("with a type name containing {t:?}"),
         (.., Some(id)) => format!("holding task {id}'s future"),
         _ => String::new(),

@@ -1,7 +1,7 @@
 //! `turbowish sites`: allocation sites by live bytes, for the whole process
 //! or for the blocks one task, or the tasks of one spawn site, allocated.
 
-use super::render::rows::{SITE_HEADER, SiteRow};
+use super::render::rows::{SITE_HEADER, SiteRow, StackRow};
 use super::render::table::{Align, render};
 use super::render::units::{bytes, count};
 use crate::analysis::{Analysis, sites};
@@ -9,16 +9,32 @@ use crate::rules::tag;
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 
 /// The fields of `sites --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
 JSON output (--json) is one object; sizes are in bytes:
-  selected  {blocks, bytes, sites}: the live blocks chosen (all, or by --task/--spawn)
-  sites     [{stack, function, location, blocks, bytes, frames}], largest first;
-            function and location are null when no stack was recorded; frames (the
-            whole stack, innermost first, as \"function (file:line)\") only with --stack";
+  selected  {blocks, bytes, sites, stacks}: the live blocks chosen (all, or by --task/--spawn),
+            their sites and distinct allocation stacks
+  sites     [{site, dependency, function, location, stacks, blocks, bytes, frames_by_stack}],
+            largest first: site is \"dependency: function (location)\", null when no stack
+            was recorded; dependency {name, version} is null for the program's own code;
+            stacks counts the allocation stacks merged into the row
+  frames_by_stack  only with --stack: [{stacks, blocks, bytes, hidden_allocator_frames,
+            frames, hidden_startup_frames}], the row's stacks as shown (those shown alike
+            merged), each frame innermost first as \"dependency: function (file:line)\"";
+
+/// Which frames `--stack` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StackFrames {
+    /// The frames between the allocator and the program's start-up, with
+    /// short function names.
+    Trimmed,
+    /// Every frame, with function names as recorded.
+    Full,
+}
 
 /// Arguments of `turbowish sites`.
 #[derive(Debug, clap::Args)]
@@ -33,9 +49,21 @@ pub struct Args {
     /// containing LOCATION (such as `src/conn.rs:42` or `conn.rs`).
     #[arg(long, value_name = "LOCATION")]
     spawn: Option<String>,
-    /// Show each site's whole allocation stack.
-    #[arg(long)]
-    stack: bool,
+    /// Show each site's allocation stacks. By default the frames every
+    /// stack has are hidden, and counted: the allocator's above (TurboWish's
+    /// shim, `__rust_alloc`, std's allocation glue) and start-up code below
+    /// (std's `lang_start` and thread start, `main`'s trampoline, libc's
+    /// `__libc_start_main`, `start_thread`, `clone3`). `--stack=full` shows
+    /// every frame, with function names as recorded.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FRAMES",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "trimmed"
+    )]
+    stack: Option<StackFrames>,
     #[command(flatten)]
     output: super::Output,
     #[command(flatten)]
@@ -53,6 +81,7 @@ struct Selected {
     blocks: u64,
     bytes: u64,
     sites: u64,
+    stacks: u64,
 }
 
 /// Runs `turbowish sites`.
@@ -60,18 +89,18 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     let snap = super::read_snapshot(&args.file, &args.read, args.output.json())?;
     let a = Analysis::new(&snap);
     let tags = chosen_tags(&a, args)?;
-    let mut all = sites::by_stack(&snap, |b| tags.as_ref().is_none_or(|t| t.contains(&b.task)));
+    let totals = sites::by_stack(&snap, |b| tags.as_ref().is_none_or(|t| t.contains(&b.task)));
+    let stacks = totals.len() as u64;
+    let all = sites::merge(&a, totals.into_iter().map(|t| ((), t)));
     let selected = Selected {
         blocks: all.iter().map(|s| s.blocks).sum(),
         bytes: all.iter().fold(0, |sum, s| sum.saturating_add(s.bytes)),
         sites: all.len() as u64,
+        stacks,
     };
-    all.truncate(args.output.limit());
-    let rows = (all.iter())
-        .map(|t| SiteRow {
-            frames: args.stack.then(|| sites::stack_frames(&snap, t.stack)),
-            ..SiteRow::new(&a, t)
-        })
+    let full = args.stack.map(|s| s == StackFrames::Full);
+    let rows = (args.output.cut(all).iter())
+        .map(|s| SiteRow::new(&a, s, full))
         .collect();
     let report = Report {
         selected,
@@ -112,33 +141,63 @@ impl Report {
     fn to_text(&self) -> String {
         let s = &self.selected;
         let mut t = format!(
-            "{} live in {} from {}; top {} by live bytes\n",
+            "{} live in {} from {} ({}); top {} by live bytes\n",
             bytes(s.bytes),
             count(s.blocks, "block"),
             count(s.sites, "allocation site"),
+            count(s.stacks, "stack"),
             self.sites.len()
         );
         if self.sites.is_empty() {
             return t;
         }
         let rows: Vec<[String; 4]> = self.sites.iter().map(SiteRow::cells).collect();
-        let align = [Align::Right, Align::Right, Align::Left, Align::Left];
+        let align = [Align::Right, Align::Right, Align::Right, Align::Left];
         let table = render(SITE_HEADER, align, &rows);
-        if !self.sites.iter().any(|s| s.frames.is_some()) {
+        if !self.sites.iter().any(|s| s.frames_by_stack.is_some()) {
             t.push_str(&table);
             return t;
         }
-        // With --stack: each row, then its stack.
+        // With --stack: each row, then its stacks.
         let mut lines = table.lines();
         t.push_str(lines.next().unwrap_or_default());
         t.push('\n');
         for (line, site) in lines.zip(&self.sites) {
             t.push_str(line);
             t.push('\n');
-            for frame in site.frames.iter().flatten() {
-                t.push_str(&format!("      {frame}\n"));
+            let stacks = site.frames_by_stack.as_deref().unwrap_or_default();
+            for (i, stack) in stacks.iter().enumerate() {
+                if stacks.len() > 1 {
+                    let _ = writeln!(
+                        t,
+                        "    stack {} of {}: {} in {}{}",
+                        i + 1,
+                        stacks.len(),
+                        bytes(stack.bytes),
+                        count(stack.blocks, "block"),
+                        match stack.stacks {
+                            1 => String::new(),
+                            n => format!(" ({n} stacks shown alike)"),
+                        }
+                    );
+                }
+                stack_text(&mut t, stack);
             }
         }
         t
     }
+}
+
+/// One stack as shown, with what it hides.
+fn stack_text(t: &mut String, stack: &StackRow) {
+    let hidden = |t: &mut String, n: usize, what: &str| {
+        if n > 0 {
+            let _ = writeln!(t, "      \u{2026} {} hidden", count(n as u64, what));
+        }
+    };
+    hidden(t, stack.hidden_allocator_frames, "allocator frame");
+    for frame in &stack.frames {
+        let _ = writeln!(t, "      {frame}");
+    }
+    hidden(t, stack.hidden_startup_frames, "start-up frame");
 }

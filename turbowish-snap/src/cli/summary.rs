@@ -6,7 +6,7 @@ use super::render::table::{Align, render};
 use super::render::units::{bytes, count, millis, or_dash, utc_iso8601};
 use crate::analysis::bloat::{BLOATED, bloated_tasks};
 use crate::analysis::tasks::TaskRow;
-use crate::analysis::{Analysis, census, sites};
+use crate::analysis::{Analysis, census};
 use anyhow::Result;
 use serde::Serialize;
 use std::cmp::Reverse;
@@ -20,15 +20,16 @@ JSON output (--json) is one object; sizes are in bytes, times in nanoseconds:
   process    pid, exe, sequence, epoch, time (UTC ISO-8601), time_ns
   totals     live_blocks, live_bytes (summed over the blocks in the snapshot),
              allocator_live_blocks, allocator_live_bytes (the allocator's own counters),
-             sites, edges, roots {total, static, thread_stack, thread_local}
+             sites (allocation sites: stacks named alike are one), stacks (distinct
+             allocation stacks), edges, roots {total, static, thread_stack, thread_local}
   findings   unreachable_blocks, unreachable_bytes (no root reaches them: see `leaks`),
              zombie_tasks (finished, storage still held: see `leaks`),
              bloated_futures (tasks whose future is 16 KiB or more: see `bloat`)
   top_tasks  [{id, name, spawned_at, state, retained, allocated}], most retained first
   top_spawn_sites  [{spawned_at, tasks, retained, allocated}], most retained first
   top_types  [{type, blocks, bytes}]: types from typed walks, most live bytes first
-  top_sites  [{stack, function, location, blocks, bytes}], largest first;
-             function and location are null when unknown
+  top_sites  [{site, dependency, function, location, stacks, blocks, bytes}], largest
+             first, as `sites --json` lists them
   capture    pause_ns, scan_ns, symbolize_ns, scanned_bytes, untracked_blocks,
              unknown_frees";
 
@@ -114,6 +115,7 @@ struct Totals {
     allocator_live_blocks: u64,
     allocator_live_bytes: u64,
     sites: u64,
+    stacks: u64,
     edges: u64,
     roots: Roots,
     tasks: Tasks,
@@ -155,7 +157,7 @@ impl Report {
     fn new(a: &Analysis, top: usize) -> Report {
         let s = a.snapshot();
         let (p, c) = (&s.process, &s.capture);
-        let sites = sites::by_stack(s, |_| true);
+        let sites = a.sites();
         Report {
             process: ProcessReport {
                 pid: p.pid,
@@ -171,6 +173,7 @@ impl Report {
                 allocator_live_blocks: c.live_blocks,
                 allocator_live_bytes: c.live_bytes,
                 sites: sites.len() as u64,
+                stacks: sites.iter().map(|x| x.stacks.len() as u64).sum(),
                 edges: s.edges.len() as u64,
                 roots: census::roots(s).into(),
                 tasks: census::tasks(s).into(),
@@ -180,7 +183,7 @@ impl Report {
             top_spawn_sites: top_spawn_sites(a, top),
             top_types: top_types(a, top),
             top_sites: (sites.iter().take(top))
-                .map(|t| SiteRow::new(a, t))
+                .map(|x| SiteRow::new(a, x, None))
                 .collect(),
             capture: CaptureReport {
                 pause_ns: c.pause_ns,
@@ -460,7 +463,7 @@ impl Report {
             return;
         }
         let rows: Vec<[String; 4]> = self.top_sites.iter().map(SiteRow::cells).collect();
-        let align = [Align::Right, Align::Right, Align::Left, Align::Left];
+        let align = [Align::Right, Align::Right, Align::Right, Align::Left];
         t.push_str(&render(SITE_HEADER, align, &rows));
     }
 

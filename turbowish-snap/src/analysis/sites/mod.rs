@@ -1,0 +1,365 @@
+//! Allocation sites: the live blocks of each allocation stack, what a
+//! stack is called, and how stacks are shown and searched.
+//!
+//! # Rules
+//!
+//! 1. **A site is named by one line of its stack**: its innermost function
+//!    that is not allocator, standard-library, `hashbrown` or `tokio`
+//!    machinery ([`frames`] rule 1), so a task cell is named where `spawn`
+//!    was called.
+//! 2. **The name says whose code it is**: a function outside the
+//!    program's own sources is prefixed with its crate and version
+//!    ([`origin`]): `bytes 1.12.2: Bytes::copy_from_slice
+//!    (src/bytes.rs:348)`. Functions are shortened ([`names`]) and source
+//!    files cut to their part from `src/` ([`short_path`]).
+//! 3. **Stacks whose names are the same text are one site** ([`merge`]):
+//!    different stacks often end in one line (another caller, another
+//!    inlined copy), and a reader cannot tell their rows apart. A merged
+//!    site keeps its stacks, heaviest first, so nothing is lost.
+//! 4. **Stacks are shown without the frames every stack has** (the
+//!    allocator above, start-up below), saying how many were hidden, and
+//!    searched on every frame ([`frames`] rules 2 and 3).
+
+pub mod frames;
+pub mod names;
+pub mod origin;
+
+use super::Analysis;
+use crate::model::{Block, Snapshot, Task};
+use frames::{line_name, lines, site_line};
+use origin::Dependency;
+use std::collections::HashMap;
+
+pub use frames::is_machinery;
+
+/// How a site is shown when no stack was recorded for its blocks.
+pub const NO_STACK: &str = "(no stack recorded)";
+
+/// What an allocation site is called (rule 2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteName {
+    /// The crate or library of the function, when not the program's own.
+    pub dependency: Option<Dependency>,
+    /// The function (shortened), or the address of an unsymbolized frame;
+    /// `None` when no stack was recorded.
+    pub function: Option<String>,
+    /// `file:line` (or `module+offset` for an unsymbolized frame), if known.
+    pub location: Option<String>,
+}
+
+impl SiteName {
+    /// `dependency: function (location)`, or `None` when no stack was
+    /// recorded.
+    pub fn label(&self) -> Option<String> {
+        let function = self.function.as_ref()?;
+        let mut label = match &self.dependency {
+            Some(d) => format!("{d}: {function}"),
+            None => function.clone(),
+        };
+        if let Some(l) = &self.location {
+            label.push_str(&format!(" ({l})"));
+        }
+        Some(label)
+    }
+}
+
+/// Names the stack `stack` of `snap` by the line [`frames::site_line`]
+/// picks (rule 1).
+pub fn name_stack(snap: &Snapshot, stack: u32) -> SiteName {
+    let lines = lines(snap, stack);
+    let Some(site) = site_line(snap, &lines) else {
+        return SiteName::default();
+    };
+    let name = line_name(snap, &lines[site], false);
+    SiteName {
+        dependency: name.dependency,
+        function: Some(name.function),
+        location: name.location,
+    }
+}
+
+/// Where task `t` of `snap` was spawned, as `file:line` with the file
+/// shortened, or `(unknown)`.
+pub fn spawned_at(snap: &Snapshot, t: &Task) -> String {
+    match snap.string(t.file) {
+        "" => "(unknown)".to_owned(),
+        file => format!("{}:{}", short_path(file), t.line),
+    }
+}
+
+/// The live blocks of one allocation stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SiteTotal {
+    /// The allocation stack (index into [`Snapshot::stacks`]).
+    pub stack: u32,
+    /// Live blocks allocated there, and their bytes (saturating).
+    pub blocks: u64,
+    /// See `blocks`.
+    pub bytes: u64,
+}
+
+/// The allocation stacks of the blocks `keep` accepts, largest first (ties:
+/// more blocks first, then by stack).
+pub fn by_stack(snap: &Snapshot, keep: impl Fn(&Block) -> bool) -> Vec<SiteTotal> {
+    let mut per_stack = vec![(0u64, 0u64); snap.stacks.len()];
+    for b in snap.blocks.iter().filter(|b| keep(b)) {
+        if let Some((blocks, bytes)) = per_stack.get_mut(b.stack as usize) {
+            *blocks += 1;
+            *bytes = bytes.saturating_add(b.size);
+        }
+    }
+    let mut sites: Vec<SiteTotal> = (0u32..)
+        .zip(per_stack)
+        .filter(|(_, (blocks, _))| *blocks > 0)
+        .map(|(stack, (blocks, bytes))| SiteTotal {
+            stack,
+            blocks,
+            bytes,
+        })
+        .collect();
+    sites.sort_by(|a, b| (b.bytes, b.blocks, a.stack).cmp(&(a.bytes, a.blocks, b.stack)));
+    sites
+}
+
+/// The stacks of one site name and one key (rule 3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site<K> {
+    /// What else the rows were grouped by (`()` for nothing, a task's tag
+    /// for unreachable blocks).
+    pub key: K,
+    /// The name the stacks share (its [`SiteName::label`]).
+    pub name: SiteName,
+    /// The stacks, as given (heaviest first when given so).
+    pub stacks: Vec<SiteTotal>,
+    /// Their blocks and bytes, summed (saturating).
+    pub blocks: u64,
+    /// See `blocks`.
+    pub bytes: u64,
+}
+
+/// Merges `rows` (a key and one stack's total each) whose key and site
+/// label are the same (rule 3), largest first (ties: more blocks, then
+/// the first stack's index, then the key). Stacks keep their order.
+pub fn merge<K: Ord + std::hash::Hash + Clone>(
+    a: &Analysis,
+    rows: impl IntoIterator<Item = (K, SiteTotal)>,
+) -> Vec<Site<K>> {
+    let mut index: HashMap<(K, Option<String>), usize> = HashMap::new();
+    let mut sites: Vec<Site<K>> = Vec::new();
+    for (key, total) in rows {
+        let name = a.site(total.stack);
+        let at = *index.entry((key.clone(), name.label())).or_insert_with(|| {
+            sites.push(Site {
+                key,
+                name: name.clone(),
+                stacks: Vec::new(),
+                blocks: 0,
+                bytes: 0,
+            });
+            sites.len() - 1
+        });
+        let site = &mut sites[at];
+        site.stacks.push(total);
+        site.blocks += total.blocks;
+        site.bytes = site.bytes.saturating_add(total.bytes);
+    }
+    let first = |s: &Site<K>| s.stacks.first().map_or(0, |t| t.stack);
+    sites.sort_by(|x, y| {
+        (y.bytes, y.blocks, first(x))
+            .cmp(&(x.bytes, x.blocks, first(y)))
+            .then_with(|| x.key.cmp(&y.key))
+    });
+    sites
+}
+
+/// Shortens a source path to `src/...` after its last `/src/`, or else to
+/// its last two components.
+pub fn short_path(path: &str) -> &str {
+    if let Some(at) = path.rfind("/src/") {
+        return &path[at + 1..];
+    }
+    match path.rmatch_indices('/').nth(1) {
+        Some((at, _)) => &path[at + 1..],
+        None => path,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Frame, Module, Symbol};
+
+    #[test]
+    fn paths_are_shortened() {
+        assert_eq!(
+            short_path("/home/me/svc/src/cache/mod.rs"),
+            "src/cache/mod.rs"
+        );
+        assert_eq!(
+            short_path("/rustc/abc/library/alloc/src/src/vec.rs"),
+            "src/vec.rs"
+        );
+        assert_eq!(short_path("/build/gen/proto.rs"), "gen/proto.rs");
+        assert_eq!(short_path("gen/proto.rs"), "gen/proto.rs");
+        assert_eq!(short_path("proto.rs"), "proto.rs");
+        assert_eq!(short_path(""), "");
+    }
+
+    /// With `debug = "line-tables-only"`, inlined frames have short names;
+    /// their source path still tells machinery from the program.
+    #[test]
+    fn short_names_are_judged_by_their_source_path() {
+        let mut s = Snapshot::default();
+        let files = [
+            "/work/svc/turbowish-alloc/src/stack.rs",
+            "/root/.cargo/registry/src/index.crates.io-1949/hashbrown-0.15.2/src/map.rs",
+            "/rustc/59807616e1fa/library/alloc/src/vec/mod.rs",
+            "/work/svc/examples/demo.rs",
+        ];
+        let names = ["here", "insert", "push", "read_buffer"];
+        for (f, n) in files.iter().zip(names) {
+            let file = s.strings.len() as u32;
+            s.strings.push((*f).to_owned());
+            let function = s.strings.len() as u32;
+            s.strings.push(n.to_owned());
+            s.frames.push(Frame {
+                addr: 0x1000 + u64::from(file),
+                module: None,
+                symbols: vec![Symbol {
+                    function,
+                    file: Some(file),
+                    line: 24,
+                }],
+            });
+        }
+        s.stacks.push(vec![0, 1, 2, 3]);
+        let site = name_stack(&s, 1);
+        assert_eq!(site.function.as_deref(), Some("read_buffer"));
+        assert_eq!(site.location.as_deref(), Some("examples/demo.rs:24"));
+    }
+
+    fn snap_with(functions: &[&str], unsymbolized_first: bool) -> Snapshot {
+        let mut s = Snapshot::default();
+        s.strings
+            .extend(["/lib/libc.so.6", "/src/x/src/a.rs"].map(String::from));
+        s.modules.push(Module {
+            path: 1,
+            bias: 0x1000,
+            ..Module::default()
+        });
+        if unsymbolized_first {
+            s.frames.push(Frame {
+                addr: 0x1234,
+                module: Some(0),
+                symbols: vec![],
+            });
+        }
+        for (i, f) in functions.iter().enumerate() {
+            s.strings.push((*f).to_owned());
+            s.frames.push(Frame {
+                addr: 0x2000 + i as u64,
+                module: None,
+                symbols: vec![Symbol {
+                    function: s.strings.len() as u32 - 1,
+                    file: Some(2),
+                    line: i as u32,
+                }],
+            });
+        }
+        s.stacks.push((0..s.frames.len() as u32).collect());
+        s
+    }
+
+    #[test]
+    fn stacks_are_named_by_their_first_own_frame() {
+        let s = snap_with(
+            &["__rust_alloc", "alloc::alloc", "svc::f", "svc::main"],
+            true,
+        );
+        let name = name_stack(&s, 1);
+        assert_eq!(name.function.as_deref(), Some("svc::f"));
+        assert_eq!(name.location.as_deref(), Some("src/a.rs:2"));
+    }
+
+    #[test]
+    fn without_own_frames_an_address_or_the_outermost_frame_names_it() {
+        let s = snap_with(&["__rust_alloc", "std::rt::lang_start"], true);
+        let name = name_stack(&s, 1);
+        assert_eq!(name.function.as_deref(), Some("0x1234"));
+        assert_eq!(name.location.as_deref(), Some("libc.so.6+0x234"));
+        let s = snap_with(&["__rust_alloc", "std::rt::lang_start"], false);
+        let name = name_stack(&s, 1);
+        assert_eq!(name.function.as_deref(), Some("rt::lang_start"));
+        assert_eq!(name.location.as_deref(), Some("src/a.rs:1"));
+    }
+
+    #[test]
+    fn the_empty_stack_has_no_name() {
+        let s = snap_with(&[], false);
+        assert_eq!(name_stack(&s, 0).function, None);
+        assert_eq!(name_stack(&s, 99).function, None);
+    }
+
+    /// Two stacks that end in one line of a dependency: one site, named
+    /// with its crate, that keeps both stacks.
+    #[test]
+    fn stacks_named_alike_are_one_site_named_with_its_crate() {
+        let mut b = crate::Builder::new();
+        let file = "/home/me/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/bytes-1.12.2/src/bytes.rs";
+        let copy = b.symbol("bytes::bytes::Bytes::copy_from_slice", Some(file), 348);
+        let own = b.symbol("svc::Conn::read", Some("/home/me/svc/src/conn.rs"), 7);
+        let mut frame = |addr, symbols: Vec<Symbol>| {
+            b.frame(Frame {
+                addr,
+                module: None,
+                symbols,
+            })
+        };
+        let (copy_a, copy_b, read) = (
+            frame(0x10, vec![copy.clone()]),
+            frame(0x20, vec![copy]),
+            frame(0x30, vec![own]),
+        );
+        let stacks = [
+            b.stack(&[copy_a, read]),
+            b.stack(&[copy_b, read]),
+            b.stack(&[read]),
+        ];
+        b.snapshot_mut().blocks = [(0, 10), (0, 10), (1, 30), (2, 25)]
+            .iter()
+            .zip(1u64..)
+            .map(|(&(s, size), i)| Block {
+                addr: 0x1000 * i,
+                size,
+                stack: stacks[s],
+                ..Block::default()
+            })
+            .collect();
+        let snap = b.build();
+        let a = Analysis::new(&snap);
+        let sites = merge(&a, by_stack(&snap, |_| true).into_iter().map(|t| ((), t)));
+        let got: Vec<(Option<String>, Vec<u32>, u64, u64)> = (sites.iter())
+            .map(|s| {
+                let stacks = s.stacks.iter().map(|t| t.stack).collect();
+                (s.name.label(), stacks, s.blocks, s.bytes)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    Some("bytes 1.12.2: Bytes::copy_from_slice (src/bytes.rs:348)".to_owned()),
+                    vec![stacks[1], stacks[0]],
+                    3,
+                    50
+                ),
+                (
+                    Some("Conn::read (src/conn.rs:7)".to_owned()),
+                    vec![stacks[2]],
+                    1,
+                    25
+                ),
+            ]
+        );
+    }
+}
