@@ -270,14 +270,19 @@ impl<'a> Debug<'a> {
 
     /// The functions at link-time address `probe`, innermost first: from
     /// DWARF, with the symbol table naming the outermost one when DWARF
-    /// does not.
+    /// does not, or gives it without its path (see [`qualified`]).
     fn find(&self, probe: u64) -> Vec<Found<'_>> {
         let mut found = (self.dwarf.as_ref()).map_or_else(Vec::new, |c| dwarf_frames(c, probe));
         let named = |s: &object::SymbolMapName<'_>| {
             addr2line::demangle_auto(s.name().into(), None).into_owned()
         };
         match found.last_mut() {
-            Some(last) if !last.function.is_empty() => {}
+            Some(last) if !last.function.is_empty() => {
+                let symbol = self.symbols.get(probe).map(named);
+                if let Some(q) = symbol.and_then(|s| qualified(&last.function, &s)) {
+                    last.function = q;
+                }
+            }
             Some(last) => last.function = self.symbols.get(probe).map(named).unwrap_or_default(),
             None => found.extend(self.symbols.get(probe).map(|s| Found {
                 function: named(s),
@@ -287,6 +292,42 @@ impl<'a> Debug<'a> {
         }
         found
     }
+}
+
+/// `dwarf`, DWARF's name of a function that was not inlined, with the path
+/// of `symbol`, the symbol table's name of the same function, when DWARF
+/// gives none: `debug = "line-tables-only"` records `copy_from_slice` (and
+/// `{closure#0}`) where the symbol is `bytes::bytes::Bytes::copy_from_slice`
+/// (and `mini_redis::parse::Parse::next_bytes::{{closure}}`). DWARF's last
+/// segment is kept, with its generic arguments and closure number. `None`
+/// when DWARF's name has a path or the two do not end alike.
+fn qualified(dwarf: &str, symbol: &str) -> Option<String> {
+    let base = |name: &str| name.split('<').next().unwrap_or_default().to_owned();
+    let dwarf_base = base(dwarf);
+    if dwarf_base.is_empty() || dwarf_base.contains("::") {
+        return None;
+    }
+    let (path, last) = split_last_segment(symbol)?;
+    let closures = dwarf_base.starts_with('{') && last.starts_with('{');
+    (closures || base(last) == dwarf_base).then(|| format!("{path}::{dwarf}"))
+}
+
+/// `name` split at its last `::` outside brackets: (path, last segment).
+fn split_last_segment(name: &str) -> Option<(&str, &str)> {
+    let bytes = name.as_bytes();
+    let mut depth = 0i32;
+    for i in (1..bytes.len()).rev() {
+        match bytes[i] {
+            b'>' if bytes[i - 1] != b'-' => depth += 1,
+            b')' | b']' => depth += 1,
+            b'<' | b'(' | b'[' => depth -= 1,
+            b':' if depth == 0 && bytes[i - 1] == b':' => {
+                return Some((&name[..i - 1], &name[i + 1..])).filter(|(p, _)| !p.is_empty());
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Builds the `addr2line` context over `object`'s DWARF sections, taking
@@ -611,5 +652,48 @@ mod tests {
         );
         assert_eq!(snap.stacks.len(), 1001);
         assert!(resolved * 10 >= snap.frames.len() * 9, "{resolved}");
+    }
+
+    #[test]
+    fn short_dwarf_names_take_the_symbol_tables_path() {
+        for (dwarf, symbol, expected) in [
+            (
+                "copy_from_slice",
+                "bytes::bytes::Bytes::copy_from_slice",
+                Some("bytes::bytes::Bytes::copy_from_slice"),
+            ),
+            (
+                "{closure#0}",
+                "mini_redis::parse::Parse::next_bytes::{{closure}}",
+                Some("mini_redis::parse::Parse::next_bytes::{closure#0}"),
+            ),
+            (
+                "poll<F, S>",
+                "tokio::runtime::task::raw::poll",
+                Some("tokio::runtime::task::raw::poll<F, S>"),
+            ),
+            (
+                "clone",
+                "<bytes::bytes::Bytes as core::clone::Clone>::clone",
+                Some("<bytes::bytes::Bytes as core::clone::Clone>::clone"),
+            ),
+            // DWARF has the path already, or the names differ.
+            (
+                "std::rt::lang_start_internal",
+                "std::rt::lang_start_internal",
+                None,
+            ),
+            ("parse", "mini_redis::frame::Frame::check", None),
+            ("{closure#0}", "mini_redis::frame::Frame::check", None),
+            ("main", "main", None),
+            ("", "a::b", None),
+            ("x", "::x", None),
+        ] {
+            assert_eq!(
+                qualified(dwarf, symbol).as_deref(),
+                expected,
+                "{dwarf} {symbol}"
+            );
+        }
     }
 }
