@@ -237,6 +237,7 @@ fn shown_range(snap: &Snapshot, lines: &[Line]) -> (usize, usize) {
 /// entry points.
 const ALLOCATOR: &[&str] = &[
     "__rust_",
+    "__rustc::",
     "__rg_",
     "__rdl_",
     "turbowish_alloc::",
@@ -389,7 +390,8 @@ mod tests {
                 Some("/w/turbowish-alloc/src/heap/stack/mod.rs"),
                 91,
             ),
-            (Some("__rust_alloc"), Some("/w/svc/src/main.rs"), 2),
+            // As the symbol table names it since Rust 1.9x.
+            (Some("__rustc::__rust_alloc"), Some("/w/svc/src/main.rs"), 2),
             (Some("alloc"), Some(&alloc), 95),
             (Some("allocate"), Some(&alloc), 429),
             (
