@@ -176,8 +176,7 @@ impl Report {
 fn stacks_by_name(a: &Analysis) -> HashMap<String, u64> {
     (a.sites().iter())
         .map(|s| {
-            let name = s.name.label();
-            let name = name.unwrap_or_else(|| NO_STACK.to_owned());
+            let name = s.label.clone().unwrap_or_else(|| NO_STACK.to_owned());
             (name, s.stacks.len() as u64)
         })
         .collect()

@@ -133,7 +133,7 @@ impl Report {
         });
         let sites = (sites::merge(b, by_stack).iter())
             .map(|s| UnreachableSite {
-                name: (&s.name).into(),
+                name: s.name(b).into(),
                 task: s.key,
                 stacks: s.stacks.len() as u64,
                 blocks: s.blocks,

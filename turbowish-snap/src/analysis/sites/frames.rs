@@ -39,18 +39,22 @@ pub struct Line<'s> {
 /// The lines of stack `stack` of `snap`, innermost first.
 pub fn lines(snap: &Snapshot, stack: u32) -> Vec<Line<'_>> {
     let frames = snap.stacks.get(stack as usize).into_iter().flatten();
-    (frames.filter_map(|&f| snap.frames.get(f as usize)))
-        .flat_map(|frame| {
-            let symbols = frame.symbols.iter().map(Some);
-            let symbols: Vec<Option<&Symbol>> = match frame.symbols.is_empty() {
-                true => vec![None],
-                false => symbols.collect(),
-            };
-            symbols
-                .into_iter()
-                .map(move |symbol| Line { frame, symbol })
-        })
-        .collect()
+    let mut lines = Vec::new();
+    for frame in frames.filter_map(|&f| snap.frames.get(f as usize)) {
+        if frame.symbols.is_empty() {
+            lines.push(Line {
+                frame,
+                symbol: None,
+            });
+        }
+        for symbol in &frame.symbols {
+            lines.push(Line {
+                frame,
+                symbol: Some(symbol),
+            });
+        }
+    }
+    lines
 }
 
 /// Function-name prefixes of the standard library.

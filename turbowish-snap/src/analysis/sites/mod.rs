@@ -127,14 +127,22 @@ pub struct Site<K> {
     /// What else the rows were grouped by (`()` for nothing, a task's tag
     /// for unreachable blocks).
     pub key: K,
-    /// The name the stacks share (its [`SiteName::label`]).
-    pub name: SiteName,
-    /// The stacks, as given (heaviest first when given so).
+    /// The [`SiteName::label`] the stacks share.
+    pub label: Option<String>,
+    /// The stacks, never none, as given (heaviest first when given so).
     pub stacks: Vec<SiteTotal>,
     /// Their blocks and bytes, summed (saturating).
     pub blocks: u64,
     /// See `blocks`.
     pub bytes: u64,
+}
+
+impl<K> Site<K> {
+    /// The name the stacks share (that of the first), from `a`, the
+    /// analysis that merged them.
+    pub fn name<'a>(&self, a: &'a Analysis) -> &'a SiteName {
+        a.site(self.stacks.first().map_or(u32::MAX, |t| t.stack))
+    }
 }
 
 /// Merges `rows` (a key and one stack's total each) whose key and site
@@ -147,11 +155,11 @@ pub fn merge<K: Ord + std::hash::Hash + Clone>(
     let mut index: HashMap<(K, Option<String>), usize> = HashMap::new();
     let mut sites: Vec<Site<K>> = Vec::new();
     for (key, total) in rows {
-        let name = a.site(total.stack);
-        let at = *index.entry((key.clone(), name.label())).or_insert_with(|| {
+        let label = a.site(total.stack).label();
+        let at = *index.entry((key.clone(), label)).or_insert_with(|| {
             sites.push(Site {
                 key,
-                name: name.clone(),
+                label: None,
                 stacks: Vec::new(),
                 blocks: 0,
                 bytes: 0,
@@ -162,6 +170,9 @@ pub fn merge<K: Ord + std::hash::Hash + Clone>(
         site.stacks.push(total);
         site.blocks += total.blocks;
         site.bytes = site.bytes.saturating_add(total.bytes);
+    }
+    for ((_, label), at) in index {
+        sites[at].label = label;
     }
     let first = |s: &Site<K>| s.stacks.first().map_or(0, |t| t.stack);
     sites.sort_by(|x, y| {
@@ -341,7 +352,7 @@ mod tests {
         let got: Vec<(Option<String>, Vec<u32>, u64, u64)> = (sites.iter())
             .map(|s| {
                 let stacks = s.stacks.iter().map(|t| t.stack).collect();
-                (s.name.label(), stacks, s.blocks, s.bytes)
+                (s.label.clone(), stacks, s.blocks, s.bytes)
             })
             .collect();
         assert_eq!(

@@ -93,7 +93,7 @@ impl SiteRow {
     /// is given (`Some(true)`: every frame).
     pub fn new<K>(a: &Analysis, s: &Site<K>, stacks: Option<bool>) -> SiteRow {
         SiteRow {
-            name: (&s.name).into(),
+            name: s.name(a).into(),
             stacks: s.stacks.len() as u64,
             blocks: s.blocks,
             bytes: s.bytes,
