@@ -7,7 +7,7 @@ use super::render::units::{bytes, count};
 use crate::Snapshot;
 use crate::analysis::Analysis;
 use crate::analysis::retainers::{self, PathSummary, Shapes, Via};
-use crate::analysis::sites::frames::stack_contains;
+use crate::analysis::sites::view::stack_contains;
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::collections::HashMap;

@@ -5,8 +5,8 @@
 //!
 //! 1. **A site is named by one line of its stack**: its innermost function
 //!    that is not allocator, standard-library, `hashbrown` or `tokio`
-//!    machinery ([`frames`] rule 1), so a task cell is named where `spawn`
-//!    was called.
+//!    machinery, nor where a process or thread starts ([`frames`] rules 1
+//!    and 2), so a task cell is named where `spawn` was called.
 //! 2. **The name says whose code it is**: a function outside the
 //!    program's own sources is prefixed with its crate and version
 //!    ([`origin`]): `bytes 1.12.2: Bytes::copy_from_slice
@@ -18,11 +18,12 @@
 //!    site keeps its stacks, heaviest first, so nothing is lost.
 //! 4. **Stacks are shown without the frames every stack has** (the
 //!    allocator above, start-up below), saying how many were hidden, and
-//!    searched on every frame ([`frames`] rules 2 and 3).
+//!    searched on every frame ([`view`]).
 
 pub mod frames;
 pub mod names;
 pub mod origin;
+pub mod view;
 
 use super::Analysis;
 use crate::model::{Block, Snapshot, Task};

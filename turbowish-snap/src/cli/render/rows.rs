@@ -5,7 +5,7 @@
 use super::units::bytes;
 use crate::analysis::Analysis;
 use crate::analysis::diff::SpawnSiteChange;
-use crate::analysis::sites::frames::{StackView, view};
+use crate::analysis::sites::view::{StackView, view};
 use crate::analysis::sites::{NO_STACK, Site, SiteName};
 use serde::Serialize;
 
