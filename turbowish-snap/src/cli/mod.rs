@@ -134,10 +134,10 @@ enum Command {
     ///
     /// Choose one block (--block), a task's future (--task), or all blocks
     /// with a frame on their allocation stack (--site) or of a type
-    /// (--type); chosen blocks are
-    /// grouped by path, most bytes first. Among equally short paths, one
-    /// through a task or typed root is preferred, and one through a thread
-    /// stack comes last (stacks hold stale pointers in dead slots).
+    /// (--type); chosen blocks are grouped by path, most bytes first. Among
+    /// equally short paths, one through a task or typed root is preferred,
+    /// and one through a thread stack comes last (stacks hold stale pointers
+    /// in dead slots).
     #[command(after_long_help = retainers::JSON_FIELDS)]
     Retainers(retainers::Args),
     /// Take a snapshot of a running process and print the file's path.
