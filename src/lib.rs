@@ -52,7 +52,7 @@
 //!   task's id; `Trace` for tokio's channels and locks.
 //! - `derive` (default): `#[derive(Trace)]`.
 //! - `bytes`: `Trace` for `bytes::Bytes` and `bytes::BytesMut`.
-//! - `format`: [`format`], the `.twsnap` model, reader and writer, to read
+//! - `format`: `turbowish::format`, the `.twsnap` model, reader and writer, to read
 //!   snapshots in code.
 
 pub use turbowish_alloc::*;
