@@ -1,6 +1,7 @@
 //! The server as a child process, driven as a user would drive it: start it,
 //! read its address, ask it for snapshots with SIGUSR1, stop it. Used by the
-//! `demo` example and the integration tests.
+//! `demo` example, this crate's tests and the workspace's end-to-end tests
+//! (the top-level `tests/`).
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::net::SocketAddr;

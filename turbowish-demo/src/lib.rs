@@ -5,8 +5,8 @@
 //! ones users run (a TCP server, a task per connection, shared state behind
 //! a mutex, a background task, pub/sub channels) with TurboWish linked in,
 //! a load generator that drives it over loopback, and a driver that takes
-//! heap snapshots of it by signal. The `demo` example and the integration
-//! tests use all three.
+//! heap snapshots of it by signal. The `demo` example and the workspace's
+//! end-to-end tests (the top-level `tests/`) use all three.
 //!
 //! # Running the demo
 //!

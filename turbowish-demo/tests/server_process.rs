@@ -1,13 +1,23 @@
 //! `turbowish-kv` as a process: the protocol over TCP, malformed input,
-//! expiry, and a clean exit on end of input or SIGTERM.
+//! expiry, and a clean exit on end of input or SIGTERM. (The tests that
+//! also take snapshots and run the `turbowish` CLI span crates: they live in
+//! the workspace's top-level `tests/`.)
 
-mod common;
-
-use common::*;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use turbowish_demo::driver::{ServerProcess, fresh_dir};
 use turbowish_demo::load::Client;
 use turbowish_demo::protocol::{MAX_LINE, Reply, Request};
+
+/// Starts `turbowish-kv` with `args`, writing snapshots into a fresh
+/// directory named `name` under the target's temporary directory.
+fn start_server(name: &str, args: &[&str]) -> ServerProcess {
+    let dir = fresh_dir(Path::new(env!("CARGO_TARGET_TMPDIR")), name).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_turbowish-kv"));
+    command.args(args);
+    ServerProcess::start(command, &dir).unwrap()
+}
 
 fn call(client: &mut Client, line: &str) -> String {
     client.send_line(line.as_bytes()).unwrap();

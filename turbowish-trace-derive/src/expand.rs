@@ -8,17 +8,34 @@ use syn::{
     DeriveInput, Generics, Ident, Index, Member, Type, TypeParamBound, WherePredicate, parse_quote,
 };
 
-/// Expands `#[derive(Trace)]` on `input`, or returns every error found.
-pub(crate) fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
+/// The crate whose `Trace` and `Tracer` the generated code names, by its
+/// name in the user's extern prelude: `turbowish_alloc`, or the `turbowish`
+/// facade, which re-exports them (a user of the facade may have no crate
+/// named `turbowish_alloc` in scope).
+#[derive(Clone, Copy)]
+pub(crate) struct Krate(pub(crate) &'static str);
+
+impl Krate {
+    /// `::krate::item`, every token at `span`.
+    fn path(self, item: &str, span: Span) -> TokenStream {
+        let krate = Ident::new(self.0, span);
+        let item = Ident::new(item, span);
+        quote_spanned!(span=> ::#krate::#item)
+    }
+}
+
+/// Expands `#[derive(Trace)]` on `input` for `krate`, or returns every
+/// error found.
+pub(crate) fn derive(input: &DeriveInput, krate: Krate) -> syn::Result<TokenStream> {
     let input = Input::from_syn(input)?;
     input.validate()?;
     Ok(match &input {
-        Input::Struct(s) => impl_struct(s),
-        Input::Enum(e) => impl_enum(e),
+        Input::Struct(s) => impl_struct(s, krate),
+        Input::Enum(e) => impl_enum(e, krate),
     })
 }
 
-fn impl_struct(input: &Struct<'_>) -> TokenStream {
+fn impl_struct(input: &Struct<'_>, krate: Krate) -> TokenStream {
     let calls = input.fields.iter().map(|field| {
         let span = at(field);
         let member = match &field.member {
@@ -35,11 +52,11 @@ fn impl_struct(input: &Struct<'_>) -> TokenStream {
         trace_call(field, quote_spanned!(span=> &self.#member))
     });
     let body = quote!(#(#calls)*);
-    let leaf = is_leaf(input.generics, &input.fields);
-    implement(input.ident, input.generics, body, leaf)
+    let leaf = is_leaf(krate, input.generics, &input.fields);
+    implement(krate, input.ident, input.generics, body, leaf)
 }
 
-fn impl_enum(input: &Enum<'_>) -> TokenStream {
+fn impl_enum(input: &Enum<'_>, krate: Krate) -> TokenStream {
     let body = if input.variants.is_empty() {
         quote!(match *self {})
     } else {
@@ -80,8 +97,8 @@ fn impl_enum(input: &Enum<'_>) -> TokenStream {
         }
     };
     let fields: Vec<&Field<'_>> = input.variants.iter().flat_map(|v| &v.fields).collect();
-    let leaf = is_leaf(input.generics, fields);
-    implement(input.ident, input.generics, body, leaf)
+    let leaf = is_leaf(krate, input.generics, fields);
+    implement(krate, input.ident, input.generics, body, leaf)
 }
 
 /// The `trace` method's tracer argument, which nothing the user names can
@@ -129,6 +146,7 @@ fn trace_call(field: &Field<'_>, value: TokenStream) -> TokenStream {
 /// unsized (on which `is_leaf` cannot be called), makes the type a non-leaf,
 /// so that containers still visit its values.
 fn is_leaf<'a>(
+    krate: Krate,
     generics: &Generics,
     fields: impl IntoIterator<Item = &'a Field<'a>>,
 ) -> TokenStream {
@@ -139,7 +157,8 @@ fn is_leaf<'a>(
             return quote!(false);
         }
         let ty = field.ty;
-        let term = quote_spanned!(ty.span()=> <#ty as ::turbowish_alloc::Trace>::is_leaf());
+        let trace = krate.path("Trace", ty.span());
+        let term = quote_spanned!(ty.span()=> <#ty as #trace>::is_leaf());
         leaf = Some(match leaf {
             Some(before) => quote!(#before && #term),
             None => term,
@@ -200,21 +219,24 @@ fn maybe_unsized(ty: &Type, unsized_params: &[&Ident]) -> bool {
 /// `serde_derive` does); lifetimes, const parameters and the where clause
 /// are kept.
 fn implement(
+    krate: Krate,
     ident: &Ident,
     generics: &Generics,
     body: TokenStream,
     leaf: TokenStream,
 ) -> TokenStream {
+    let trace = krate.path("Trace", Span::call_site());
+    let tracer_type = krate.path("Tracer", Span::call_site());
     let mut generics = generics.clone();
     for param in generics.type_params_mut() {
-        param.bounds.push(parse_quote!(::turbowish_alloc::Trace));
+        param.bounds.push(parse_quote!(#trace));
     }
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let tracer = tracer_ident(Span::mixed_site());
     quote! {
         #[automatically_derived]
-        impl #impl_generics ::turbowish_alloc::Trace for #ident #ty_generics #where_clause {
-            fn trace(&self, #tracer: &mut ::turbowish_alloc::Tracer<'_>) {
+        impl #impl_generics #trace for #ident #ty_generics #where_clause {
+            fn trace(&self, #tracer: &mut #tracer_type<'_>) {
                 #body
             }
 

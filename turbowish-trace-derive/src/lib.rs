@@ -4,7 +4,9 @@
 //! the walk visits every field, so that each heap block the value owns is
 //! reported with its type and the field path that leads to it. Use it
 //! through `turbowish_alloc` (feature `derive`, on by default), which
-//! re-exports it under the trait's name:
+//! re-exports it under the trait's name, or through the `turbowish` facade,
+//! which re-exports a twin whose code names `::turbowish` instead (the
+//! `FacadeTrace` derive):
 //!
 //! ```ignore
 //! use std::any::Any;
@@ -97,11 +99,27 @@ mod valid;
 use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
 
+use expand::Krate;
+
 /// Derives `turbowish_alloc::Trace`; see the [crate documentation](crate).
 #[proc_macro_derive(Trace, attributes(trace))]
 pub fn derive_trace(input: TokenStream) -> TokenStream {
+    derive(input, Krate("turbowish_alloc"))
+}
+
+/// Derives `turbowish::Trace`: the same derive for users of the `turbowish`
+/// facade crate, which re-exports it as `Trace`. Its code names
+/// `::turbowish`, since a user who depends on the facade alone has no crate
+/// named `turbowish_alloc` in scope.
+#[doc(hidden)]
+#[proc_macro_derive(FacadeTrace, attributes(trace))]
+pub fn derive_facade_trace(input: TokenStream) -> TokenStream {
+    derive(input, Krate("turbowish"))
+}
+
+fn derive(input: TokenStream, krate: Krate) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
-    expand::derive(&input)
+    expand::derive(&input, krate)
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

@@ -22,9 +22,9 @@
 //! prints the time. Process start-up is never measured. The dispatch itself
 //! (one load and branch) is paid by all four variants, the baseline included.
 //!
-//! Run: `cargo bench -p turbowish-alloc --bench overhead` (about 3 minutes on
-//! 2 cores). `cargo bench -p turbowish-alloc --bench overhead -- --test` (or
-//! `cargo test -p turbowish-alloc --bench overhead`) runs each variant once on
+//! Run: `cargo bench -p turbowish --bench overhead` (about 3 minutes on
+//! 2 cores). `cargo bench -p turbowish --bench overhead -- --test` (or
+//! `cargo test -p turbowish --bench overhead`) runs each variant once on
 //! a tiny workload, in seconds, and checks that the child really used the
 //! allocator it was asked for and that the tracking allocators saw the work.
 //!
@@ -47,7 +47,7 @@ use std::hint::black_box;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::time::{Duration, Instant};
-use turbowish_alloc::{StackMode, TurboWish};
+use turbowish::{StackMode, TurboWish};
 
 // ---------------------------------------------------------------------------
 // The dispatching global allocator.
@@ -362,7 +362,7 @@ fn check_mode() -> Result<(), String> {
         return Err(format!("asked for {want}, dispatching to {got:?}"));
     }
     if got == Mode::TurboWish {
-        let stack = turbowish_alloc::settings().stack;
+        let stack = turbowish::settings().stack;
         let asked = std::env::var("TURBOWISH_STACK").unwrap_or_default();
         let ok = matches!(
             (asked.as_str(), stack),
@@ -378,14 +378,14 @@ fn check_mode() -> Result<(), String> {
 /// What the tracking allocator counted, when there is one.
 enum Counts {
     None,
-    TurboWish(turbowish_alloc::Stats),
+    TurboWish(turbowish::Stats),
     Dhat(dhat::HeapStats),
 }
 
 impl Counts {
     fn now() -> Self {
         match mode() {
-            Mode::TurboWish => Counts::TurboWish(turbowish_alloc::stats()),
+            Mode::TurboWish => Counts::TurboWish(turbowish::stats()),
             Mode::Dhat => Counts::Dhat(dhat::HeapStats::get()),
             _ => Counts::None,
         }

@@ -1,12 +1,10 @@
-//! Helpers shared by the end-to-end tests: the server binary as a child
-//! process, and the `turbowish` CLI, built once per test binary.
+//! The demo service, `turbowish-kv`, as a child process under load, with
+//! snapshots by signal.
 
-#![allow(dead_code)] // each test binary uses its own subset
-
+use super::bins;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::process::Command;
 use std::time::Duration;
 use turbowish_demo::driver::{ServerProcess, fresh_dir};
 
@@ -17,56 +15,9 @@ pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
 /// directory named `name` under the target's temporary directory.
 pub fn start_server(name: &str, args: &[&str]) -> ServerProcess {
     let dir = fresh_dir(Path::new(env!("CARGO_TARGET_TMPDIR")), name).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_turbowish-kv"));
+    let mut command = Command::new(bins::turbowish_kv());
     command.args(args);
     ServerProcess::start(command, &dir).unwrap()
-}
-
-/// The workspace's root directory.
-fn workspace() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
-}
-
-/// The `turbowish` binary, built (debug) by cargo the first time it is asked
-/// for; its path comes from cargo's JSON messages, so it works with any
-/// target directory.
-pub fn turbowish_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let out = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "turbowish-snap", "--bin", "turbowish"])
-            .arg("--message-format=json-render-diagnostics")
-            .current_dir(workspace())
-            .output()
-            .expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "building the turbowish CLI failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "turbowish")
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo reported the turbowish executable")
-    })
-}
-
-/// Runs `turbowish` with `args`.
-pub fn turbowish(args: &[&str]) -> Output {
-    Command::new(turbowish_bin()).args(args).output().unwrap()
-}
-
-/// Runs `turbowish` with `args` (which must succeed) and parses its JSON.
-pub fn turbowish_json(args: &[&str]) -> Value {
-    let out = turbowish(args);
-    assert!(
-        out.status.success(),
-        "turbowish {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("valid JSON")
 }
 
 /// `src/faults.rs:LINE` for a spawn site given as `/abs/src/faults.rs:LINE:COL`

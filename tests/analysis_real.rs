@@ -4,7 +4,7 @@
 mod common;
 
 use common::{scrub_stack, turbowish_json, wait_until_parked};
-use turbowish_alloc::TurboWish;
+use turbowish::TurboWish;
 
 #[global_allocator]
 static ALLOC: TurboWish = TurboWish::system();
@@ -35,11 +35,11 @@ fn each_task_retains_what_only_it_holds() {
             drop((buffer, boxes));
         };
         let _enter = rt.enter();
-        handles.push(turbowish_alloc::TracedExt::named(task, ["t0", "t1", "t2", "t3"][i]).spawn());
+        handles.push(turbowish::TracedExt::named(task, ["t0", "t1", "t2", "t3"][i]).spawn());
     }
     wait_until_parked(TASKS, |t| t.name.len() == 2 && t.name.starts_with('t'));
     let path = std::env::temp_dir().join(format!("tw-analysis-{}.twsnap", std::process::id()));
-    turbowish_alloc::snapshot_to(&path).expect("snapshot");
+    turbowish::snapshot_to(&path).expect("snapshot");
 
     let snap = turbowish_snap::read_file(&path).unwrap();
     let rows = turbowish_json(&[

@@ -1,4 +1,4 @@
-//! What the task wrapper ([`turbowish_alloc::traced`]) adds to every poll.
+//! What the task wrapper ([`turbowish::traced`]) adds to every poll.
 //!
 //! # The workload
 //!
@@ -13,8 +13,8 @@
 //!
 //! Each run is [`FULL_POLLS`] (about one million) polls. Every variant runs
 //! twice: `plain`, the futures spawned as they are, and `traced`, each
-//! wrapped in [`turbowish_alloc::traced`] (tokio: spawned with
-//! [`turbowish_alloc::spawn`], which is `tokio::spawn(traced(f))`). The
+//! wrapped in [`turbowish::traced`] (tokio: spawned with
+//! [`turbowish::spawn`], which is `tokio::spawn(traced(f))`). The
 //! futures are wrapped in a counting future in both variants (inside the
 //! traced wrapper), which counts every poll exactly; the per-poll figures
 //! divide by that count, not by the nominal one. This binary's global
@@ -42,13 +42,13 @@
 //!
 //! Before anything is timed each variant is run once with checks on: the
 //! traced variant must show, from inside the last poll, exactly one task in
-//! [`turbowish_alloc::tasks`] being polled, with as many polls as counted;
+//! [`turbowish::tasks`] being polled, with as many polls as counted;
 //! the plain variant none.
 //!
 //! # Running
 //!
-//! `cargo bench -p turbowish-alloc --bench poll` (about 30 seconds on two
-//! cores once built). `cargo test -p turbowish-alloc --bench poll` (or
+//! `cargo bench -p turbowish --bench poll` (about 30 seconds on two
+//! cores once built). `cargo test -p turbowish --bench poll` (or
 //! `cargo bench ... -- --test`) runs every variant once on [`TEST_POLLS`]
 //! polls, with the checks on, and prints the table from one round (its
 //! figures are not meaningful: the crate is not optimized under `cargo
@@ -64,7 +64,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
-use turbowish_alloc::{TaskState, TurboWish, traced};
+use turbowish::{TaskState, TurboWish, traced};
 
 #[global_allocator]
 static A: TurboWish = TurboWish::system();
@@ -125,7 +125,7 @@ impl<F: Future> Future for Counted<F> {
 /// Fails unless the task registry agrees with `wrap`, from inside a poll
 /// that is the `polls`-th of its future.
 fn check_wrapper(wrap: Wrap, polls: u64) {
-    let running: Vec<_> = turbowish_alloc::tasks()
+    let running: Vec<_> = turbowish::tasks()
         .into_iter()
         .filter(|t| t.state == TaskState::Running)
         .collect();
@@ -140,7 +140,7 @@ fn check_wrapper(wrap: Wrap, polls: u64) {
                 running[0].polls, polls,
                 "the wrapper counted other polls than the counting future"
             );
-            assert_ne!(turbowish_alloc::current_task(), 0, "no task context set");
+            assert_ne!(turbowish::current_task(), 0, "no task context set");
         }
     }
 }
@@ -258,7 +258,7 @@ impl Executors {
             );
             let (ha, hb) = match wrap {
                 Wrap::Plain => (tokio::spawn(a), tokio::spawn(b)),
-                Wrap::Traced => (turbowish_alloc::spawn(a), turbowish_alloc::spawn(b)),
+                Wrap::Traced => (turbowish::spawn(a), turbowish::spawn(b)),
             };
             // Nothing has run yet: the tasks start when this future waits.
             let started = Instant::now();

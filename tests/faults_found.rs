@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::*;
+use common::service::*;
+use common::turbowish_json;
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -25,7 +26,7 @@ fn tasks_b() -> &'static Value {
 
 /// The line of `src/faults.rs` that contains `text`.
 fn line_of(text: &str) -> usize {
-    let source = include_str!("../src/faults.rs");
+    let source = include_str!("../turbowish-demo/src/faults.rs");
     1 + source
         .lines()
         .position(|l| l.contains(text))

@@ -2,22 +2,18 @@
 //! called `install()`, and `turbowish summary` on what it wrote, with totals
 //! that match the allocator's own figures.
 
+mod common;
+
+use common::turbowish;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use turbowish_alloc::TurboWish;
+use turbowish::TurboWish;
 
 #[global_allocator]
 static ALLOC: TurboWish = TurboWish::system();
 
 const CHILD: &str = "TURBOWISH_CLI_TEST_CHILD";
-
-fn turbowish(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_turbowish"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn json_of(out: &std::process::Output) -> serde_json::Value {
     assert!(
@@ -36,7 +32,7 @@ fn tempdir(name: &str) -> std::path::PathBuf {
 
 /// In the child: install snapshots, hold some memory, wait to be killed.
 fn child_main() {
-    turbowish_alloc::install();
+    turbowish::install();
     let held: Vec<Vec<u8>> = (0..100).map(|i| vec![i as u8; 1000]).collect();
     println!("ready");
     std::thread::sleep(Duration::from_secs(120));
@@ -103,9 +99,9 @@ fn summary_totals_match_the_allocators_figures() {
     let dir = tempdir("summary");
     let path = dir.join("self.twsnap");
     let held: Vec<String> = (0..500).map(|i| format!("value {i:>40}")).collect();
-    let before = turbowish_alloc::stats();
-    let info = turbowish_alloc::snapshot_to(&path).expect("snapshot");
-    let after = turbowish_alloc::stats();
+    let before = turbowish::stats();
+    let info = turbowish::snapshot_to(&path).expect("snapshot");
+    let after = turbowish::stats();
     let summary = json_of(&turbowish(&["summary", "--json", path.to_str().unwrap()]));
     let totals = &summary["totals"];
     let blocks = totals["live_blocks"].as_u64().unwrap();

@@ -76,7 +76,7 @@
 //!    this one) would also pay for copies of every page it writes during
 //!    the capture.
 //! 5. **Typed-walk cost**: the same heap's `Arc<Vec<Box<Node>>>` registered
-//!    as a typed root ([`turbowish_alloc::root`]`("bench", ..)`), so that the
+//!    as a typed root ([`turbowish::root`]`("bench", ..)`), so that the
 //!    capture child walks all of it with its [`Trace`] impls (std's for the
 //!    `Arc`, `Vec` and `Box`, and this file's for `Node`), against the same
 //!    heap unregistered. `Node::link` is a raw pointer to a node the `Vec`
@@ -102,12 +102,12 @@
 //!
 //! # Running
 //!
-//! `cargo bench -p turbowish-alloc --bench capture` (about 75 seconds on 2
+//! `cargo bench -p turbowish --bench capture` (about 75 seconds on 2
 //! cores once built; needs about 1.1 GiB for the heap plus the child's
 //! working memory, and ~80 MB free under the temp directory: the typed
 //! snapshots' files are kept until all snapshots are taken).
-//! `cargo bench -p turbowish-alloc --bench capture -- --test` (or
-//! `cargo test -p turbowish-alloc --bench capture`) builds a tiny heap of
+//! `cargo bench -p turbowish --bench capture -- --test` (or
+//! `cargo test -p turbowish --bench capture`) builds a tiny heap of
 //! 10,000 blocks instead, takes the snapshots once (one round of each
 //! interleaved comparison), checks the files parse and hold every node and
 //! payload and the edges between them (and, for the typed ones, the typed
@@ -139,7 +139,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-use turbowish_alloc::{SnapshotInfo, Trace, Tracer, TurboWish, snapshot_to};
+use turbowish::{SnapshotInfo, Trace, Tracer, TurboWish, snapshot_to};
 use turbowish_snap::{EdgeKind, RootKind, Snapshot};
 
 #[global_allocator]
@@ -231,7 +231,7 @@ type Nodes = Vec<Box<Node>>;
 
 struct Heap {
     /// In an `Arc` so that the typed-walk rounds can register it as a typed
-    /// root (`turbowish_alloc::root`); the other snapshots see it unregistered.
+    /// root (`turbowish::root`); the other snapshots see it unregistered.
     nodes: Arc<Nodes>,
     live_bytes: u64,
 }
@@ -1129,7 +1129,7 @@ fn main() {
                     }
                     _ => {
                         SCAN_LINKS.store(LINK_MODES[v - 1] == LinkMode::Scan, Ordering::Relaxed);
-                        let _root = turbowish_alloc::root("bench", &h.nodes);
+                        let _root = turbowish::root("bench", &h.nodes);
                         // The file is read after the benchmarks (as the
                         // first one).
                         snapshot()

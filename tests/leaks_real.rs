@@ -6,7 +6,7 @@ mod common;
 use common::{scrub_stack, turbowish, turbowish_json};
 use std::sync::Mutex;
 use std::task::{Poll, Waker};
-use turbowish_alloc::TurboWish;
+use turbowish::TurboWish;
 
 #[global_allocator]
 static ALLOC: TurboWish = TurboWish::system();
@@ -32,14 +32,14 @@ fn leaks_names_the_forgotten_block_and_the_zombie_holder() {
     let line = line!() + 3;
     rt.block_on(async {
         WAKERS.lock().unwrap().reserve(8);
-        let h = turbowish_alloc::spawn(std::future::poll_fn(|cx| {
+        let h = turbowish::spawn(std::future::poll_fn(|cx| {
             WAKERS.lock().unwrap().push(cx.waker().clone());
             Poll::Ready(())
         }));
         h.await.unwrap();
     });
     let path = std::env::temp_dir().join(format!("tw-leaks-{}.twsnap", std::process::id()));
-    turbowish_alloc::snapshot_to(&path).unwrap();
+    turbowish::snapshot_to(&path).unwrap();
     let v = turbowish_json(&[
         "leaks".as_ref(),
         "--json".as_ref(),

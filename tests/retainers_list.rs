@@ -7,6 +7,8 @@
 //! time, output file size), so a regression fails the test instead of
 //! exhausting the machine; its peak RSS comes from `wait4`.
 
+mod common;
+
 use std::collections::LinkedList;
 use std::ffi::OsStr;
 use std::os::unix::process::CommandExt;
@@ -14,7 +16,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use turbowish_alloc::TurboWish;
+use turbowish::TurboWish;
 
 #[global_allocator]
 static ALLOC: TurboWish = TurboWish::system();
@@ -66,7 +68,7 @@ struct Run {
 /// address space, 60 s of CPU and 256 MiB of output, reaping it with `wait4`
 /// for its peak RSS.
 fn run_limited(args: &[&OsStr], out: &Path) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_turbowish"));
+    let mut cmd = Command::new(common::bins::turbowish());
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(out).unwrap())
@@ -157,7 +159,7 @@ fn long_lists_and_chains_print_elided_paths_fast_and_small() {
     grow_chain();
     let file =
         std::env::temp_dir().join(format!("tw-retainers-list-{}.twsnap", std::process::id()));
-    turbowish_alloc::snapshot_to(&file).unwrap();
+    turbowish::snapshot_to(&file).unwrap();
 
     let text = retainers(&file, "fill_list", &[]).stdout;
     println!("{text}");

@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::*;
+use common::service::*;
+use common::turbowish_json;
 use serde_json::Value;
 
 fn rows(v: &Value) -> &Vec<Value> {

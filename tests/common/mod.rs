@@ -1,9 +1,16 @@
-//! Helpers shared by the end-to-end tests that snapshot their own process.
+//! Helpers shared by the end-to-end tests: the `turbowish` CLI
+//! ([`bins`] builds it), tests that snapshot their own process, and the demo
+//! service under load ([`service`]).
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+pub mod bins;
+pub mod service;
 
 use std::ffi::OsStr;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use turbowish_alloc::{TaskInfo, TaskState};
+use turbowish::{TaskInfo, TaskState};
 
 /// Overwrites the stack below the caller's frame.
 ///
@@ -19,19 +26,17 @@ pub fn scrub_stack() {
 }
 
 /// Runs the `turbowish` binary.
-pub fn turbowish(args: &[&OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_turbowish"))
-        .args(args)
-        .output()
-        .unwrap()
+pub fn turbowish<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    Command::new(bins::turbowish()).args(args).output().unwrap()
 }
 
 /// Runs `turbowish` with `args`, which must succeed, and parses its JSON.
-pub fn turbowish_json(args: &[&OsStr]) -> serde_json::Value {
+pub fn turbowish_json<S: AsRef<OsStr>>(args: &[S]) -> serde_json::Value {
     let out = turbowish(args);
     assert!(
         out.status.success(),
-        "{}",
+        "turbowish {:?} failed: {}",
+        args.iter().map(AsRef::as_ref).collect::<Vec<&OsStr>>(),
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("valid JSON")
@@ -39,17 +44,16 @@ pub fn turbowish_json(args: &[&OsStr]) -> serde_json::Value {
 
 /// Waits until `count` of the traced tasks `mine` picks have reached their
 /// first `.await`: polled at least once, and pending. Polls
-/// [`turbowish_alloc::tasks`]; fails after 30 s.
+/// [`turbowish::tasks`]; fails after 30 s.
 ///
 /// The condition must hold in two readings in a row: a reading is not one
 /// instant (a task's state and poll count are separate words), and one
 /// taken as a first poll starts could see the count of the poll but not
 /// yet its state.
-#[allow(dead_code)] // not every test file spawns tasks
 pub fn wait_until_parked(count: usize, mine: impl Fn(&TaskInfo) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     let parked = || {
-        let tasks = turbowish_alloc::tasks();
+        let tasks = turbowish::tasks();
         let waiting = |t: &&TaskInfo| mine(t) && t.state == TaskState::Pending && t.polls > 0;
         tasks.iter().filter(waiting).count()
     };

@@ -10,7 +10,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
-use turbowish_alloc::{Trace, TracedExt, TurboWish};
+use turbowish::{Trace, TracedExt, TurboWish};
 
 #[global_allocator]
 static ALLOC: TurboWish = TurboWish::system();
@@ -57,7 +57,7 @@ fn snapshot() -> (PathBuf, u64) {
     .spawn();
     let zombie = rt.block_on(async {
         WAKERS.lock().unwrap().reserve(8);
-        let h = turbowish_alloc::spawn(std::future::poll_fn(|cx| {
+        let h = turbowish::spawn(std::future::poll_fn(|cx| {
             WAKERS.lock().unwrap().push(cx.waker().clone());
             Poll::Ready(())
         }));
@@ -67,11 +67,11 @@ fn snapshot() -> (PathBuf, u64) {
         id
     });
     assert!(
-        turbowish_alloc::tasks().iter().any(|t| t.id == zombie),
+        turbowish::tasks().iter().any(|t| t.id == zombie),
         "the zombie is traced"
     );
     let path = std::env::temp_dir().join(format!("tw-retainers-{}.twsnap", std::process::id()));
-    turbowish_alloc::snapshot_to(&path).unwrap();
+    turbowish::snapshot_to(&path).unwrap();
     stop.send(()).unwrap();
     rt.block_on(owner).unwrap();
     drop(WAKERS.lock().unwrap().drain(..));

@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::*;
+use common::service::*;
+use common::turbowish_json;
 use std::time::{Duration, Instant};
 use turbowish_demo::load::{self, Latency, Plan, Probe};
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{scrub_stack, turbowish, turbowish_json, wait_until_parked};
-use turbowish_alloc::TurboWish;
+use turbowish::TurboWish;
 
 #[global_allocator]
 static ALLOC: TurboWish = TurboWish::system();
@@ -21,14 +21,14 @@ fn diff_names_the_leaking_spawn_site() {
     let dir = std::env::temp_dir().join(format!("tw-diff-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (a, b) = (dir.join("a.twsnap"), dir.join("b.twsnap"));
-    turbowish_alloc::snapshot_to(&a).unwrap();
+    turbowish::snapshot_to(&a).unwrap();
 
     let mut parked = Vec::new();
     let _enter = rt.enter();
     let line = line!() + 3;
     for _ in 0..LEAKED {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = turbowish_alloc::spawn(async move {
+        let task = turbowish::spawn(async move {
             let buffer = vec![7u8; EACH];
             scrub_stack();
             let _ = rx.await;
@@ -39,7 +39,7 @@ fn diff_names_the_leaking_spawn_site() {
     wait_until_parked(LEAKED, |t| {
         t.location.file().ends_with("diff_real.rs") && t.location.line() == line
     });
-    turbowish_alloc::snapshot_to(&b).unwrap();
+    turbowish::snapshot_to(&b).unwrap();
 
     let v = turbowish_json(&[
         "diff".as_ref(),

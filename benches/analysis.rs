@@ -75,14 +75,13 @@
 //!
 //! # Running
 //!
-//! `cargo bench -p turbowish-snap --bench analysis` (about two minutes on 2
+//! `cargo bench -p turbowish --bench analysis` (about two minutes on 2
 //! cores; about 200 MB of temporary disk space, and 1.5 GB of memory for the
 //! 5M pair and its `diff`). Criterion warns that it cannot complete 10
 //! samples in 1 ms: that is how it is made to take exactly one run per
-//! sample. It runs the release `turbowish` that cargo builds
-//! with the bench (`CARGO_BIN_EXE_turbowish`), else `target/release/turbowish`
-//! beside this executable (`cargo build --release -p turbowish-snap`).
-//! `cargo test -p turbowish-snap --bench analysis` (or `-- --test`) runs
+//! sample. It runs the release `turbowish`, which it first has cargo build
+//! (`tests/common/bins.rs`: the CLI is another package's binary).
+//! `cargo test -p turbowish --bench analysis` (or `-- --test`) runs
 //! everything once at 10k blocks, plain and crowded (1,000 sharing tasks, a
 //! 10,000-block chain), with the debug binary.
 
@@ -92,7 +91,7 @@ use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use turbowish_snap::{
     Block, Builder, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind,
     Snapshot, Symbol, Task, TaskState, write_file,
@@ -109,9 +108,13 @@ const ROUNDS: usize = 3;
 // ---------------------------------------------------------------------------
 // Generating snapshots.
 
-#[path = "common/rng.rs"]
+// The dominators benchmark, which stays in turbowish-snap, shares it.
+#[path = "../turbowish-snap/benches/common/rng.rs"]
 mod rng;
 use rng::Rng;
+
+#[path = "../tests/common/bins.rs"]
+mod bins;
 
 const PID: u32 = 4242;
 const START_TOKEN: u64 = 0x5eed_0f7a_5c0f_fe00;
@@ -1251,67 +1254,6 @@ fn first_number(json: &str, key: &str) -> Option<u64> {
     rest[..end].parse().ok()
 }
 
-/// The `turbowish` binary: the one cargo built with this bench, else
-/// `release/turbowish` (or this profile's) beside this executable.
-fn turbowish_bin() -> PathBuf {
-    if let Some(path) = option_env!("CARGO_BIN_EXE_turbowish").map(PathBuf::from)
-        && path.is_file()
-    {
-        return path;
-    }
-    let exe = std::env::current_exe().expect("this executable's path");
-    // target/<profile>/deps/analysis-<hash>
-    let profile_dir = exe.parent().and_then(Path::parent);
-    let candidates: Vec<PathBuf> = profile_dir
-        .into_iter()
-        .flat_map(|p| {
-            [
-                p.join("turbowish"),
-                p.parent().unwrap_or(p).join("release/turbowish"),
-            ]
-        })
-        .collect();
-    let Some(found) = candidates.iter().find(|p| p.is_file()) else {
-        eprintln!(
-            "error: no turbowish binary (looked at {candidates:?}); run \
-             `cargo build --release -p turbowish-snap` first"
-        );
-        std::process::exit(2);
-    };
-    warn_if_stale(found);
-    found.clone()
-}
-
-/// Warns when `bin` is older than a source file of this crate.
-fn warn_if_stale(bin: &Path) {
-    fn newest(dir: &Path) -> Option<SystemTime> {
-        std::fs::read_dir(dir)
-            .ok()?
-            .flatten()
-            .filter_map(|e| {
-                let meta = e.metadata().ok()?;
-                if meta.is_dir() {
-                    newest(&e.path())
-                } else {
-                    meta.modified().ok()
-                }
-            })
-            .max()
-    }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let built = std::fs::metadata(bin).and_then(|m| m.modified()).ok();
-    if let (Some(built), Some(changed)) = (built, newest(&src))
-        && changed > built
-    {
-        eprintln!(
-            "warning: {} is older than {}; rebuild it with \
-             `cargo build --release -p turbowish-snap`",
-            bin.display(),
-            src.display()
-        );
-    }
-}
-
 /// Removes the bench's files when dropped.
 struct TempDir(PathBuf);
 
@@ -1609,7 +1551,7 @@ fn main() {
     let mut prepared = Vec::new();
     let mut bin = PathBuf::new();
     if !listing {
-        bin = turbowish_bin();
+        bin = bins::turbowish().to_path_buf();
         for &(label, n, crowd) in sizes {
             prepared.push(Prepared::new(label, n, crowd, &root.0));
         }
