@@ -130,7 +130,7 @@ fn a_very_long_value_is_cut_to_one_short_line() {
 /// and SIGUSR1 for a refused one.
 #[test]
 fn the_runtime_catches_what_the_shared_table_says() {
-    use turbowish_snap::signal::{self, SignalError};
+    use turbowish_format::signal::{self, SignalError};
     let dir = temp_dir("table");
     let values = [
         "17", "SIGCHLD", "cld", "32", "33", "13", "pipe", "SEGV", "bus", "4", "8", "9", "19", "0",
