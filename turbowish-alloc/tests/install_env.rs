@@ -160,3 +160,28 @@ fn the_runtime_catches_what_the_shared_table_says() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The snapshot thread is named for `ps`, `top` and debuggers (by the OS
+/// only: see install rule 5).
+#[test]
+fn the_snapshot_thread_has_a_name() {
+    let dir = temp_dir("thread-name");
+    let child = Child::start(&dir, &[]);
+    let names = || -> Vec<String> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", child.pid())).unwrap();
+        (tasks.flatten())
+            .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+            .map(|name| name.trim_end().to_owned())
+            .collect()
+    };
+    common::wait_for("a thread named turbowish-snap", || {
+        let names = names();
+        names
+            .iter()
+            .any(|n| n == "turbowish-snap")
+            .then_some(())
+            .ok_or(names)
+    });
+    assert_eq!(child.finish(), Vec::<String>::new());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

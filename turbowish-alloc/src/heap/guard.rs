@@ -25,12 +25,18 @@
 //!    rule 7), so that never happens.
 //! 3. Nothing that forks runs busy: the fork protocol takes no lock for a
 //!    busy thread (fork rule 5). A capture lifts the mark around its `fork`
-//!    alone ([`lifted`]).
+//!    alone ([`lifted`]), but only a mark [`untracked`] set: every TurboWish
+//!    lock is taken through [`enter`], which fails in an untracked section,
+//!    so such a thread holds none. A thread busy in the allocation path (a
+//!    capture started by a signal handler that interrupted it) may hold one,
+//!    and keeps its mark.
 
 use core::cell::Cell;
 
 thread_local! {
     static BUSY: Cell<bool> = const { Cell::new(false) };
+    /// Whether the busy mark is [`untracked`]'s (rule 3).
+    static UNTRACKED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Proof that this thread is inside TurboWish bookkeeping; clears the flag on
@@ -76,21 +82,55 @@ pub(crate) fn is_busy() -> bool {
 /// (rule 1), and must be freed likewise (rule 2). A thread already busy
 /// stays so.
 pub(crate) fn untracked<T>(f: impl FnOnce() -> T) -> T {
-    let _busy = enter();
+    /// Clears both marks, also when `f` panics.
+    struct Section {
+        _busy: Reentry,
+    }
+    impl Drop for Section {
+        fn drop(&mut self) {
+            let _ = UNTRACKED.try_with(|u| u.set(false));
+        }
+    }
+    let _section = enter().map(|busy| {
+        let _ = UNTRACKED.try_with(|u| u.set(true));
+        Section { _busy: busy }
+    });
     f()
 }
 
-/// Runs `f` with this thread's busy mark lifted, if it has one, and puts
-/// it back after (rule 3). `f` must free nothing allocated while busy, nor
-/// return anything allocated.
+/// Runs `f` with this thread's busy mark lifted, if [`untracked`] set it,
+/// and puts it back after (rule 3). `f` must free nothing allocated while
+/// busy, nor return anything allocated.
 pub(crate) fn lifted<T: Copy>(f: impl FnOnce() -> T) -> T {
-    let was_busy = is_busy();
-    if was_busy {
+    let lift = is_busy() && UNTRACKED.try_with(Cell::get).unwrap_or(false);
+    if lift {
         leave();
     }
     let out = f();
-    if was_busy {
+    if lift {
         let _ = BUSY.try_with(|busy| busy.set(true));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rule 3: only a mark `untracked` set is lifted.
+    #[test]
+    fn only_an_untracked_mark_is_lifted() {
+        untracked(|| {
+            assert!(is_busy());
+            assert!(!lifted(is_busy));
+            assert!(is_busy());
+        });
+        assert!(!is_busy());
+        let bookkeeping = enter().expect("not busy");
+        assert!(lifted(is_busy), "bookkeeping keeps its mark");
+        untracked(|| assert!(lifted(is_busy), "nor is it untracked's"));
+        assert!(is_busy());
+        drop(bookkeeping);
+        assert!(!is_busy());
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! The signal handler does one thing: it writes a byte to a pipe (the
 //! `signal-hook` self-pipe, async-signal-safe). A dedicated thread,
-//! `turbowish-snapshot`, sleeps on the other end and takes the snapshot, so
+//! `turbowish-snap`, sleeps on the other end and takes the snapshot, so
 //! nothing that allocates or locks ever runs in signal context.
 //!
 //! | variable | meaning | default |
@@ -37,9 +37,12 @@
 //!    previous capture. (The kernel keeps one pending instance of a standard
 //!    signal: one sent again before the handler ran is merged there, before
 //!    TurboWish can count it. Real-time signals queue.)
-//! 5. The snapshot thread, its name and settings, and the signal
-//!    registration are TurboWish's own memory: untracked (guard rule 1), the
-//!    thread busy for its whole life but its captures' `fork`s.
+//! 5. The snapshot thread, its settings and the signal registration are
+//!    TurboWish's own memory: untracked (guard rule 1), the thread busy for
+//!    its whole life but its captures' `fork`s. Its name is the OS's only
+//!    (`std::thread::current().name()` is `None` there): std copies a
+//!    thread's name into a block as the thread starts, before it can mark
+//!    itself busy.
 
 use crate::error::Error;
 use crate::heap::guard;
@@ -174,11 +177,25 @@ fn start_snapshot_thread(signal: i32, config: Config) -> Result<(), Error> {
     let (reader, writer) = UnixStream::pair().map_err(Error::io("creating the signal pipe"))?;
     signal_hook::low_level::pipe::register(signal, writer)
         .map_err(|e| Error::BadSignal(format!("signal {signal}: {e}")))?;
+    // Named for the OS only: std would copy a name into a block of the new
+    // thread's as it starts, before the thread can mark itself busy.
     std::thread::Builder::new()
-        .name("turbowish-snapshot".into())
-        .spawn(move || guard::untracked(|| snapshot_thread(reader, &config)))
+        .spawn(move || {
+            guard::untracked(|| {
+                name_this_thread();
+                snapshot_thread(reader, &config);
+            });
+        })
         .map(drop)
         .map_err(Error::io("starting the snapshot thread"))
+}
+
+/// Names the calling thread `turbowish-snap` for `ps`, `top` and
+/// debuggers, without allocating.
+fn name_this_thread() {
+    // SAFETY: names this very thread with a NUL-terminated static string
+    // within the kernel's 16 bytes.
+    unsafe { libc::pthread_setname_np(libc::pthread_self(), c"turbowish-snap".as_ptr()) };
 }
 
 /// Sets up snapshots from the environment (see [`Config::from_env`]): after
