@@ -11,7 +11,7 @@
 //!
 //! 1. TurboWish's own memory outside the allocation path is allocated with
 //!    the thread marked busy too ([`untracked`]): the snapshot thread (its
-//!    name, its settings, its whole life), the signal registration, and
+//!    start, its settings, its whole life), the signal registration, and
 //!    everything a capture prepares in the parent (its plan and module
 //!    list, its report). Such blocks are in no snapshot and no `stats()`:
 //!    the user's heap is the user's only.
