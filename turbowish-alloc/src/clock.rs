@@ -1,10 +1,17 @@
-//! The clock for task times: cheap enough to read on every poll.
+//! Clocks: the coarse one for task times, cheap enough to read on every
+//! poll; a precise one for the capture's pause; the wall clock.
 
 /// Nanoseconds on the coarse monotonic clock (resolution about 4 ms, cost a
 /// few nanoseconds through the vDSO): good enough for idle times, and the
 /// task wrapper reads it on every poll.
 pub(crate) fn now_ns() -> u64 {
     read(libc::CLOCK_MONOTONIC_COARSE)
+}
+
+/// Nanoseconds on the monotonic clock, to the nanosecond: for the capture's
+/// pause. Async-signal-safe (it runs in fork handlers).
+pub(crate) fn precise_ns() -> u64 {
+    read(libc::CLOCK_MONOTONIC)
 }
 
 /// Nanoseconds since the Unix epoch.

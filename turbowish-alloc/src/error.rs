@@ -35,8 +35,8 @@ impl fmt::Display for Error {
             Error::Capture(why) => write!(f, "snapshot failed: {why}"),
             Error::TimedOut(after) => write!(
                 f,
-                "snapshot did not finish within {:.0} s; the capture process was killed",
-                after.as_secs_f64()
+                "snapshot did not finish within {} s; the capture process was killed",
+                seconds(*after)
             ),
             Error::ChildDied(how) => write!(f, "the capture process {how}"),
             Error::AlreadyInstalled => f.write_str("turbowish_alloc::install() was already called"),
@@ -54,7 +54,40 @@ impl std::error::Error for Error {
     }
 }
 
+/// Seconds as a person writes them: `120`, `0.5`, `2.25` (to the
+/// millisecond).
+fn seconds(d: Duration) -> String {
+    let shown = format!("{:.3}", d.as_secs_f64());
+    shown.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
 impl Error {
+    /// The same error for the caller, its text allocated anew in the
+    /// caller's mode; this one, made untracked, is dropped untracked (guard
+    /// rule 2).
+    pub(crate) fn handed_over(self) -> Error {
+        let out = self.reallocated();
+        crate::heap::guard::untracked(|| drop(self));
+        out
+    }
+
+    fn reallocated(&self) -> Error {
+        match self {
+            Error::Io { what, source } => Error::Io {
+                what,
+                source: match source.raw_os_error() {
+                    Some(code) => io::Error::from_raw_os_error(code),
+                    None => io::Error::new(source.kind(), source.to_string()),
+                },
+            },
+            Error::Capture(why) => Error::Capture(why.as_str().into()),
+            Error::TimedOut(after) => Error::TimedOut(*after),
+            Error::ChildDied(how) => Error::ChildDied(how.as_str().into()),
+            Error::AlreadyInstalled => Error::AlreadyInstalled,
+            Error::BadSignal(why) => Error::BadSignal(why.as_str().into()),
+        }
+    }
+
     pub(crate) fn io(what: &'static str) -> impl FnOnce(io::Error) -> Error {
         move |source| Error::Io { what, source }
     }
@@ -65,5 +98,21 @@ impl Error {
             what,
             source: io::Error::last_os_error(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_outs_show_fractions_of_a_second() {
+        let shown = |d| Error::TimedOut(d).to_string();
+        assert_eq!(
+            shown(Duration::from_millis(500)),
+            "snapshot did not finish within 0.5 s; the capture process was killed"
+        );
+        assert!(shown(Duration::from_secs(120)).contains(" within 120 s;"));
+        assert!(shown(Duration::from_millis(2250)).contains(" within 2.25 s;"));
     }
 }

@@ -41,11 +41,15 @@
 //! A snapshot is the live heap as a graph (every block, the pointers between
 //! blocks found by a conservative scan, and the roots: static data, thread
 //! stacks, thread-local storage), with symbolized allocation stacks, in the
-//! `.twsnap` format of the `turbowish-snap` crate; read it with
-//! `turbowish summary FILE`. It is captured in a forked child, so the process
-//! pauses only for the `fork`. [`Config`] sets the signal, directory and
-//! time-out in code; [`install`] reads them from `TURBOWISH_SIGNAL`,
-//! `TURBOWISH_DIR` and `TURBOWISH_TIMEOUT`.
+//! `.twsnap` format of the `turbowish-format` crate (the only part of the
+//! reader this crate links); read it with `turbowish summary FILE`. It is
+//! captured in a forked child, so the process pauses only for the `fork`
+//! ([`SnapshotInfo::pause`]). TurboWish's own memory (the snapshot thread,
+//! what a capture prepares) is never in a snapshot. [`Config`] sets the
+//! signal, directory and time-out in code; [`install`] reads them from
+//! `TURBOWISH_SIGNAL`, `TURBOWISH_DIR` and `TURBOWISH_TIMEOUT`. Signals that
+//! arrive while a capture runs make one more snapshot after it, whose line
+//! on stderr says how many it answers.
 //!
 //! # Configuration
 //!
@@ -163,8 +167,11 @@ pub use tasks::tag::current_task;
 #[cfg(feature = "tokio")]
 pub use tasks::traced::spawn;
 pub use tasks::traced::{Traced, TracedExt, traced};
-pub use tasks::view::{TaskInfo, TaskState, tasks};
+pub use tasks::view::{TaskInfo, tasks};
 pub use trace::{EdgeKind, Heap, Opaque, Trace, TracedEdge, Tracer, Walk, walk};
+/// Where a traced task stands: the snapshot format's own type, so a task
+/// reads the same in [`tasks`](fn@tasks) and in snapshots.
+pub use turbowish_format::TaskState;
 /// `#[derive(Trace)]`: see the `turbowish-trace-derive` crate.
 #[cfg(feature = "derive")]
 pub use turbowish_trace_derive::Trace;

@@ -130,7 +130,7 @@ fn a_very_long_value_is_cut_to_one_short_line() {
 /// and SIGUSR1 for a refused one.
 #[test]
 fn the_runtime_catches_what_the_shared_table_says() {
-    use turbowish_snap::signal::{self, SignalError};
+    use turbowish_format::signal::{self, SignalError};
     let dir = temp_dir("table");
     let values = [
         "17", "SIGCHLD", "cld", "32", "33", "13", "pipe", "SEGV", "bus", "4", "8", "9", "19", "0",
@@ -158,5 +158,30 @@ fn the_runtime_catches_what_the_shared_table_says() {
         let lines = child.finish();
         assert_eq!(lines.len(), usize::from(parsed.is_err()), "{v}: {lines:?}");
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The snapshot thread is named for `ps`, `top` and debuggers (by the OS
+/// only: see install rule 5).
+#[test]
+fn the_snapshot_thread_has_a_name() {
+    let dir = temp_dir("thread-name");
+    let child = Child::start(&dir, &[]);
+    let names = || -> Vec<String> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", child.pid())).unwrap();
+        (tasks.flatten())
+            .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+            .map(|name| name.trim_end().to_owned())
+            .collect()
+    };
+    common::wait_for("a thread named turbowish-snap", || {
+        let names = names();
+        names
+            .iter()
+            .any(|n| n == "turbowish-snap")
+            .then_some(())
+            .ok_or(names)
+    });
+    assert_eq!(child.finish(), Vec::<String>::new());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -43,7 +43,7 @@ fn failures_are_reported_and_leave_nothing_behind() {
     let ok = dir.join("ok.twsnap");
     let info = snapshot_to(&ok).expect("a snapshot after failures");
     assert!(info.blocks >= 20_000);
-    assert!(turbowish_snap::read_file(&ok).is_ok());
+    assert!(turbowish_format::read_file(&ok).is_ok());
     std::hint::black_box(held);
     std::fs::remove_dir_all(&dir).unwrap();
 }

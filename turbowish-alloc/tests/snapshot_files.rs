@@ -96,7 +96,7 @@ fn assert_ours(path: &Path) {
         path.display(),
         m.mode()
     );
-    turbowish_snap::read_file(path).unwrap();
+    turbowish_format::read_file(path).unwrap();
 }
 
 fn set_umask_022() {
@@ -133,7 +133,7 @@ fn links_planted_at_temporary_names_are_never_followed() {
     assert_ours(&hard);
 
     // And at the names an in-process writer (this process) would use.
-    let snap = turbowish_snap::read_file(&sym).unwrap();
+    let snap = turbowish_format::read_file(&sym).unwrap();
     for (name, by_symlink) in [("in-sym.twsnap", true), ("in-hard.twsnap", false)] {
         let path = dir.join(name);
         let at = dir.join(format!("{name}.tmp-{}", std::process::id()));
@@ -142,7 +142,7 @@ fn links_planted_at_temporary_names_are_never_followed() {
             false => std::fs::hard_link(&victims.by_hard_link, &at).unwrap(),
         }
         planted += 1;
-        turbowish_snap::write_file(&snap, &path).expect("written beside the link");
+        turbowish_format::write_file(&snap, &path).expect("written beside the link");
         victims.assert_untouched();
         assert_ours(&path);
     }
@@ -162,14 +162,14 @@ fn files_are_0600_under_umask_022() {
     let forked = dir.join("forked.twsnap");
     snapshot_to(&forked).unwrap();
     assert_ours(&forked);
-    let snap = turbowish_snap::read_file(&forked).unwrap();
+    let snap = turbowish_format::read_file(&forked).unwrap();
     let in_process = dir.join("in-process.twsnap");
-    turbowish_snap::write_file(&snap, &in_process).unwrap();
+    turbowish_format::write_file(&snap, &in_process).unwrap();
     assert_ours(&in_process);
     // Replacing a world-readable file leaves a 0600 one.
     std::fs::write(&in_process, b"old").unwrap();
     std::fs::set_permissions(&in_process, std::fs::Permissions::from_mode(0o644)).unwrap();
-    turbowish_snap::write_file(&snap, &in_process).unwrap();
+    turbowish_format::write_file(&snap, &in_process).unwrap();
     assert_ours(&in_process);
     std::fs::remove_dir_all(&dir).unwrap();
 }

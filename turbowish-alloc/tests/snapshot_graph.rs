@@ -9,7 +9,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use turbowish_alloc::TurboWish;
-use turbowish_snap::{RootKind, Snapshot};
+use turbowish_format::{RootKind, Snapshot};
 
 #[global_allocator]
 static ALLOC: TurboWish = TurboWish::system();

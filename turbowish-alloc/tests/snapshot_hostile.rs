@@ -110,7 +110,7 @@ fn child_checks(path: &std::path::Path) -> i32 {
     if snapshot_to(path).is_err() {
         return 1;
     }
-    let Ok(s) = turbowish_snap::read_file(path) else {
+    let Ok(s) = turbowish_format::read_file(path) else {
         return 2;
     };
     // SAFETY: gettid has no preconditions.
@@ -118,7 +118,7 @@ fn child_checks(path: &std::path::Path) -> i32 {
     let stacks: Vec<&str> = s
         .roots
         .iter()
-        .filter(|r| r.kind == turbowish_snap::RootKind::ThreadStack)
+        .filter(|r| r.kind == turbowish_format::RootKind::ThreadStack)
         .map(|r| s.strings[r.label as usize].as_str())
         .collect();
     if stacks != [me.as_str()] {

@@ -76,7 +76,7 @@ fn fifty_snapshots_by_signal_under_load() {
     assert_eq!(files.len(), SNAPSHOTS);
     let mut epochs = Vec::new();
     for f in &files {
-        let s = turbowish_snap::read_file(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let s = turbowish_format::read_file(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         let bytes: u64 = s.blocks.iter().map(|b| b.size).sum();
         assert_eq!(
             s.capture.live_blocks,

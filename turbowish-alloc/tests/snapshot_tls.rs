@@ -10,7 +10,7 @@ mod common;
 
 use std::cell::RefCell;
 use turbowish_alloc::TurboWish;
-use turbowish_snap::{RootKind, Snapshot};
+use turbowish_format::{RootKind, Snapshot};
 
 #[global_allocator]
 static ALLOC: TurboWish = TurboWish::system();

@@ -7,7 +7,7 @@ mod common;
 use common::block_index;
 use std::sync::{Arc, Mutex};
 use turbowish_alloc::{Heap, Trace, Tracer};
-use turbowish_snap::{EdgeKind, RootKind, Snapshot};
+use turbowish_format::{EdgeKind, RootKind, Snapshot};
 
 #[global_allocator]
 static A: turbowish_alloc::TurboWish = turbowish_alloc::TurboWish::system();
@@ -16,7 +16,7 @@ fn snapshot(name: &str) -> Snapshot {
     common::snapshot(name).expect("the snapshot is written")
 }
 
-fn named_root<'a>(s: &'a Snapshot, name: &str) -> Option<&'a turbowish_snap::Root> {
+fn named_root<'a>(s: &'a Snapshot, name: &str) -> Option<&'a turbowish_format::Root> {
     s.roots
         .iter()
         .find(|r| r.kind == RootKind::Named && s.strings[r.label as usize] == name)

@@ -6,7 +6,7 @@ mod common;
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
-use turbowish_snap::{EdgeKind, RootKind, Snapshot, Task, TaskState};
+use turbowish_format::{EdgeKind, RootKind, Snapshot, Task, TaskState};
 
 #[global_allocator]
 static A: turbowish_alloc::TurboWish = turbowish_alloc::TurboWish::system();

@@ -6,7 +6,7 @@ mod common;
 use common::block_index;
 use std::sync::Mutex;
 use std::task::{Poll, Waker};
-use turbowish_snap::{RootKind, TaskState};
+use turbowish_format::{RootKind, TaskState};
 
 #[global_allocator]
 static A: turbowish_alloc::TurboWish = turbowish_alloc::TurboWish::system();

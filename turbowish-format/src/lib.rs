@@ -29,8 +29,9 @@
 //!   strings, in [`builder`].
 //! - [`rules`]: what the writer and the reader must agree on, each defined
 //!   once: snapshot file names and how files are written ([`files`]), which
-//!   signals may take snapshots ([`signal`]), and the width of block tags
-//!   ([`rules::tags`]).
+//!   signals may take snapshots ([`signal`]), the width of block tags
+//!   ([`rules::tags`]), and how a task's progress reads as a [`TaskState`]
+//!   ([`rules::tasks`]).
 //!
 //! # Example
 //!

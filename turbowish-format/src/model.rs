@@ -288,8 +288,9 @@ pub enum RootKind {
 pub struct Task {
     /// Unique among the process's traced tasks and roots, from 1.
     pub serial: u64,
-    /// The task's allocation tag, as in [`Block::task`] (a tokio task id
-    /// under tokio); 0 if it was never polled.
+    /// The task's id (a tokio task id under tokio); 0 if it was never
+    /// polled. Its blocks' [`Block::task`] is [`tag`](crate::rules::tag) of
+    /// it ([`rules::tags`](crate::rules::tags)).
     pub id: u64,
     /// The name given with `.named()` (index into [`Snapshot::strings`]).
     pub name: u32,

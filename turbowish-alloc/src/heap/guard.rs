@@ -6,11 +6,37 @@
 //! or the shim would recurse into itself and try to take a shard lock it
 //! already holds. The flag is a `const` thread-local without a destructor, so
 //! reading it never allocates and never fails, even during thread teardown.
+//!
+//! # Rules
+//!
+//! 1. TurboWish's own memory outside the allocation path is allocated with
+//!    the thread marked busy too ([`untracked`]): the snapshot thread (its
+//!    start, its settings, its whole life), the signal registration, and
+//!    everything a capture prepares in the parent (its plan and module
+//!    list, its report). Such blocks are in no snapshot and no `stats()`:
+//!    the user's heap is the user's only.
+//! 2. A block is freed in the mode it was allocated in: an untracked block
+//!    with the thread busy (it then goes straight to the inner allocator), a
+//!    tracked one without. What TurboWish hands the user (a snapshot's path,
+//!    an error's text) is therefore allocated in the caller's own mode. An
+//!    untracked block someone else frees (a panic hook or signal
+//!    registration a library replaces later) only counts as an unknown free;
+//!    a tracked block freed while busy would leave a stale record (table
+//!    rule 7), so that never happens.
+//! 3. Nothing that forks runs busy: the fork protocol takes no lock for a
+//!    busy thread (fork rule 5). A capture lifts the mark around its `fork`
+//!    alone ([`lifted`]), but only a mark [`untracked`] set: every TurboWish
+//!    lock is taken through [`enter`], which fails in an untracked section,
+//!    so such a thread holds none. A thread busy in the allocation path (a
+//!    capture started by a signal handler that interrupted it) may hold one,
+//!    and keeps its mark.
 
 use core::cell::Cell;
 
 thread_local! {
     static BUSY: Cell<bool> = const { Cell::new(false) };
+    /// Whether the busy mark is [`untracked`]'s (rule 3).
+    static UNTRACKED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Proof that this thread is inside TurboWish bookkeeping; clears the flag on
@@ -50,4 +76,61 @@ pub(crate) fn leave() {
 /// Whether this thread is inside TurboWish bookkeeping.
 pub(crate) fn is_busy() -> bool {
     BUSY.try_with(Cell::get).unwrap_or(true)
+}
+
+/// Runs `f` with this thread marked busy: what it allocates is untracked
+/// (rule 1), and must be freed likewise (rule 2). A thread already busy
+/// stays so.
+pub(crate) fn untracked<T>(f: impl FnOnce() -> T) -> T {
+    /// Clears both marks, also when `f` panics.
+    struct Section {
+        _busy: Reentry,
+    }
+    impl Drop for Section {
+        fn drop(&mut self) {
+            let _ = UNTRACKED.try_with(|u| u.set(false));
+        }
+    }
+    let _section = enter().map(|busy| {
+        let _ = UNTRACKED.try_with(|u| u.set(true));
+        Section { _busy: busy }
+    });
+    f()
+}
+
+/// Runs `f` with this thread's busy mark lifted, if [`untracked`] set it,
+/// and puts it back after (rule 3). `f` must free nothing allocated while
+/// busy, nor return anything allocated.
+pub(crate) fn lifted<T: Copy>(f: impl FnOnce() -> T) -> T {
+    let lift = is_busy() && UNTRACKED.try_with(Cell::get).unwrap_or(false);
+    if lift {
+        leave();
+    }
+    let out = f();
+    if lift {
+        let _ = BUSY.try_with(|busy| busy.set(true));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rule 3: only a mark `untracked` set is lifted.
+    #[test]
+    fn only_an_untracked_mark_is_lifted() {
+        untracked(|| {
+            assert!(is_busy());
+            assert!(!lifted(is_busy));
+            assert!(is_busy());
+        });
+        assert!(!is_busy());
+        let bookkeeping = enter().expect("not busy");
+        assert!(lifted(is_busy), "bookkeeping keeps its mark");
+        untracked(|| assert!(lifted(is_busy), "nor is it untracked's"));
+        assert!(is_busy());
+        drop(bookkeeping);
+        assert!(!is_busy());
+    }
 }

@@ -16,7 +16,7 @@
 //! | address | 45 bits (`addr >> 3`) | 64 | n/a: routed to the large slot |
 //! | size   | 12 bits   | 64         | n/a: routed to the large slot |
 //! | stack  | 20 bits   | 32 (20 used) | the interner hands out [`StackId::OVERFLOW`](crate::StackId::OVERFLOW) |
-//! | task   | 32 bits   | 32         | tags are kept modulo 2^32 |
+//! | task   | 32 bits   | 32         | a tag has `TAG_BITS` = 32 bits (tags rule 1) |
 //! | epoch  | 19 bits   | 32 (19 used) | epochs are kept modulo 2^19 |
 
 use crate::heap::hashtable::{Slot, mix};
@@ -33,7 +33,8 @@ pub(crate) const EPOCH_MASK: u32 = (1 << EPOCH_BITS) - 1;
 pub(crate) struct Record {
     pub(crate) addr: usize,
     pub(crate) size: usize,
-    /// Owning task tag, modulo 2^32; 0 outside any task.
+    /// Owning task tag (`turbowish_format::rules::tags`: the task's id
+    /// modulo 2^`TAG_BITS`); 0 outside any task.
     pub(crate) task: u32,
     /// Interned call stack; 0 when stacks are off.
     pub(crate) stack: u32,
@@ -158,6 +159,8 @@ unsafe impl Slot for LargeSlot {
 }
 
 const _: () = assert!(size_of::<SmallSlot>() == 16 && size_of::<LargeSlot>() == 32);
+// Both slots keep a whole tag (tags rule 1) in their 32-bit task field.
+const _: () = assert!(turbowish_format::rules::tags::TAG_BITS == u32::BITS);
 
 /// The two slot formats, seen uniformly by the table.
 pub(crate) trait RecordSlot: Slot + Send {

@@ -304,7 +304,8 @@ pub struct Block {
     pub addr: usize,
     /// Size requested by the allocation.
     pub size: usize,
-    /// Owning task tag (a tokio task id modulo 2^32, or 0 outside tasks).
+    /// Owning task tag: its task's id cut to 32 bits (a tokio task id; see
+    /// `turbowish_format::rules::tags`), or 0 outside tasks.
     pub task: u64,
     /// Call stack of the allocation.
     pub stack: StackId,

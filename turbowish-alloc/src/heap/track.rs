@@ -31,7 +31,7 @@ pub(crate) fn allocated(addr: usize, size: usize, origin: Origin) {
     let record = Record {
         addr,
         size,
-        task: tag::current() as u32,
+        task: tag::current_tag(),
         stack,
         epoch: table::EPOCH.load(Relaxed),
         watcher: 0,

@@ -36,13 +36,22 @@
 //! 7. In the child of any other fork, only the forking thread exists: the
 //!    thread registry forgets the others and a capture the parent had in
 //!    progress is forgotten, so snapshots in that child work and are right.
+//! 8. For a snapshot's fork, *prepare* notes the time before it takes the
+//!    first lock, and *parent* the time after it released the last: that
+//!    interval is the capture's pause (capture rule 12), as long as any
+//!    other thread that allocates can have waited. Prepare handlers run in
+//!    the reverse order of their registration and parent handlers in that
+//!    order, and these were registered first (at the first allocation), so
+//!    the interval holds every other library's handlers and the `fork`
+//!    itself.
 
 use crate::heap::stack::intern;
 use crate::heap::{guard, table};
 use crate::snapshot::{capture, threads};
 use crate::tasks::registry;
 use core::cell::Cell;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
+use core::time::Duration;
 
 thread_local! {
     /// Whether this thread's current `fork` took the locks (rule 5), and
@@ -52,11 +61,23 @@ thread_local! {
     static SNAPSHOT: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Rule 8: when the snapshot fork under way began taking locks, and how
+/// long the last one held them (ns, monotonic clock).
+static SNAPSHOT_LOCKING: AtomicU64 = AtomicU64::new(0);
+static SNAPSHOT_PAUSE: AtomicU64 = AtomicU64::new(0);
+
+/// The pause of the last snapshot fork (rule 8): read by the capture right
+/// after its `fork` returns in the parent (one capture at a time: capture
+/// rule 1).
+pub(crate) fn snapshot_pause() -> Duration {
+    Duration::from_nanos(SNAPSHOT_PAUSE.load(Ordering::Relaxed))
+}
+
 /// Registers the handlers. Called once, from first-use initialisation.
 pub(crate) fn register() {
     // SAFETY: the three handlers are `extern "C" fn()` with static lifetime;
     // glibc's registration does not call back into Rust.
-    let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(child)) };
+    let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
     if rc != 0 {
         crate::stderr::warn_line(
             "turbowish: pthread_atfork failed; a forked child may hang if it allocates\n",
@@ -71,6 +92,9 @@ extern "C" fn prepare() {
     let me = unsafe { libc::gettid() } as u32;
     let snapshot = capture::SNAPSHOT_FORK.load(Ordering::Relaxed) == me;
     let _ = SNAPSHOT.try_with(|s| s.set(snapshot));
+    if snapshot {
+        SNAPSHOT_LOCKING.store(crate::clock::precise_ns(), Ordering::Relaxed);
+    }
     // Rule 1 (and rule 5: if busy already, take nothing).
     let Some(busy) = guard::enter() else {
         return;
@@ -84,6 +108,17 @@ extern "C" fn prepare() {
     // Rule 6.
     if snapshot {
         table::EPOCH.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// In the parent: the locks released, and a snapshot's pause noted (rule
+/// 8).
+extern "C" fn parent() {
+    release();
+    if SNAPSHOT.try_with(Cell::get).unwrap_or(false) {
+        let began = SNAPSHOT_LOCKING.load(Ordering::Relaxed);
+        let pause = crate::clock::precise_ns().saturating_sub(began);
+        SNAPSHOT_PAUSE.store(pause, Ordering::Relaxed);
     }
 }
 

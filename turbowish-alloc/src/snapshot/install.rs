@@ -2,7 +2,7 @@
 //!
 //! The signal handler does one thing: it writes a byte to a pipe (the
 //! `signal-hook` self-pipe, async-signal-safe). A dedicated thread,
-//! `turbowish-snapshot`, sleeps on the other end and takes the snapshot, so
+//! `turbowish-snap`, sleeps on the other end and takes the snapshot, so
 //! nothing that allocates or locks ever runs in signal context.
 //!
 //! | variable | meaning | default |
@@ -17,7 +17,7 @@
 //!    signal, a value that is not UTF-8 where text is needed) gives one line
 //!    on stderr (stderr rule 1) and the default is used. `TURBOWISH_DIR` is a
 //!    path, so any bytes are used as they are.
-//! 2. Signals follow the table the CLI uses too (`turbowish_snap::signal`).
+//! 2. Signals follow the table the CLI uses too (`turbowish_format::signal`).
 //!    A refused one (`SIGCHLD`, the fault signals, `SIGPIPE`, glibc's
 //!    reserved ones, ...) in the environment gives one line and `SIGUSR1`;
 //!    set in code ([`Config::signal`]), it makes [`Config::install`] fail.
@@ -26,9 +26,26 @@
 //!    line; snapshots into it then fail, each with its error, and never go
 //!    elsewhere. In a usable directory, the temporary files of snapshot
 //!    writers that died (a service killed mid-capture) are removed
-//!    (`turbowish_snap::files` rule 6).
+//!    (`turbowish_format::files` rule 6).
+//! 4. Each signal is a request for a snapshot. Requests that arrive
+//!    together make one snapshot. Requests that arrive while a capture runs
+//!    make one more snapshot after it, however many they are: the running
+//!    capture froze the heap before they came, so merging them into it would
+//!    answer them with an older heap than they asked for. A snapshot that
+//!    answers more than the request that started it says so on its stderr
+//!    line: how many requests, and whether they came at once or during the
+//!    previous capture. (The kernel keeps one pending instance of a standard
+//!    signal: one sent again before the handler ran is merged there, before
+//!    TurboWish can count it. Real-time signals queue.)
+//! 5. The snapshot thread, its settings and the signal registration are
+//!    TurboWish's own memory: untracked (guard rule 1), the thread busy for
+//!    its whole life but its captures' `fork`s. Its name is the OS's only
+//!    (`std::thread::current().name()` is `None` there): std copies a
+//!    thread's name into a block as the thread starts, before it can mark
+//!    itself busy.
 
 use crate::error::Error;
+use crate::heap::guard;
 use crate::snapshot::capture::{self, SnapshotInfo, Target};
 use crate::stderr::Shown;
 use std::ffi::OsString;
@@ -38,7 +55,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
-use turbowish_snap::signal::{self, SignalError};
+use turbowish_format::signal::{self, SignalError};
 
 /// Snapshot settings: what [`install`] reads from the environment, adjustable
 /// in code.
@@ -58,12 +75,15 @@ pub struct Config {
     timeout: Duration,
 }
 
+/// How long a capture may take unless told otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
 impl Default for Config {
     fn default() -> Self {
         Config {
             signal: Some(signal::DEFAULT),
             dir: PathBuf::from("."),
-            timeout: Duration::from_secs(120),
+            timeout: DEFAULT_TIMEOUT,
         }
     }
 }
@@ -146,15 +166,36 @@ impl Config {
         let Some(signal) = self.signal else {
             return Ok(());
         };
-        let (reader, writer) = UnixStream::pair().map_err(Error::io("creating the signal pipe"))?;
-        signal_hook::low_level::pipe::register(signal, writer)
-            .map_err(|e| Error::BadSignal(format!("signal {signal}: {e}")))?;
-        std::thread::Builder::new()
-            .name("turbowish-snapshot".into())
-            .spawn(move || snapshot_thread(reader, &self))
-            .map_err(Error::io("starting the snapshot thread"))?;
-        Ok(())
+        // Rule 5: all of it untracked, errors handed over (guard rule 2).
+        guard::untracked(|| start_snapshot_thread(signal, self.clone())).map_err(Error::handed_over)
     }
+}
+
+/// Registers the signal and starts the thread that takes snapshots on it
+/// (rule 5: call it untracked).
+fn start_snapshot_thread(signal: i32, config: Config) -> Result<(), Error> {
+    let (reader, writer) = UnixStream::pair().map_err(Error::io("creating the signal pipe"))?;
+    signal_hook::low_level::pipe::register(signal, writer)
+        .map_err(|e| Error::BadSignal(format!("signal {signal}: {e}")))?;
+    // Named for the OS only: std would copy a name into a block of the new
+    // thread's as it starts, before the thread can mark itself busy.
+    std::thread::Builder::new()
+        .spawn(move || {
+            guard::untracked(|| {
+                name_this_thread();
+                snapshot_thread(reader, &config);
+            });
+        })
+        .map(drop)
+        .map_err(Error::io("starting the snapshot thread"))
+}
+
+/// Names the calling thread `turbowish-snap` for `ps`, `top` and
+/// debuggers, without allocating.
+fn name_this_thread() {
+    // SAFETY: names this very thread with a NUL-terminated static string
+    // within the kernel's 16 bytes.
+    unsafe { libc::pthread_setname_np(libc::pthread_self(), c"turbowish-snap".as_ptr()) };
 }
 
 /// Sets up snapshots from the environment (see [`Config::from_env`]): after
@@ -169,34 +210,103 @@ pub fn install() {
 /// Takes a snapshot now and writes it to `path`, from the calling thread,
 /// with the default settings (see [`Config::snapshot_to`]).
 pub fn snapshot_to(path: impl AsRef<Path>) -> Result<SnapshotInfo, Error> {
-    Config::default().snapshot_to(path)
+    // Not through a `Config`, whose directory would be a block of
+    // TurboWish's own in the snapshot.
+    capture::capture(Target::File(path.as_ref()), DEFAULT_TIMEOUT)
+}
+
+/// The requests one snapshot answers (rule 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Requests {
+    count: u64,
+    /// They arrived while the previous capture ran.
+    during_previous: bool,
 }
 
 fn snapshot_thread(mut wake: UnixStream, config: &Config) {
+    let mut next = wait_for_requests(&mut wake);
+    while let Some(requests) = next {
+        let result = capture::capture(Target::Dir(&config.dir), config.timeout);
+        report(result, requests);
+        // Rule 4: those that came meanwhile make one more snapshot.
+        next = match pending_requests(&mut wake) {
+            0 => wait_for_requests(&mut wake),
+            count => Some(Requests {
+                count,
+                during_previous: true,
+            }),
+        };
+    }
+}
+
+/// Blocks until a request comes; returns those that came together (rule
+/// 4). `None` when the pipe is gone.
+fn wait_for_requests(wake: &mut UnixStream) -> Option<Requests> {
     let mut buf = [0u8; 64];
     loop {
         match wake.read(&mut buf) {
-            // Several signals that arrived together make one snapshot.
-            Ok(n) if n > 0 => report(capture::capture(Target::Dir(&config.dir), config.timeout)),
+            Ok(n) if n > 0 => {
+                return Some(Requests {
+                    count: n as u64 + pending_requests(wake),
+                    during_previous: false,
+                });
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            _ => return,
+            _ => return None,
         }
     }
 }
 
-fn report(result: Result<SnapshotInfo, Error>) {
+/// The requests waiting in the pipe now (one byte each), read without
+/// blocking.
+fn pending_requests(wake: &mut UnixStream) -> u64 {
+    if wake.set_nonblocking(true).is_err() {
+        return 0;
+    }
+    let (mut count, mut buf) = (0, [0u8; 64]);
+    loop {
+        match wake.read(&mut buf) {
+            Ok(n) if n > 0 => count += n as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            _ => break,
+        }
+    }
+    let _ = wake.set_nonblocking(false);
+    count
+}
+
+fn report(result: Result<SnapshotInfo, Error>, requests: Requests) {
     match result {
         Ok(info) => warn(&format!(
-            "wrote {} ({} blocks, {} edges, {} bytes; paused {:.1} ms, took {:.2} s)",
+            "wrote {} ({} blocks, {} edges, {} bytes; paused {:.1} ms, took {:.2} s){}",
             Shown::path(&info.path),
             info.blocks,
             info.edges,
             info.bytes,
             info.pause.as_secs_f64() * 1e3,
-            info.elapsed.as_secs_f64()
+            info.elapsed.as_secs_f64(),
+            merged(requests),
         )),
         Err(e) => warn(&e.to_string()),
     }
+}
+
+/// What a snapshot's line says about the requests it answers (rule 4):
+/// nothing for the one request that started it alone.
+fn merged(r: Requests) -> String {
+    let when = match r {
+        Requests {
+            during_previous: true,
+            ..
+        } => "during the previous capture",
+        Requests { count: 2.., .. } => "together",
+        _ => return String::new(),
+    };
+    let (n, were) = match r.count {
+        1 => ("1 request".to_owned(), "was"),
+        n => (format!("{n} requests"), "were"),
+    };
+    format!("; {n} arrived {when} and {were} merged into this one")
 }
 
 /// Rule 3: one line for a directory snapshots cannot go to; stale
@@ -212,7 +322,7 @@ fn check_dir(dir: &Path) {
         warn(&format!("{problem}; snapshots will fail"));
         return;
     }
-    match turbowish_snap::files::remove_stale_temp_files(dir) {
+    match turbowish_format::files::remove_stale_temp_files(dir) {
         Ok(0) => {}
         Ok(n) => warn(&format!(
             "removed {n} stale temporary snapshot file{} from {shown} (left by captures that died)",
@@ -257,6 +367,29 @@ mod tests {
         for v in ["0", "-1", "0.0", "NaN", "inf", "1e300", "soon", "", "5s"] {
             assert_eq!(parse_timeout(v), None, "{v}");
         }
+    }
+
+    #[test]
+    fn a_line_says_what_requests_beyond_its_own_it_answers() {
+        let line = |count, during_previous| {
+            merged(Requests {
+                count,
+                during_previous,
+            })
+        };
+        assert_eq!(line(1, false), "");
+        assert_eq!(
+            line(5, false),
+            "; 5 requests arrived together and were merged into this one"
+        );
+        assert_eq!(
+            line(1, true),
+            "; 1 request arrived during the previous capture and was merged into this one"
+        );
+        assert_eq!(
+            line(4, true),
+            "; 4 requests arrived during the previous capture and were merged into this one"
+        );
     }
 
     #[test]

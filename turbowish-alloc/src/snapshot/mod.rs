@@ -8,8 +8,8 @@
 //! conservative [`scan`] and the [`typed`] walks, takes as roots the module
 //! data (from the [`modules`] list the parent took, named by [`statics`]),
 //! and every registered thread's stack and TLS ([`threads`]), and symbolizes
-//! stacks ([`symbolize`], over [`mapped`] files, with [`strings`] interned
-//! once).
+//! stacks ([`symbolize`], over [`mapped`] files, with strings interned once
+//! by the format's `StringTable`).
 
 pub(crate) mod atfork;
 pub(crate) mod capture;
@@ -18,7 +18,6 @@ pub(crate) mod mapped;
 pub(crate) mod modules;
 pub(crate) mod scan;
 pub(crate) mod statics;
-pub(crate) mod strings;
 pub(crate) mod symbolize;
 pub(crate) mod threads;
 pub(crate) mod typed;

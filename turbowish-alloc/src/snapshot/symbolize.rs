@@ -25,13 +25,13 @@
 
 use crate::snapshot::mapped::Mapped;
 use crate::snapshot::modules::LoadedModule;
-use crate::snapshot::strings::StringTable;
 use addr2line::{LookupContinuation, gimli};
 use object::{Object, ObjectSection};
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::path::Path;
-use turbowish_snap::{Frame, Module, Snapshot, Symbol};
+use turbowish_format::StringTable;
+use turbowish_format::{Frame, Module, Snapshot, Symbol};
 
 type Slice<'a> = gimli::EndianSlice<'a, gimli::RunTimeEndian>;
 
@@ -468,7 +468,7 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted.len(), snap.strings.len(), "strings are deduplicated");
         assert_eq!(snap.strings[..2], ["".to_owned(), "preexisting".to_owned()]);
-        assert!(turbowish_snap::write(&snap, &mut Vec::new()).is_ok());
+        assert!(turbowish_format::write(&snap, &mut Vec::new()).is_ok());
     }
 
     #[test]
@@ -482,7 +482,7 @@ mod tests {
             assert_eq!(f.module, None);
             assert!(f.symbols.is_empty());
         }
-        assert!(turbowish_snap::write(&snap, &mut Vec::new()).is_ok());
+        assert!(turbowish_format::write(&snap, &mut Vec::new()).is_ok());
     }
 
     #[test]
@@ -572,7 +572,7 @@ mod tests {
             .collect();
         assert_eq!(got, [(Some(0), 0), (Some(1), 0), (Some(2), 0)]);
         assert_eq!(snap.modules[1].start, 0x10000);
-        assert!(turbowish_snap::write(&snap, &mut Vec::new()).is_ok());
+        assert!(turbowish_format::write(&snap, &mut Vec::new()).is_ok());
     }
 
     #[test]
@@ -607,7 +607,7 @@ mod tests {
         add_stacks(&mut snap, &[module], &[&ips, &[site_address()]]);
         let _ = std::fs::remove_file(&path);
         assert_eq!(snap.frames.len(), ips.len() + 1);
-        assert!(turbowish_snap::write(&snap, &mut Vec::new()).is_ok());
+        assert!(turbowish_format::write(&snap, &mut Vec::new()).is_ok());
     }
 
     /// Times 1000 distinct stacks of 32 frames spread over the functions of

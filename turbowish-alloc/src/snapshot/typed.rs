@@ -8,12 +8,12 @@
 
 use crate::heap::record::Record;
 use crate::snapshot::scan::AddressIndex;
-use crate::snapshot::strings::StringTable;
 use crate::tasks::registry::{self, Slot};
 use crate::trace::{EdgeKind, Holder, Tracer, WalkOutput};
 use core::sync::atomic::Ordering;
 use std::time::Instant;
-use turbowish_snap::{Container, Edge, Root, RootKind, Snapshot, Task, TaskState};
+use turbowish_format::StringTable;
+use turbowish_format::{Container, Edge, Root, RootKind, Snapshot, Task};
 
 /// The clocks at the fork, to turn the registry's coarse monotonic times
 /// into wall-clock times.
@@ -164,14 +164,7 @@ fn rows(records: &[Record], index: &AddressIndex) -> Vec<Row> {
 
 fn task_row(snap: &mut Snapshot, strings: &mut StringTable, row: &Row, clocks: Clocks) -> Task {
     let s = row.slot;
-    let finished = s.state.load(Ordering::Relaxed) == registry::FINISHED;
-    let state = match s.phase.load(Ordering::Relaxed) {
-        registry::COMPLETED => TaskState::Completed,
-        registry::CANCELLED => TaskState::Cancelled,
-        _ if finished => TaskState::Cancelled,
-        registry::RUNNING => TaskState::Running,
-        _ => TaskState::Pending,
-    };
+    let (state, polls) = s.task_progress(s.state.load(Ordering::Acquire));
     let (file, line, column) = s
         .location()
         .map_or(("", 0, 0), |l| (l.file(), l.line(), l.column()));
@@ -185,7 +178,7 @@ fn task_row(snap: &mut Snapshot, strings: &mut StringTable, row: &Row, clocks: C
         future_type: strings.intern(snap, s.type_name()),
         future_size: s.future_size.load(Ordering::Relaxed),
         state,
-        polls: s.polls.load(Ordering::Relaxed),
+        polls,
         spawned_ns: clocks.wall(s.spawned_ns.load(Ordering::Relaxed)),
         last_poll_ns: clocks.wall(s.last_poll_ns.load(Ordering::Relaxed)),
         finished_ns: clocks.wall(s.finished_ns.load(Ordering::Relaxed)),
@@ -290,9 +283,9 @@ fn merge_edges(snap: &mut Snapshot, labels: &[u32], walk: &WalkOutput) {
                 from,
                 to: e.to,
                 kind: match e.kind {
-                    EdgeKind::Typed if e.shared => turbowish_snap::EdgeKind::Shared,
-                    EdgeKind::Typed => turbowish_snap::EdgeKind::Typed,
-                    EdgeKind::Conservative => turbowish_snap::EdgeKind::Conservative,
+                    EdgeKind::Typed if e.shared => turbowish_format::EdgeKind::Shared,
+                    EdgeKind::Typed => turbowish_format::EdgeKind::Typed,
+                    EdgeKind::Conservative => turbowish_format::EdgeKind::Conservative,
                 },
                 label: labels[e.label as usize],
             }),

@@ -18,9 +18,17 @@
 //!    a `Release` store of `LIVE`. Readers load `state` with `Acquire` and
 //!    skip `FREE` and `CLAIMED` slots. A slot is never freed while its owner
 //!    may still write it.
-//! 3. Only the slot's owner writes its per-poll fields (running flag, polls,
-//!    last poll time). Polls of one future never overlap, so these are plain
-//!    relaxed stores, not read-modify-writes.
+//! 3. Only the slot's owner writes its per-poll fields (progress, last poll
+//!    time). Polls of one future never overlap, so these are plain stores,
+//!    not read-modify-writes. A task's phase and poll count are one word,
+//!    `progress` (the count above the phase's code, tasks rule 1 of
+//!    `turbowish_format::rules::tasks`), stored with `Release` and loaded
+//!    with `Acquire`: every reading of the two is of one instant. A reading
+//!    that counts a poll shows that poll's phase (running, or what it
+//!    returned), never the idle phase from before it; pending after N polls
+//!    means the Nth poll returned. Readers map the phase to a state with
+//!    `turbowish_format::rules::tasks::state`, a row in `FINISHED` as
+//!    dropped.
 //! 4. A task that finishes (completes or is dropped) while its storage block
 //!    is known stays `FINISHED` until that block is freed: that is how a
 //!    zombie future (storage held by a `JoinHandle` or a stored `Waker`)
@@ -51,6 +59,8 @@ use core::panic::Location;
 use core::sync::atomic::{
     AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
+use turbowish_format::TaskState;
+use turbowish_format::rules::tasks::{self, Phase};
 
 /// Slots per chunk.
 const CHUNK: usize = 4096;
@@ -70,12 +80,6 @@ pub(crate) const FINISHED: u8 = 3;
 pub(crate) const KIND_TASK: u8 = 0;
 pub(crate) const KIND_ROOT: u8 = 1;
 
-/// `Slot::phase` values for tasks.
-pub(crate) const IDLE: u8 = 0;
-pub(crate) const RUNNING: u8 = 1;
-pub(crate) const COMPLETED: u8 = 2;
-pub(crate) const CANCELLED: u8 = 3;
-
 /// Walks a typed value at an address (see [`Slot::value`]).
 ///
 /// # Safety
@@ -91,14 +95,14 @@ pub(crate) type TraceFn = unsafe fn(usize, &mut crate::trace::Tracer<'_>);
 pub(crate) struct Slot {
     pub(crate) state: AtomicU8,
     pub(crate) kind: AtomicU8,
-    pub(crate) phase: AtomicU8,
     name_len: AtomicU8,
     pub(crate) generation: AtomicU32,
     /// Next slot in the free or finished list.
     next: AtomicU32,
     /// A number unique among all rows ever made, from 1.
     pub(crate) serial: AtomicU64,
-    /// The allocation tag of the task (0 until its first poll).
+    /// The task's id (0 until its first poll); its blocks' tags are this
+    /// cut to `TAG_BITS` bits (tags rule 1).
     pub(crate) tag: AtomicU64,
     name: [AtomicU64; NAME_LEN / 8],
     location: AtomicPtr<Location<'static>>,
@@ -109,7 +113,8 @@ pub(crate) struct Slot {
     pub(crate) spawned_ns: AtomicU64,
     pub(crate) last_poll_ns: AtomicU64,
     pub(crate) finished_ns: AtomicU64,
-    pub(crate) polls: AtomicU64,
+    /// Polls so far, above the phase's code (rule 3).
+    progress: AtomicU64,
     /// Where the wrapper lives once pinned (its first poll); 0 before.
     pub(crate) wrapper: AtomicUsize,
     /// The live block holding the wrapper, if found in-process, and its
@@ -129,7 +134,6 @@ impl Slot {
         Slot {
             state: AtomicU8::new(FREE),
             kind: AtomicU8::new(KIND_TASK),
-            phase: AtomicU8::new(IDLE),
             name_len: AtomicU8::new(0),
             generation: AtomicU32::new(0),
             next: AtomicU32::new(END),
@@ -142,7 +146,7 @@ impl Slot {
             spawned_ns: AtomicU64::new(0),
             last_poll_ns: AtomicU64::new(0),
             finished_ns: AtomicU64::new(0),
-            polls: AtomicU64::new(0),
+            progress: AtomicU64::new(0),
             wrapper: AtomicUsize::new(0),
             storage: AtomicUsize::new(0),
             storage_freed: AtomicBool::new(false),
@@ -150,6 +154,21 @@ impl Slot {
             value_trace: AtomicUsize::new(0),
             value_type: AtomicUsize::new(0),
         }
+    }
+
+    /// The task's state and polls, read together (rule 3), for a row in
+    /// `state`.
+    pub(crate) fn task_progress(&self, state: u8) -> (TaskState, u64) {
+        let word = self.progress.load(Ordering::Acquire);
+        let phase = Phase::from_code(word);
+        (tasks::state(phase, state == FINISHED), word >> Phase::BITS)
+    }
+
+    /// Enters `phase`, counting a poll if `polled` (its owner only, rule 3).
+    pub(crate) fn set_phase(&self, phase: Phase, polled: bool) {
+        let polls = (self.progress.load(Ordering::Relaxed) >> Phase::BITS) + u64::from(polled);
+        let word = polls << Phase::BITS | u64::from(phase.code());
+        self.progress.store(word, Ordering::Release);
     }
 
     /// Records the block that holds the task, already watched (its owner
@@ -325,7 +344,6 @@ pub(crate) fn claim(row: NewRow<'_>) -> Option<u32> {
     // generation too.
     core::sync::atomic::fence(Ordering::Release);
     s.kind.store(row.kind, Ordering::Relaxed);
-    s.phase.store(IDLE, Ordering::Relaxed);
     s.serial.store(
         SERIAL.fetch_add(1, Ordering::Relaxed) + 1,
         Ordering::Relaxed,
@@ -342,7 +360,7 @@ pub(crate) fn claim(row: NewRow<'_>) -> Option<u32> {
     s.spawned_ns.store(now, Ordering::Relaxed);
     s.last_poll_ns.store(0, Ordering::Relaxed);
     s.finished_ns.store(0, Ordering::Relaxed);
-    s.polls.store(0, Ordering::Relaxed);
+    s.progress.store(0, Ordering::Relaxed);
     s.wrapper.store(0, Ordering::Relaxed);
     s.storage.store(0, Ordering::Relaxed);
     s.storage_freed.store(false, Ordering::Relaxed);

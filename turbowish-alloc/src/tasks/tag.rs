@@ -28,6 +28,7 @@
 //! whatever tokio reports.
 
 use core::cell::Cell;
+use turbowish_format::rules::tags;
 
 thread_local! {
     /// The explicit task context (source 1); 0 when none.
@@ -93,9 +94,17 @@ pub(crate) fn id_number(id: tokio::task::Id) -> u64 {
     h.finish()
 }
 
-/// The task tag an allocation made here and now would get.
+/// The task tag an allocation made here and now would get: the task's id
+/// cut to `turbowish_format::rules::tags::TAG_BITS` bits (tags rule 1).
 pub fn current_task() -> u64 {
-    current() & u64::from(u32::MAX)
+    tags::tag(current())
+}
+
+/// [`current_task`] as a block record keeps it.
+#[inline(always)]
+pub(crate) fn current_tag() -> u32 {
+    // Lossless: a tag has `TAG_BITS` (= 32, `heap::record`) bits.
+    tags::tag(current()) as u32
 }
 
 #[cfg(all(test, feature = "tokio"))]
@@ -117,6 +126,30 @@ mod tests {
         });
         assert_eq!(id.to_string(), shown);
         assert_ne!(id, 0);
+    }
+
+    /// Tag rule 1 of `turbowish_format::rules::tags`: what the runtime
+    /// records for a block is what the reader computes from the task's id,
+    /// above 2^32 too.
+    #[test]
+    fn ids_past_32_bits_tag_as_the_reader_computes() {
+        use crate::heap::{guard, table, track};
+        let addr = 0x5600_0000_0040; // not memory: this binary's allocator is not TurboWish
+        for id in [(1u64 << 32) + 5, u64::MAX, 1 << 40, 7] {
+            let prev = set_context(id);
+            assert_eq!(current_task(), turbowish_format::rules::tag(id));
+            let busy = guard::enter().expect("not busy");
+            track::allocated(addr, 24, crate::heap::stack::walk::Origin::here());
+            let recorded = table::get(addr).expect("recorded").task;
+            assert!(table::remove(addr, 24).is_some());
+            drop(busy);
+            set_context(prev);
+            assert_eq!(
+                u64::from(recorded),
+                turbowish_format::rules::tag(id),
+                "{id:#x}"
+            );
+        }
     }
 
     #[test]

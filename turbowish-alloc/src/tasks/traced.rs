@@ -22,6 +22,7 @@ use core::panic::Location;
 use core::pin::Pin;
 use core::sync::atomic::{AtomicU64, Ordering};
 use core::task::{Context, Poll};
+use turbowish_format::rules::tasks::Phase;
 
 /// A future made into a traced task. Made by [`traced`], [`TracedExt`] or
 /// [`spawn`](crate::spawn); see the [module docs](self).
@@ -42,8 +43,9 @@ pub struct Traced<F, R = ()> {
     _pinned: PhantomPinned,
 }
 
-/// Tags for tasks not run by tokio: above any tokio id a process is likely
-/// to reach, and within the 32 bits a block record keeps.
+/// Ids for tasks not run by tokio: above any tokio id a process is likely
+/// to reach, and for the first 2^31 of them below 2^`TAG_BITS`, so their
+/// blocks' tags are the ids themselves (tags rule 1).
 static NEXT_OWN_TAG: AtomicU64 = AtomicU64::new(1 << 31);
 
 /// Makes `future` a traced task, recording the caller as its spawn location.
@@ -254,12 +256,10 @@ impl<F: Future, R: Trace> Future for Traced<F, R> {
         }
         let slot = registry::slot(this.slot);
         if let Some(s) = slot {
-            s.phase.store(registry::RUNNING, Ordering::Relaxed);
             // Registry rule 3: only this poll writes these.
-            s.polls
-                .store(s.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
             s.last_poll_ns
                 .store(crate::clock::now_ns(), Ordering::Relaxed);
+            s.set_phase(Phase::Running, true);
         }
         let _restore = RestoreContext::enter(this.tag);
         // SAFETY: see above: `future` is pinned because `self` is.
@@ -267,11 +267,11 @@ impl<F: Future, R: Trace> Future for Traced<F, R> {
         this.completed = result.is_ready();
         if let Some(s) = slot {
             let phase = if this.completed {
-                registry::COMPLETED
+                Phase::Completed
             } else {
-                registry::IDLE
+                Phase::Idle
             };
-            s.phase.store(phase, Ordering::Relaxed);
+            s.set_phase(phase, false);
         }
         result
     }
@@ -281,7 +281,7 @@ impl<F, R> Drop for Traced<F, R> {
     fn drop(&mut self) {
         if let Some(s) = registry::slot(self.slot) {
             if !self.completed {
-                s.phase.store(registry::CANCELLED, Ordering::Relaxed);
+                s.set_phase(Phase::Cancelled, false);
             }
             // Withdraws the typed value before the fields drop.
             registry::finish(self.slot);

@@ -1,23 +1,11 @@
-//! The in-process view of the task registry: [`tasks`].
+//! The in-process view of the task registry: [`tasks`]. A row reads as the
+//! snapshot's task table reads it (registry rule 3).
 
 use crate::tasks::registry::{self, Slot};
 use core::panic::Location;
 use core::sync::atomic::Ordering;
 use core::time::Duration;
-
-/// Where a traced task stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum TaskState {
-    /// Waiting to be polled (new, or returned `Pending`).
-    Pending,
-    /// Being polled now.
-    Running,
-    /// Returned `Ready`; listed only while its storage is alive (a zombie).
-    Completed,
-    /// Dropped before completing; listed only while its storage is alive.
-    Cancelled,
-}
+use turbowish_format::TaskState;
 
 /// A traced task, from [`tasks`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,8 +13,9 @@ pub enum TaskState {
 pub struct TaskInfo {
     /// Unique among the process's traced tasks and roots, from 1.
     pub serial: u64,
-    /// The allocation tag (the tokio task id under tokio); 0 before the
-    /// first poll.
+    /// The task's id (the tokio task id under tokio); 0 before the first
+    /// poll. Its blocks carry it cut to 32 bits (see
+    /// [`Block::task`](crate::Block::task)).
     pub id: u64,
     /// The name given with `named`, or empty.
     pub name: String,
@@ -36,7 +25,9 @@ pub struct TaskInfo {
     pub future_type: &'static str,
     /// `size_of` the future.
     pub future_size: usize,
-    /// Where it stands.
+    /// Where it stands, read as snapshots read it
+    /// (`turbowish_format::rules::tasks`): a future that returned `Ready`
+    /// is completed even before it is dropped.
     pub state: TaskState,
     /// Times polled.
     pub polls: u64,
@@ -77,16 +68,13 @@ fn read(s: &'static Slot, now: u64) -> Option<TaskInfo> {
         return None;
     }
     let storage = s.storage();
-    let phase = match (state, s.phase.load(Ordering::Relaxed)) {
-        (registry::LIVE, registry::RUNNING) => TaskState::Running,
-        (registry::LIVE, _) => TaskState::Pending,
-        (registry::FINISHED, registry::COMPLETED) => TaskState::Completed,
-        (registry::FINISHED, _) => TaskState::Cancelled,
+    match state {
+        registry::LIVE => {}
+        // Registry rule 4: a finished task only while its storage lives.
+        registry::FINISHED if storage.is_some() => {}
         _ => return None,
-    };
-    if state == registry::FINISHED {
-        storage?; // registry rule 4: only while the storage is not freed
     }
+    let (task_state, polls) = s.task_progress(state);
     let last = s.last_poll_ns.load(Ordering::Relaxed);
     Some(TaskInfo {
         serial: s.serial.load(Ordering::Relaxed),
@@ -95,8 +83,8 @@ fn read(s: &'static Slot, now: u64) -> Option<TaskInfo> {
         location: s.location()?,
         future_type: s.type_name(),
         future_size: s.future_size.load(Ordering::Relaxed) as usize,
-        state: phase,
-        polls: s.polls.load(Ordering::Relaxed),
+        state: task_state,
+        polls,
         idle: (last != 0).then(|| Duration::from_nanos(now.saturating_sub(last))),
         storage,
     })

@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use turbowish_alloc::{Config, Error, SnapshotInfo};
-use turbowish_snap::Snapshot;
+use turbowish_format::Snapshot;
 
 /// How long any one condition may take before a test gives up. Generous:
 /// the machine may be shared and loaded; a condition that never comes
@@ -33,7 +33,7 @@ pub fn snapshot(name: &str) -> Result<Snapshot, Error> {
 pub fn snapshot_with_info(name: &str, config: &Config) -> Result<(SnapshotInfo, Snapshot), Error> {
     let path = std::env::temp_dir().join(format!("tw-{name}-{}.twsnap", std::process::id()));
     let taken = config.snapshot_to(&path).map(|info| {
-        let snap = turbowish_snap::read_file(&path).expect("a snapshot just written is readable");
+        let snap = turbowish_format::read_file(&path).expect("a snapshot just written is readable");
         (info, snap)
     });
     let _ = std::fs::remove_file(&path);

@@ -10,9 +10,13 @@
 //!   sends the signal the process really listens to.
 //! - [`tags`]: the width of a block's task tag. The runtime truncates task
 //!   ids to it; the reader matches tasks to their blocks by it.
+//! - [`tasks`]: how a traced task's recorded progress reads as a
+//!   [`TaskState`](crate::TaskState), in the runtime's own listing and in
+//!   its snapshots alike.
 
 pub mod files;
 pub mod signal;
 pub mod tags;
+pub mod tasks;
 
 pub use tags::tag;

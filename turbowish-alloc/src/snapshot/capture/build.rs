@@ -10,18 +10,22 @@ use crate::heap::stack::intern;
 use crate::heap::table;
 use crate::snapshot::scan::{self, AddressIndex};
 use crate::snapshot::statics::Statics;
-use crate::snapshot::strings::StringTable;
 use crate::snapshot::threads::{self, ThreadInfo};
 use crate::snapshot::{modules, symbolize, typed};
 use crate::stderr::Shown;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
-use turbowish_snap::{Block, Edge, Root, RootKind, Snapshot};
+use turbowish_format::StringTable;
+use turbowish_format::{Block, Edge, Root, RootKind, Snapshot};
 
 /// Builds the snapshot from the frozen image and writes it to the plan's
-/// path; returns its size in bytes, its blocks and its edges, or why it
-/// failed (a line for the report).
-pub(super) fn build_and_write(plan: &Plan, pause: Duration) -> Result<(u64, u64, u64), String> {
+/// path, with the pause `pause` gives (rule 12: asked for last, when the
+/// parent has long sent it); returns its size in bytes, its blocks and its
+/// edges, or why it failed (a line for the report).
+pub(super) fn build_and_write(
+    plan: &Plan,
+    pause: impl FnOnce() -> Duration,
+) -> Result<(u64, u64, u64), String> {
     let mut records = table::records();
     records.sort_unstable_by_key(|r| r.addr);
     records.dedup_by_key(|r| r.addr);
@@ -81,9 +85,9 @@ pub(super) fn build_and_write(plan: &Plan, pause: Duration) -> Result<(u64, u64,
         })
         .collect();
     fill_process(&mut snap, &mut strings, plan);
-    fill_capture(&mut snap, pause, scan_ns, symbolize_ns, scanned);
+    fill_capture(&mut snap, pause(), scan_ns, symbolize_ns, scanned);
     typed.apply(&mut snap, &mut strings, plan.clocks);
-    let bytes = turbowish_snap::write_file(&snap, &plan.path)
+    let bytes = turbowish_format::write_file(&snap, &plan.path)
         .map_err(|e| format!("cannot write {}: {e}", Shown::path(&plan.path)))?;
     Ok((bytes, snap.blocks.len() as u64, snap.edges.len() as u64))
 }
@@ -292,7 +296,7 @@ fn fill_process(snap: &mut Snapshot, strings: &mut StringTable, plan: &Plan) {
         .find(|m| m.path == exe)
         .map(|m| m.build_id.clone())
         .unwrap_or_default();
-    snap.process = turbowish_snap::Process {
+    snap.process = turbowish_format::Process {
         pid: plan.pid,
         exe: strings.intern(snap, &exe),
         build_id,
@@ -316,7 +320,7 @@ fn fill_capture(
     // have said under the same locks, independent of the records read.
     // (Not `crate::stats()` itself: this thread is marked busy.)
     let totals = table::lock_all().totals();
-    snap.capture = turbowish_snap::Capture {
+    snap.capture = turbowish_format::Capture {
         pause_ns: pause.as_nanos() as u64,
         scan_ns,
         symbolize_ns,

@@ -6,16 +6,19 @@
 use super::build;
 use super::plan::Plan;
 use crate::heap::guard;
+use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// The child: builds and writes the snapshot, reports, exits (rules 2, 3).
-pub(super) fn child_main(plan: &Plan, report_fd: i32) -> ! {
+/// The parent sends the pause on `pause_fd` (rule 12).
+pub(super) fn child_main(plan: &Plan, report_fd: i32, pause_fd: i32) -> ! {
     // Rule 2.
     if let Some(busy) = guard::enter() {
         core::mem::forget(busy);
     }
-    isolate(report_fd);
-    let pause = plan.fork_started.elapsed();
+    isolate(&[report_fd, pause_fd]);
+    let pause = || receive_pause(pause_fd);
     let result = std::panic::catch_unwind(|| build::build_and_write(plan, pause));
     let (line, code) = match result {
         Ok(Ok((bytes, blocks, edges))) => (format!("ok {bytes} {blocks} {edges}\n"), 0),
@@ -34,7 +37,7 @@ pub(super) fn child_main(plan: &Plan, report_fd: i32) -> ! {
 /// parent's signal handlers (a `pkill -USR1` would otherwise trigger another
 /// snapshot through the shared pipe), hold the parent's files open, outlive
 /// the parent, or be spared by the OOM killer at the parent's expense.
-fn isolate(report_fd: i32) {
+fn isolate(keep: &[i32]) {
     // SAFETY: plain system calls on this process: block every signal (the
     // parent's SIGKILL still works) and ask for SIGKILL when the parent
     // dies. Neither touches memory we own.
@@ -47,9 +50,9 @@ fn isolate(report_fd: i32) {
             libc::_exit(1); // the parent is already gone
         }
     }
-    close_all_but(report_fd);
+    close_all_but(keep);
     let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
-    report_faults(report_fd);
+    report_faults(keep[0]);
     // A panic in a user's `Trace` impl is caught and recorded; the hook
     // installed before the fork stays silent here (rule 3).
     CHILD_PANICS_SILENT.store(true, Ordering::Relaxed);
@@ -120,10 +123,9 @@ fn report_faults(report_fd: i32) {
     }
 }
 
-/// Closes every descriptor from 3 up except `keep` (which may be below 3 if
-/// the process had closed its standard streams).
-fn close_all_but(keep: i32) {
-    let keep = keep.max(0) as libc::c_uint;
+/// Closes every descriptor from 3 up except those in `keep` (which may be
+/// below 3 if the process had closed its standard streams).
+fn close_all_but(keep: &[i32]) {
     let close = |first: libc::c_uint, last: libc::c_uint| {
         if first <= last {
             // SAFETY: closes descriptors of this process only; the child
@@ -131,8 +133,32 @@ fn close_all_but(keep: i32) {
             unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
         }
     };
-    if keep >= 3 {
-        close(3, keep - 1);
+    let mut kept: Vec<libc::c_uint> = keep.iter().map(|&fd| fd.max(0) as libc::c_uint).collect();
+    kept.sort_unstable();
+    let mut first = 3;
+    for fd in kept.into_iter().filter(|&fd| fd >= 3) {
+        if fd > first {
+            close(first, fd - 1);
+        }
+        first = first.max(fd + 1);
     }
-    close(keep.max(2) + 1, libc::c_uint::MAX);
+    close(first, libc::c_uint::MAX);
+}
+
+/// The pause the parent measured (rule 12); zero if it sent none.
+fn receive_pause(fd: i32) -> Duration {
+    let mut ns = [0u8; 8];
+    let mut got = 0;
+    while got < ns.len() {
+        // SAFETY: reads into the unfilled rest of a valid buffer. The parent
+        // sends right after the fork; if it dies first, so does this child
+        // (rule 8).
+        let n = unsafe { libc::read(fd, ns[got..].as_mut_ptr().cast(), ns.len() - got) };
+        match n {
+            n if n > 0 => got += n as usize,
+            n if n < 0 && std::io::Error::last_os_error().kind() == ErrorKind::Interrupted => {}
+            _ => return Duration::ZERO,
+        }
+    }
+    Duration::from_nanos(u64::from_ne_bytes(ns))
 }

@@ -1,13 +1,14 @@
 //! Snapshot capture by `fork()`.
 //!
-//! The parent stops only for the `fork` itself: the fork protocol (see
-//! [`atfork`](crate::snapshot::atfork)) holds every table lock across it, so
-//! the child starts with a consistent copy of the table and of the whole
-//! address space, frozen at one instant by copy-on-write. The child does the
-//! slow work (scan, symbolize, compress, write) and leaves with `_exit`.
+//! The parent stops only for the `fork` itself (its pause: rule 12): the
+//! fork protocol (see [`atfork`](crate::snapshot::atfork)) holds every table
+//! lock across it, so the child starts with a consistent copy of the table
+//! and of the whole address space, frozen at one instant by copy-on-write.
+//! The child does the slow work (scan, symbolize, compress, write) and
+//! leaves with `_exit`.
 //!
 //! - [`parent`]: the parent's side: one capture at a time, the fork, the
-//!   wait for the child's report, and the reaping.
+//!   pause, the wait for the child's report, and the reaping.
 //! - [`plan`]: what the parent prepares before the fork for the child to
 //!   use (the file name, the module list, the clocks).
 //! - [`child`]: the child's side as a process: cut off from the parent's
@@ -36,7 +37,7 @@
 //! 5. The snapshot file appears whole or not at all, readable by this user
 //!    only, and no link another user planted redirects it: it is written to
 //!    a new temporary file beside its final name and renamed (the rules of
-//!    `turbowish_snap::files`). A child that failed or was killed leaves
+//!    `turbowish_format::files`). A child that failed or was killed leaves
 //!    nothing: the parent removes its temporary files.
 //! 6. The capturing thread's stack is scanned only above the point where the
 //!    capture began. Below it are the capture's own frames, which hold copies
@@ -61,6 +62,18 @@
 //! 11. Paths in the child's report and error messages are escaped
 //!     ([`Shown`](crate::stderr::Shown)): the report is one line, and so is
 //!     every line printed from it.
+//! 12. The pause is defined once: from the moment the fork handlers begin
+//!     taking TurboWish's locks before the `fork` to the moment they have
+//!     released them after it, in the parent (fork rule 8). That is what
+//!     the process experiences: a thread that allocates waits for those
+//!     locks that long at most. [`SnapshotInfo::pause`], the stderr line and
+//!     the file's `pause_ns` are that one figure: the parent sends it to the
+//!     child, which asks for it last, just before writing the file.
+//! 13. A capture's own memory in the parent is untracked (guard rule 1):
+//!     the capturing thread is busy for all of the capture but the `fork`
+//!     (guard rule 3), so its plan, module list and report are in no
+//!     snapshot and no `stats()`. What it returns is allocated anew in the
+//!     caller's own mode (guard rule 2).
 
 mod build;
 mod child;

@@ -1,19 +1,21 @@
 //! The parent's side of a capture: one at a time (rule 1), the fork, the
 //! wait for the child's report (rules 4, 7) and the reaping; a failed child's
-//! temporary files removed (rule 5), an open directory refused (rule 10).
+//! temporary files removed (rule 5), an open directory refused (rule 10),
+//! the pause sent to the child (rule 12), all of it untracked (rule 13).
 
 use super::child;
 use super::plan::{self, Target};
 use crate::error::Error;
+use crate::heap::guard;
 use crate::heap::stack::walk::stack_pointer;
-use crate::snapshot::typed;
+use crate::snapshot::{atfork, typed};
 use crate::stderr::Shown;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-use turbowish_snap::files;
+use turbowish_format::files;
 
 /// What a finished snapshot holds, from [`snapshot_to`](crate::snapshot_to)
 /// and the signal handler.
@@ -30,7 +32,10 @@ pub struct SnapshotInfo {
     pub edges: u64,
     /// This snapshot's number within the process, from 1.
     pub sequence: u32,
-    /// How long the process was paused (the `fork`).
+    /// How long the process was paused: from taking TurboWish's locks
+    /// before the `fork` to releasing them after it, in this process
+    /// (capture rule 12). The stderr line and the file's `pause_ns` give
+    /// the same figure.
     pub pause: Duration,
     /// How long the whole capture took.
     pub elapsed: Duration,
@@ -81,9 +86,29 @@ fn mark_snapshot_fork(on: bool) {
     SNAPSHOT_FORK.store(tid, Ordering::Relaxed);
 }
 
-/// Takes one snapshot (rules 1 to 5, 10).
+/// Takes one snapshot (rules 1 to 5, 10, 12, 13).
 pub(crate) fn capture(target: Target<'_>, timeout: Duration) -> Result<SnapshotInfo, Error> {
     let _one = OneAtATime::take();
+    // Rule 6: the child scans this thread's stack only above this point.
+    let capture_sp = stack_pointer();
+    // Rule 13: the capture's own memory is untracked; what goes back to the
+    // caller is allocated anew in the caller's mode (guard rule 2).
+    match guard::untracked(|| capture_untracked(target, timeout, capture_sp)) {
+        Ok(info) => {
+            let out = info.clone();
+            guard::untracked(|| drop(info));
+            Ok(out)
+        }
+        Err(e) => Err(e.handed_over()),
+    }
+}
+
+/// The capture itself, with this thread busy (rule 13) but for the `fork`.
+fn capture_untracked(
+    target: Target<'_>,
+    timeout: Duration,
+    capture_sp: usize,
+) -> Result<SnapshotInfo, Error> {
     let dir = match target {
         Target::File(path) => files::dir_of(path),
         Target::Dir(dir) => dir,
@@ -93,29 +118,29 @@ pub(crate) fn capture(target: Target<'_>, timeout: Duration) -> Result<SnapshotI
     }
     child::install_panic_hook();
     let started = Instant::now();
-    let mut plan = plan::plan(target, stack_pointer());
-    let (read_fd, write_fd) = pipe()?;
-    // The pause is the fork alone: everything before it ran while the rest of
-    // the process went on.
-    plan.fork_started = Instant::now();
+    let mut plan = plan::plan(target, capture_sp);
+    let (report_read, report_write) = pipe()?;
+    let (pause_read, pause_write) = socket_pair()?;
     plan.clocks = typed::Clocks::now();
     mark_snapshot_fork(true);
     // SAFETY: the child runs only `child_main`, which obeys rule 3 and ends
-    // in `_exit`; the atfork handlers make TurboWish's own locks safe.
-    let pid = unsafe { libc::fork() };
+    // in `_exit`; the atfork handlers make TurboWish's own locks safe, for a
+    // thread that is not busy (guard rule 3).
+    let pid = guard::lifted(|| unsafe { libc::fork() });
     if pid == 0 {
-        child::child_main(&plan, write_fd);
+        child::child_main(&plan, report_write.0, pause_read.0);
     }
-    let pause = plan.fork_started.elapsed();
+    let fork_failed = (pid < 0).then(|| Error::last_os("fork"));
     mark_snapshot_fork(false);
-    // SAFETY: closes our copy of the write end, which we own.
-    unsafe { libc::close(write_fd) };
-    if pid < 0 {
-        // SAFETY: closes the read end, which we own.
-        unsafe { libc::close(read_fd) };
-        return Err(Error::last_os("fork"));
+    drop((report_write, pause_read));
+    if let Some(e) = fork_failed {
+        return Err(e);
     }
-    let report = wait_for_report(read_fd, pid, timeout);
+    // Rule 12: the one pause, measured by the fork handlers, sent to the
+    // child for the file.
+    let pause = atfork::snapshot_pause();
+    send_pause(pause_write, pause);
+    let report = wait_for_report(report_read, pid, timeout);
     let report = reap(pid, report).inspect_err(|_| {
         // A child killed while writing leaves its temporary file (rule 5).
         files::remove_temp_files(&plan.path, pid as u32);
@@ -129,6 +154,15 @@ pub(crate) fn capture(target: Target<'_>, timeout: Duration) -> Result<SnapshotI
         pause,
         elapsed: started.elapsed(),
     })
+}
+
+/// Rule 12: the parent's pause, to the child, which puts it in the file.
+fn send_pause(socket: Fd, pause: Duration) {
+    let ns = (pause.as_nanos() as u64).to_ne_bytes();
+    // SAFETY: sends a valid 8-byte buffer on our socket (far below its
+    // capacity, so at once). A child already gone makes it fail, without a
+    // SIGPIPE (`MSG_NOSIGNAL`).
+    unsafe { libc::send(socket.0, ns.as_ptr().cast(), ns.len(), libc::MSG_NOSIGNAL) };
 }
 
 /// Rule 10: why snapshots must not go into `dir`, if every user may write
@@ -148,13 +182,36 @@ pub(crate) fn open_dir_problem(dir: &Path) -> Option<String> {
     })
 }
 
-fn pipe() -> Result<(i32, i32), Error> {
+/// A descriptor this process owns, closed on drop.
+struct Fd(i32);
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        // SAFETY: closes a descriptor we own and nothing else uses.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// A new pipe: its read end, then its write end.
+fn pipe() -> Result<(Fd, Fd), Error> {
     let mut fds = [0i32; 2];
     // SAFETY: `fds` is a valid out-array of two ints.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(Error::last_os("creating the capture pipe"));
     }
-    Ok((fds[0], fds[1]))
+    Ok((Fd(fds[0]), Fd(fds[1])))
+}
+
+/// A new pair of connected sockets: the child's end, then the parent's
+/// (which sends without risking a SIGPIPE).
+fn socket_pair() -> Result<(Fd, Fd), Error> {
+    let mut fds = [0i32; 2];
+    let kind = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
+    // SAFETY: `fds` is a valid out-array of two ints.
+    if unsafe { libc::socketpair(libc::AF_UNIX, kind, 0, fds.as_mut_ptr()) } != 0 {
+        return Err(Error::last_os("creating the capture's pause socket"));
+    }
+    Ok((Fd(fds[0]), Fd(fds[1])))
 }
 
 /// The child's report: `ok BYTES BLOCKS EDGES` or `error MESSAGE`.
@@ -164,7 +221,8 @@ struct Report {
     edges: u64,
 }
 
-fn wait_for_report(fd: i32, pid: i32, timeout: Duration) -> Result<String, Error> {
+fn wait_for_report(pipe: Fd, pid: i32, timeout: Duration) -> Result<String, Error> {
+    let fd = pipe.0;
     // A time-out too large to add is as good as none.
     let deadline = Instant::now().checked_add(timeout);
     // SAFETY: sets a flag on our own pipe's read end.
@@ -209,8 +267,7 @@ fn wait_for_report(fd: i32, pid: i32, timeout: Duration) -> Result<String, Error
             _ => {} // EINTR or EAGAIN: poll again
         }
     };
-    // SAFETY: closes the read end, which we own.
-    unsafe { libc::close(fd) };
+    drop(pipe);
     result
 }
 

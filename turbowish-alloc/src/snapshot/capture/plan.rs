@@ -5,8 +5,7 @@
 use crate::snapshot::{modules, typed};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Instant;
-use turbowish_snap::files;
+use turbowish_format::files;
 
 /// Where a capture writes.
 pub(crate) enum Target<'a> {
@@ -26,7 +25,6 @@ pub(super) struct Plan {
     pub(super) start_token: u64,
     pub(super) sequence: u32,
     pub(super) modules: Vec<modules::LoadedModule>,
-    pub(super) fork_started: Instant,
     /// The capturing thread, and its stack pointer where the capture began:
     /// the child scans that thread's stack only above it (rule 6).
     pub(super) tid: u32,
@@ -50,7 +48,6 @@ pub(super) fn plan(target: Target<'_>, capture_sp: usize) -> Plan {
         start_token: start_token(pid),
         sequence,
         modules: modules::loaded_modules(),
-        fork_started: Instant::now(),
         // SAFETY: gettid has no preconditions.
         tid: unsafe { libc::gettid() } as u32,
         capture_sp,

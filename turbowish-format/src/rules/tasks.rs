@@ -1,0 +1,116 @@
+//! Task states: how a traced task's progress, as the runtime records it,
+//! reads as a [`TaskState`]. The runtime's in-process listing
+//! (`turbowish_alloc::tasks()`) and its snapshots both map through
+//! [`state`], so a task never reads differently in the two.
+//!
+//! # Rules
+//!
+//! 1. The runtime records where a traced future stands as a [`Phase`]:
+//!    [`Idle`](Phase::Idle) until a poll starts and after a poll that
+//!    returned `Pending`, [`Running`](Phase::Running) inside a poll,
+//!    [`Completed`](Phase::Completed) once a poll returned `Ready`, and
+//!    [`Cancelled`](Phase::Cancelled) once the future is dropped without
+//!    having returned `Ready`. A phase fits in [`Phase::BITS`] bits
+//!    ([`Phase::code`]).
+//! 2. Apart from the phase it records whether the future was dropped: its
+//!    row is then *finished*, and stays listed only while the task's storage
+//!    block lives (a zombie future).
+//! 3. A future that returned `Ready` is [`TaskState::Completed`], dropped or
+//!    not: it is done, and will never be polled again.
+//! 4. A future dropped without `Ready` is [`TaskState::Cancelled`], whatever
+//!    phase was last recorded (a poll that panicked leaves `Running`).
+//! 5. Otherwise a future inside a poll is [`TaskState::Running`], and any
+//!    other is [`TaskState::Pending`].
+
+use crate::model::TaskState;
+
+/// Where a traced future stands, as the runtime records it (rule 1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Not being polled, and not done: made, or returned `Pending`.
+    #[default]
+    Idle,
+    /// Inside a poll.
+    Running,
+    /// A poll returned `Ready`.
+    Completed,
+    /// Dropped before returning `Ready`.
+    Cancelled,
+}
+
+impl Phase {
+    /// Bits a [`Phase::code`] takes.
+    pub const BITS: u32 = 2;
+
+    /// The phase as a number below 2^[`Phase::BITS`], to store in an atomic.
+    pub const fn code(self) -> u8 {
+        match self {
+            Phase::Idle => 0,
+            Phase::Running => 1,
+            Phase::Completed => 2,
+            Phase::Cancelled => 3,
+        }
+    }
+
+    /// The phase whose [`code`](Phase::code) is in the low [`Phase::BITS`]
+    /// bits of `code` (the rest is ignored).
+    pub const fn from_code(code: u64) -> Phase {
+        match code & ((1 << Phase::BITS) - 1) {
+            0 => Phase::Idle,
+            1 => Phase::Running,
+            2 => Phase::Completed,
+            _ => Phase::Cancelled,
+        }
+    }
+}
+
+/// The state of a task in `phase` whose future was `dropped` or not (rules
+/// 3 to 5).
+pub fn state(phase: Phase, dropped: bool) -> TaskState {
+    match phase {
+        Phase::Completed => TaskState::Completed,
+        Phase::Cancelled => TaskState::Cancelled,
+        _ if dropped => TaskState::Cancelled,
+        Phase::Running => TaskState::Running,
+        Phase::Idle => TaskState::Pending,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Phase; 4] = [
+        Phase::Idle,
+        Phase::Running,
+        Phase::Completed,
+        Phase::Cancelled,
+    ];
+
+    #[test]
+    fn codes_round_trip_in_two_bits() {
+        for p in ALL {
+            assert!(u32::from(p.code()) < 1 << Phase::BITS);
+            assert_eq!(Phase::from_code(u64::from(p.code())), p);
+            assert_eq!(Phase::from_code(u64::from(p.code()) | 40 << 2), p);
+        }
+    }
+
+    #[test]
+    fn every_phase_and_drop() {
+        use TaskState::*;
+        let table = [
+            ((Phase::Idle, false), Pending),
+            ((Phase::Running, false), Running),
+            ((Phase::Completed, false), Completed),
+            ((Phase::Cancelled, false), Cancelled),
+            ((Phase::Idle, true), Cancelled),
+            ((Phase::Running, true), Cancelled),
+            ((Phase::Completed, true), Completed),
+            ((Phase::Cancelled, true), Cancelled),
+        ];
+        for ((phase, dropped), want) in table {
+            assert_eq!(state(phase, dropped), want, "{phase:?}, dropped: {dropped}");
+        }
+    }
+}
