@@ -83,21 +83,24 @@ pub fn zombies(snap: &Snapshot) -> Vec<Zombie> {
             })
         })
         .collect();
-    let by_storage: std::collections::HashMap<u32, usize> = out
-        .iter()
-        .enumerate()
-        .map(|(i, z)| (z.storage, i))
-        .collect();
+    // Per block, the zombie whose storage it is: an index, not a hash map,
+    // since every edge is looked up.
+    const NONE: u32 = u32::MAX;
+    let mut by_storage = vec![NONE; snap.blocks.len()];
+    for (i, z) in out.iter().enumerate() {
+        by_storage[z.storage as usize] = i as u32;
+    }
+    let zombie_at = |b: u32| Some(by_storage[b as usize] as usize).filter(|&z| z != NONE as usize);
     // A storage block's pointers into itself (a task cell's own list links
     // and waker data) keep nothing alive: not holders.
     for e in snap.edges.iter().filter(|e| e.from != e.to) {
-        if let Some(&z) = by_storage.get(&e.to) {
+        if let Some(z) = zombie_at(e.to) {
             out[z].holders.push(Holder::Block(e.from, e.label));
         }
     }
     for (r, root) in snap.roots.iter().enumerate() {
         for &t in &root.targets {
-            if let Some(&z) = by_storage.get(&t)
+            if let Some(z) = zombie_at(t)
                 && root.task != Some(out[z].task)
             {
                 out[z].holders.push(Holder::Root(r as u32));
