@@ -9,6 +9,16 @@ use turbowish_snap::*;
 
 /// Runs `turbowish` with `args`, at a fixed terminal width and without
 /// forced colors, so help text is the same everywhere.
+/// Block `i`.
+fn blk(i: u32) -> BlockIndex {
+    BlockIndex::new(i)
+}
+
+/// Blocks `of`.
+fn blks(of: &[u32]) -> Vec<BlockIndex> {
+    of.iter().copied().map(blk).collect()
+}
+
 fn turbowish(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_turbowish"))
         .args(args)
@@ -49,13 +59,13 @@ fn temp_dir(name: &str) -> PathBuf {
 
 /// Adds a frame of the executable whose symbols are `(function, file,
 /// line)`, innermost first.
-fn frame(b: &mut Builder, addr: u64, symbols: &[(&str, Option<&str>, u32)]) -> u32 {
+fn frame(b: &mut Builder, addr: u64, symbols: &[(&str, Option<&str>, u32)]) -> FrameIndex {
     let symbols = (symbols.iter())
         .map(|&(function, file, line)| b.symbol(function, file, line))
         .collect();
     b.frame(Frame {
         addr,
-        module: Some(0),
+        module: Some(ModuleIndex::new(0)),
         symbols,
     })
 }
@@ -224,12 +234,13 @@ fn service() -> Snapshot {
         task,
         stack,
         epoch,
-        type_name: 0,
+        type_name: StringIndex::EMPTY,
     };
+    let none = StackIndex::EMPTY;
     b.snapshot_mut().blocks = vec![
-        block(0x5555_6000_0010, 24, 0, 0, 0),
+        block(0x5555_6000_0010, 24, 0, none, 0),
         block(0x5555_6000_0030, 48, 0, runtime_stack, 0),
-        block(0x5555_6000_0070, 24, 0, 0, 1),
+        block(0x5555_6000_0070, 24, 0, none, 1),
         block(0x5555_6000_1000, 2048, 3, cache_stack, 1),
         block(0x5555_6000_2000, 1024, 3, cache_stack, 2),
         block(0x5555_6000_3000, 100, 7, proto_stack, 2),
@@ -238,7 +249,7 @@ fn service() -> Snapshot {
         block(0x7f11_0000_0000, CONN_BYTES, 7, conn_stack, 2),
     ];
     b.snapshot_mut().edges = [(3, 4), (4, 3), (5, 6), (8, 5), (8, 7)]
-        .map(|(from, to)| Edge::new(from, to))
+        .map(|(from, to)| Edge::new(blk(from), blk(to)))
         .to_vec();
     let label = b.string("/opt/svc/bin/svc");
     let thread = b.string("thread tokio-runtime-worker");
@@ -247,7 +258,7 @@ fn service() -> Snapshot {
         label,
         start,
         len: 4096,
-        targets: targets.to_vec(),
+        targets: blks(targets),
         ..Root::default()
     };
     b.snapshot_mut().roots = vec![
@@ -284,7 +295,7 @@ fn service() -> Snapshot {
             future_size: 2048,
             polls: 12,
             last_poll_ns: TIME_NS - 3_000_000_000,
-            storage: Some(3),
+            storage: Some(blk(3)),
             ..task(3, TaskState::Pending)
         },
         Task {
@@ -295,14 +306,14 @@ fn service() -> Snapshot {
             future_size: 640,
             polls: 3,
             last_poll_ns: TIME_NS - 250_000_000,
-            storage: Some(8),
+            storage: Some(blk(8)),
             ..task(7, TaskState::Pending)
         },
         task(9, TaskState::Completed),
     ];
     b.snapshot_mut().blocks[4].type_name = b.string("alloc::vec::Vec<u8>");
     b.snapshot_mut().containers = vec![Container {
-        block: 4,
+        block: blk(4),
         len: 1,
         capacity: 4,
     }];
@@ -344,19 +355,19 @@ fn service_later() -> Snapshot {
         block(0x5555_6000_7000, 512, 7, &proto),
         s.blocks[8],
     ];
-    s.blocks[9].type_name = 0;
+    s.blocks[9].type_name = StringIndex::EMPTY;
     s.edges = [(3, 4), (4, 3), (4, 9), (5, 6), (7, 8), (11, 5)]
-        .map(|(from, to)| Edge::new(from, to))
+        .map(|(from, to)| Edge::new(blk(from), blk(to)))
         .to_vec();
-    s.roots[2].targets = vec![7, 11];
-    s.containers[0].block = 4;
+    s.roots[2].targets = blks(&[7, 11]);
+    s.containers[0].block = blk(4);
     s.tasks[0].last_poll_ns = s.process.time_ns - 65_000_000_000;
-    s.tasks[1].storage = Some(11);
-    s.tasks[2].storage = Some(9);
+    s.tasks[1].storage = Some(blk(11));
+    s.tasks[2].storage = Some(blk(9));
     s.tasks.push(Task {
         serial: 11,
         id: 11,
-        storage: Some(7),
+        storage: Some(blk(7)),
         polls: 2,
         ..s.tasks[1].clone()
     });
@@ -422,7 +433,7 @@ fn wide() -> Snapshot {
         let type_name = b.string(&format!("alloc::vec::Vec<svc::T{i}>"));
         for (k, size) in [(0, 640), (1, 1000 + u64::from(i)), (2, 24)] {
             let task = [0, u64::from(i) + 1, 0][k];
-            let type_name = [0, type_name, 0][k];
+            let type_name = [StringIndex::EMPTY, type_name, StringIndex::EMPTY][k];
             let addr = 0x5555_6000_0000 + 0x1_0000 * u64::from(i) + 0x1000 * k as u64;
             blocks.push(Block {
                 addr,
@@ -439,10 +450,12 @@ fn wide() -> Snapshot {
     s.process.sequence = 1;
     s.process.epoch = 1;
     s.blocks = blocks;
-    s.edges = (0..WIDE).map(|i| Edge::new(3 * i, 3 * i + 1)).collect();
+    s.edges = (0..WIDE)
+        .map(|i| Edge::new(blk(3 * i), blk(3 * i + 1)))
+        .collect();
     s.containers = (0..WIDE)
         .map(|i| Container {
-            block: 3 * i + 1,
+            block: blk(3 * i + 1),
             len: 1,
             capacity: 4,
         })
@@ -452,8 +465,8 @@ fn wide() -> Snapshot {
         let s = b.snapshot_mut();
         s.roots.push(Root {
             kind: RootKind::Task,
-            targets: vec![3 * i],
-            task: Some(i),
+            targets: vec![blk(3 * i)],
+            task: Some(TaskIndex::new(i)),
             ..Root::default()
         });
         s.tasks.push(Task {
@@ -463,7 +476,7 @@ fn wide() -> Snapshot {
             line: 10 + i,
             future_type,
             future_size: 600 + u64::from(i),
-            storage: Some(3 * i),
+            storage: Some(blk(3 * i)),
             ..Task::default()
         });
     }
@@ -786,7 +799,7 @@ fn colors_only_when_forced_or_on_a_terminal_and_never_with_no_color() {
 #[test]
 fn leaks_counts_every_zombie_when_the_list_is_cut() {
     let mut snap = service();
-    snap.tasks[2].storage = Some(2);
+    snap.tasks[2].storage = Some(blk(2));
     snap.tasks[0].state = TaskState::Cancelled;
     let out = run_on("leaks-top", &snap, "leaks", &["--top", "1", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
@@ -1167,7 +1180,7 @@ fn hostile() -> (Snapshot, String) {
         s.push_str("\x1b]52;c;SGk=\x07\r\x1b[2J\u{202e}");
     }
     let long = format!("evil{}", "x".repeat(70_000));
-    let long_name = snap.strings.len() as u32;
+    let long_name = StringIndex::new(snap.strings.len() as u32);
     snap.strings.push(long.clone());
     for t in &mut snap.tasks {
         (t.name, t.future_type) = (long_name, long_name);
@@ -1237,9 +1250,14 @@ const REGISTRY: &str = "/home/dev/.cargo/registry/src/index.crates.io-1949cf8c6b
 
 /// Adds a frame in module `module` (0: the executable, 1: libc) whose
 /// symbols are `(function, file, line)`, innermost first.
-fn frame_in(b: &mut Builder, module: u32, addr: u64, symbols: &[(&str, Option<&str>, u32)]) -> u32 {
+fn frame_in(
+    b: &mut Builder,
+    module: u32,
+    addr: u64,
+    symbols: &[(&str, Option<&str>, u32)],
+) -> FrameIndex {
     let frame = frame(b, addr, symbols);
-    b.snapshot_mut().frames[frame as usize].module = Some(module);
+    b.snapshot_mut().frames[frame].module = Some(ModuleIndex::new(module));
     frame
 }
 
@@ -1379,7 +1397,7 @@ fn dependencies() -> Snapshot {
         task: 7,
         stack,
         epoch: 0,
-        type_name: 0,
+        type_name: StringIndex::EMPTY,
     };
     let s = b.snapshot_mut();
     s.blocks = vec![
@@ -1395,7 +1413,7 @@ fn dependencies() -> Snapshot {
         label: exe,
         start: 0x5555_0200_0000,
         len: 4096,
-        targets: vec![0, 1, 5],
+        targets: blks(&[0, 1, 5]),
         ..Root::default()
     });
     b.build()

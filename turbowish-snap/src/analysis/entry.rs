@@ -22,7 +22,7 @@ use super::retainers::{PathTree, ShortestPaths};
 use super::sites::{self, Site, SiteName, name_stack, spawned_at};
 use super::spawn::{self, SpawnSite};
 use super::tasks::{TaskRow, by_tag, task_rows};
-use crate::model::Snapshot;
+use crate::model::{BlockIndex, Snapshot, StackIndex, TaskIndex};
 use crate::rules::tag;
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -31,7 +31,7 @@ use std::collections::HashMap;
 /// docs for what is computed when).
 ///
 /// ```
-/// use turbowish_snap::{Block, Root, Snapshot};
+/// use turbowish_snap::{Block, BlockIndex, Root, Snapshot};
 /// use turbowish_snap::analysis::Analysis;
 ///
 /// let mut snap = Snapshot::default();
@@ -39,7 +39,7 @@ use std::collections::HashMap;
 ///     Block { addr: 0x1000, size: 64, ..Block::default() },
 ///     Block { addr: 0x2000, size: 32, ..Block::default() },
 /// ];
-/// snap.roots.push(Root { targets: vec![0], ..Root::default() });
+/// snap.roots.push(Root { targets: vec![BlockIndex::new(0)], ..Root::default() });
 /// let a = Analysis::new(&snap);
 /// assert_eq!(a.unreachable_total(), (1, 32)); // block 1: no root reaches it
 /// ```
@@ -49,7 +49,7 @@ pub struct Analysis<'a> {
     graph: OnceCell<HeapGraph>,
     retained: OnceCell<Retained>,
     rows: OnceCell<Vec<TaskRow>>,
-    by_tag: OnceCell<HashMap<u64, u32>>,
+    by_tag: OnceCell<HashMap<u64, TaskIndex>>,
     unreachable: OnceCell<Vec<Unreachable>>,
     spawned_at: OnceCell<Vec<OnceCell<String>>>,
     spawn_sites: OnceCell<Vec<SpawnSite>>,
@@ -98,14 +98,14 @@ impl<'a> Analysis<'a> {
 
     /// The traced task (index into [`Snapshot::tasks`]) whose blocks carry
     /// allocation tag `tag`, if any.
-    pub fn task_of_tag(&self, tag: u64) -> Option<u32> {
+    pub fn task_of_tag(&self, tag: u64) -> Option<TaskIndex> {
         let by_tag = self.by_tag.get_or_init(|| by_tag(self.snap));
         by_tag.get(&tag).copied()
     }
 
     /// Whether block `b` is reachable from a root.
-    pub fn is_reachable(&self, b: u32) -> bool {
-        self.retained().reachable(self.graph().block_node(b))
+    pub fn is_reachable(&self, b: BlockIndex) -> bool {
+        self.retained().reachable(self.graph().block_node(b.get()))
     }
 
     /// Blocks no root reaches, by allocation stack and task, largest first.
@@ -123,13 +123,13 @@ impl<'a> Analysis<'a> {
 
     /// Where task `task` (an index into [`Snapshot::tasks`]) was spawned, as
     /// `file:line` with the file shortened, or `(unknown)`.
-    pub fn spawned_at(&self, task: u32) -> &str {
+    pub fn spawned_at(&self, task: TaskIndex) -> &str {
         let names = (self.spawned_at).get_or_init(|| {
             (0..self.snap.tasks.len())
                 .map(|_| OnceCell::new())
                 .collect()
         });
-        names[task as usize].get_or_init(|| spawned_at(self.snap, &self.snap.tasks[task as usize]))
+        names[task.index()].get_or_init(|| spawned_at(self.snap, self.snap.task(task)))
     }
 
     /// The traced tasks grouped by spawn site, most retained bytes first.
@@ -139,13 +139,13 @@ impl<'a> Analysis<'a> {
 
     /// The name of allocation stack `stack`: its first frame that is the
     /// program's own code (see [`name_stack`]).
-    pub fn site(&self, stack: u32) -> &SiteName {
+    pub fn site(&self, stack: StackIndex) -> &SiteName {
         let names = (self.sites).get_or_init(|| {
             (0..self.snap.stacks.len())
                 .map(|_| OnceCell::new())
                 .collect()
         });
-        match names.get(stack as usize) {
+        match names.get(stack.index()) {
             Some(name) => name.get_or_init(|| name_stack(self.snap, stack)),
             None => &NO_SITE,
         }
@@ -171,8 +171,8 @@ impl<'a> Analysis<'a> {
     }
 
     /// The allocation tag of traced task `task`'s blocks.
-    pub fn tag_of(&self, task: u32) -> u64 {
-        tag(self.snap.tasks[task as usize].id)
+    pub fn tag_of(&self, task: TaskIndex) -> u64 {
+        tag(self.snap.task(task).id)
     }
 }
 
@@ -188,6 +188,14 @@ mod tests {
     use super::*;
     use crate::model::{Block, Edge, Root, RootKind, Task};
 
+    fn b(i: u32) -> BlockIndex {
+        BlockIndex::new(i)
+    }
+
+    fn t(i: u32) -> TaskIndex {
+        TaskIndex::new(i)
+    }
+
     /// Two tasks, one retaining a block; a block allocated by the first.
     fn snapshot() -> Snapshot {
         Snapshot {
@@ -201,19 +209,19 @@ mod tests {
                     ..Block::default()
                 })
                 .collect(),
-            edges: vec![Edge::new(0, 2)],
+            edges: vec![Edge::new(b(0), b(2))],
             tasks: (0..2)
                 .map(|i| Task {
                     id: [(1 << 32) + 5, 6][i as usize],
-                    storage: Some(i),
+                    storage: Some(b(i)),
                     ..Task::default()
                 })
                 .collect(),
             roots: (0..2)
                 .map(|i| Root {
                     kind: RootKind::Task,
-                    targets: vec![i],
-                    task: Some(i),
+                    targets: vec![b(i)],
+                    task: Some(t(i)),
                     ..Root::default()
                 })
                 .collect(),
@@ -226,7 +234,7 @@ mod tests {
         let s = snapshot();
         let a = Analysis::new(&s);
         assert!(a.graph.get().is_none() && a.retained.get().is_none());
-        assert_eq!(a.site(0).function, None);
+        assert_eq!(a.site(StackIndex::EMPTY).function, None);
         assert!(a.graph.get().is_none(), "naming a site builds no graph");
         let rows = a.task_rows();
         assert_eq!((rows[0].retained, rows[1].retained), (110, 100));
@@ -240,11 +248,11 @@ mod tests {
     fn tasks_are_found_by_the_tag_of_their_id() {
         let s = snapshot();
         let a = Analysis::new(&s);
-        assert_eq!(a.task_of_tag(5), Some(0));
-        assert_eq!(a.task_of_tag(6), Some(1));
+        assert_eq!(a.task_of_tag(5), Some(t(0)));
+        assert_eq!(a.task_of_tag(6), Some(t(1)));
         assert_eq!(a.task_of_tag(7), None);
-        assert_eq!(a.tag_of(0), 5);
-        assert_eq!(a.spawned_at(1), "(unknown)");
-        assert_eq!(a.site(99).function, None);
+        assert_eq!(a.tag_of(t(0)), 5);
+        assert_eq!(a.spawned_at(t(1)), "(unknown)");
+        assert_eq!(a.site(StackIndex::new(99)).function, None);
     }
 }

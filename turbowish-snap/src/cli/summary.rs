@@ -213,7 +213,7 @@ fn top_tasks(a: &Analysis, top: usize) -> Vec<TaskTop> {
     rows.into_iter()
         .take(top)
         .map(|r| {
-            let t = &a.snapshot().tasks[r.task as usize];
+            let t = a.snapshot().task(r.task);
             TaskTop {
                 id: t.id,
                 name: a.snapshot().string(t.name).to_owned(),

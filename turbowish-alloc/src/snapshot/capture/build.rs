@@ -16,7 +16,9 @@ use crate::stderr::Shown;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 use turbowish_format::StringTable;
-use turbowish_format::{Block, Edge, Root, RootKind, Snapshot};
+use turbowish_format::{
+    Block, BlockIndex, Edge, Root, RootKind, Snapshot, StackIndex, StringIndex,
+};
 
 /// Builds the snapshot from the frozen image and writes it to the plan's
 /// path, with the pause `pause` gives (rule 12: asked for last, when the
@@ -67,7 +69,7 @@ pub(super) fn build_and_write(
             label: strings.intern(&mut snap, &r.label),
             start: r.start,
             len: r.end - r.start,
-            targets: found.iter().map(|f| f.0).collect(),
+            targets: found.iter().map(|f| BlockIndex::new(f.0)).collect(),
             labels,
             task: None,
         });
@@ -81,7 +83,7 @@ pub(super) fn build_and_write(
             task: u64::from(r.task),
             stack: stack_index(r.stack),
             epoch: r.epoch,
-            type_name: 0,
+            type_name: StringIndex::EMPTY,
         })
         .collect();
     fill_process(&mut snap, &mut strings, plan);
@@ -110,7 +112,12 @@ fn block_edges(
         // `scan_clipped` reads only the mapped part.
         let (start, end) = (r.addr as u64, (r.addr + r.size) as u64);
         let targets = scan_clipped(index, readable, start, end, scanned);
-        edges.extend(targets.into_iter().map(|to| Edge::new(from as u32, to)));
+        let from = BlockIndex::new(from as u32);
+        edges.extend(
+            targets
+                .into_iter()
+                .map(|to| Edge::new(from, BlockIndex::new(to))),
+        );
     }
     edges
 }
@@ -247,27 +254,33 @@ fn scan_root(
 }
 
 /// Per target of a module-data root, the static holding the first word
-/// that points at it (0 where no symbol covers the word); empty when no
+/// that points at it (the empty string where no symbol covers the word); empty when no
 /// word is named, as the format allows.
 fn static_labels(
     snap: &mut Snapshot,
     strings: &mut StringTable,
     statics: &Statics,
     found: &[(u32, u64)],
-) -> Vec<u32> {
-    let labels: Vec<u32> = found
+) -> Vec<StringIndex> {
+    let labels: Vec<StringIndex> = found
         .iter()
-        .map(|&(_, at)| statics.name_of(at).map_or(0, |n| strings.intern(snap, n)))
+        .map(|&(_, at)| {
+            (statics.name_of(at)).map_or(StringIndex::EMPTY, |n| strings.intern(snap, n))
+        })
         .collect();
-    if labels.iter().all(|&l| l == 0) {
+    if labels.iter().all(|l| l.is_empty()) {
         return Vec::new();
     }
     labels
 }
 
 /// Symbolizes the stacks the blocks use; returns the map from interned
-/// stack id to the snapshot's stack index.
-fn add_stacks(snap: &mut Snapshot, plan: &Plan, records: &[Record]) -> impl Fn(u32) -> u32 + use<> {
+/// stack id (a record's) to the snapshot's stack index.
+fn add_stacks(
+    snap: &mut Snapshot,
+    plan: &Plan,
+    records: &[Record],
+) -> impl Fn(u32) -> StackIndex + use<> {
     let mut ids: Vec<u32> = records
         .iter()
         .map(|r| r.stack)
@@ -280,9 +293,10 @@ fn add_stacks(snap: &mut Snapshot, plan: &Plan, records: &[Record]) -> impl Fn(u
     symbolize::add_stacks(snap, &plan.modules, &frames);
     move |id| {
         if id == 0 {
-            return 0;
+            return StackIndex::EMPTY;
         }
-        ids.binary_search(&id).map_or(0, |i| first + i as u32)
+        let i = ids.binary_search(&id);
+        i.map_or(StackIndex::EMPTY, |i| StackIndex::new(first + i as u32))
     }
 }
 
