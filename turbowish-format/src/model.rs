@@ -1,7 +1,10 @@
 //! What a snapshot holds, as the reader hands it out: plain rows, validated.
 //!
-//! Every index in a [`Snapshot`] read from a file points inside its table (the
-//! reader checks this), so analysis code may index without bounds worries.
+//! Rows refer to each other by typed indices ([`BlockIndex`], [`StringIndex`],
+//! [`TaskIndex`], ...: see [`index`](crate::index)), one type per table, so
+//! that a block index is never read as a string index. Every index in a
+//! [`Snapshot`] read from a file points inside its table (the reader checks
+//! this), so analysis code may index without bounds worries.
 //! Nothing here is heap *content*: only addresses, sizes, ids and symbols.
 //!
 //! The small tables are serialized as they are declared here, so changing a
