@@ -193,7 +193,9 @@ fn read_table<R: Read>(src: &mut Source<R>, s: &mut Snapshot, t: Table) -> Resul
 }
 
 /// The block columns, into rows: the first column makes them, the others
-/// fill them in.
+/// fill them in. Index columns are decoded as the `u32`s they are on the
+/// wire and wrapped after: one decoder for all of them, in the reader's
+/// hottest loop.
 fn read_blocks<R: Read>(src: &mut Source<R>) -> Result<Vec<Block>, Error> {
     let n = src.len("blocks", min_bytes::<BlockColumns>())?;
     let mut rows = Vec::new();
@@ -228,7 +230,7 @@ fn read_blocks<R: Read>(src: &mut Source<R>) -> Result<Vec<Block>, Error> {
         src,
         &mut rows,
         "block stacks",
-        ok(|b: &mut Block, v| b.stack = v),
+        ok(|b: &mut Block, v| b.stack = StackIndex::new(v)),
     )?;
     column(
         src,
@@ -240,7 +242,7 @@ fn read_blocks<R: Read>(src: &mut Source<R>) -> Result<Vec<Block>, Error> {
         src,
         &mut rows,
         "block types",
-        ok(|b: &mut Block, v| b.type_name = v),
+        ok(|b: &mut Block, v| b.type_name = StringIndex::new(v)),
     )?;
     Ok(rows)
 }
@@ -276,7 +278,7 @@ fn read_edges<R: Read>(src: &mut Source<R>, blocks: usize) -> Result<Vec<Edge>, 
         src,
         &mut rows,
         "edge labels",
-        ok(|e: &mut Edge, v| e.label = v),
+        ok(|e: &mut Edge, v| e.label = StringIndex::new(v)),
     )?;
     Ok(rows)
 }
