@@ -22,6 +22,30 @@
 //! 4. **Tables are indexed directly.** `snap.blocks[b]` takes a
 //!    [`BlockIndex`], and so on for each table: conversions to `usize` stay
 //!    out of the code that reads a snapshot.
+//!
+//! ```
+//! use turbowish_format::{Snapshot, StringIndex};
+//!
+//! let snap = Snapshot::default();
+//! assert_eq!(snap.string(StringIndex::EMPTY), "");
+//! ```
+//!
+//! A block index where a string index is wanted does not compile:
+//!
+//! ```compile_fail,E0308
+//! # use turbowish_format::{BlockIndex, Snapshot};
+//! # let snap = Snapshot::default();
+//! snap.string(BlockIndex::new(0));
+//! ```
+//!
+//! Nor does a task's id where its index is wanted:
+//!
+//! ```compile_fail,E0308
+//! # use turbowish_format::{Snapshot, Task};
+//! # let mut snap = Snapshot::default();
+//! # snap.tasks.push(Task::default());
+//! snap.task(snap.tasks[0].id);
+//! ```
 
 use crate::model::{Block, Frame, Module, Task};
 use serde::{Deserialize, Serialize};
