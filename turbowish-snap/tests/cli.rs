@@ -1525,7 +1525,10 @@ fn sites_name_their_crate_and_rows_named_alike_are_merged() {
         (&4.into(), &5.into(), &400.into())
     );
     let text = summary("dependencies-text", &snap, &[]);
-    let sites_list = text.split("allocation sites, by live bytes").nth(1).unwrap();
+    let sites_list = text
+        .split("allocation sites, by live bytes")
+        .nth(1)
+        .unwrap();
     assert_eq!(sites_list.matches(COPY).count(), 1, "{text}");
 
     let sites = run_on("dependencies-sites", &snap, "sites", &["--json"]);

@@ -240,8 +240,8 @@ impl Node {
 fn omitted_row(o: &Omitted, depth: usize, rows: &mut Vec<[String; 4]>) {
     if o.children > 0 {
         let text = format!(
-            "\u{2026} {} more, retaining {}",
-            count(o.children, "block"),
+            "\u{2026} {}, retaining {}",
+            count(o.children, "more block"),
             bytes(o.retained)
         );
         rows.push([
