@@ -115,6 +115,10 @@ impl<'a> Analysis<'a> {
     /// The biggest blocks block `b` immediately dominates, as
     /// [`Analysis::biggest_blocks`] chooses them (none if no root reaches
     /// `b`).
+    ///
+    /// # Panics
+    ///
+    /// If `b` is not a block of the snapshot.
     pub fn dominated_by(&self, b: u32, limit: usize, min_bytes: u64) -> Level {
         let children = self.dominator_tree().children(self.graph().block_node(b));
         dominator_tree::level(self, children, limit, min_bytes)

@@ -9,6 +9,7 @@ use super::render::units::{bytes, count};
 use super::select;
 use crate::analysis::Analysis;
 use crate::analysis::dominator_tree::{Dominator, Level};
+use crate::analysis::graph::SUPER_ROOT;
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -116,29 +117,36 @@ impl Report {
             min_bytes: args.min_bytes,
             depth: args.depth,
         };
-        let Some(b) = chosen else {
-            let tree = a.dominator_tree();
-            let level = a.biggest_blocks(cut.limit, cut.min_bytes);
-            return Ok(Report {
-                block: None,
-                retained: a.retained().bytes[0],
-                retained_blocks: tree.blocks(0),
-                children: nodes(a, &holders, &level, &cut, 1, true),
-                omitted: level.omitted.into(),
-            });
-        };
+        match chosen {
+            Some(b) => Report::below_block(a, &holders, b, &cut),
+            None => Ok(Report::below_roots(a, &holders, &cut)),
+        }
+    }
+
+    fn below_roots(a: &Analysis, holders: &Holders, cut: &Cut) -> Report {
+        let level = a.biggest_blocks(cut.limit, cut.min_bytes);
+        Report {
+            block: None,
+            retained: a.retained().bytes[SUPER_ROOT as usize],
+            retained_blocks: a.dominator_tree().blocks(SUPER_ROOT),
+            children: nodes(a, holders, &level, cut, 1, true),
+            omitted: level.omitted.into(),
+        }
+    }
+
+    fn below_block(a: &Analysis, holders: &Holders, b: u32, cut: &Cut) -> Result<Report> {
         let Some(d) = a.dominator(b) else {
             let addr = a.snapshot().blocks[b as usize].addr;
             bail!(
-                "no root reaches the block at {addr:#x}, so it dominates nothing (see `turbowish leaks`)"
+                "no root reaches the block at {addr:#x}: it dominates nothing (see `turbowish leaks`)"
             );
         };
         let level = a.dominated_by(b, cut.limit, cut.min_bytes);
         Ok(Report {
-            block: Some(DominatorRow::new(a, &holders, &d, true)),
+            block: Some(DominatorRow::new(a, holders, &d, true)),
             retained: d.retained,
             retained_blocks: d.retained_blocks,
-            children: nodes(a, &holders, &level, &cut, 1, false),
+            children: nodes(a, holders, &level, cut, 1, false),
             omitted: level.omitted.into(),
         })
     }
