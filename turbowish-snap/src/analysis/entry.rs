@@ -270,6 +270,20 @@ mod tests {
     }
 
     #[test]
+    fn the_dominator_tree_is_built_once_and_only_when_asked() {
+        let s = snapshot();
+        let a = Analysis::new(&s);
+        a.task_rows();
+        assert!(a.tree.get().is_none(), "task rows need no children lists");
+        let top = a.biggest_blocks(10, 0);
+        let blocks: Vec<u32> = top.shown.iter().map(|d| d.block).collect();
+        assert_eq!(blocks, [0, 1], "task 0's storage retains block 2");
+        let tree: *const DominatorTree = a.dominator_tree();
+        assert!(std::ptr::eq(tree, a.dominator_tree()), "built once");
+        assert_eq!(a.dominated_by(0, 10, 0).shown[0].block, 2);
+    }
+
+    #[test]
     fn tasks_are_found_by_the_tag_of_their_id() {
         let s = snapshot();
         let a = Analysis::new(&s);
