@@ -30,9 +30,9 @@ JSON output (--json) is one object; sizes are in bytes, times in nanoseconds:
   top_tasks  [{id, name, spawned_at, state, retained, allocated}], most retained first
   top_spawn_sites  [{spawned_at, tasks, retained, allocated}], most retained first
   top_dominators  [{address, name, size, retained, retained_blocks, type, site, task,
-             held_by}]: the blocks no other block dominates, most retained first, as
-             `dominators --json` lists them; `held_by` names the root that holds one, or
-             says \"several roots\"
+             held_by}]: the blocks no other block dominates, most retained first: the
+             first level of `dominators --json`, without children; `held_by` names the
+             root that holds one, or says \"several roots\"
   top_types  [{type, blocks, bytes}]: types from typed walks, most live bytes first
   top_sites  [{site, dependency, function, location, stacks, blocks, bytes}], largest
              first, as `sites --json` lists them
