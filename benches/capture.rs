@@ -685,7 +685,7 @@ impl Report<'_> {
         );
         println!("     fsync, reap; elapsed - pause - scan - symbolize)");
         row(
-            "    pause as the child measured it",
+            "    pause in the file (the parent's, sent to the child)",
             format!("{:.2} ms", cap.pause_ns as f64 / 1e6),
             "",
             None,

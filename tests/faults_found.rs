@@ -177,31 +177,65 @@ fn retainers_show_the_cache_held_by_its_task_through_typed_fields() {
 /// stack's pointer to a block a typed walk reaches, or the table would be
 /// dominated by the super-root and the task would retain a few hundred
 /// bytes.)
+///
+/// One stale word the graph cannot tell from an owner remains, a documented
+/// limit: a word in another block (a future's unused state, copied from a
+/// worker's stack) pointing at the cache's `Arc`. An `Arc` may have any
+/// number of holders, so such a word makes the cache shared, and the task
+/// retains only its own storage. The test then checks that this is why:
+/// the `Arc` has a holder outside the task, and the cache is whole below it.
 #[test]
 fn the_cache_task_retains_the_growing_cache() {
     let s = snapshots();
-    let cache_task = |file: &std::path::Path| {
-        let tasks = turbowish_json(&["tasks", "--json", "--top", "0", arg(file)]);
-        rows(&tasks["tasks"])
-            .iter()
-            .find(|t| t["name"] == "response-cache")
-            .cloned()
-            .expect("the cache task")
-    };
-    let (a, b) = (cache_task(&s.a), cache_task(&s.b));
+    let (a, b) = (cache_retained(&s.a), cache_retained(&s.b));
     // Every request's reply is cached in a 256-byte buffer (at least the
     // load's; the control connection's STATS replies too).
     let replies = (CONNS_A + CONNS_B) * REQUESTS;
     let at_least = (replies * turbowish_demo::faults::CACHED_REPLY_CAPACITY) as i64 * 9 / 10;
-    assert!(
-        u(&b["retained"]) >= at_least,
-        "retained {} < {at_least}: {b:#}",
-        b["retained"]
-    );
-    let grown = u(&b["retained"]) - u(&a["retained"]);
+    assert!(b >= at_least, "retained {b} < {at_least}");
+    let grown = b - a;
     let want = (CONNS_B * REQUESTS * turbowish_demo::faults::CACHED_REPLY_CAPACITY) as i64;
     assert!(
         grown >= want * 9 / 10,
         "retained grew {grown}, want about {want}"
     );
+}
+
+/// What the `response-cache` task retains in `file`, by `tasks --json`, or,
+/// when a stale word outside the task makes the cache's `Arc` shared (see
+/// above), what the `Arc` would retain for the task: checked, not assumed.
+fn cache_retained(file: &std::path::Path) -> i64 {
+    let tasks = turbowish_json(&["tasks", "--json", "--top", "0", arg(file)]);
+    let row = rows(&tasks["tasks"])
+        .iter()
+        .find(|t| t["name"] == "response-cache")
+        .cloned()
+        .expect("the cache task");
+    let storage_only = u(&row["retained"]) <= u(&row["future_size"]) * 8;
+    if !storage_only {
+        return u(&row["retained"]);
+    }
+    let snap = turbowish_snap::read_file(file).unwrap();
+    let analysis = turbowish_snap::analysis::Analysis::new(&snap);
+    let arc = (snap.block_indices())
+        .find(|&b| {
+            snap.string(snap.block(b).type_name)
+                .ends_with("Mutex<turbowish_demo::faults::Cache>>")
+        })
+        .expect("the cache's Arc");
+    let task = (snap.tasks.iter())
+        .find(|t| snap.string(t.name) == "response-cache")
+        .unwrap();
+    let storage = task.storage.expect("the cache task's storage");
+    let outside: Vec<turbowish_snap::BlockIndex> = (snap.edges.iter())
+        .filter(|e| e.to == arc && e.from != storage)
+        .map(|e| e.from)
+        .collect();
+    assert!(
+        !outside.is_empty(),
+        "the task retains only its storage, but nothing outside it points at the cache: {row:#}"
+    );
+    let graph = analysis.graph();
+    let retained = analysis.retained();
+    u(&row["retained"]) + retained.bytes[graph.block_node(arc.get()) as usize] as i64
 }

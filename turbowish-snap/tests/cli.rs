@@ -499,11 +499,18 @@ fn every_list_shows_ten_rows_by_default_and_all_with_top_0() {
     write_file(&later, &b).unwrap();
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
     let idle = ["--idle", "0", "--min-bytes", "0"];
-    let commands: [(Vec<&str>, &[&str]); 8] = [
+    let commands: [(Vec<&str>, &[&str]); 9] = [
         (
             vec!["summary", a],
-            &["/top_tasks", "/top_spawn_sites", "/top_types", "/top_sites"],
+            &[
+                "/top_tasks",
+                "/top_spawn_sites",
+                "/top_dominators",
+                "/top_types",
+                "/top_sites",
+            ],
         ),
+        (vec!["dominators", a], &["/children"]),
         (vec!["tasks", a], &["/tasks"]),
         (vec!["diff", a, b], &["/spawn_sites", "/groups/rows"]),
         (
@@ -545,8 +552,10 @@ fn every_list_shows_ten_rows_by_default_and_all_with_top_0() {
 fn every_json_output_is_one_pretty_object() {
     let (a, b) = write_pair("json-objects");
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
-    let commands: [&[&str]; 8] = [
+    let commands: [&[&str]; 10] = [
         &["summary", a],
+        &["dominators", a],
+        &["dominators", a, "--task", "7"],
         &["tasks", a],
         &["diff", a, b],
         &["leaks", b],
@@ -766,6 +775,95 @@ fn retainers_of_one_block_name_sizes_and_tasks() {
         "retainers",
         &["--block", "0x555560001010"]
     ));
+}
+
+#[test]
+fn dominators_text() {
+    let snap = service();
+    insta::assert_snapshot!(
+        "dominators_text",
+        run_on("dominators-text", &snap, "dominators", &[])
+    );
+    let below = run_on("dominators-task", &snap, "dominators", &["--task", "7"]);
+    insta::assert_snapshot!("dominators_text_of_a_task", below);
+}
+
+/// `dominators --json`: the tree below a task's future, level by level,
+/// cut by `--depth`, `--top` and `--min-bytes`, what is cut counted.
+#[test]
+fn dominators_json_cuts_levels_and_counts_what_it_cuts() {
+    let path = write_snapshot("dominators-json", &service());
+    let file = path.to_str().unwrap();
+    let json = |extra: &[&str]| -> serde_json::Value {
+        let out = ok_stdout(&[&["dominators", file, "--json", "--task", "7"], extra].concat());
+        serde_json::from_str(&out).expect("JSON")
+    };
+    // Task 7's future (block 8) holds blocks 5 and 7; 5 holds 6.
+    let v = json(&[]);
+    assert_eq!(v["block"]["task"]["id"], 7, "{v:#}");
+    assert_eq!(
+        v["block"]["held_by"],
+        "stack of thread tokio-runtime-worker"
+    );
+    assert_eq!(v["retained"], CONN_BYTES + 300, "{v:#}");
+    assert_eq!(v["retained_blocks"], 4);
+    let children = v["children"].as_array().unwrap();
+    let retained: Vec<&serde_json::Value> = children.iter().map(|c| &c["retained"]).collect();
+    assert_eq!(retained, [200, 100], "biggest first: {v:#}");
+    assert_eq!(children[0]["retained_blocks"], 2);
+    assert_eq!(children[0]["children"][0]["address"], "0x555560003080");
+    assert!(
+        children[0].get("held_by").is_none(),
+        "held by the node above"
+    );
+    let shallow = json(&["--depth", "1"]);
+    assert_eq!(shallow["children"][0]["children"], serde_json::json!([]));
+    assert_eq!(shallow["children"][0]["omitted"]["children"], 1);
+    let top = json(&["--top", "1"]);
+    assert_eq!(top["children"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        top["omitted"],
+        serde_json::json!({"children": 1, "retained": 100})
+    );
+    let big = json(&["--min-bytes", "150"]);
+    assert_eq!(big["children"].as_array().unwrap().len(), 1);
+    assert_eq!(big["omitted"]["retained"], 100);
+}
+
+#[test]
+fn dominators_refuses_what_it_cannot_find() {
+    let mut snap = service();
+    snap.roots[2].targets.clear(); // nothing holds task 7's future any more
+    let path = write_snapshot("dominators-errors", &snap);
+    let file = path.to_str().unwrap();
+    for (args, message) in [
+        (
+            vec!["dominators", file, "--block", "0x1"],
+            "no live block at or containing address 0x1",
+        ),
+        (
+            vec!["dominators", file, "--task", "12345"],
+            "no traced task with id 12345",
+        ),
+        (
+            vec!["dominators", file, "--task", "9"],
+            "task 9 has no known storage",
+        ),
+        (
+            vec!["dominators", file, "--block", "0x7f1100000010"],
+            "no root reaches the block at 0x7f1100000000",
+        ),
+    ] {
+        let err = single_line_error(&turbowish(&args));
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+    for usage in [
+        &["dominators", file, "--block", "0x1", "--task", "7"][..],
+        &["dominators", file, "--depth", "0"],
+        &["dominators", file, "--block", "zz"],
+    ] {
+        assert_eq!(turbowish(usage).status.code(), Some(2), "{usage:?}");
+    }
 }
 
 #[test]
@@ -1445,7 +1543,11 @@ fn sites_name_their_crate_and_rows_named_alike_are_merged() {
         (&4.into(), &5.into(), &400.into())
     );
     let text = summary("dependencies-text", &snap, &[]);
-    assert_eq!(text.matches(COPY).count(), 1, "{text}");
+    let sites_list = text
+        .split("allocation sites, by live bytes")
+        .nth(1)
+        .unwrap();
+    assert_eq!(sites_list.matches(COPY).count(), 1, "{text}");
 
     let sites = run_on("dependencies-sites", &snap, "sites", &["--json"]);
     let sites: serde_json::Value = serde_json::from_str(&sites).unwrap();
@@ -1606,6 +1708,8 @@ fn a_closed_pipe_ends_the_cli_quietly() {
         &["summary", file, "--top", "0"],
         &["summary", file, "--top", "0", "--json"],
         &["leaks", file, "--top", "0", "--json"],
+        &["dominators", file, "--top", "0"],
+        &["dominators", file, "--top", "0", "--json"],
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_turbowish"))
             .args(args)

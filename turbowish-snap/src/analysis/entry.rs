@@ -3,7 +3,7 @@
 //! # Rules
 //!
 //! 1. **Each part once.** The heap graph, the dominator tree with retained
-//!    sizes, the task rows, the shortest retaining paths, the spawn-site
+//!    sizes (and its children lists and block counts), the task rows, the shortest retaining paths, the spawn-site
 //!    grouping and the names of sites are computed at most once per
 //!    snapshot, and kept: every report asks the same [`Analysis`].
 //! 2. **Only what is asked for.** Each part is computed on first use, with
@@ -15,6 +15,7 @@
 //! 4. **Sites are listed merged**: stacks whose site names are the same
 //!    text are one row ([`sites`](super::sites) rule 3).
 
+use super::dominator_tree::{self, Dominator, DominatorTree, Level};
 use super::graph::HeapGraph;
 use super::leaks::{self, Unreachable};
 use super::retained::Retained;
@@ -48,6 +49,7 @@ pub struct Analysis<'a> {
     snap: &'a Snapshot,
     graph: OnceCell<HeapGraph>,
     retained: OnceCell<Retained>,
+    tree: OnceCell<DominatorTree>,
     rows: OnceCell<Vec<TaskRow>>,
     by_tag: OnceCell<HashMap<u64, TaskIndex>>,
     unreachable: OnceCell<Vec<Unreachable>>,
@@ -65,6 +67,7 @@ impl<'a> Analysis<'a> {
             snap,
             graph: OnceCell::new(),
             retained: OnceCell::new(),
+            tree: OnceCell::new(),
             rows: OnceCell::new(),
             by_tag: OnceCell::new(),
             unreachable: OnceCell::new(),
@@ -89,6 +92,38 @@ impl<'a> Analysis<'a> {
     /// The dominator tree of the heap graph, and what each node retains.
     pub fn retained(&self) -> &Retained {
         (self.retained).get_or_init(|| Retained::new(self.snap, self.graph()))
+    }
+
+    /// The dominator tree as children lists, with block counts.
+    pub fn dominator_tree(&self) -> &DominatorTree {
+        (self.tree).get_or_init(|| DominatorTree::new(self.snap, self.graph(), self.retained()))
+    }
+
+    /// The biggest blocks no other block dominates, at most `limit` of
+    /// those retaining `min_bytes` or more, most retained bytes first (see
+    /// [`dominator_tree`] for why these).
+    pub fn biggest_blocks(&self, limit: usize, min_bytes: u64) -> Level {
+        dominator_tree::level(self, self.dominator_tree().top(), limit, min_bytes)
+    }
+
+    /// Block `b` with what it retains, or `None` if no root reaches it.
+    pub fn dominator(&self, b: BlockIndex) -> Option<Dominator> {
+        let node = self.graph().block_node(b.get());
+        (self.retained().reachable(node)).then(|| dominator_tree::row(self, node))
+    }
+
+    /// The biggest blocks block `b` immediately dominates, as
+    /// [`Analysis::biggest_blocks`] chooses them (none if no root reaches
+    /// `b`).
+    ///
+    /// # Panics
+    ///
+    /// If `b` is not a block of the snapshot.
+    pub fn dominated_by(&self, b: BlockIndex, limit: usize, min_bytes: u64) -> Level {
+        let children = self
+            .dominator_tree()
+            .children(self.graph().block_node(b.get()));
+        dominator_tree::level(self, children, limit, min_bytes)
     }
 
     /// The figures of every traced task, in task order.
@@ -242,6 +277,20 @@ mod tests {
         assert!(std::ptr::eq(graph, a.graph()), "the graph is built once");
         assert!(a.retained.get().is_some());
         assert!(a.paths.get().is_none(), "no retaining paths were asked for");
+    }
+
+    #[test]
+    fn the_dominator_tree_is_built_once_and_only_when_asked() {
+        let s = snapshot();
+        let a = Analysis::new(&s);
+        a.task_rows();
+        assert!(a.tree.get().is_none(), "task rows need no children lists");
+        let top = a.biggest_blocks(10, 0);
+        let blocks: Vec<BlockIndex> = top.shown.iter().map(|d| d.block).collect();
+        assert_eq!(blocks, [b(0), b(1)], "task 0's storage retains block 2");
+        let tree: *const DominatorTree = a.dominator_tree();
+        assert!(std::ptr::eq(tree, a.dominator_tree()), "built once");
+        assert_eq!(a.dominated_by(b(0), 10, 0).shown[0].block, b(2));
     }
 
     #[test]

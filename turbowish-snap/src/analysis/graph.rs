@@ -42,6 +42,12 @@ impl HeapGraph {
     ///   pointing there are stale bytes in reused memory (a task's unused
     ///   future state, an allocator's free-list pointer) or borrows.
     ///
+    /// - Any pointer from the C library's or the dynamic loader's data:
+    ///   glibc keeps its malloc arena there, whose bin and top pointers
+    ///   point at free chunks' headers, and a header lies inside the live
+    ///   block before it (the last 16 bytes of its chunk). Rust's heap
+    ///   blocks are not owned from there ([`is_c_runtime`]).
+    ///
     /// Kept, such a word would make the block's dominator the super-root,
     /// or a stranger, and hide what its owner retains. A weak pointer whose
     /// target nothing else reaches is kept, so reachability never changes.
@@ -117,13 +123,29 @@ impl Owners {
 
     /// Whether a conservative pointer to block `t` from a root of `kind`
     /// (or from a block, for `None`) is weak (see [`HeapGraph::new`]).
-    fn is_weak(&self, from: Option<RootKind>, t: u32) -> bool {
+    /// `c_runtime`: the root is the C runtime's data ([`is_c_runtime`]).
+    fn is_weak(&self, from: Option<RootKind>, c_runtime: bool, t: u32) -> bool {
         match from {
+            Some(RootKind::Static) if c_runtime => true,
             Some(RootKind::ThreadStack) => self.typed[t as usize],
             Some(kind) if is_typed_root(kind) => false,
             _ => self.alone[t as usize],
         }
     }
+}
+
+/// Whether `module` (a static root's label: the module's path) is the C
+/// library or the dynamic loader, whose data holds the malloc arena
+/// (`libc.so.6`, `libc-2.31.so`, `ld-linux-x86-64.so.2`, `ld-2.31.so`).
+pub fn is_c_runtime(module: &str) -> bool {
+    let name = module.rsplit('/').next().unwrap_or(module);
+    let versioned = |prefix: &str| {
+        (name.strip_prefix(prefix)).is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+    };
+    name.starts_with("libc.so")
+        || name.starts_with("ld-linux")
+        || versioned("libc-")
+        || versioned("ld-")
 }
 
 fn is_typed_root(kind: RootKind) -> bool {
@@ -141,9 +163,10 @@ fn all_edges(snap: &Snapshot, first_block: u32, owners: &Owners) -> Vec<(u32, u3
         let storage = (r.task)
             .and_then(|t| snap.tasks.get(t.index()))
             .and_then(|t| t.storage.map(|s| s.get()));
+        let c_runtime = r.kind == RootKind::Static && is_c_runtime(snap.string(r.label));
         r.targets.iter().map(move |t| {
             let t = t.get();
-            let weak = owners.is_weak(Some(r.kind), t);
+            let weak = owners.is_weak(Some(r.kind), c_runtime, t);
             match storage {
                 Some(s) if s != t => (first_block + s, first_block + t, weak),
                 _ => (node, first_block + t, weak),
@@ -152,7 +175,7 @@ fn all_edges(snap: &Snapshot, first_block: u32, owners: &Owners) -> Vec<(u32, u3
     });
     let between = snap.edges.iter().map(|e| {
         let (from, to) = (e.from.get(), e.to.get());
-        let weak = e.kind == EdgeKind::Conservative && owners.is_weak(None, to);
+        let weak = e.kind == EdgeKind::Conservative && owners.is_weak(None, false, to);
         (first_block + from, first_block + to, weak)
     });
     let mut edges = Vec::with_capacity(roots as usize + snap.edges.len());
@@ -180,7 +203,7 @@ fn reachable(csr: &Csr) -> Vec<bool> {
 mod tests {
     use super::*;
     use crate::analysis::retained::Retained;
-    use crate::model::{Block, BlockIndex, Edge, Root, Task, TaskIndex};
+    use crate::model::{Block, BlockIndex, Edge, Root, StringIndex, Task, TaskIndex};
 
     fn b(i: u32) -> BlockIndex {
         BlockIndex::new(i)
@@ -319,5 +342,50 @@ mod tests {
             "held by the static and task 1"
         );
         assert_eq!(r.idom[g.block_node(1) as usize], SUPER_ROOT);
+    }
+
+    /// The C library's data (root 1) points into block 5, which task 0
+    /// shares by an `Arc` (a shared edge), and at block 2, which only a
+    /// leaked block owns.
+    fn c_runtime_words(module: &str) -> Snapshot {
+        let mut s = stale_words();
+        s.strings.push(module.to_owned());
+        s.roots[1].label = StringIndex::new(s.strings.len() as u32 - 1);
+        s.roots[1].targets = vec![b(2), b(5)];
+        s.roots.pop(); // no second task
+        s.edges.retain(|e| e.from != b(4));
+        s
+    }
+
+    #[test]
+    fn the_c_runtimes_data_does_not_take_a_block_from_its_owner() {
+        let s = c_runtime_words("/usr/lib/x86_64-linux-gnu/libc.so.6");
+        let g = HeapGraph::new(&s);
+        let r = Retained::new(&s, &g);
+        assert_eq!(r.idom[g.block_node(5) as usize], g.block_node(0));
+        assert_eq!(r.idom[g.block_node(2) as usize], g.root_node(1), "kept");
+        let s = c_runtime_words("/usr/lib/libssl.so.3");
+        let g = HeapGraph::new(&s);
+        let r = Retained::new(&s, &g);
+        assert_eq!(r.idom[g.block_node(5) as usize], SUPER_ROOT);
+    }
+
+    #[test]
+    fn the_c_runtime_is_named_by_its_file_name() {
+        for m in [
+            "/lib/libc.so.6",
+            "libc-2.31.so",
+            "/lib64/ld-linux-x86-64.so.2",
+            "ld-2.31.so",
+        ] {
+            assert!(is_c_runtime(m), "{m}");
+        }
+        for m in [
+            "/usr/lib/libcrypto.so.3",
+            "/opt/ld-tools/app",
+            "/usr/bin/libc-demo.bin/x",
+        ] {
+            assert!(!is_c_runtime(m), "{m}");
+        }
     }
 }

@@ -1,12 +1,12 @@
 //! `turbowish diff`: what grew between two snapshots of one process.
 
 use super::render::color::heading;
-use super::render::rows::SpawnSiteRow;
+
 use super::render::table::{Align, render};
 use super::render::units::{bytes, signed, signed_bytes};
 use crate::Snapshot;
 use crate::analysis::Analysis;
-use crate::analysis::diff::{self, Comparison, GroupBy, check_pair, delta};
+use crate::analysis::diff::{self, Comparison, GroupBy, SpawnSiteChange, check_pair, delta};
 use crate::analysis::sites::NO_STACK;
 use anyhow::{Result, bail};
 use serde::Serialize;
@@ -66,7 +66,7 @@ struct Report {
     a: Side,
     b: Side,
     totals: Totals,
-    spawn_sites: Vec<SpawnSiteRow>,
+    spawn_sites: Vec<SpawnSiteChange>,
     groups: Groups,
 }
 
@@ -135,7 +135,7 @@ impl Report {
             By::Site => GroupBy::Site,
             By::Type => GroupBy::Type,
         };
-        let spawn_sites = (pair.spawn_sites().into_iter()).map(SpawnSiteRow::from);
+        let spawn_sites = pair.spawn_sites().into_iter();
         let groups = pair.groups(by).into_iter().map(Group::from);
         let (spawn_sites, mut groups) = (
             args.output.cut(spawn_sites.collect()),

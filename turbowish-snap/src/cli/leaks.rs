@@ -3,12 +3,12 @@
 
 use super::render::color::{flagged, heading};
 use super::render::holder::Holders;
-use super::render::rows::{NameColumns, SpawnSiteRow};
+use super::render::rows::NameColumns;
 use super::render::table::{Align, render};
 use super::render::units::{bytes, count, or_dash, signed_bytes};
 use crate::BlockIndex;
 use crate::analysis::Analysis;
-use crate::analysis::diff::{Comparison, check_pair, delta};
+use crate::analysis::diff::{Comparison, SpawnSiteChange, check_pair, delta};
 use crate::analysis::leaks::{self, Holder};
 use crate::analysis::sites::{self, SiteTotal};
 use anyhow::{Result, bail};
@@ -59,7 +59,7 @@ struct Report {
     zombies: Vec<ZombieRow>,
     idle_tasks: u64,
     idle: Vec<IdleRow>,
-    grown: Vec<SpawnSiteRow>,
+    grown: Vec<SpawnSiteChange>,
 }
 
 #[derive(Debug, Serialize)]
@@ -175,7 +175,6 @@ impl Report {
         let grown = baseline.map_or_else(Vec::new, |a| {
             (Comparison::new(a, b).spawn_sites().into_iter())
                 .filter(|s| s.tasks_b > s.tasks_a && s.retained_b > s.retained_a)
-                .map(SpawnSiteRow::from)
                 .collect()
         });
         Report {

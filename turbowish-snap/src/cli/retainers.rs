@@ -4,6 +4,7 @@
 use super::render::color::heading;
 use super::render::holder::Holders;
 use super::render::units::{bytes, count};
+use super::select;
 use crate::analysis::Analysis;
 use crate::analysis::retainers::{self, PathSummary, Shapes, Via};
 use crate::analysis::sites::view::stack_contains;
@@ -42,7 +43,7 @@ pub struct Args {
     /// The snapshot file (`.twsnap`).
     file: PathBuf,
     /// The block at or containing this address (hex with 0x, or decimal).
-    #[arg(long, value_name = "ADDR", group = "which", value_parser = parse_address)]
+    #[arg(long, value_name = "ADDR", group = "which", value_parser = select::parse_address)]
     block: Option<u64>,
     /// Blocks with a frame containing PATTERN anywhere on their allocation
     /// stack, not only in the frame that names their site: a function, as
@@ -60,14 +61,6 @@ pub struct Args {
     output: super::Output,
     #[command(flatten)]
     read: super::ReadArgs,
-}
-
-fn parse_address(s: &str) -> Result<u64, String> {
-    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => s.parse(),
-    };
-    parsed.map_err(|_| format!("{s:?} is not an address (hex with 0x, or decimal)"))
 }
 
 #[derive(Debug, Serialize)]
@@ -131,14 +124,7 @@ fn select(a: &Analysis, args: &Args) -> Result<Vec<BlockIndex>> {
     let snap = a.snapshot();
     let all = snap.block_indices();
     let chosen: Vec<BlockIndex> = if let Some(addr) = args.block {
-        let i = snap.blocks.partition_point(|b| b.addr <= addr);
-        let found = i
-            .checked_sub(1)
-            .filter(|&i| addr - snap.blocks[i].addr < snap.blocks[i].size.max(1));
-        match found {
-            Some(i) => vec![BlockIndex::new(i as u32)],
-            None => bail!("no live block at or containing address {addr:#x}"),
-        }
+        vec![select::block_at(snap, addr)?]
     } else if let Some(pattern) = &args.site {
         let mut by_stack: HashMap<StackIndex, bool> = HashMap::new();
         all.filter(|&b| {
@@ -152,13 +138,7 @@ fn select(a: &Analysis, args: &Args) -> Result<Vec<BlockIndex>> {
         all.filter(|&b| snap.string(snap.block(b).type_name).contains(name.as_str()))
             .collect()
     } else if let Some(id) = args.task {
-        let Some(task) = snap.tasks.iter().find(|t| t.id == id) else {
-            bail!("no traced task with id {id} (see `turbowish tasks`)");
-        };
-        match task.storage {
-            Some(s) => vec![s],
-            None => bail!("task {id} has no known storage: it was never polled"),
-        }
+        vec![select::task_storage(snap, id)?]
     } else {
         unreachable!("clap requires one of --block, --site, --type, --task")
     };

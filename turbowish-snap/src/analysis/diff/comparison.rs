@@ -53,8 +53,9 @@ pub struct Totals {
     pub ended_tasks: u64,
 }
 
-/// How the tasks of one spawn site changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// How the tasks of one spawn site changed (a `diff --json` and
+/// `leaks --json` row as it is).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SpawnSiteChange {
     /// Where they were spawned.
     pub spawned_at: String,
@@ -237,7 +238,7 @@ impl<'x, 'a> Side<'x, 'a> {
             }),
             GroupBy::Site => Cow::Borrowed(self.labels[block.stack.index()].get_or_init(|| {
                 (self.a.site(block.stack).label())
-                    .unwrap_or_else(|| "(no stack recorded)".to_owned())
+                    .unwrap_or_else(|| crate::analysis::sites::NO_STACK.to_owned())
             })),
             GroupBy::Type => match snap.string(block.type_name) {
                 "" => Cow::Borrowed("(untyped)"),

@@ -4,7 +4,6 @@
 
 use super::units::bytes;
 use crate::analysis::Analysis;
-use crate::analysis::diff::SpawnSiteChange;
 use crate::analysis::sites::view::{StackView, view};
 use crate::analysis::sites::{NO_STACK, Site, SiteName};
 use serde::Serialize;
@@ -144,42 +143,3 @@ fn stack_rows<K>(a: &Analysis, s: &Site<K>, full: bool) -> Vec<StackRow> {
 
 /// The headers of [`SiteRow::cells`].
 pub const SITE_HEADER: [&str; 4] = ["live bytes", "blocks", "stacks", "allocation site"];
-
-/// How one spawn site changed between two snapshots.
-#[derive(Debug, Serialize)]
-pub struct SpawnSiteRow {
-    /// Where its tasks were spawned.
-    pub spawned_at: String,
-    /// Live tasks in A and B.
-    pub tasks_a: u64,
-    /// See `tasks_a`.
-    pub tasks_b: u64,
-    /// Bytes they retain in A and B.
-    pub retained_a: u64,
-    /// See `retained_a`.
-    pub retained_b: u64,
-    /// Live bytes they allocated, in A and B.
-    pub allocated_a: u64,
-    /// See `allocated_a`.
-    pub allocated_b: u64,
-    /// Tasks new in B, and ended since A.
-    pub new_tasks: u64,
-    /// See `new_tasks`.
-    pub ended_tasks: u64,
-}
-
-impl From<SpawnSiteChange> for SpawnSiteRow {
-    fn from(c: SpawnSiteChange) -> SpawnSiteRow {
-        SpawnSiteRow {
-            spawned_at: c.spawned_at,
-            tasks_a: c.tasks_a,
-            tasks_b: c.tasks_b,
-            retained_a: c.retained_a,
-            retained_b: c.retained_b,
-            allocated_a: c.allocated_a,
-            allocated_b: c.allocated_b,
-            new_tasks: c.new_tasks,
-            ended_tasks: c.ended_tasks,
-        }
-    }
-}
