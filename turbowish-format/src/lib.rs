@@ -59,6 +59,7 @@
 pub mod builder;
 mod columns;
 pub mod format;
+mod legacy;
 pub mod model;
 pub mod rules;
 mod stream;
@@ -71,6 +72,6 @@ pub use format::{
 };
 pub use model::{
     Block, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind, Snapshot,
-    Symbol, Task, TaskState,
+    Symbol, Task, TaskKind, TaskState,
 };
 pub use rules::{files, signal};

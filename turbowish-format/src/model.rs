@@ -125,6 +125,16 @@ pub struct Capture {
     pub typed_panics: Vec<String>,
     /// Tasks and roots not registered because the task registry was full.
     pub tasks_dropped: u64,
+    /// tokio task cells found and read (their tasks are rows of
+    /// [`Snapshot::tasks`]). Since format version 4.
+    pub cells_found: u64,
+    /// Blocks allocated by tokio's task constructor whose layout did not
+    /// verify (another tokio version or configuration): left as plain
+    /// blocks. Since format version 4.
+    pub cells_not_understood: u64,
+    /// Time spent finding and reading task cells, in ns. Since format
+    /// version 4.
+    pub cells_ns: u64,
 }
 
 /// A loaded module, for re-symbolizing raw addresses later.
@@ -283,7 +293,8 @@ pub enum RootKind {
     Named,
 }
 
-/// A traced task.
+/// A task: a traced one, a tokio task found from its cell, or both (one
+/// row, matched by tokio task id or storage block).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
     /// Unique among the process's traced tasks and roots, from 1.
@@ -321,6 +332,47 @@ pub struct Task {
     /// Type of the typed value the task shares (index into
     /// [`Snapshot::strings`]; 0 for none).
     pub value_type: u32,
+    /// How the task was made. Since format version 4 (older files hold
+    /// traced tasks only).
+    pub kind: TaskKind,
+    /// The tokio task cell (index into [`Snapshot::blocks`]), when one was
+    /// found for the task: for untraced tasks it is also the `storage`.
+    /// Since format version 4.
+    pub cell: Option<u32>,
+    /// A future the spawn moved into its own box (tokio boxes futures over
+    /// 16 KiB in release builds, 2 KiB in debug ones): that block (index
+    /// into [`Snapshot::blocks`]), held by the cell. Since format version 4.
+    pub future_block: Option<u32>,
+    /// The cell's reference count (JoinHandle, wakers, the runtime's lists),
+    /// from its state word; 0 when no cell was read. Since format version 4.
+    pub refs: u64,
+}
+
+/// How a [`Task`] was made. Since format version 4.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub enum TaskKind {
+    /// Spawned through TurboWish (`turbowish::spawn`, `.traced()`): it has a
+    /// name, a typed value, poll counts and times.
+    #[default]
+    Traced,
+    /// A plain `tokio::spawn` (or `spawn_local`, `JoinSet::spawn`...), found
+    /// from its task cell.
+    Tokio,
+    /// A `tokio::task::spawn_blocking` task, found from its task cell.
+    Blocking,
+}
+
+impl TaskKind {
+    /// The kind in lowercase: `traced`, `tokio` or `blocking`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskKind::Traced => "traced",
+            TaskKind::Tokio => "tokio",
+            TaskKind::Blocking => "blocking",
+        }
+    }
 }
 
 /// The state of a [`Task`].
@@ -338,17 +390,21 @@ pub enum TaskState {
     Completed,
     /// Dropped before completing, storage still alive.
     Cancelled,
+    /// Woken and waiting in a run queue for its next poll (known for tasks
+    /// read from their tokio cell). Since format version 4.
+    Notified,
 }
 
 impl TaskState {
     /// The state in lowercase, as reports print it: `pending`, `running`,
-    /// `completed` or `cancelled`.
+    /// `completed`, `cancelled` or `notified`.
     pub fn name(self) -> &'static str {
         match self {
             TaskState::Pending => "pending",
             TaskState::Running => "running",
             TaskState::Completed => "completed",
             TaskState::Cancelled => "cancelled",
+            TaskState::Notified => "notified",
         }
     }
 

@@ -149,6 +149,9 @@ fn expected() -> Snapshot {
         typed_truncated: 4,
         typed_panics: vec!["Trace impl of svc::Broken panicked: index out of bounds".to_owned()],
         tasks_dropped: 5,
+        cells_found: 2,
+        cells_not_understood: 1,
+        cells_ns: 410_000,
     };
     s.modules = vec![
         Module {
@@ -245,7 +248,7 @@ fn expected() -> Snapshot {
         ),
         root(RootKind::Named, config, 0, 0, &[1], &[0], None),
     ];
-    let task = |serial, id, name, state, polls, storage| Task {
+    let task = |serial, id, name, state, polls, storage: Option<u32>| Task {
         serial,
         id,
         name,
@@ -264,12 +267,40 @@ fn expected() -> Snapshot {
         },
         storage,
         value_type: if serial == 1 { arc } else { 0 },
+        kind: TaskKind::Traced,
+        cell: storage.filter(|_| serial == 2),
+        future_block: None,
+        refs: if serial == 2 { 2 } else { 0 },
+    };
+    // Tasks found from their tokio cells: no serial, name, polls or times.
+    let cell_task = |id, kind, state, cell, future_block, refs| Task {
+        serial: 0,
+        id,
+        name: 0,
+        file,
+        line: 70,
+        column: 0,
+        future_type: future,
+        future_size: 20_480,
+        state,
+        polls: 0,
+        spawned_ns: 0,
+        last_poll_ns: 0,
+        finished_ns: 0,
+        storage: Some(cell),
+        value_type: 0,
+        kind,
+        cell: Some(cell),
+        future_block,
+        refs,
     };
     s.tasks = vec![
         task(1, 7, conn, TaskState::Pending, 12, Some(2)),
         task(2, 8, flush, TaskState::Running, 3, Some(3)),
         task(3, 9, gc, TaskState::Completed, 1, Some(4)),
         task(4, 1 << 40, 0, TaskState::Cancelled, 0, None),
+        cell_task(21, TaskKind::Tokio, TaskState::Notified, 6, Some(5), 3),
+        cell_task(22, TaskKind::Blocking, TaskState::Pending, 0, None, 1),
     ];
     s.containers = vec![Container {
         block: 5,
@@ -299,8 +330,12 @@ fn assert_covers_everything(s: &Snapshot) {
         assert!(kinds(k), "no {k:?} root");
     }
     use TaskState::*;
-    for st in [Pending, Running, Completed, Cancelled] {
+    for st in [Pending, Running, Completed, Cancelled, Notified] {
         assert!(states(st), "no {st:?} task");
+    }
+    let task_kinds = |k| s.tasks.iter().any(|t| t.kind == k);
+    for k in [TaskKind::Traced, TaskKind::Tokio, TaskKind::Blocking] {
+        assert!(task_kinds(k), "no {k:?} task");
     }
     use EdgeKind::*;
     for k in [Conservative, Typed, Shared] {

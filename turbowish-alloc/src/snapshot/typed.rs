@@ -13,7 +13,7 @@ use crate::trace::{EdgeKind, Holder, Tracer, WalkOutput};
 use core::sync::atomic::Ordering;
 use std::time::Instant;
 use turbowish_format::StringTable;
-use turbowish_format::{Container, Edge, Root, RootKind, Snapshot, Task};
+use turbowish_format::{Container, Edge, Root, RootKind, Snapshot, Task, TaskKind};
 
 /// The clocks at the fork, to turn the registry's coarse monotonic times
 /// into wall-clock times.
@@ -184,6 +184,10 @@ fn task_row(snap: &mut Snapshot, strings: &mut StringTable, row: &Row, clocks: C
         finished_ns: clocks.wall(s.finished_ns.load(Ordering::Relaxed)),
         storage: row.storage,
         value_type: strings.intern(snap, s.value_type()),
+        kind: TaskKind::Traced,
+        cell: None,
+        future_block: None,
+        refs: 0,
     }
 }
 

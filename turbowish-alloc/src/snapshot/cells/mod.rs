@@ -1,0 +1,251 @@
+//! Every tokio task, found in the capture child from its task cell: no
+//! `tokio_unstable`, no hooks, no wrapper. Each cell becomes a row of the
+//! task table and a task root of the heap graph, like a traced task's
+//! storage; a traced task and its cell are one row.
+//!
+//! Facts it relies on (tokio 1.23 to 1.54 with the default configuration):
+//! a spawned task is one `#[repr(C)]` `Cell` block, aligned to 128 on
+//! x86_64 and aarch64; its `Header` holds the state word at +0,
+//! `queue_next` at +8, a pointer to a static `Vtable` at +16 and `owner_id`
+//! at +24; the vtable holds seven functions and the offsets of the
+//! scheduler, the task id and the trailer; the `Core` holds the scheduler,
+//! the task id (what `task::try_id()` returns, so the tag of the blocks
+//! the task allocates) and the `#[repr(C)]` stage; the trailer holds the
+//! owned-task list's two links, the `JoinHandle`'s waker and hooks.
+//!
+//! # Rules
+//!
+//! The code cites these as "cell rule N".
+//!
+//! 1. A block is a task cell only when all of these agree, never by size
+//!    alone: (a) its allocation stack passes through tokio's task
+//!    constructor (`Cell::new`, `RawTask::new`, `new_task`; see
+//!    [`origin`]); (b) its size is a non-zero multiple of 128; (c) the word
+//!    at +16 points into a loaded module's image (a static vtable) whose ten
+//!    words are mapped; (d) seven of those words point into code and three
+//!    are small multiples of 8, the scheduler, id and trailer offsets, with
+//!    32 <= scheduler < id < trailer < size; (e) the id read at the id
+//!    offset is not 0.
+//! 2. A block of rule 1a that fails 1b to 1e stays a plain block, as before
+//!    cells were read, and is counted in the snapshot
+//!    (`Capture::cells_not_understood`): another tokio version or
+//!    configuration (`tokio_unstable` with `tracing`).
+//! 3. Per cell: the id at the id offset; the state and reference count
+//!    from the state word (the format's task rule 7); the future's type
+//!    from the name DWARF gives the vtable's `poll<F, S>` (`F`; the symbol
+//!    name when DWARF has no generic arguments); the future's size is the
+//!    stage's (trailer offset minus the stage's start), or, when the spawn
+//!    boxed the future (the type is `Pin<Box<F>>`, unwrapped to `F`), the
+//!    box's block size: that block is recorded with the task, and the cell
+//!    holds it.
+//! 4. The spawn site is the first symbol above tokio's spawn machinery in
+//!    the cell's allocation stack, innermost first: past the allocator and
+//!    the standard library, past tokio's frames (and the standard
+//!    library's among them), the first other one: the line that called
+//!    `tokio::spawn` (or `spawn_blocking`), in a library or in the program.
+//! 5. Runtime bookkeeping is not ownership. (a) A cell's `queue_next`
+//!    (+8, the injection queue) is not scanned. (b) A word of a cell's
+//!    trailer pointing at a cell's first byte is a list link of the
+//!    owned-task list, and not scanned, unless the word after it points
+//!    into a module's image: a `Waker` is (data = a cell's first byte,
+//!    vtable = a static in tokio's code) and holds its task. (c) In the
+//!    runtime's own blocks (allocated by tokio's runtime code itself, not
+//!    by the task constructor: run queues and LIFO slots, the owned-task
+//!    list heads, the blocking pool's queue, deferred wakers), words
+//!    pointing at a cell's first byte are not scanned. Every other word
+//!    is.
+//! 6. Every cell is a task root. A traced task whose id, or whose storage
+//!    block, is the cell's is one row with it: the row stays traced and
+//!    gains the cell, its reference count and its boxed future; its root
+//!    gains the cell as a target.
+
+mod layout;
+mod origin;
+mod rows;
+
+use crate::heap::record::Record;
+use crate::snapshot::modules::LoadedModule;
+use crate::snapshot::scan::{self, AddressIndex};
+use crate::snapshot::symbolize::Names;
+use layout::{CELL_ALIGN, CellWords, QUEUE_NEXT_AT, VTABLE_AT, Vtable};
+use origin::{Origin, Site};
+use std::collections::HashMap;
+use std::time::Instant;
+use turbowish_format::{Snapshot, TaskKind};
+
+/// One cell found (rule 1).
+#[derive(Debug, Clone)]
+pub(crate) struct Cell {
+    /// Its block (index into the records, and into the snapshot's blocks).
+    pub(crate) block: u32,
+    pub(crate) words: CellWords,
+    /// Its vtable (index into [`Cells::vtables`]).
+    pub(crate) vtable: u32,
+    pub(crate) kind: TaskKind,
+    pub(crate) site: Option<Site>,
+    /// The boxed future's block, rule 3.
+    pub(crate) future_block: Option<u32>,
+}
+
+/// The cells of one capture, and how the scan treats blocks (rule 5).
+#[derive(Debug, Default)]
+pub(crate) struct Cells {
+    pub(crate) cells: Vec<Cell>,
+    pub(crate) vtables: Vec<Vtable>,
+    /// Rule 2.
+    pub(crate) not_understood: u64,
+    /// Per block: its cell (index into `cells`), if it is one.
+    cell_of: HashMap<u32, u32>,
+    /// Per block: allocated by the runtime's own code (rule 5c).
+    runtime: Vec<bool>,
+    /// Module images, sorted, to tell static addresses (rules 1c, 5b).
+    images: Vec<(u64, u64)>,
+    /// The readable ranges of the image.
+    readable: Vec<(u64, u64)>,
+    /// Time spent, in ns.
+    pub(crate) ns: u64,
+}
+
+impl Cells {
+    /// Finds the cells among `records` (sorted by address, as `index`),
+    /// whose allocation stacks are `snap`'s stack `stack_of(record.stack)`.
+    pub(crate) fn find(
+        records: &[Record],
+        index: &AddressIndex,
+        readable: &[(u64, u64)],
+        modules: &[LoadedModule],
+        snap: &Snapshot,
+        stack_of: impl Fn(u32) -> u32,
+        names: &Names<'_, '_>,
+    ) -> Cells {
+        let started = Instant::now();
+        let mut cells = Cells {
+            runtime: vec![false; records.len()],
+            images: images(modules),
+            readable: readable.to_vec(),
+            ..Cells::default()
+        };
+        let mut origins: HashMap<u32, Origin> = HashMap::new();
+        let mut vtables: HashMap<u64, Option<u32>> = HashMap::new();
+        for (b, r) in records.iter().enumerate() {
+            let stack = stack_of(r.stack);
+            if stack == 0 {
+                continue;
+            }
+            let o = *origins
+                .entry(stack)
+                .or_insert_with(|| origin::origin(snap, stack));
+            cells.runtime[b] = o.runtime;
+            if !o.constructor {
+                continue;
+            }
+            match cells.read(b as u32, r, o, index, readable, names, &mut vtables) {
+                Some(cell) => {
+                    cells.cell_of.insert(b as u32, cells.cells.len() as u32);
+                    cells.cells.push(cell);
+                }
+                None => cells.not_understood += 1,
+            }
+        }
+        cells.ns = started.elapsed().as_nanos() as u64;
+        cells
+    }
+
+    /// Reads block `b` as a cell (rules 1b to 1e, 3).
+    #[allow(clippy::too_many_arguments)]
+    fn read(
+        &mut self,
+        b: u32,
+        r: &Record,
+        o: Origin,
+        index: &AddressIndex,
+        readable: &[(u64, u64)],
+        names: &Names<'_, '_>,
+        vtables: &mut HashMap<u64, Option<u32>>,
+    ) -> Option<Cell> {
+        let (start, size) = (r.addr as u64, r.size as u64);
+        if size == 0 || size % CELL_ALIGN != 0 {
+            return None;
+        }
+        let at = scan::read_word(readable, start + VTABLE_AT)?;
+        let images = &self.images;
+        let vt = *vtables.entry(at).or_insert_with(|| {
+            let vt = Vtable::read(at, readable, names, |a| in_image(images, a))?;
+            self.vtables.push(vt);
+            Some(self.vtables.len() as u32 - 1)
+        });
+        let vt_index = vt?;
+        let vt = &self.vtables[vt_index as usize];
+        let words = CellWords::read(start, size, vt, readable)?;
+        let future_block = (vt.boxed && words.stage_tag == 0)
+            .then(|| index.find(words.first_payload))
+            .flatten()
+            .filter(|&f| index.bounds(f).0 == words.first_payload);
+        Some(Cell {
+            block: b,
+            words,
+            vtable: vt_index,
+            kind: if o.blocking {
+                TaskKind::Blocking
+            } else {
+                TaskKind::Tokio
+            },
+            site: o.site,
+            future_block,
+        })
+    }
+
+    /// Whether the scan keeps the word at `at`, holding `word`, in block
+    /// `from`, pointing into block `to` whose bounds `index` has (rule 5).
+    pub(crate) fn keeps(
+        &self,
+        index: &AddressIndex,
+        from: u32,
+        at: u64,
+        word: u64,
+        to: u32,
+    ) -> bool {
+        let to_header = self.cell_of.contains_key(&to) && index.bounds(to).0 == word;
+        if self.runtime[from as usize] {
+            return !to_header;
+        }
+        let Some(&c) = self.cell_of.get(&from) else {
+            return true;
+        };
+        let start = index.bounds(from).0;
+        let offset = at - start;
+        if offset == QUEUE_NEXT_AT {
+            return false;
+        }
+        let trailer = self.vtables[self.cells[c as usize].vtable as usize].trailer;
+        if offset < trailer || !to_header {
+            return true;
+        }
+        // Rule 5b: a waker's vtable follows its data.
+        at + 16 <= index.bounds(from).1
+            && scan::read_word(&self.readable, at + 8).is_some_and(|w| in_image(&self.images, w))
+    }
+
+    /// Whether the scan must look at each word of block `b` (rule 5).
+    pub(crate) fn filters(&self, b: u32) -> bool {
+        self.runtime[b as usize] || self.cell_of.contains_key(&b)
+    }
+}
+
+/// The address ranges of the modules' images, sorted and merged per module.
+fn images(modules: &[LoadedModule]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = modules
+        .iter()
+        .filter_map(|m| {
+            let all = m.code.iter().chain(&m.data);
+            Some((all.clone().map(|r| r.0).min()?, all.map(|r| r.1).max()?))
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+fn in_image(images: &[(u64, u64)], addr: u64) -> bool {
+    let i = images.partition_point(|&(s, _)| s <= addr);
+    i > 0 && addr < images[i - 1].1
+}
