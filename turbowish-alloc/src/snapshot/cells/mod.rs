@@ -67,11 +67,25 @@ use crate::heap::record::Record;
 use crate::snapshot::modules::LoadedModule;
 use crate::snapshot::scan::{self, AddressIndex};
 use crate::snapshot::symbolize::Names;
+use core::sync::atomic::{AtomicBool, Ordering};
 use layout::{CELL_ALIGN, CellWords, QUEUE_NEXT_AT, VTABLE_AT, Vtable};
 use origin::{Origin, Site};
 use std::collections::HashMap;
 use std::time::Instant;
 use turbowish_format::{Snapshot, TaskKind};
+
+/// Whether captures look for cells (on unless [`set_finding`] turned it
+/// off). The child reads its copy, made at the fork.
+static FINDING: AtomicBool = AtomicBool::new(true);
+
+/// Turns finding task cells on or off for later captures: for the capture
+/// benchmark's baseline, not a setting (every tokio task is a root).
+pub fn set_finding(on: bool) {
+    FINDING.store(on, Ordering::Relaxed);
+}
+
+/// [`Cells::cell_of`] of a block that is no cell.
+const NOT_A_CELL: u32 = u32::MAX;
 
 /// One cell found (rule 1).
 #[derive(Debug, Clone)]
@@ -94,8 +108,8 @@ pub(crate) struct Cells {
     pub(crate) vtables: Vec<Vtable>,
     /// Rule 2.
     pub(crate) not_understood: u64,
-    /// Per block: its cell (index into `cells`), if it is one.
-    cell_of: HashMap<u32, u32>,
+    /// Per block: its cell (index into `cells`), or [`NOT_A_CELL`].
+    cell_of: Vec<u32>,
     /// Per block: allocated by the runtime's own code (rule 5c).
     runtime: Vec<bool>,
     /// Module images, sorted, to tell static addresses (rules 1c, 5b).
@@ -121,27 +135,33 @@ impl Cells {
         let started = Instant::now();
         let mut cells = Cells {
             runtime: vec![false; records.len()],
+            cell_of: vec![NOT_A_CELL; records.len()],
             images: images(modules),
             readable: readable.to_vec(),
             ..Cells::default()
         };
-        let mut origins: HashMap<u32, Origin> = HashMap::new();
+        if !FINDING.load(Ordering::Relaxed) {
+            return cells;
+        }
+        // Per snapshot stack, its facts, worked out once.
+        let mut origins: Vec<Option<Origin>> = vec![None; snap.stacks.len()];
         let mut vtables: HashMap<u64, Option<u32>> = HashMap::new();
         for (b, r) in records.iter().enumerate() {
             let stack = stack_of(r.stack);
             if stack == 0 {
                 continue;
             }
-            let o = *origins
-                .entry(stack)
-                .or_insert_with(|| origin::origin(snap, stack));
+            let Some(o) = origins.get_mut(stack as usize) else {
+                continue;
+            };
+            let o = *o.get_or_insert_with(|| origin::origin(snap, stack));
             cells.runtime[b] = o.runtime;
             if !o.constructor {
                 continue;
             }
             match cells.read(b as u32, r, o, index, readable, names, &mut vtables) {
                 Some(cell) => {
-                    cells.cell_of.insert(b as u32, cells.cells.len() as u32);
+                    cells.cell_of[b] = cells.cells.len() as u32;
                     cells.cells.push(cell);
                 }
                 None => cells.not_understood += 1,
@@ -205,13 +225,14 @@ impl Cells {
         word: u64,
         to: u32,
     ) -> bool {
-        let to_header = self.cell_of.contains_key(&to) && index.bounds(to).0 == word;
+        let to_header = self.cell_of[to as usize] != NOT_A_CELL && index.bounds(to).0 == word;
         if self.runtime[from as usize] {
             return !to_header;
         }
-        let Some(&c) = self.cell_of.get(&from) else {
+        let c = self.cell_of[from as usize];
+        if c == NOT_A_CELL {
             return true;
-        };
+        }
         let start = index.bounds(from).0;
         let offset = at - start;
         if offset == QUEUE_NEXT_AT {
@@ -228,7 +249,7 @@ impl Cells {
 
     /// Whether the scan must look at each word of block `b` (rule 5).
     pub(crate) fn filters(&self, b: u32) -> bool {
-        self.runtime[b as usize] || self.cell_of.contains_key(&b)
+        self.runtime[b as usize] || self.cell_of[b as usize] != NOT_A_CELL
     }
 }
 
