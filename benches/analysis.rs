@@ -455,6 +455,7 @@ impl Tables {
                 finished_ns: 0,
                 storage: Some(storage),
                 value_type: 0,
+                ..Task::default()
             });
         }
         if crowd.chain > 0 {
@@ -688,6 +689,7 @@ impl Gen {
             },
             storage: Some(storage),
             value_type: 0,
+            ..Task::default()
         }
     }
 

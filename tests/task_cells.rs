@@ -100,7 +100,7 @@ fn string(s: &Snapshot, i: u32) -> &str {
 }
 
 /// The rows spawned at `line` of this file.
-fn rows_at<'s>(s: &'s Snapshot, line: u32) -> Vec<(u32, &'s Task)> {
+fn rows_at(s: &Snapshot, line: u32) -> Vec<(u32, &Task)> {
     (0u32..)
         .zip(&s.tasks)
         .filter(|(_, t)| t.line == line && string(s, t.file).ends_with("tests/task_cells.rs"))

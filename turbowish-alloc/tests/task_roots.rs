@@ -156,7 +156,11 @@ fn three_spawn_sites() {
     // workers run as blocking tasks), found from their cells.
     let traced = s.tasks.iter().filter(|t| t.kind == TaskKind::Traced);
     assert_eq!(traced.count(), 3, "only the three traced tasks");
-    assert!(s.tasks.iter().all(|t| t.kind == TaskKind::Traced || t.cell.is_some()));
+    assert!(
+        s.tasks
+            .iter()
+            .all(|t| t.kind == TaskKind::Traced || t.cell.is_some())
+    );
 
     // Each task root targets its own storage block.
     for (name, e) in ["big", "strings", "idle"].iter().zip(&expect) {

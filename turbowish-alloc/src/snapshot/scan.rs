@@ -95,7 +95,7 @@ pub(crate) fn read_word(readable: &[(u64, u64)], addr: u64) -> Option<u64> {
     let end = addr.checked_add(8)?;
     let i = readable.partition_point(|&(_, e)| e <= addr);
     let &(s, e) = readable.get(i)?;
-    if addr % 8 != 0 || s > addr || e < end {
+    if !addr.is_multiple_of(8) || s > addr || e < end {
         return None;
     }
     // SAFETY: the 8 aligned bytes at `addr` lie inside one readable mapping

@@ -43,7 +43,7 @@ impl Vtable {
         names: &Names<'_, '_>,
         image: impl Fn(u64) -> bool,
     ) -> Option<Vtable> {
-        if !image(at) || at % 8 != 0 {
+        if !image(at) || !at.is_multiple_of(8) {
             return None;
         }
         let words: Vec<u64> = (0..VTABLE_WORDS)
@@ -55,7 +55,7 @@ impl Vtable {
             .filter(|&w| names.is_code(w))
             .collect();
         let mut offsets: Vec<u64> = (words.iter().copied())
-            .filter(|&w| (HEADER..1 << 24).contains(&w) && w % 8 == 0)
+            .filter(|&w| (HEADER..1 << 24).contains(&w) && w.is_multiple_of(8))
             .collect();
         offsets.sort_unstable();
         let &[scheduler, id, trailer] = offsets.as_slice() else {

@@ -184,7 +184,7 @@ impl Cells {
         vtables: &mut HashMap<u64, Option<u32>>,
     ) -> Option<Cell> {
         let (start, size) = (r.addr as u64, r.size as u64);
-        if size == 0 || size % CELL_ALIGN != 0 {
+        if size == 0 || !size.is_multiple_of(CELL_ALIGN) {
             return None;
         }
         let at = scan::read_word(readable, start + VTABLE_AT)?;
