@@ -212,6 +212,16 @@ fn plain_tokio_tasks_are_rows() {
         _ => false,
     };
     assert!(z.holders.iter().any(by_static), "{:?}", z.holders);
+    // No block holds it: not the runtime's queues, whose slots keep stale
+    // pointers to tasks they once held (cell rule 5c). (Thread stacks may
+    // keep stale copies too: roots, a documented limit.)
+    let blocks = |h: &&leaks::Holder| matches!(h, leaks::Holder::Block(..));
+    assert_eq!(
+        z.holders.iter().filter(blocks).count(),
+        0,
+        "{:?}",
+        z.holders
+    );
 
     // The traced task: one row, traced, with its cell.
     let named = |t: &&Task| string(&s, t.name) == "traced";

@@ -92,6 +92,27 @@ fn leaked_tasks_retain_their_own_buffers_and_not_each_other() {
         .filter(|e| cell_task.contains_key(&e.to))
         .count();
     assert!(cross < TASKS / 20, "{cross} edges from a cell to another");
+    // What points at a cell: its channel (the receiver's waker), which the
+    // global list's senders hold. Not the runtime's own blocks: the owned
+    // list's heads, the run queues' stale slots (cell rule 5c).
+    let list = SENDERS.lock().unwrap().as_ptr() as u64;
+    let list = s
+        .blocks
+        .binary_search_by_key(&list, |b| b.addr)
+        .expect("the list's buffer");
+    let channels: std::collections::HashSet<u32> = (s.edges.iter())
+        .filter(|e| e.from == list as u32)
+        .map(|e| e.to)
+        .collect();
+    assert_eq!(channels.len(), TASKS, "one channel per task");
+    let strangers = (s.edges.iter())
+        .filter(|e| e.from != e.to && s.tasks.iter().any(|t| t.cell == Some(e.to)))
+        .filter(|e| !channels.contains(&e.from) && !cell_task.contains_key(&e.from))
+        .count();
+    assert_eq!(
+        strangers, 0,
+        "pointers to cells from other blocks than their channels"
+    );
     let mut checked = 0;
     for (i, t) in (0u32..)
         .zip(&s.tasks)

@@ -38,8 +38,8 @@ pub struct Snapshot {
     /// Where the scan of the live heap starts: static data, thread stacks,
     /// thread-local storage, traced tasks and named typed roots.
     pub roots: Vec<Root>,
-    /// Traced tasks: live ones, and finished ones whose storage is still
-    /// alive (zombie futures).
+    /// Tasks, traced or found from their tokio task cells: live ones, and
+    /// finished ones whose storage is still alive (zombie futures).
     pub tasks: Vec<Task>,
     /// Length and capacity of containers found by typed walks, sorted by
     /// block, each block once.
@@ -287,7 +287,8 @@ pub enum RootKind {
     ThreadStack,
     /// A thread's thread-local storage block.
     ThreadLocal,
-    /// A traced task: its storage block and the typed value it shares.
+    /// A task: its storage block (for a tokio task, its cell) and the
+    /// typed value a traced task shares.
     Task,
     /// A named typed root (`turbowish_alloc::root`).
     Named,
@@ -297,16 +298,20 @@ pub enum RootKind {
 /// row, matched by tokio task id or storage block).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
-    /// Unique among the process's traced tasks and roots, from 1.
+    /// Unique among the process's traced tasks and roots, from 1; 0 for a
+    /// task found only from its tokio cell.
     pub serial: u64,
     /// The task's id (a tokio task id under tokio); 0 if it was never
     /// polled. Its blocks' [`Block::task`] is [`tag`](crate::rules::tag) of
     /// it ([`rules::tags`](crate::rules::tags)).
     pub id: u64,
-    /// The name given with `.named()` (index into [`Snapshot::strings`]).
+    /// The name given with `.named()` (index into [`Snapshot::strings`]);
+    /// empty for untraced tasks, which are shown by id and spawn site.
     pub name: u32,
     /// Where it was made (spawned): file (index into [`Snapshot::strings`]),
-    /// line and column.
+    /// line and column. For a task found from its cell, the line that
+    /// called `tokio::spawn` (or `spawn_blocking`), from the cell's
+    /// allocation stack, with column 0 (stacks record none).
     pub file: u32,
     /// See `file`.
     pub line: u32,
@@ -318,7 +323,7 @@ pub struct Task {
     pub future_size: u64,
     /// Where it stands.
     pub state: TaskState,
-    /// Times polled.
+    /// Times polled (0 for untraced tasks: not counted).
     pub polls: u64,
     /// Wall-clock times (ns since the Unix epoch; 0 for never): made, last
     /// polled, finished. Taken from a coarse clock (about 4 ms).

@@ -49,11 +49,13 @@
 //!    owned-task list, and not scanned, unless the word after it points
 //!    into a module's image: a `Waker` is (data = a cell's first byte,
 //!    vtable = a static in tokio's code) and holds its task. (c) In the
-//!    runtime's own blocks (allocated by tokio's runtime code itself, not
-//!    by the task constructor: run queues and LIFO slots, the owned-task
-//!    list heads, the blocking pool's queue, deferred wakers), words
-//!    pointing at a cell's first byte are not scanned. Every other word
-//!    is.
+//!    runtime's own blocks (allocated by tokio's code through its runtime,
+//!    not by the task constructor: run queues and LIFO slots, the
+//!    owned-task list's shards, the blocking pool's queue, deferred
+//!    wakers), words pointing at a cell's first byte are not scanned.
+//!    Every other word is: a `JoinHandle` or a `Waker` anywhere else, a
+//!    `JoinSet`'s entries, and interior pointers (a timer's link to the
+//!    entry inside a future).
 //! 6. Every cell is a task root. A traced task whose id, or whose storage
 //!    block, is the cell's is one row with it: the row stays traced and
 //!    gains the cell, its reference count and its boxed future; its root

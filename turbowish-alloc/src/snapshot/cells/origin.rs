@@ -1,6 +1,7 @@
-//! What a block's allocation stack says about it (rules 1a, 4 and 5c):
-//! whether tokio's task constructor made it, from a `spawn_blocking`, where
-//! the spawn was called, and whether tokio's runtime code allocated it.
+//! What a block's allocation stack says about it (cell rules 1a, 4 and
+//! 5c): whether tokio's task constructor made it, from a `spawn_blocking`,
+//! where the spawn was called, and whether tokio's runtime code allocated
+//! it.
 //!
 //! Symbols are classified by their source file first and their name
 //! second: with `debug = "line-tables-only"`, inlined frames carry only a
@@ -17,8 +18,13 @@ pub(crate) struct Origin {
     pub(crate) blocking: bool,
     /// The first symbol above tokio's spawn machinery (rule 4).
     pub(crate) site: Option<Site>,
-    /// The innermost symbol outside the standard library and the allocator
-    /// is tokio's runtime code, and not the constructor (rule 5c).
+    /// tokio's code allocated the block (the innermost symbol outside the
+    /// standard library and the allocator is tokio's), and the run of
+    /// tokio's frames from there passes through its runtime
+    /// (`src/runtime/`), not the constructor: the owned-task list's shards
+    /// (`util::sharded_list` under `OwnedTasks::new`), the run queues, the
+    /// blocking pool (rule 5c). A `JoinSet`'s entries (`util::` under
+    /// `task::join_set`, called from the program) are not.
     pub(crate) runtime: bool,
 }
 
@@ -42,7 +48,6 @@ enum Owner {
 pub(crate) fn origin(snap: &Snapshot, stack: u32) -> Origin {
     let mut o = Origin::default();
     let mut in_tokio = false;
-    let mut first = true;
     let symbols = snap.stacks[stack as usize]
         .iter()
         .flat_map(|&f| &snap.frames[f as usize].symbols);
@@ -52,10 +57,9 @@ pub(crate) fn origin(snap: &Snapshot, stack: u32) -> Origin {
             sym.file.map_or("", |f| snap.string(f)),
         );
         let owner = owner(function, file);
-        if first && owner != Owner::Std {
-            first = false;
-            o.runtime = owner == Owner::Tokio && file.contains("src/runtime/");
-        }
+        // The loop stops at the first other symbol: every tokio symbol
+        // seen is in the run of tokio's code that allocated the block.
+        o.runtime |= owner == Owner::Tokio && file.contains("src/runtime/");
         match owner {
             Owner::Std => {}
             Owner::Tokio => {
