@@ -28,10 +28,39 @@ pub(crate) struct Vtable {
     pub(crate) id: u64,
     /// See `id`.
     pub(crate) trailer: u64,
-    /// The future's type (rule 3), `Pin<Box<F>>` unwrapped to `F`.
-    pub(crate) future_type: String,
+    /// The future's type from `poll`'s DWARF name, when it has one (rule
+    /// 3).
+    pub(crate) future_type: Option<FutureType>,
+    /// `poll`'s symbol name, the last resort for the type.
+    pub(crate) poll_symbol: String,
+}
+
+/// A future's type, as a monomorphized function's name gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct FutureType {
+    /// `Pin<Box<F>>` unwrapped to `F`.
+    pub(crate) name: String,
     /// Whether the spawn boxed the future (the stage holds `Pin<Box<F>>`).
     pub(crate) boxed: bool,
+}
+
+impl FutureType {
+    /// The type of a function `f<T, S>` of the task (`poll`, `Cell::new`,
+    /// `new_task`): `T`, or `F` for `T = Pin<Box<F>>`. `None` when the name
+    /// has no generic arguments (a linkage name under the legacy mangling)
+    /// or names its parameter (`Cell<T,S>::new`): a future's type has a
+    /// path.
+    pub(crate) fn of(function: &str) -> Option<FutureType> {
+        let ty = first_argument(function).filter(|t| t.contains("::"))?;
+        // `Pin<Box<F>>`, or `Pin<Box<F, Global>>` as DWARF names it.
+        let boxed = (ty.strip_prefix("core::pin::Pin<"))
+            .filter(|t| t.starts_with("alloc::boxed::Box<"))
+            .and_then(first_argument);
+        Some(FutureType {
+            name: boxed.unwrap_or(ty).to_owned(),
+            boxed: boxed.is_some(),
+        })
+    }
 }
 
 impl Vtable {
@@ -64,12 +93,12 @@ impl Vtable {
         if functions.len() != VTABLE_FUNCTIONS || !(scheduler < id && id < trailer) {
             return None;
         }
-        let (future_type, boxed) = future_type(&functions, names);
+        let (future_type, poll_symbol) = poll_type(&functions, names);
         Some(Vtable {
             id,
             trailer,
             future_type,
-            boxed,
+            poll_symbol,
         })
     }
 
@@ -80,39 +109,24 @@ impl Vtable {
     }
 }
 
-/// The future's type: the first generic argument of the vtable's `poll`,
-/// as DWARF names the monomorphized function; else `poll`'s symbol name
-/// (empty when no function of the vtable is `raw::poll`). A boxed future's
-/// `Pin<Box<F>>` is unwrapped to `F`.
-fn future_type(functions: &[u64], names: &Names<'_, '_>) -> (String, bool) {
-    let named: Vec<(u64, String)> = (functions.iter())
-        .filter_map(|&f| Some((f, names.function_at(f)?)))
-        .collect();
+/// The future's type from the vtable's `raw::poll<T, S>`, and that
+/// function's symbol name. With full debug info the symbol is a linkage
+/// name without generic arguments, and DWARF's own name of the function
+/// has them. With `line-tables-only`, `raw::poll` is a thunk that DWARF
+/// does not describe: then `None`, and the constructor's name in the
+/// cell's allocation stack gives the type.
+fn poll_type(functions: &[u64], names: &Names<'_, '_>) -> (Option<FutureType>, String) {
+    let named = (functions.iter()).filter_map(|&f| Some((f, names.function_at(f)?)));
     let is_poll = |n: &str| {
         n.split('<')
             .next()
             .is_some_and(|b| b.ends_with("raw::poll"))
     };
-    let Some((poll, symbol)) = named.iter().find(|(_, n)| is_poll(n)) else {
-        return (String::new(), false);
+    let Some((poll, symbol)) = named.into_iter().find(|(_, n)| is_poll(n)) else {
+        return (None, String::new());
     };
-    // The symbol's name has the generic arguments when DWARF gave it
-    // (`line-tables-only`); with a linkage name, ask DWARF's own name.
-    let dwarf = match symbol.contains('<') {
-        true => None,
-        false => names.dwarf_name_at(*poll),
-    };
-    let Some(ty) = first_argument(dwarf.as_deref().unwrap_or(symbol)) else {
-        return (symbol.clone(), false);
-    };
-    // `Pin<Box<F>>`, or `Pin<Box<F, Global>>` as DWARF names it.
-    let boxed = (ty.strip_prefix("core::pin::Pin<"))
-        .filter(|t| t.starts_with("alloc::boxed::Box<"))
-        .and_then(first_argument);
-    match boxed {
-        Some(inner) => (inner.to_owned(), true),
-        None => (ty.to_owned(), false),
-    }
+    let ty = FutureType::of(&symbol).or_else(|| FutureType::of(&names.dwarf_name_at(poll)?));
+    (ty, symbol)
 }
 
 /// The first generic argument of a function name `path::f<A, B>`.

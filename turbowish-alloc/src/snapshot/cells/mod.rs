@@ -70,7 +70,7 @@ use crate::snapshot::modules::LoadedModule;
 use crate::snapshot::scan::{self, AddressIndex};
 use crate::snapshot::symbolize::Names;
 use core::sync::atomic::{AtomicBool, Ordering};
-use layout::{CELL_ALIGN, CellWords, QUEUE_NEXT_AT, VTABLE_AT, Vtable};
+use layout::{CELL_ALIGN, CellWords, FutureType, QUEUE_NEXT_AT, VTABLE_AT, Vtable};
 use origin::{Origin, Site};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -86,6 +86,15 @@ pub fn set_finding(on: bool) {
     FINDING.store(on, Ordering::Relaxed);
 }
 
+/// What [`Cells::find`] has worked out once: vtables by address (index
+/// into [`Cells::vtables`], or `None` if one does not verify), and future
+/// types by vtable and constructor name (index into [`Cells::types`]).
+#[derive(Default)]
+struct Seen {
+    vtables: HashMap<u64, Option<u32>>,
+    types: HashMap<(u32, u32), u32>,
+}
+
 /// [`Cells::cell_of`] of a block that is no cell.
 const NOT_A_CELL: u32 = u32::MAX;
 
@@ -97,6 +106,8 @@ pub(crate) struct Cell {
     pub(crate) words: CellWords,
     /// Its vtable (index into [`Cells::vtables`]).
     pub(crate) vtable: u32,
+    /// Its future's type (index into [`Cells::types`]).
+    pub(crate) future_type: u32,
     pub(crate) kind: TaskKind,
     pub(crate) site: Option<Site>,
     /// The boxed future's block, rule 3.
@@ -108,6 +119,8 @@ pub(crate) struct Cell {
 pub(crate) struct Cells {
     pub(crate) cells: Vec<Cell>,
     pub(crate) vtables: Vec<Vtable>,
+    /// The futures' types, each once.
+    pub(crate) types: Vec<FutureType>,
     /// Rule 2.
     pub(crate) not_understood: u64,
     /// Per block: its cell (index into `cells`), or [`NOT_A_CELL`].
@@ -147,7 +160,7 @@ impl Cells {
         }
         // Per snapshot stack, its facts, worked out once.
         let mut origins: Vec<Option<Origin>> = vec![None; snap.stacks.len()];
-        let mut vtables: HashMap<u64, Option<u32>> = HashMap::new();
+        let mut seen = Seen::default();
         for (b, r) in records.iter().enumerate() {
             let stack = stack_of(r.stack);
             if stack == 0 {
@@ -161,7 +174,7 @@ impl Cells {
             if !o.constructor {
                 continue;
             }
-            match cells.read(b as u32, r, o, index, readable, names, &mut vtables) {
+            match cells.read(b as u32, r, o, index, readable, names, snap, &mut seen) {
                 Some(cell) => {
                     cells.cell_of[b] = cells.cells.len() as u32;
                     cells.cells.push(cell);
@@ -183,7 +196,8 @@ impl Cells {
         index: &AddressIndex,
         readable: &[(u64, u64)],
         names: &Names<'_, '_>,
-        vtables: &mut HashMap<u64, Option<u32>>,
+        snap: &Snapshot,
+        seen: &mut Seen,
     ) -> Option<Cell> {
         let (start, size) = (r.addr as u64, r.size as u64);
         if size == 0 || !size.is_multiple_of(CELL_ALIGN) {
@@ -191,7 +205,7 @@ impl Cells {
         }
         let at = scan::read_word(readable, start + VTABLE_AT)?;
         let images = &self.images;
-        let vt = *vtables.entry(at).or_insert_with(|| {
+        let vt = *seen.vtables.entry(at).or_insert_with(|| {
             let vt = Vtable::read(at, readable, names, |a| in_image(images, a))?;
             self.vtables.push(vt);
             Some(self.vtables.len() as u32 - 1)
@@ -199,7 +213,9 @@ impl Cells {
         let vt_index = vt?;
         let vt = &self.vtables[vt_index as usize];
         let words = CellWords::read(start, size, vt, readable)?;
-        let future_block = (vt.boxed && words.stage_tag == 0)
+        let future_type = self.future_type(vt_index, o.constructor_name, snap, seen);
+        let boxed = self.types[future_type as usize].boxed;
+        let future_block = (boxed && words.stage_tag == 0)
             .then(|| index.find(words.first_payload))
             .flatten()
             .filter(|&f| index.bounds(f).0 == words.first_payload);
@@ -207,6 +223,7 @@ impl Cells {
             block: b,
             words,
             vtable: vt_index,
+            future_type,
             kind: if o.blocking {
                 TaskKind::Blocking
             } else {
@@ -214,6 +231,23 @@ impl Cells {
             },
             site: o.site,
             future_block,
+        })
+    }
+
+    /// The future type of a cell of vtable `vt` allocated by the
+    /// constructor named `constructor` (rule 3): `poll`'s DWARF name, else
+    /// the constructor's, else `poll`'s symbol.
+    fn future_type(&mut self, vt: u32, constructor: u32, snap: &Snapshot, seen: &mut Seen) -> u32 {
+        *seen.types.entry((vt, constructor)).or_insert_with(|| {
+            let v = &self.vtables[vt as usize];
+            let ty = (v.future_type.clone())
+                .or_else(|| FutureType::of(snap.string(constructor)))
+                .unwrap_or_else(|| FutureType {
+                    name: v.poll_symbol.clone(),
+                    boxed: false,
+                });
+            self.types.push(ty);
+            self.types.len() as u32 - 1
         })
     }
 

@@ -7,6 +7,7 @@
 //! second: with `debug = "line-tables-only"`, inlined frames carry only a
 //! short name (`new<T, S>`), but always the file of their code.
 
+use super::layout::FutureType;
 use turbowish_format::Snapshot;
 
 /// The facts of one stack.
@@ -14,6 +15,9 @@ use turbowish_format::Snapshot;
 pub(crate) struct Origin {
     /// The stack passes through tokio's task constructor (rule 1a).
     pub(crate) constructor: bool,
+    /// The constructor's first name with generic arguments (`new<F, S>`
+    /// from DWARF), for the future's type (rule 3); 0 for none.
+    pub(crate) constructor_name: u32,
     /// ... inside `spawn_blocking`'s machinery.
     pub(crate) blocking: bool,
     /// The first symbol above tokio's spawn machinery (rule 4).
@@ -64,7 +68,12 @@ pub(crate) fn origin(snap: &Snapshot, stack: u32) -> Origin {
             Owner::Std => {}
             Owner::Tokio => {
                 in_tokio = true;
-                o.constructor |= is_constructor(function, file);
+                if is_constructor(function, file) {
+                    o.constructor = true;
+                    if o.constructor_name == 0 && FutureType::of(function).is_some() {
+                        o.constructor_name = sym.function;
+                    }
+                }
                 o.blocking |=
                     file.contains("runtime/blocking/") || function.contains("spawn_blocking");
             }

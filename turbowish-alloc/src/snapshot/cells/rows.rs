@@ -19,8 +19,8 @@ impl Cells {
                 traced.insert(storage_key(b), i);
             }
         }
-        let types: Vec<u32> = (self.vtables.iter())
-            .map(|v| strings.intern(snap, &v.future_type))
+        let types: Vec<u32> = (self.types.iter())
+            .map(|t| strings.intern(snap, &t.name))
             .collect();
         for cell in &self.cells {
             let found =
@@ -29,7 +29,7 @@ impl Cells {
                 Some(&i) if snap.tasks[i as usize].kind == TaskKind::Traced => {
                     join_traced(snap, i, cell);
                 }
-                _ => self.add_untraced(snap, cell, types[cell.vtable as usize]),
+                _ => self.add_untraced(snap, cell, types[cell.future_type as usize]),
             }
         }
         let c = &mut snap.capture;
