@@ -28,10 +28,10 @@ pub(crate) struct Vtable {
     pub(crate) id: u64,
     /// See `id`.
     pub(crate) trailer: u64,
-    /// The future's type from `poll`'s DWARF name, when it has one (rule
-    /// 3).
-    pub(crate) future_type: Option<FutureType>,
-    /// `poll`'s symbol name, the last resort for the type.
+    /// The vtable's `raw::poll<T, S>` (0 if none is) and its name, whose
+    /// generic arguments give the future's type (rule 3).
+    pub(crate) poll: u64,
+    /// See `poll`.
     pub(crate) poll_symbol: String,
 }
 
@@ -93,11 +93,11 @@ impl Vtable {
         if functions.len() != VTABLE_FUNCTIONS || !(scheduler < id && id < trailer) {
             return None;
         }
-        let (future_type, poll_symbol) = poll_type(&functions, names);
+        let (poll, poll_symbol) = poll_of(&functions, names).unwrap_or_default();
         Some(Vtable {
             id,
             trailer,
-            future_type,
+            poll,
             poll_symbol,
         })
     }
@@ -109,24 +109,16 @@ impl Vtable {
     }
 }
 
-/// The future's type from the vtable's `raw::poll<T, S>`, and that
-/// function's symbol name. With full debug info the symbol is a linkage
-/// name without generic arguments, and DWARF's own name of the function
-/// has them. With `line-tables-only`, `raw::poll` is a thunk that DWARF
-/// does not describe: then `None`, and the constructor's name in the
-/// cell's allocation stack gives the type.
-fn poll_type(functions: &[u64], names: &Names<'_, '_>) -> (Option<FutureType>, String) {
-    let named = (functions.iter()).filter_map(|&f| Some((f, names.function_at(f)?)));
+/// The vtable's `raw::poll<T, S>` and its name.
+fn poll_of(functions: &[u64], names: &Names<'_, '_>) -> Option<(u64, String)> {
     let is_poll = |n: &str| {
         n.split('<')
             .next()
             .is_some_and(|b| b.ends_with("raw::poll"))
     };
-    let Some((poll, symbol)) = named.into_iter().find(|(_, n)| is_poll(n)) else {
-        return (None, String::new());
-    };
-    let ty = FutureType::of(&symbol).or_else(|| FutureType::of(&names.dwarf_name_at(poll)?));
-    (ty, symbol)
+    (functions.iter())
+        .filter_map(|&f| Some((f, names.function_at(f)?)))
+        .find(|(_, n)| is_poll(n))
 }
 
 /// The first generic argument of a function name `path::f<A, B>`.

@@ -32,8 +32,12 @@
 //!    configuration (`tokio_unstable` with `tracing`).
 //! 3. Per cell: the id at the id offset; the state and reference count
 //!    from the state word (the format's task rule 7); the future's type
-//!    from the name DWARF gives the vtable's `poll<F, S>` (`F`; the symbol
-//!    name when DWARF has no generic arguments); the future's size is the
+//!    `F` from the first name with generic arguments of the monomorphized
+//!    constructor in the cell's allocation stack (`new<F, S>`, as DWARF
+//!    names it under `debug = "line-tables-only"`) or of the vtable's
+//!    `raw::poll<F, S>` (its DWARF `DW_AT_name` with full debug info, where
+//!    symbols are linkage names without them), else `poll`'s symbol name;
+//!    the future's size is the
 //!    stage's (trailer offset minus the stage's start), or, when the spawn
 //!    boxed the future (the type is `Pin<Box<F>>`, unwrapped to `F`), the
 //!    box's block size: that block is recorded with the task, and the cell
@@ -213,7 +217,7 @@ impl Cells {
         let vt_index = vt?;
         let vt = &self.vtables[vt_index as usize];
         let words = CellWords::read(start, size, vt, readable)?;
-        let future_type = self.future_type(vt_index, o.constructor_name, snap, seen);
+        let future_type = self.future_type(vt_index, o.constructor_name, snap, names, seen);
         let boxed = self.types[future_type as usize].boxed;
         let future_block = (boxed && words.stage_tag == 0)
             .then(|| index.find(words.first_payload))
@@ -235,13 +239,24 @@ impl Cells {
     }
 
     /// The future type of a cell of vtable `vt` allocated by the
-    /// constructor named `constructor` (rule 3): `poll`'s DWARF name, else
-    /// the constructor's, else `poll`'s symbol.
-    fn future_type(&mut self, vt: u32, constructor: u32, snap: &Snapshot, seen: &mut Seen) -> u32 {
+    /// constructor named `constructor` (rule 3), from the first name with
+    /// generic arguments: the constructor's (DWARF's, with
+    /// `line-tables-only`), `poll`'s symbol, DWARF's own name of `poll`
+    /// (with full debug info the others are linkage names without them; a
+    /// walk of `poll`'s unit, so the last resort); else `poll`'s symbol.
+    fn future_type(
+        &mut self,
+        vt: u32,
+        constructor: u32,
+        snap: &Snapshot,
+        names: &Names<'_, '_>,
+        seen: &mut Seen,
+    ) -> u32 {
         *seen.types.entry((vt, constructor)).or_insert_with(|| {
             let v = &self.vtables[vt as usize];
-            let ty = (v.future_type.clone())
-                .or_else(|| FutureType::of(snap.string(constructor)))
+            let ty = (FutureType::of(snap.string(constructor)))
+                .or_else(|| FutureType::of(&v.poll_symbol))
+                .or_else(|| FutureType::of(&names.dwarf_name_at(v.poll)?))
                 .unwrap_or_else(|| FutureType {
                     name: v.poll_symbol.clone(),
                     boxed: false,
