@@ -6,7 +6,7 @@ use crate::snapshot::scan::read_word;
 use crate::snapshot::symbolize::Names;
 
 /// Words of tokio's `Vtable` (seven functions, three offsets; a fourth
-/// offset under `tokio_unstable` comes after them and is not read).
+/// offset under `tokio_unstable` comes after them, see [`Vtable::stage`]).
 const VTABLE_WORDS: u64 = 10;
 /// Functions among them.
 const VTABLE_FUNCTIONS: usize = 7;
@@ -28,6 +28,11 @@ pub(crate) struct Vtable {
     pub(crate) id: u64,
     /// See `id`.
     pub(crate) trailer: u64,
+    /// Where the stage (the future, its output or nothing) starts: after
+    /// the id, or after `tokio_unstable`'s spawn location when the word
+    /// after the seven functions and three offsets is its offset, right
+    /// after the id.
+    pub(crate) stage: u64,
     /// The vtable's `raw::poll<T, S>` (0 if none is) and its name, whose
     /// generic arguments give the future's type (rule 3).
     pub(crate) poll: u64,
@@ -94,18 +99,14 @@ impl Vtable {
             return None;
         }
         let (poll, poll_symbol) = poll_of(&functions, names).unwrap_or_default();
+        let spawned_at = read_word(readable, at + 8 * VTABLE_WORDS).filter(|&w| w == id + 8);
         Some(Vtable {
             id,
             trailer,
+            stage: spawned_at.unwrap_or(id) + 8,
             poll,
             poll_symbol,
         })
-    }
-
-    /// Where the stage (the future, its output or nothing) starts: after
-    /// the id (without `tokio_unstable`'s spawn location).
-    pub(crate) fn stage(&self) -> u64 {
-        self.id + 8
     }
 }
 
@@ -169,12 +170,12 @@ impl CellWords {
         }
         let word = |off: u64| read_word(readable, start + off);
         let id = word(vt.id).filter(|&id| id != 0)?;
-        let tag = word(vt.stage())?;
+        let tag = word(vt.stage)?;
         Some(CellWords {
             state: word(0)?,
             id,
             stage_tag: tag as u32,
-            first_payload: word(vt.stage() + 8).unwrap_or(0),
+            first_payload: word(vt.stage + 8).unwrap_or(0),
         })
     }
 }

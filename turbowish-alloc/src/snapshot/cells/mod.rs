@@ -28,8 +28,10 @@
 //!    offset is not 0.
 //! 2. A block of rule 1a that fails 1b to 1e stays a plain block, as before
 //!    cells were read, and is counted in the snapshot
-//!    (`Capture::cells_not_understood`): another tokio version or
-//!    configuration (`tokio_unstable` with `tracing`).
+//!    (`Capture::cells_not_understood`): another tokio version or layout.
+//!    (Under `tokio_unstable`, whose vtable has a fourth offset after the
+//!    ten words read, the stage follows the spawn location: see
+//!    `Vtable::stage`; that configuration is not tested.)
 //! 3. Per cell: the id at the id offset; the state and reference count
 //!    from the state word (the format's task rule 7); the future's type
 //!    `F` from the first name with generic arguments of the monomorphized

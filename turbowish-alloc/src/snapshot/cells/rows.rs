@@ -45,7 +45,7 @@ impl Cells {
         let (state, refs) = cell_state(cell.words.state);
         let future_size = match cell.future_block {
             Some(f) => snap.blocks[f as usize].size,
-            None => vt.trailer - vt.stage(),
+            None => vt.trailer.saturating_sub(vt.stage),
         };
         let site = cell.site.unwrap_or_default();
         snap.tasks.push(Task {
