@@ -93,9 +93,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use turbowish_snap::{
-    Block, Builder, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind,
-    Snapshot, Symbol, Task, TaskState, write_file,
+    Block, BlockIndex, Builder, Capture, Container, Edge, EdgeKind, Frame, FrameIndex, Module,
+    ModuleIndex, Process, Root, RootKind, Snapshot, StackIndex, StringIndex, Symbol, Task,
+    TaskIndex, TaskState, write_file,
 };
+
+/// Block `i`: the generator counts blocks in `u32`.
+fn blk(i: u32) -> BlockIndex {
+    BlockIndex::new(i)
+}
+
+/// Blocks `of`.
+fn blks(of: &[u32]) -> Vec<BlockIndex> {
+    of.iter().copied().map(blk).collect()
+}
 
 /// Set (to `"<blocks> <directory>"`) in the child that generates snapshots.
 const GENERATE_ENV: &str = "TURBOWISH_ANALYSIS_BENCH_GENERATE";
@@ -201,20 +212,20 @@ const TASK_NAMES: &[&str] = &["", "", "", "conn", "flush", "gc", "metrics", "ses
 struct Tables {
     /// The strings, modules, frames and stacks of both.
     base: Snapshot,
-    type_names: Vec<u32>,
-    labels: Vec<u32>,
-    task_names: Vec<u32>,
+    type_names: Vec<StringIndex>,
+    labels: Vec<StringIndex>,
+    task_names: Vec<StringIndex>,
     /// (file, line, column, future type) of each spawn site.
-    spawn_sites: Vec<(u32, u32, u32, u32)>,
-    exe: u32,
+    spawn_sites: Vec<(StringIndex, u32, u32, StringIndex)>,
+    exe: StringIndex,
     /// (label, start, length) of each static data region.
-    statics: Vec<(u32, u64, u64)>,
+    statics: Vec<(StringIndex, u64, u64)>,
     /// Each thread's label.
-    threads: Vec<u32>,
-    named: Vec<u32>,
+    threads: Vec<StringIndex>,
+    named: Vec<StringIndex>,
     /// The crowd's chain: its type, and the static holding it.
-    entry_type: u32,
-    list_symbol: u32,
+    entry_type: StringIndex,
+    list_symbol: StringIndex,
 }
 
 impl Tables {
@@ -253,7 +264,7 @@ impl Tables {
             for _ in 0..3 {
                 frames.push(Frame {
                     addr: addr(rng, 0),
-                    module: Some(0),
+                    module: Some(ModuleIndex::new(0)),
                     symbols: vec![Symbol {
                         function,
                         file,
@@ -289,7 +300,7 @@ impl Tables {
             }
             frames.push(Frame {
                 addr: addr(rng, 0),
-                module: Some(0),
+                module: Some(ModuleIndex::new(0)),
                 symbols,
             });
         }
@@ -298,7 +309,7 @@ impl Tables {
             let module = [None, Some(1), Some(2)][k % 3];
             frames.push(Frame {
                 addr: addr(rng, module.unwrap_or(2) as usize),
-                module,
+                module: module.map(ModuleIndex::new),
                 symbols: vec![],
             });
         }
@@ -306,7 +317,7 @@ impl Tables {
 
         let mut stacks = vec![Vec::new()];
         let frame_in = |rng: &mut Rng, r: &std::ops::Range<u32>| {
-            r.start + rng.below(u64::from(r.end - r.start)) as u32
+            FrameIndex::new(r.start + rng.below(u64::from(r.end - r.start)) as u32)
         };
         for _ in 1..STACKS {
             let mut stack = Vec::new();
@@ -374,12 +385,12 @@ impl Tables {
     }
 
     /// A skewed choice of stack: a few stacks hold most blocks.
-    fn stack(&self, rng: &mut Rng) -> u32 {
+    fn stack(&self, rng: &mut Rng) -> StackIndex {
         if rng.percent(1) {
-            return 0;
+            return StackIndex::EMPTY;
         }
         let u = rng.below(1 << 20);
-        1 + ((u * u * (STACKS - 1)) >> 40) as u32
+        StackIndex::new(1 + ((u * u * (STACKS - 1)) >> 40) as u32)
     }
 
     fn snapshot(&self, sequence: u32, time_ns: u64) -> Snapshot {
@@ -409,14 +420,14 @@ impl Tables {
         }
         let base = s.blocks.len() as u32;
         let sizes = std::iter::once((4096, self.type_names[8]))
-            .chain((0..crowd.tasks).map(|_| (256, 0)))
+            .chain((0..crowd.tasks).map(|_| (256, StringIndex::EMPTY)))
             .chain((0..crowd.chain).map(|_| (48, self.entry_type)));
         let mut addr = CROWD_START;
         for (size, type_name) in sizes {
             s.blocks.push(Block {
                 addr,
                 size,
-                stack: 1,
+                stack: StackIndex::new(1),
                 type_name,
                 ..Block::default()
             });
@@ -424,9 +435,9 @@ impl Tables {
         }
         let first = base + 1 + crowd.tasks;
         s.edges
-            .extend((base + 1..first).map(|t| Edge::new(t, base)));
-        s.edges
-            .extend((first..first + crowd.chain.saturating_sub(1)).map(|b| Edge::new(b, b + 1)));
+            .extend((base + 1..first).map(|t| Edge::new(blk(t), blk(base))));
+        let chain = first..first + crowd.chain.saturating_sub(1);
+        s.edges.extend(chain.map(|b| Edge::new(blk(b), blk(b + 1))));
         let (file, line, column, future_type) = self.spawn_sites[0];
         for k in 0..crowd.tasks {
             let storage = base + 1 + k;
@@ -435,9 +446,9 @@ impl Tables {
                 label: self.task_names[3],
                 start: s.blocks[storage as usize].addr,
                 len: 192,
-                targets: vec![storage],
+                targets: vec![blk(storage)],
                 labels: Vec::new(),
-                task: Some(s.tasks.len() as u32),
+                task: Some(TaskIndex::new(s.tasks.len() as u32)),
             });
             s.tasks.push(Task {
                 serial: serial + u64::from(k),
@@ -453,8 +464,8 @@ impl Tables {
                 spawned_ns: time_ns - 60_000_000_000,
                 last_poll_ns: time_ns - 1_000_000_000,
                 finished_ns: 0,
-                storage: Some(storage),
-                value_type: 0,
+                storage: Some(blk(storage)),
+                value_type: StringIndex::EMPTY,
                 ..Task::default()
             });
         }
@@ -464,7 +475,7 @@ impl Tables {
                 label: self.exe,
                 start: self.base.modules[0].end + 0x9000,
                 len: 64,
-                targets: vec![first],
+                targets: vec![blk(first)],
                 labels: vec![self.list_symbol],
                 task: None,
             });
@@ -596,7 +607,7 @@ impl Gen {
         let type_name = if r.percent(10) {
             r.pick(&self.t.type_names)
         } else {
-            0
+            StringIndex::EMPTY
         };
         Block {
             addr,
@@ -648,13 +659,13 @@ impl Gen {
     fn edge(&mut self, from: u32, to: u32) -> Edge {
         if self.rng.percent(5) {
             Edge {
-                from,
-                to,
+                from: blk(from),
+                to: blk(to),
                 kind: EdgeKind::Typed,
                 label: self.rng.pick(&self.t.labels),
             }
         } else {
-            Edge::new(from, to)
+            Edge::new(blk(from), blk(to))
         }
     }
 
@@ -687,8 +698,8 @@ impl Gen {
                 TaskState::Completed | TaskState::Cancelled => last_poll_ns,
                 _ => 0,
             },
-            storage: Some(storage),
-            value_type: 0,
+            storage: Some(blk(storage)),
+            value_type: StringIndex::EMPTY,
             ..Task::default()
         }
     }
@@ -697,17 +708,17 @@ impl Gen {
     /// value shared with others (1-3 more labelled targets).
     fn task_root(&mut self, index: usize, task: &mut Task, blocks: &[Block]) -> Root {
         let storage = task.storage.expect("tasks here have storage");
-        let mut targets = vec![(storage, 0)];
+        let mut targets = vec![(storage, StringIndex::EMPTY)];
         if self.rng.percent(30) {
             task.value_type = self.rng.pick(&self.t.type_names);
             for _ in 0..self.rng.range(1, 3) {
-                let t = self.rng.below(blocks.len() as u64) as u32;
+                let t = blk(self.rng.below(blocks.len() as u64) as u32);
                 targets.push((t, self.rng.pick(&self.t.labels)));
             }
         }
         targets.sort_unstable_by_key(|&(t, _)| t);
         targets.dedup_by_key(|&mut (t, _)| t);
-        let b = &blocks[storage as usize];
+        let b = &blocks[storage];
         Root {
             kind: RootKind::Task,
             label: task.name,
@@ -715,7 +726,7 @@ impl Gen {
             len: task.future_size,
             labels: targets.iter().map(|&(_, l)| l).collect(),
             targets: targets.into_iter().map(|(t, _)| t).collect(),
-            task: Some(index as u32),
+            task: Some(TaskIndex::new(index as u32)),
         }
     }
 
@@ -730,7 +741,7 @@ impl Gen {
                 label,
                 start: top - 0x2_0000,
                 len: 0x2_0000,
-                targets: self.rng.sorted_sample(count, n),
+                targets: blks(&self.rng.sorted_sample(count, n)),
                 ..Root::default()
             });
             let count = self.rng.range(1, 10);
@@ -739,24 +750,24 @@ impl Gen {
                 label,
                 start: top + 0x1000,
                 len: 0x900,
-                targets: self.rng.sorted_sample(count, n),
+                targets: blks(&self.rng.sorted_sample(count, n)),
                 ..Root::default()
             });
         }
         roots
     }
 
-    fn named_root(&mut self, label: u32, targets: Vec<u32>) -> Root {
+    fn named_root(&mut self, label: StringIndex, targets: Vec<u32>) -> Root {
         Root {
             kind: RootKind::Named,
             label,
-            start: 0x7f3a_3000_0000 + u64::from(label) * 0x100,
+            start: 0x7f3a_3000_0000 + u64::from(label.get()) * 0x100,
             len: 64,
             labels: targets
                 .iter()
                 .map(|_| self.rng.pick(&self.t.labels))
                 .collect(),
-            targets,
+            targets: blks(&targets),
             task: None,
         }
     }
@@ -768,7 +779,7 @@ impl Gen {
             if self.rng.below(200) == 0 {
                 let capacity = self.rng.range(1, 4096);
                 containers.push(Container {
-                    block,
+                    block: blk(block),
                     len: self.rng.below(capacity + 1),
                     capacity,
                 });
@@ -849,7 +860,7 @@ impl Gen {
                     label,
                     start,
                     len,
-                    targets: targets.clone(),
+                    targets: blks(targets),
                     ..Root::default()
                 })
                 .collect()
@@ -889,15 +900,15 @@ impl Gen {
             match b_to_a[j as usize] {
                 NONE => g.out_edges(j, nb, &mut edges),
                 i => {
-                    while cursor < a.edges.len() && a.edges[cursor].from < i {
+                    while cursor < a.edges.len() && a.edges[cursor].from < blk(i) {
                         cursor += 1;
                     }
-                    while cursor < a.edges.len() && a.edges[cursor].from == i {
+                    while cursor < a.edges.len() && a.edges[cursor].from == blk(i) {
                         let e = a.edges[cursor];
-                        if a_to_b[e.to as usize] != NONE {
+                        if a_to_b[e.to.index()] != NONE {
                             edges.push(Edge {
-                                from: j,
-                                to: a_to_b[e.to as usize],
+                                from: blk(j),
+                                to: blk(a_to_b[e.to.index()]),
                                 ..e
                             });
                         }
@@ -938,12 +949,12 @@ impl Gen {
         b.roots = static_roots(&statics, &g.t);
         b.roots.extend(g.thread_roots(nb));
         for task in &a.tasks {
-            let storage = a_to_b[task.storage.expect("A's tasks have storage") as usize];
+            let storage = a_to_b[task.storage.expect("A's tasks have storage").index()];
             if storage == NONE {
                 continue; // ended: its storage was freed
             }
             let mut task = task.clone();
-            task.storage = Some(storage);
+            task.storage = Some(blk(storage));
             task.polls += g.rng.below(100);
             if task.state == TaskState::Pending && g.rng.percent(50) {
                 task.last_poll_ns = TIME_B_NS - g.rng.range(1, 60_000) * 1_000_000;
@@ -988,7 +999,7 @@ impl Gen {
             new_tasks,
             ended_tasks,
             entries_a: (a.blocks.iter())
-                .filter(|x| a.strings[x.type_name as usize].contains(ENTRY_TYPE))
+                .filter(|x| a.string(x.type_name).contains(ENTRY_TYPE))
                 .count() as u64,
             zombies_a: (a.tasks.iter())
                 .filter(|t| t.state.is_finished() && t.storage.is_some())

@@ -149,7 +149,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use turbowish::{SnapshotInfo, Trace, Tracer, TurboWish, snapshot_to};
-use turbowish_snap::{EdgeKind, RootKind, Snapshot};
+use turbowish_snap::{BlockIndex, EdgeKind, RootKind, Snapshot, StackIndex, StringIndex};
 
 #[global_allocator]
 static A: TurboWish = TurboWish::system();
@@ -310,16 +310,16 @@ impl EdgeCheck {
             snap.blocks
                 .binary_search_by_key(&(addr as u64), |b| b.addr)
                 .ok()
-                .map(|i| i as u32)
+                .map(|i| BlockIndex::new(i as u32))
         };
-        let has_edge = |from: u32, to: u32| {
+        let has_edge = |from: BlockIndex, to: BlockIndex| {
             // Sorted by (from, to), each pair once (typed or conservative).
             snap.edges
                 .binary_search_by_key(&(from, to), |e| (e.from, e.to))
                 .is_ok()
         };
         let n = heap.nodes.len();
-        let node_index: Vec<Option<u32>> = heap
+        let node_index: Vec<Option<BlockIndex>> = heap
             .nodes
             .iter()
             .map(|node| index(&**node as *const Node as usize))
@@ -454,20 +454,21 @@ fn stripped_sizes(mut snap: Snapshot) -> (u64, u64) {
     snap.modules.clear();
     snap.frames.clear();
     snap.stacks = vec![Vec::new()];
-    snap.process.exe = 0;
+    let none = StringIndex::EMPTY;
+    snap.process.exe = none;
     // Every reference into the string table goes with it.
     for b in &mut snap.blocks {
-        (b.stack, b.type_name) = (0, 0);
+        (b.stack, b.type_name) = (StackIndex::EMPTY, none);
     }
     for e in &mut snap.edges {
-        e.label = 0;
+        e.label = none;
     }
     for r in &mut snap.roots {
-        r.label = 0;
+        r.label = none;
         r.labels.clear();
     }
     for t in &mut snap.tasks {
-        (t.name, t.file, t.future_type) = (0, 0, 0);
+        (t.name, t.file, t.future_type) = (none, none, none);
     }
     let encode = |s: &Snapshot| turbowish_snap::write(s, std::io::sink()).expect("re-encoding");
     let without_symbols = encode(&snap);
@@ -775,12 +776,13 @@ impl TypedCheck {
                 .ok()
         };
         let edge = |from: usize, to: usize| {
+            let (from, to) = (BlockIndex::new(from as u32), BlockIndex::new(to as u32));
             snap.edges
-                .binary_search_by_key(&(from as u32, to as u32), |e| (e.from, e.to))
+                .binary_search_by_key(&(from, to), |e| (e.from, e.to))
                 .ok()
                 .map(|i| snap.edges[i])
         };
-        let string = |i: u32| snap.strings.get(i as usize).map_or("", String::as_str);
+        let string = |i: StringIndex| snap.string(i);
         let node_type = std::any::type_name::<Node>();
         let n = heap.nodes.len();
         let node_index: Vec<Option<usize>> = heap
@@ -794,7 +796,9 @@ impl TypedCheck {
                 .iter()
                 .filter(|e| e.kind == EdgeKind::Typed)
                 .count(),
-            named_blocks: snap.blocks.iter().filter(|b| b.type_name != 0).count(),
+            named_blocks: (snap.blocks.iter())
+                .filter(|b| !b.type_name.is_empty())
+                .count(),
             containers: snap.containers.len(),
             nodes_named: 0,
             payload_typed: 0,

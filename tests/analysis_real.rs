@@ -62,9 +62,9 @@ fn each_task_retains_what_only_it_holds() {
         let task = snap
             .tasks
             .iter()
-            .find(|t| snap.strings[t.name as usize] == name)
+            .find(|t| snap.string(t.name) == name)
             .unwrap();
-        let storage = snap.blocks[task.storage.expect("storage") as usize].size;
+        let storage = snap.block(task.storage.expect("storage")).size;
         // The truth: the task's storage block, its buffer, its Vec of boxes'
         // buffer and the ten boxes.
         let truth = storage + held_bytes(i) as u64 + 10 * 8;

@@ -217,17 +217,17 @@ fn cache_retained(file: &std::path::Path) -> i64 {
     }
     let snap = turbowish_snap::read_file(file).unwrap();
     let analysis = turbowish_snap::analysis::Analysis::new(&snap);
-    let arc = (snap.blocks.iter())
-        .position(|b| {
-            snap.string(b.type_name)
+    let arc = (snap.block_indices())
+        .find(|&b| {
+            snap.string(snap.block(b).type_name)
                 .ends_with("Mutex<turbowish_demo::faults::Cache>>")
         })
-        .expect("the cache's Arc") as u32;
+        .expect("the cache's Arc");
     let task = (snap.tasks.iter())
         .find(|t| snap.string(t.name) == "response-cache")
         .unwrap();
     let storage = task.storage.expect("the cache task's storage");
-    let outside: Vec<u32> = (snap.edges.iter())
+    let outside: Vec<turbowish_snap::BlockIndex> = (snap.edges.iter())
         .filter(|e| e.to == arc && e.from != storage)
         .map(|e| e.from)
         .collect();
@@ -237,5 +237,5 @@ fn cache_retained(file: &std::path::Path) -> i64 {
     );
     let graph = analysis.graph();
     let retained = analysis.retained();
-    u(&row["retained"]) + retained.bytes[graph.block_node(arc) as usize] as i64
+    u(&row["retained"]) + retained.bytes[graph.block_node(arc.get()) as usize] as i64
 }

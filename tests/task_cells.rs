@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use turbowish::TurboWish;
 use turbowish_snap::analysis::{Analysis, leaks};
-use turbowish_snap::{Snapshot, Task, TaskKind, TaskState};
+use turbowish_snap::{Snapshot, Task, TaskIndex, TaskKind, TaskState};
 
 #[global_allocator]
 static ALLOC: TurboWish = TurboWish::system();
@@ -95,15 +95,11 @@ fn wait_for<T, E: std::fmt::Debug>(what: &str, mut check: impl FnMut() -> Result
     }
 }
 
-fn string(s: &Snapshot, i: u32) -> &str {
-    s.string(i)
-}
-
 /// The rows spawned at `line` of this file.
-fn rows_at(s: &Snapshot, line: u32) -> Vec<(u32, &Task)> {
-    (0u32..)
+fn rows_at(s: &Snapshot, line: u32) -> Vec<(TaskIndex, &Task)> {
+    (s.task_indices())
         .zip(&s.tasks)
-        .filter(|(_, t)| t.line == line && string(s, t.file).ends_with("tests/task_cells.rs"))
+        .filter(|(_, t)| t.line == line && s.string(t.file).ends_with("tests/task_cells.rs"))
         .collect()
 }
 
@@ -173,9 +169,9 @@ fn plain_tokio_tasks_are_rows() {
     for &(i, t) in &held {
         assert_eq!((t.kind, t.state), (TaskKind::Tokio, TaskState::Pending));
         assert!(t.id != 0 && t.cell.is_some() && t.storage == t.cell);
-        let ty = string(&s, t.future_type);
+        let ty = s.string(t.future_type);
         assert!(ty.starts_with("task_cells::library::holders"), "{ty}");
-        let retained = rows[i as usize].retained as f64;
+        let retained = rows[i.index()].retained as f64;
         let want = library::BUFFER as f64;
         assert!((retained - want).abs() <= want * 0.1, "retains {retained}");
     }
@@ -184,17 +180,23 @@ fn plain_tokio_tasks_are_rows() {
     let [(_, t)] = rows_at(&s, big)[..] else {
         panic!("one big task")
     };
-    assert!(string(&s, t.future_type).starts_with("task_cells::library::big"));
+    assert!(
+        s.string(t.future_type)
+            .starts_with("task_cells::library::big")
+    );
     assert!(t.future_size >= library::BIG as u64, "{}", t.future_size);
     let boxed = t.future_block.expect("the boxed future's block");
-    assert_eq!(s.blocks[boxed as usize].size, t.future_size);
+    assert_eq!(s.blocks[boxed].size, t.future_size);
 
     // The blocking task.
     let [(_, t)] = rows_at(&s, blocking)[..] else {
         panic!("one blocking task")
     };
     assert_eq!((t.kind, t.state), (TaskKind::Blocking, TaskState::Running));
-    assert!(string(&s, t.future_type).contains("task_cells::library::blocking"));
+    assert!(
+        s.string(t.future_type)
+            .contains("task_cells::library::blocking")
+    );
 
     // The zombie, held by the static's JoinHandle.
     let [(zi, t)] = rows_at(&s, finished)[..] else {
@@ -207,7 +209,7 @@ fn plain_tokio_tasks_are_rows() {
         leaks::Holder::Root(r) => {
             let root = &s.roots[r as usize];
             root.kind == turbowish_snap::RootKind::Static
-                && string(&s, root.label_of(z.storage)).contains("ZOMBIE")
+                && s.string(root.label_of(z.storage)).contains("ZOMBIE")
         }
         _ => false,
     };
@@ -224,7 +226,7 @@ fn plain_tokio_tasks_are_rows() {
     );
 
     // The traced task: one row, traced, with its cell.
-    let named = |t: &&Task| string(&s, t.name) == "traced";
+    let named = |t: &&Task| s.string(t.name) == "traced";
     let t = s.tasks.iter().find(named).expect("the traced task");
     assert_eq!((t.kind, t.line), (TaskKind::Traced, traced));
     assert!(t.cell.is_some() && t.refs > 0, "{t:?}");

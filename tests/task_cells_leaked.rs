@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use turbowish::TurboWish;
 use turbowish_snap::analysis::Analysis;
 use turbowish_snap::rules::tag;
-use turbowish_snap::{TaskKind, TaskState};
+use turbowish_snap::{BlockIndex, TaskIndex, TaskKind, TaskState};
 
 #[global_allocator]
 static ALLOC: TurboWish = TurboWish::system();
@@ -79,7 +79,7 @@ fn leaked_tasks_retain_their_own_buffers_and_not_each_other() {
     });
     let _ = std::fs::remove_file(&path);
     let a = Analysis::new(&s);
-    let cell_task: std::collections::HashMap<u32, u32> = (0u32..)
+    let cell_task: std::collections::HashMap<BlockIndex, TaskIndex> = (s.task_indices())
         .zip(&s.tasks)
         .filter_map(|(i, t)| Some((t.cell?, i)))
         .collect();
@@ -100,8 +100,9 @@ fn leaked_tasks_retain_their_own_buffers_and_not_each_other() {
         .blocks
         .binary_search_by_key(&list, |b| b.addr)
         .expect("the list's buffer");
-    let channels: std::collections::HashSet<u32> = (s.edges.iter())
-        .filter(|e| e.from == list as u32)
+    let list = BlockIndex::from_usize(list).unwrap();
+    let channels: std::collections::HashSet<BlockIndex> = (s.edges.iter())
+        .filter(|e| e.from == list)
         .map(|e| e.to)
         .collect();
     assert_eq!(channels.len(), TASKS, "one channel per task");
@@ -114,19 +115,19 @@ fn leaked_tasks_retain_their_own_buffers_and_not_each_other() {
         "pointers to cells from other blocks than their channels"
     );
     let mut checked = 0;
-    for (i, t) in (0u32..)
+    for (i, t) in (s.task_indices())
         .zip(&s.tasks)
         .filter(|(_, t)| t.kind == TaskKind::Tokio)
     {
-        assert!(a.task_rows()[i as usize].retained >= BUFFER, "{t:?}");
-        let buffers = (0u32..)
+        assert!(a.task_rows()[i.index()].retained >= BUFFER, "{t:?}");
+        let buffers = (s.block_indices())
             .zip(&s.blocks)
             .filter(|(_, b)| b.size == BUFFER && b.task == tag(t.id));
         for (b, _) in buffers {
             // The retaining path from the root: no other task's cell on it.
-            let mut node = a.graph().block_node(b);
+            let mut node = a.graph().block_node(b.get());
             while let Some(parent) = a.shortest_paths().parent(node).filter(|&p| p != node) {
-                if let Some(c) = a.graph().node_block(parent) {
+                if let Some(c) = a.graph().node_block(parent).map(BlockIndex::new) {
                     let other = cell_task.get(&c).is_some_and(|&owner| owner != i);
                     assert!(!other, "task {}'s buffer is held through cell {c}", t.id);
                 }

@@ -18,7 +18,7 @@
 use libfuzzer_sys::fuzz_target;
 use turbowish_snap::analysis::diff::{Comparison, GroupBy};
 use turbowish_snap::analysis::{Analysis, bloat, census, diff, leaks, retainers, sites};
-use turbowish_snap::{ReadOptions, Snapshot, format, read_with, write};
+use turbowish_snap::{BlockIndex, ReadOptions, Snapshot, StringIndex, format, read_with, write};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(snap) = format::read_tables(data) else {
@@ -44,11 +44,13 @@ fn analyze(snap: &Snapshot) {
     census::types(snap);
     for t in sites::by_stack(snap, |_| true) {
         a.site(t.stack);
-        sites::stack_frames(snap, t.stack);
+        sites::view::view(snap, t.stack, false);
+        sites::view::view(snap, t.stack, true);
+        sites::view::stack_contains(snap, t.stack, "main");
     }
     let mut tree = a.path_tree();
     let mut shapes = ByType(snap);
-    let all: Vec<u32> = (0..snap.blocks.len() as u32).collect();
+    let all: Vec<BlockIndex> = snap.block_indices().collect();
     let grouping = tree.group(&all, &mut shapes);
     for g in &grouping.groups {
         tree.path(g.example);
@@ -85,11 +87,11 @@ fn round_trip(snap: &Snapshot) {
 struct ByType<'a>(&'a Snapshot);
 
 impl retainers::Shapes for ByType<'_> {
-    fn root(&mut self, root: u32, label: u32) -> u32 {
-        root.wrapping_mul(31).wrapping_add(label)
+    fn root(&mut self, root: u32, label: StringIndex) -> u32 {
+        root.wrapping_mul(31).wrapping_add(label.get())
     }
 
-    fn block(&mut self, block: u32) -> u32 {
-        self.0.blocks[block as usize].type_name
+    fn block(&mut self, block: BlockIndex) -> u32 {
+        self.0.block(block).type_name.get()
     }
 }

@@ -28,8 +28,8 @@ fn own_blocks(s: &Snapshot) -> Vec<(u64, Vec<&str>)> {
     s.blocks
         .iter()
         .filter_map(|b| {
-            let functions: Vec<&str> = (s.stacks[b.stack as usize].iter())
-                .flat_map(|&f| &s.frames[f as usize].symbols)
+            let functions: Vec<&str> = (s.stack(b.stack).iter())
+                .flat_map(|&f| &s.frames[f].symbols)
                 .map(|sym| s.string(sym.function))
                 .collect();
             functions

@@ -45,26 +45,26 @@ fn scrub_stack() {
 }
 
 fn index_of(s: &Snapshot, addr: usize) -> usize {
-    common::block_index(s, addr) as usize
+    common::block_index(s, addr).index()
 }
 
 fn targets(s: &Snapshot, from: usize) -> Vec<usize> {
     s.edges
         .iter()
-        .filter(|e| e.from as usize == from)
-        .map(|e| e.to as usize)
+        .filter(|e| e.from.index() == from)
+        .map(|e| e.to.index())
         .collect()
 }
 
 fn incoming(s: &Snapshot, to: usize) -> usize {
-    s.edges.iter().filter(|e| e.to as usize == to).count()
+    s.edges.iter().filter(|e| e.to.index() == to).count()
 }
 
 fn roots_reaching(s: &Snapshot, block: usize) -> Vec<(RootKind, String)> {
     s.roots
         .iter()
-        .filter(|r| r.targets.contains(&(block as u32)))
-        .map(|r| (r.kind, s.strings[r.label as usize].clone()))
+        .filter(|r| r.targets.iter().any(|t| t.index() == block))
+        .map(|r| (r.kind, s.string(r.label).to_owned()))
         .collect()
 }
 

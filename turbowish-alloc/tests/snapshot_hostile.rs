@@ -119,7 +119,7 @@ fn child_checks(path: &std::path::Path) -> i32 {
         .roots
         .iter()
         .filter(|r| r.kind == turbowish_format::RootKind::ThreadStack)
-        .map(|r| s.strings[r.label as usize].as_str())
+        .map(|r| s.string(r.label))
         .collect();
     if stacks != [me.as_str()] {
         return 3;

@@ -19,7 +19,7 @@ fn snapshot(name: &str) -> Snapshot {
 fn named_root<'a>(s: &'a Snapshot, name: &str) -> Option<&'a turbowish_format::Root> {
     s.roots
         .iter()
-        .find(|r| r.kind == RootKind::Named && s.strings[r.label as usize] == name)
+        .find(|r| r.kind == RootKind::Named && s.string(r.label) == name)
 }
 
 /// Reports a block that does not exist, then a real one.
@@ -65,7 +65,8 @@ fn lying_and_panicking_impls_cost_nothing_but_their_own_edges() {
     let arc = block_index(&s, Arc::as_ptr(&liar) as usize - 16);
     assert_eq!(root.targets, [arc]);
     assert!(
-        s.strings[s.blocks[arc as usize].type_name as usize].contains("Arc<snapshot_typed::Liar>")
+        s.string(s.block(arc).type_name)
+            .contains("Arc<snapshot_typed::Liar>")
     );
     // The real box is still reached, by the walked field.
     let boxed = block_index(&s, &*liar.0 as *const u64 as usize);
@@ -75,7 +76,7 @@ fn lying_and_panicking_impls_cost_nothing_but_their_own_edges() {
         .find(|e| e.from == arc && e.to == boxed)
         .unwrap();
     assert_eq!(e.kind, EdgeKind::Typed);
-    assert_eq!(s.strings[e.label as usize], "0");
+    assert_eq!(s.string(e.label), "0");
     // A panicking root is still listed; its walk found nothing.
     assert!(named_root(&s, "panics").is_some());
 }
@@ -107,8 +108,8 @@ fn a_complete_walk_drops_stale_words_and_a_held_lock_keeps_the_scan() {
 
     let buffer = block_index(&s, buffer_addr);
     let from_buffer: Vec<_> = s.edges.iter().filter(|e| e.from == buffer).collect();
-    let want: Vec<u32> = {
-        let mut w: Vec<u32> = kept.iter().map(|&a| block_index(&s, a)).collect();
+    let want: Vec<_> = {
+        let mut w: Vec<_> = kept.iter().map(|&a| block_index(&s, a)).collect();
         w.sort();
         w
     };

@@ -6,19 +6,21 @@ mod common;
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
-use turbowish_format::{EdgeKind, RootKind, Snapshot, Task, TaskKind, TaskState};
+use turbowish_format::{
+    BlockIndex, EdgeKind, RootKind, Snapshot, StringIndex, Task, TaskIndex, TaskKind, TaskState,
+};
 
 #[global_allocator]
 static A: turbowish_alloc::TurboWish = turbowish_alloc::TurboWish::system();
 
-fn string(s: &Snapshot, i: u32) -> &str {
-    &s.strings[i as usize]
+fn string(s: &Snapshot, i: StringIndex) -> &str {
+    s.string(i)
 }
 
 /// Blocks reachable from `start` along `edges` (all kinds).
-fn reachable(s: &Snapshot, start: &[u32]) -> HashSet<u32> {
-    let mut seen: HashSet<u32> = start.iter().copied().collect();
-    let mut queue: VecDeque<u32> = start.iter().copied().collect();
+fn reachable(s: &Snapshot, start: &[BlockIndex]) -> HashSet<BlockIndex> {
+    let mut seen: HashSet<BlockIndex> = start.iter().copied().collect();
+    let mut queue: VecDeque<BlockIndex> = start.iter().copied().collect();
     while let Some(b) = queue.pop_front() {
         let first = s.edges.partition_point(|e| e.from < b);
         for e in s.edges[first..].iter().take_while(|e| e.from == b) {
@@ -30,14 +32,14 @@ fn reachable(s: &Snapshot, start: &[u32]) -> HashSet<u32> {
     seen
 }
 
-fn task_named<'a>(s: &'a Snapshot, name: &str) -> (u32, &'a Task) {
+fn task_named<'a>(s: &'a Snapshot, name: &str) -> (TaskIndex, &'a Task) {
     let (i, t) = s
         .tasks
         .iter()
         .enumerate()
         .find(|(_, t)| string(s, t.name) == name)
         .unwrap_or_else(|| panic!("no task named {name}"));
-    (i as u32, t)
+    (TaskIndex::new(i as u32), t)
 }
 
 struct Expected {
@@ -129,7 +131,7 @@ fn three_spawn_sites() {
             .enumerate()
             .find(|(_, t)| t.line == line)
             .expect("task by line");
-        (i as u32, t)
+        (TaskIndex::new(i as u32), t)
     };
     for (name, e) in ["big", "strings", "idle"].iter().zip(&expect) {
         let (_, t) = by_line(e.line);
@@ -171,7 +173,7 @@ fn three_spawn_sites() {
             .find(|r| r.kind == RootKind::Task && r.task == Some(ti))
             .expect("a root per task");
         assert!(root.targets.contains(&t.storage.unwrap()));
-        let storage = &s.blocks[t.storage.unwrap() as usize];
+        let storage = s.block(t.storage.unwrap());
         assert!(
             storage.size >= t.future_size,
             "{name}: the storage holds the future"
@@ -180,14 +182,14 @@ fn three_spawn_sites() {
 
     // The 1 MiB Vec: allocated by the big task, held by its storage block.
     let (_, big_task) = task_named(&s, "big");
-    let big_block = common::block_index(&s, big_addr) as usize;
+    let big_block = common::block_index(&s, big_addr);
     assert_eq!(s.blocks[big_block].size, 1 << 20);
     assert_eq!(s.blocks[big_block].task, big_task.id & 0xffff_ffff);
     let storage = big_task.storage.unwrap();
     assert!(
         s.edges
             .iter()
-            .any(|e| e.from == storage && e.to as usize == big_block),
+            .any(|e| e.from == storage && e.to == big_block),
         "the big task's storage points at its Vec"
     );
 
@@ -203,7 +205,7 @@ fn three_spawn_sites() {
         .find(|&(&t, _)| Some(t) != st.storage)
         .map(|(&t, _)| t)
         .expect("the typed value's target");
-    let typed_from = |b: u32| -> Vec<u32> {
+    let typed_from = |b: BlockIndex| -> Vec<BlockIndex> {
         s.edges
             .iter()
             .filter(|e| e.from == b && e.kind == EdgeKind::Typed)
@@ -213,8 +215,8 @@ fn three_spawn_sites() {
     let buffer = typed_from(arc_block);
     assert_eq!(buffer.len(), 1, "the Arc holds one Vec buffer");
     let buffer = buffer[0];
-    assert_eq!(s.blocks[buffer as usize].addr, strings.as_ptr() as u64);
-    assert!(string(&s, s.blocks[buffer as usize].type_name).starts_with("alloc::vec::Vec<"));
+    assert_eq!(s.blocks[buffer].addr, strings.as_ptr() as u64);
+    assert!(string(&s, s.blocks[buffer].type_name).starts_with("alloc::vec::Vec<"));
     let c = s
         .containers
         .iter()
@@ -223,13 +225,13 @@ fn three_spawn_sites() {
     assert_eq!((c.len, c.capacity), (100, strings.capacity() as u64));
     let leaves = typed_from(buffer);
     let want: HashSet<u64> = strings.iter().map(|x| x.as_ptr() as u64).collect();
-    let got: HashSet<u64> = leaves.iter().map(|&b| s.blocks[b as usize].addr).collect();
+    let got: HashSet<u64> = leaves.iter().map(|&b| s.blocks[b].addr).collect();
     assert_eq!(
         got, want,
         "the buffer's typed edges are exactly the 100 strings"
     );
     for &b in &leaves {
-        assert_eq!(string(&s, s.blocks[b as usize].type_name), "String");
+        assert_eq!(string(&s, s.blocks[b].type_name), "String");
         let e = s
             .edges
             .iter()
@@ -248,10 +250,10 @@ fn three_spawn_sites() {
 
     // Every block the big task allocated is reachable from its root.
     let from_big = reachable(&s, &[storage]);
-    for (i, b) in s.blocks.iter().enumerate() {
+    for (i, b) in s.block_indices().zip(&s.blocks) {
         if b.task == big_task.id & 0xffff_ffff {
             assert!(
-                from_big.contains(&(i as u32)),
+                from_big.contains(&i),
                 "block {i} of the big task unreachable"
             );
         }

@@ -66,7 +66,7 @@ fn nested_traced_future_is_not_listed_as_a_zombie_by_tasks() {
 fn nested_traced_future_does_not_steal_the_tasks_storage_in_a_snapshot() {
     let _s = serial();
     let s = with_nested_tasks(|| common::snapshot("nested").expect("snapshot"));
-    let name = |t: &turbowish_format::Task| s.strings[t.name as usize].clone();
+    let name = |t: &turbowish_format::Task| s.string(t.name).to_owned();
     let outer: Vec<_> = s
         .tasks
         .iter()

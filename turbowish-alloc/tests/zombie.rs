@@ -69,7 +69,8 @@ fn finished_tasks_held_by_wakers_and_handles_are_zombies() {
             s.edges.iter().any(|e| e.from == wakers && e.to == storage),
             "the waker buffer holds the zombie's storage"
         );
-        let ti = s.tasks.iter().position(|x| std::ptr::eq(x, *t)).unwrap() as u32;
+        let ti = s.tasks.iter().position(|x| std::ptr::eq(x, *t)).unwrap();
+        let ti = turbowish_format::TaskIndex::new(ti as u32);
         assert!(
             s.roots
                 .iter()

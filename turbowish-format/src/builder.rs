@@ -10,31 +10,32 @@
 //! A builder checks nothing: [`write`](crate::write()) validates what it
 //! writes (blocks sorted by address, indices in range).
 
+use crate::index::{FrameIndex, StackIndex, StringIndex};
 use crate::model::{Frame, Snapshot, Symbol};
 use std::collections::HashMap;
 
 /// The index of every string of a snapshot, for adding more without
 /// repeats.
 #[derive(Debug, Clone, Default)]
-pub struct StringTable(HashMap<String, u32>);
+pub struct StringTable(HashMap<String, StringIndex>);
 
 impl StringTable {
     /// Indexes the strings `snap` already holds (the first of any repeats).
     pub fn new(snap: &Snapshot) -> Self {
         let mut map = HashMap::with_capacity(snap.strings.len());
         for (i, s) in snap.strings.iter().enumerate() {
-            map.entry(s.clone()).or_insert(i as u32);
+            map.entry(s.clone()).or_insert(StringIndex::new(i as u32));
         }
         StringTable(map)
     }
 
     /// The index of `s` in `snap.strings`, adding it if new. `snap` must be
     /// the snapshot this table indexes.
-    pub fn intern(&mut self, snap: &mut Snapshot, s: &str) -> u32 {
+    pub fn intern(&mut self, snap: &mut Snapshot, s: &str) -> StringIndex {
         if let Some(&i) = self.0.get(s) {
             return i;
         }
-        let i = snap.strings.len() as u32;
+        let i = StringIndex::new(snap.strings.len() as u32);
         snap.strings.push(s.to_owned());
         self.0.insert(s.to_owned(), i);
         i
@@ -44,12 +45,12 @@ impl StringTable {
 /// A snapshot being built, with its [`StringTable`].
 ///
 /// ```
-/// use turbowish_format::Builder;
+/// use turbowish_format::{Builder, StringIndex};
 ///
 /// let mut b = Builder::new();
 /// let a = b.string("src/main.rs");
 /// assert_eq!(b.string("src/main.rs"), a);
-/// assert_eq!(b.string(""), 0); // string 0 is the empty string
+/// assert_eq!(b.string(""), StringIndex::EMPTY); // string 0 is the empty string
 /// assert_eq!(b.build().strings, ["", "src/main.rs"]);
 /// ```
 #[derive(Debug, Clone)]
@@ -77,7 +78,7 @@ impl Builder {
     }
 
     /// The index of `s`, added if new.
-    pub fn string(&mut self, s: &str) -> u32 {
+    pub fn string(&mut self, s: &str) -> StringIndex {
         self.strings.intern(&mut self.snap, s)
     }
 
@@ -92,16 +93,16 @@ impl Builder {
     }
 
     /// Adds `frame`; returns its index.
-    pub fn frame(&mut self, frame: Frame) -> u32 {
+    pub fn frame(&mut self, frame: Frame) -> FrameIndex {
         self.snap.frames.push(frame);
-        self.snap.frames.len() as u32 - 1
+        FrameIndex::new(self.snap.frames.len() as u32 - 1)
     }
 
     /// Adds a stack of `frames` (indices, innermost first); returns its
     /// index.
-    pub fn stack(&mut self, frames: &[u32]) -> u32 {
+    pub fn stack(&mut self, frames: &[FrameIndex]) -> StackIndex {
         self.snap.stacks.push(frames.to_vec());
-        self.snap.stacks.len() as u32 - 1
+        StackIndex::new(self.snap.stacks.len() as u32 - 1)
     }
 
     /// The snapshot so far.
@@ -131,15 +132,20 @@ mod tests {
         snap.strings
             .extend(["a".to_owned(), "b".to_owned(), "a".to_owned()]);
         let mut b = Builder::from_snapshot(snap);
-        assert_eq!((b.string("a"), b.string("b"), b.string("")), (1, 2, 0));
-        assert_eq!(b.string("c"), 4);
-        assert_eq!(b.string("c"), 4);
+        let s = StringIndex::new;
+        assert_eq!(
+            (b.string("a"), b.string("b"), b.string("")),
+            (s(1), s(2), s(0))
+        );
+        assert_eq!(b.string("c"), s(4));
+        assert_eq!(b.string("c"), s(4));
         let sym = b.symbol("f", Some("a"), 3);
-        assert_eq!((sym.function, sym.file, sym.line), (5, Some(1), 3));
+        assert_eq!((sym.function, sym.file, sym.line), (s(5), Some(s(1)), 3));
         let f = b.frame(Frame::default());
-        assert_eq!(b.stack(&[f, f]), 1);
+        assert_eq!(f, FrameIndex::new(0));
+        assert_eq!(b.stack(&[f, f]), StackIndex::new(1));
         let snap = b.build();
         assert_eq!(snap.strings, ["", "a", "b", "a", "c", "f"]);
-        assert_eq!(snap.stacks, [vec![], vec![0, 0]]);
+        assert_eq!(snap.stacks, [vec![], vec![f, f]]);
     }
 }

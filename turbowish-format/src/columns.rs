@@ -27,6 +27,7 @@
 //!    checked against its table as it is made.
 
 use crate::Error;
+use crate::index::{BlockIndex, FrameIndex, StackIndex, StringIndex, TaskIndex};
 use crate::legacy::{CaptureV3, TaskV3};
 use crate::model::{
     Block, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind, Snapshot,
@@ -47,7 +48,7 @@ pub(crate) struct Wire {
     strings: Vec<String>,
     modules: Vec<Module>,
     frames: Vec<Frame>,
-    stacks: Vec<Vec<u32>>,
+    stacks: Vec<Vec<FrameIndex>>,
     blocks: BlockColumns,
     edges: EdgeColumns,
     roots: Vec<WireRoot>,
@@ -61,9 +62,9 @@ struct BlockColumns {
     addr_delta: Vec<u64>,
     size: Vec<u64>,
     task: Vec<u64>,
-    stack: Vec<u32>,
+    stack: Vec<StackIndex>,
     epoch: Vec<u32>,
-    type_name: Vec<u32>,
+    type_name: Vec<StringIndex>,
 }
 
 #[derive(Serialize, Default)]
@@ -73,19 +74,19 @@ struct EdgeColumns {
     /// `to` minus `from`: pointers tend to point at blocks allocated nearby.
     to_offset: Vec<i64>,
     kind: Vec<EdgeKind>,
-    label: Vec<u32>,
+    label: Vec<StringIndex>,
 }
 
 #[derive(Serialize, Default)]
 struct WireRoot {
     kind: RootKind,
-    label: u32,
+    label: StringIndex,
     start: u64,
     len: u64,
     /// Sorted targets, each minus the previous one.
     target_delta: Vec<u32>,
-    labels: Vec<u32>,
-    task: Option<u32>,
+    labels: Vec<StringIndex>,
+    task: Option<TaskIndex>,
 }
 
 impl Wire {
@@ -108,14 +109,14 @@ impl Wire {
                 type_name: s.blocks.iter().map(|b| b.type_name).collect(),
             },
             edges: EdgeColumns {
-                from_delta: deltas(s.edges.iter().map(|e| u64::from(e.from)))
+                from_delta: deltas(s.edges.iter().map(|e| u64::from(e.from.get())))
                     .into_iter()
                     .map(|d| d as u32)
                     .collect(),
                 to_offset: s
                     .edges
                     .iter()
-                    .map(|e| i64::from(e.to) - i64::from(e.from))
+                    .map(|e| i64::from(e.to.get()) - i64::from(e.from.get()))
                     .collect(),
                 kind: s.edges.iter().map(|e| e.kind).collect(),
                 label: s.edges.iter().map(|e| e.label).collect(),
@@ -128,7 +129,7 @@ impl Wire {
                     label: r.label,
                     start: r.start,
                     len: r.len,
-                    target_delta: deltas(r.targets.iter().map(|&t| u64::from(t)))
+                    target_delta: deltas(r.targets.iter().map(|t| u64::from(t.get())))
                         .into_iter()
                         .map(|d| d as u32)
                         .collect(),
@@ -188,7 +189,7 @@ fn read_table<R: Read>(
         Table::Strings => s.strings = rows(src, "strings")?,
         Table::Modules => s.modules = rows(src, "modules")?,
         Table::Frames => s.frames = rows(src, "frames")?,
-        Table::Stacks => s.stacks = seq(src, "stacks", 1, |src| rows(src, "stack frames"))?,
+        Table::Stacks => s.stacks = seq(src, "stacks", 1, |src| values(src, "stack frames", 1))?,
         Table::Blocks => s.blocks = read_blocks(src)?,
         Table::Edges => s.edges = read_edges(src, blocks)?,
         Table::Roots => {
@@ -201,13 +202,15 @@ fn read_table<R: Read>(
             s.tasks = old.into_iter().map(Task::from).collect();
         }
         Table::Tasks => s.tasks = rows(src, "tasks")?,
-        Table::Containers => s.containers = rows(src, "containers")?,
+        Table::Containers => s.containers = values(src, "containers", least(&NO_CONTAINER))?,
     }
     Ok(())
 }
 
 /// The block columns, into rows: the first column makes them, the others
-/// fill them in.
+/// fill them in. Index columns are decoded as the `u32`s they are on the
+/// wire and wrapped after: one decoder for all of them, in the reader's
+/// hottest loop.
 fn read_blocks<R: Read>(src: &mut Source<R>) -> Result<Vec<Block>, Error> {
     let n = src.len("blocks", min_bytes::<BlockColumns>())?;
     let mut rows = Vec::new();
@@ -242,7 +245,7 @@ fn read_blocks<R: Read>(src: &mut Source<R>) -> Result<Vec<Block>, Error> {
         src,
         &mut rows,
         "block stacks",
-        ok(|b: &mut Block, v| b.stack = v),
+        ok(|b: &mut Block, v| b.stack = StackIndex::new(v)),
     )?;
     column(
         src,
@@ -254,7 +257,7 @@ fn read_blocks<R: Read>(src: &mut Source<R>) -> Result<Vec<Block>, Error> {
         src,
         &mut rows,
         "block types",
-        ok(|b: &mut Block, v| b.type_name = v),
+        ok(|b: &mut Block, v| b.type_name = StringIndex::new(v)),
     )?;
     Ok(rows)
 }
@@ -268,12 +271,16 @@ fn read_edges<R: Read>(src: &mut Source<R>, blocks: usize) -> Result<Vec<Edge>, 
     for _ in 0..n {
         let delta: u32 = src.value("edge sources")?;
         from = index(from, delta.into(), blocks).ok_or_else(|| corrupt(OUTSIDE))?;
-        push(&mut rows, n, Edge::new(from as u32, 0));
+        push(
+            &mut rows,
+            n,
+            Edge::new(BlockIndex::new(from as u32), BlockIndex::new(0)),
+        );
     }
     column(src, &mut rows, "edge targets", |e, offset: i64| {
-        let to = i64::from(e.from).checked_add(offset);
+        let to = i64::from(e.from.get()).checked_add(offset);
         let to = to.and_then(|t| index(0, u64::try_from(t).ok()?, blocks));
-        e.to = to.ok_or_else(|| corrupt(OUTSIDE))? as u32;
+        e.to = BlockIndex::new(to.ok_or_else(|| corrupt(OUTSIDE))? as u32);
         Ok(())
     })?;
     column(
@@ -286,7 +293,7 @@ fn read_edges<R: Read>(src: &mut Source<R>, blocks: usize) -> Result<Vec<Edge>, 
         src,
         &mut rows,
         "edge labels",
-        ok(|e: &mut Edge, v| e.label = v),
+        ok(|e: &mut Edge, v| e.label = StringIndex::new(v)),
     )?;
     Ok(rows)
 }
@@ -304,7 +311,7 @@ fn read_root<R: Read>(src: &mut Source<R>, blocks: usize) -> Result<Root, Error>
         let delta: u32 = src.value("root targets")?;
         t = index(t, delta.into(), blocks)
             .ok_or_else(|| corrupt("a root points outside the block table"))?;
-        push(&mut targets, n, t as u32);
+        push(&mut targets, n, BlockIndex::new(t as u32));
     }
     Ok(Root {
         kind,
@@ -356,7 +363,17 @@ fn rows<R: Read, T>(src: &mut Source<R>, what: &str) -> Result<Vec<T>, Error>
 where
     T: DeserializeOwned + Serialize + Default,
 {
-    seq(src, what, min_bytes::<T>(), |src| src.value(what))
+    values(src, what, min_bytes::<T>())
+}
+
+/// A table of `T` as serde stores a `Vec<T>`, each entry at least `min`
+/// bytes.
+fn values<R: Read, T: DeserializeOwned>(
+    src: &mut Source<R>,
+    what: &str,
+    min: u64,
+) -> Result<Vec<T>, Error> {
+    seq(src, what, min, |src| src.value(what))
 }
 
 /// A length, then that many entries of at least `min` bytes each, read by
@@ -388,8 +405,22 @@ fn push<T>(v: &mut Vec<T>, declared: usize, x: T) {
 /// The fewest bytes a `T` takes: the postcard encoding of its default value,
 /// whose integers are one-byte varints and whose vectors are empty.
 fn min_bytes<T: Serialize + Default>() -> u64 {
-    postcard::to_stdvec(&T::default()).map_or(1, |v| v.len() as u64)
+    least(&T::default())
 }
+
+/// The bytes `x` takes: for the fewest a row takes, a row of zeroes and
+/// empty vectors.
+fn least<T: Serialize>(x: &T) -> u64 {
+    postcard::to_stdvec(x).map_or(1, |v| v.len() as u64)
+}
+
+/// The smallest container row (a container has no default: block 0 is a
+/// block like any other).
+const NO_CONTAINER: Container = Container {
+    block: BlockIndex::new(0),
+    len: 0,
+    capacity: 0,
+};
 
 fn corrupt(what: &str) -> Error {
     Error::Corrupt(what.to_owned())
@@ -407,6 +438,7 @@ mod tests {
         assert_eq!(min_bytes::<Task>(), 19);
         assert_eq!(min_bytes::<TaskV3>(), 15);
         assert_eq!(min_bytes::<String>(), 1);
+        assert_eq!(least(&NO_CONTAINER), 3);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! kind, cell, boxed future and reference count. Version 2 and 3 files hold
 //! traced tasks only, read as [`TaskKind::Traced`] with no cell.
 
+use crate::index::{BlockIndex, StringIndex};
 use crate::model::{Capture, Task, TaskKind, TaskState};
 use serde::{Deserialize, Serialize};
 
@@ -57,19 +58,19 @@ impl From<CaptureV3> for Capture {
 pub(crate) struct TaskV3 {
     serial: u64,
     id: u64,
-    name: u32,
-    file: u32,
+    name: StringIndex,
+    file: StringIndex,
     line: u32,
     column: u32,
-    future_type: u32,
+    future_type: StringIndex,
     future_size: u64,
     state: TaskState,
     polls: u64,
     spawned_ns: u64,
     last_poll_ns: u64,
     finished_ns: u64,
-    storage: Option<u32>,
-    value_type: u32,
+    storage: Option<BlockIndex>,
+    value_type: StringIndex,
 }
 
 impl From<TaskV3> for Task {

@@ -18,7 +18,9 @@
 //! # Overview
 //!
 //! - [`Snapshot`] and its rows ([`Block`], [`Edge`], [`Root`], [`Task`],
-//!   [`Frame`], ...): the data, in [`model`].
+//!   [`Frame`], ...): the data, in [`model`]. Rows refer to each other by
+//!   typed indices ([`BlockIndex`], [`StringIndex`], [`TaskIndex`], ...), in
+//!   [`index`].
 //! - [`write()`], [`write_file`], [`read`], [`read_file`]: the container
 //!   format, in [`mod@format`], with a typed [`Error`]. [`read_with`] and
 //!   [`read_file_with`] take [`ReadOptions`] (the largest decompressed size
@@ -59,6 +61,7 @@
 pub mod builder;
 mod columns;
 pub mod format;
+pub mod index;
 mod legacy;
 pub mod model;
 pub mod rules;
@@ -70,6 +73,7 @@ pub use format::{
     Error, MAGIC, ReadOptions, VERSION, read, read_file, read_file_with, read_with, write,
     write_file,
 };
+pub use index::{BlockIndex, FrameIndex, ModuleIndex, StackIndex, StringIndex, TaskIndex};
 pub use model::{
     Block, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind, Snapshot,
     Symbol, Task, TaskKind, TaskState,

@@ -1,7 +1,10 @@
 //! What a snapshot holds, as the reader hands it out: plain rows, validated.
 //!
-//! Every index in a [`Snapshot`] read from a file points inside its table (the
-//! reader checks this), so analysis code may index without bounds worries.
+//! Rows refer to each other by typed indices ([`BlockIndex`], [`StringIndex`],
+//! [`TaskIndex`], ...: see [`index`](crate::index)), one type per table, so
+//! that a block index is never read as a string index. Every index in a
+//! [`Snapshot`] read from a file points inside its table (the reader checks
+//! this), so analysis code may index without bounds worries.
 //! Nothing here is heap *content*: only addresses, sizes, ids and symbols.
 //!
 //! The small tables are serialized as they are declared here, so changing a
@@ -10,6 +13,8 @@
 //! (`tests/golden.rs`) fail until the version is bumped, and say what else
 //! to do.
 
+// The indices rows refer to each other by, with the rows.
+pub use crate::index::{BlockIndex, FrameIndex, ModuleIndex, StackIndex, StringIndex, TaskIndex};
 use serde::{Deserialize, Serialize};
 
 /// One heap snapshot of one process.
@@ -30,7 +35,7 @@ pub struct Snapshot {
     pub frames: Vec<Frame>,
     /// Call stacks, as lists of frame indices, innermost first. Stack 0 is
     /// the empty stack.
-    pub stacks: Vec<Vec<u32>>,
+    pub stacks: Vec<Vec<FrameIndex>>,
     /// Live blocks, sorted by address.
     pub blocks: Vec<Block>,
     /// Pointers from one block to another, sorted by (`from`, `to`).
@@ -66,8 +71,44 @@ impl Default for Snapshot {
 
 impl Snapshot {
     /// String `index` of [`Snapshot::strings`], or `""` if there is none.
-    pub fn string(&self, index: u32) -> &str {
-        self.strings.get(index as usize).map_or("", String::as_str)
+    pub fn string(&self, index: StringIndex) -> &str {
+        self.strings.get(index.index()).map_or("", String::as_str)
+    }
+
+    /// Block `index` of [`Snapshot::blocks`].
+    ///
+    /// # Panics
+    ///
+    /// If there is no such block: a snapshot read from a file has none out
+    /// of range.
+    pub fn block(&self, index: BlockIndex) -> &Block {
+        &self.blocks[index]
+    }
+
+    /// The frames of stack `index` of [`Snapshot::stacks`], innermost
+    /// first; none if there is no such stack.
+    pub fn stack(&self, index: StackIndex) -> &[FrameIndex] {
+        self.stacks.get(index.index()).map_or(&[], Vec::as_slice)
+    }
+
+    /// Task `index` of [`Snapshot::tasks`].
+    ///
+    /// # Panics
+    ///
+    /// If there is no such task: a snapshot read from a file has none out
+    /// of range.
+    pub fn task(&self, index: TaskIndex) -> &Task {
+        &self.tasks[index]
+    }
+
+    /// The index of each block, in order.
+    pub fn block_indices(&self) -> impl ExactSizeIterator<Item = BlockIndex> + use<> {
+        (0..self.blocks.len() as u32).map(BlockIndex::new)
+    }
+
+    /// The index of each task, in order.
+    pub fn task_indices(&self) -> impl ExactSizeIterator<Item = TaskIndex> + use<> {
+        (0..self.tasks.len() as u32).map(TaskIndex::new)
     }
 }
 
@@ -77,7 +118,7 @@ pub struct Process {
     /// Process id.
     pub pid: u32,
     /// Path of the executable (index into [`Snapshot::strings`]).
-    pub exe: u32,
+    pub exe: StringIndex,
     /// Build id of the executable (GNU build-id note), if it has one.
     pub build_id: Vec<u8>,
     /// Identifies one run of the process: two snapshots with the same pid but
@@ -141,7 +182,7 @@ pub struct Capture {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Module {
     /// Path (index into [`Snapshot::strings`]).
-    pub path: u32,
+    pub path: StringIndex,
     /// GNU build id, if any.
     pub build_id: Vec<u8>,
     /// Load bias: runtime address minus link-time address.
@@ -158,7 +199,7 @@ pub struct Frame {
     /// Runtime address.
     pub addr: u64,
     /// Module containing it, if known (index into [`Snapshot::modules`]).
-    pub module: Option<u32>,
+    pub module: Option<ModuleIndex>,
     /// Functions at this address, innermost (inlined) first. Empty when it
     /// could not be symbolized.
     pub symbols: Vec<Symbol>,
@@ -168,9 +209,9 @@ pub struct Frame {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Symbol {
     /// Demangled function name (index into [`Snapshot::strings`]).
-    pub function: u32,
+    pub function: StringIndex,
     /// Source file (index into [`Snapshot::strings`]), if known.
-    pub file: Option<u32>,
+    pub file: Option<StringIndex>,
     /// Line number, 0 if unknown.
     pub line: u32,
 }
@@ -185,35 +226,36 @@ pub struct Block {
     /// Owning task tag: 0 outside tasks.
     pub task: u64,
     /// Allocation stack (index into [`Snapshot::stacks`]).
-    pub stack: u32,
+    pub stack: StackIndex,
     /// Birth epoch: with `addr`, the block's identity across snapshots.
     pub epoch: u32,
     /// What the block holds, as a typed walk named it (index into
     /// [`Snapshot::strings`]; 0 when unknown).
-    pub type_name: u32,
+    pub type_name: StringIndex,
 }
 
 /// A pointer found in block `from` to (somewhere inside) block `to`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Edge {
     /// Index of the block holding the pointer.
-    pub from: u32,
+    pub from: BlockIndex,
     /// Index of the block pointed into.
-    pub to: u32,
+    pub to: BlockIndex,
     /// How the edge was found.
     pub kind: EdgeKind,
     /// The field path in `from` that holds the pointer, from a typed walk
     /// (index into [`Snapshot::strings`]; 0 when unknown).
-    pub label: u32,
+    pub label: StringIndex,
 }
 
 impl Edge {
     /// A conservative edge without a label.
-    pub fn new(from: u32, to: u32) -> Edge {
+    pub fn new(from: BlockIndex, to: BlockIndex) -> Edge {
         Edge {
             from,
             to,
-            ..Edge::default()
+            kind: EdgeKind::Conservative,
+            label: StringIndex::EMPTY,
         }
     }
 }
@@ -250,29 +292,29 @@ pub struct Root {
     pub kind: RootKind,
     /// A name: module path, thread name, symbol (index into
     /// [`Snapshot::strings`]).
-    pub label: u32,
+    pub label: StringIndex,
     /// Start address of the region.
     pub start: u64,
     /// Length of the region in bytes.
     pub len: u64,
     /// Blocks pointed to from the region, sorted, each once.
-    pub targets: Vec<u32>,
+    pub targets: Vec<BlockIndex>,
     /// For each target, a label (index into [`Snapshot::strings`]; 0 for
     /// none): for task and named roots, the field path that reaches it from
     /// the typed value; for static data, the symbol of the static holding
     /// the first word that points at it. Empty, or as long as `targets`.
-    pub labels: Vec<u32>,
+    pub labels: Vec<StringIndex>,
     /// The task, for [`RootKind::Task`] (index into [`Snapshot::tasks`]).
-    pub task: Option<u32>,
+    pub task: Option<TaskIndex>,
 }
 
 impl Root {
-    /// This root's label for its target block `b` (0 when it has none, or
-    /// `b` is not a target).
-    pub fn label_of(&self, b: u32) -> u32 {
+    /// This root's label for its target block `b` (the empty string when
+    /// it has none, or `b` is not a target).
+    pub fn label_of(&self, b: BlockIndex) -> StringIndex {
         match self.targets.binary_search(&b) {
-            Ok(i) => self.labels.get(i).copied().unwrap_or(0),
-            Err(_) => 0,
+            Ok(i) => self.labels.get(i).copied().unwrap_or_default(),
+            Err(_) => StringIndex::EMPTY,
         }
     }
 }
@@ -307,18 +349,18 @@ pub struct Task {
     pub id: u64,
     /// The name given with `.named()` (index into [`Snapshot::strings`]);
     /// empty for untraced tasks, which are shown by id and spawn site.
-    pub name: u32,
+    pub name: StringIndex,
     /// Where it was made (spawned): file (index into [`Snapshot::strings`]),
     /// line and column. For a task found from its cell, the line that
     /// called `tokio::spawn` (or `spawn_blocking`), from the cell's
     /// allocation stack, with column 0 (stacks record none).
-    pub file: u32,
+    pub file: StringIndex,
     /// See `file`.
     pub line: u32,
     /// See `file`.
     pub column: u32,
     /// Type of the future (index into [`Snapshot::strings`]).
-    pub future_type: u32,
+    pub future_type: StringIndex,
     /// `size_of` the future: its state machine.
     pub future_size: u64,
     /// Where it stands.
@@ -333,21 +375,21 @@ pub struct Task {
     /// See `spawned_ns`.
     pub finished_ns: u64,
     /// The live block holding the future (the task's storage), if known.
-    pub storage: Option<u32>,
+    pub storage: Option<BlockIndex>,
     /// Type of the typed value the task shares (index into
     /// [`Snapshot::strings`]; 0 for none).
-    pub value_type: u32,
+    pub value_type: StringIndex,
     /// How the task was made. Since format version 4 (older files hold
     /// traced tasks only).
     pub kind: TaskKind,
     /// The tokio task cell (index into [`Snapshot::blocks`]), when one was
     /// found for the task: for untraced tasks it is also the `storage`.
     /// Since format version 4.
-    pub cell: Option<u32>,
+    pub cell: Option<BlockIndex>,
     /// A future the spawn moved into its own box (tokio boxes futures over
     /// 16 KiB in release builds, 2 KiB in debug ones): that block (index
     /// into [`Snapshot::blocks`]), held by the cell. Since format version 4.
-    pub future_block: Option<u32>,
+    pub future_block: Option<BlockIndex>,
     /// The cell's reference count (JoinHandle, wakers, the runtime's lists),
     /// from its state word; 0 when no cell was read. Since format version 4.
     pub refs: u64,
@@ -421,10 +463,10 @@ impl TaskState {
 }
 
 /// Length and capacity of a container, from a typed walk.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Container {
     /// The container's storage block (index into [`Snapshot::blocks`]).
-    pub block: u32,
+    pub block: BlockIndex,
     /// Elements held.
     pub len: u64,
     /// Elements it has room for.

@@ -11,6 +11,7 @@
 //! target: the process's executable name with the strings, and a root's task
 //! with the tasks.
 
+use crate::index::{BlockIndex, StringIndex};
 use crate::model::Snapshot;
 
 /// The tables of a snapshot, in the order they are stored.
@@ -72,20 +73,20 @@ pub(crate) fn table(s: &Snapshot, t: Table) -> Result<(), String> {
     }
 }
 
-fn in_range(i: u32, len: usize, what: &str) -> Result<(), String> {
-    if (i as usize) < len {
+fn in_range(i: usize, len: usize, what: &str) -> Result<(), String> {
+    if i < len {
         Ok(())
     } else {
         Err(format!("{what} {i} does not exist"))
     }
 }
 
-fn string(s: &Snapshot, i: u32) -> Result<(), String> {
-    in_range(i, s.strings.len(), "string")
+fn string(s: &Snapshot, i: StringIndex) -> Result<(), String> {
+    in_range(i.index(), s.strings.len(), "string")
 }
 
-fn block(s: &Snapshot, i: u32) -> Result<(), String> {
-    in_range(i, s.blocks.len(), "block")
+fn block(s: &Snapshot, i: BlockIndex) -> Result<(), String> {
+    in_range(i.index(), s.blocks.len(), "block")
 }
 
 fn strings(s: &Snapshot) -> Result<(), String> {
@@ -98,7 +99,7 @@ fn strings(s: &Snapshot) -> Result<(), String> {
 fn frames(s: &Snapshot) -> Result<(), String> {
     for f in &s.frames {
         if let Some(m) = f.module {
-            in_range(m, s.modules.len(), "module")?;
+            in_range(m.index(), s.modules.len(), "module")?;
         }
         for sym in &f.symbols {
             string(s, sym.function)?;
@@ -117,7 +118,7 @@ fn stacks(s: &Snapshot) -> Result<(), String> {
     s.stacks
         .iter()
         .flatten()
-        .try_for_each(|&f| in_range(f, s.frames.len(), "frame"))
+        .try_for_each(|f| in_range(f.index(), s.frames.len(), "frame"))
 }
 
 fn blocks(s: &Snapshot) -> Result<(), String> {
@@ -125,7 +126,7 @@ fn blocks(s: &Snapshot) -> Result<(), String> {
         return Err("blocks are not sorted by address, or repeat".into());
     }
     for b in &s.blocks {
-        in_range(b.stack, s.stacks.len(), "stack")?;
+        in_range(b.stack.index(), s.stacks.len(), "stack")?;
         string(s, b.type_name)?;
     }
     Ok(())
@@ -172,7 +173,7 @@ fn tasks(s: &Snapshot) -> Result<(), String> {
     }
     for r in &s.roots {
         if let Some(t) = r.task {
-            in_range(t, s.tasks.len(), "task")?;
+            in_range(t.index(), s.tasks.len(), "task")?;
         }
     }
     Ok(())

@@ -9,6 +9,14 @@ use proptest::prelude::*;
 use std::path::Path;
 use turbowish_format::*;
 
+fn str_(i: u32) -> StringIndex {
+    StringIndex::new(i)
+}
+
+fn block_(i: u32) -> BlockIndex {
+    BlockIndex::new(i)
+}
+
 /// A snapshot with every table populated.
 fn rich() -> Snapshot {
     let mut s = Snapshot::default();
@@ -28,7 +36,7 @@ fn rich() -> Snapshot {
     );
     s.process = Process {
         pid: 4242,
-        exe: 1,
+        exe: str_(1),
         build_id: vec![0xde, 0xad, 0xbe, 0xef],
         start_token: 987_654,
         sequence: 2,
@@ -43,7 +51,7 @@ fn rich() -> Snapshot {
         ..Capture::default()
     };
     s.modules.push(Module {
-        path: 4,
+        path: str_(4),
         build_id: vec![1, 2],
         bias: 0x7f00_0000_0000,
         start: 0x7f00_0000_1000,
@@ -56,95 +64,95 @@ fn rich() -> Snapshot {
     };
     s.frames.push(Frame {
         addr: 0x5555_0000_1234,
-        module: Some(0),
-        symbols: vec![symbol(2, Some(3), 42), symbol(2, None, 0)],
+        module: Some(ModuleIndex::new(0)),
+        symbols: vec![symbol(str_(2), Some(str_(3)), 42), symbol(str_(2), None, 0)],
     });
     s.frames.push(Frame {
         addr: 0x5555_0000_2000,
         module: None,
         symbols: vec![],
     });
-    s.stacks.push(vec![0, 1]);
+    s.stacks.push(vec![FrameIndex::new(0), FrameIndex::new(1)]);
     let block = |addr, size, task, stack, epoch| Block {
         addr,
         size,
         task,
-        stack,
+        stack: StackIndex::new(stack),
         epoch,
-        type_name: 0,
+        type_name: StringIndex::EMPTY,
     };
     s.blocks = vec![
         block(0x5555_6000_0010, 24, 0, 1, 0),
         block(0x5555_6000_0040, 64, 17, 0, 1),
         block(0x7f11_0000_0000, 4096, u64::MAX, 1, 2),
     ];
-    s.blocks[2].type_name = 8;
+    s.blocks[2].type_name = str_(8);
     s.edges = vec![
-        Edge::new(0, 2),
+        Edge::new(block_(0), block_(2)),
         Edge {
-            from: 2,
-            to: 0,
+            from: block_(2),
+            to: block_(0),
             kind: EdgeKind::Typed,
-            label: 9,
+            label: str_(9),
         },
         Edge {
-            from: 2,
-            to: 1,
+            from: block_(2),
+            to: block_(1),
             kind: EdgeKind::Shared,
-            label: 9,
+            label: str_(9),
         },
     ];
     s.tasks = vec![Task {
         serial: 1,
         id: 17,
-        name: 6,
-        file: 3,
+        name: str_(6),
+        file: str_(3),
         line: 12,
         column: 5,
-        future_type: 7,
+        future_type: str_(7),
         future_size: 20_000,
         state: TaskState::Completed,
         polls: 3,
         spawned_ns: 1,
         last_poll_ns: 2,
         finished_ns: 3,
-        storage: Some(1),
-        value_type: 8,
+        storage: Some(block_(1)),
+        value_type: str_(8),
         kind: TaskKind::Tokio,
-        cell: Some(1),
-        future_block: Some(2),
+        cell: Some(block_(1)),
+        future_block: Some(block_(2)),
         refs: 3,
     }];
     s.containers = vec![Container {
-        block: 2,
+        block: block_(2),
         len: 3,
         capacity: 512,
     }];
     s.roots = vec![
         Root {
             kind: RootKind::Static,
-            label: 4,
+            label: str_(4),
             start: 0x5555_0010_0000,
             len: 4096,
-            targets: vec![0, 2],
+            targets: vec![block_(0), block_(2)],
             ..Root::default()
         },
         Root {
             kind: RootKind::ThreadStack,
-            label: 5,
+            label: str_(5),
             start: 0x7ffc_0000_0000,
             len: 8192,
-            targets: vec![1],
+            targets: vec![block_(1)],
             ..Root::default()
         },
         Root {
             kind: RootKind::Task,
-            label: 6,
+            label: str_(6),
             start: 0x5555_6000_0040,
             len: 20_000,
-            targets: vec![1, 2],
-            labels: vec![0, 9],
-            task: Some(0),
+            targets: vec![block_(1), block_(2)],
+            labels: vec![StringIndex::EMPTY, str_(9)],
+            task: Some(TaskIndex::new(0)),
         },
     ];
     s
@@ -244,13 +252,13 @@ fn versions_outside_the_readable_range_are_named() {
 #[test]
 fn bad_task_and_label_indices_are_refused() {
     let mut s = rich();
-    s.tasks[0].storage = Some(99);
+    s.tasks[0].storage = Some(block_(99));
     assert!(matches!(write(&s, Vec::new()), Err(Error::Invalid(_))));
     let mut s = rich();
-    s.edges[1].label = 999;
+    s.edges[1].label = str_(999);
     assert!(matches!(write(&s, Vec::new()), Err(Error::Invalid(_))));
     let mut s = rich();
-    s.roots[2].task = Some(5);
+    s.roots[2].task = Some(TaskIndex::new(5));
     assert!(matches!(write(&s, Vec::new()), Err(Error::Invalid(_))));
     let mut s = rich();
     s.roots[2].labels.pop();
@@ -300,7 +308,7 @@ fn the_writer_refuses_invalid_snapshots() {
     let mut unsorted = rich();
     unsorted.blocks.swap(0, 1);
     let mut dangling = rich();
-    dangling.edges.push(Edge::new(2, 9));
+    dangling.edges.push(Edge::new(block_(2), block_(9)));
     let mut no_empty_string = rich();
     no_empty_string.strings[0] = "x".into();
     for (s, what) in [
@@ -373,16 +381,16 @@ fn a_synthetic_heap_costs_under_8_bytes_per_block() {
             addr,
             size,
             task: 1 + next() % 200,
-            stack: (next() % 300) as u32,
+            stack: StackIndex::new((next() % 300) as u32),
             epoch: i / 70_000,
-            type_name: 0,
+            type_name: StringIndex::EMPTY,
         });
     }
     for from in 0..n {
         for _ in 0..(next() % 4) / 2 + 1 {
             let near = (next() % 64) as i64 - 32;
             let to = (i64::from(from) + near).clamp(0, i64::from(n) - 1) as u32;
-            s.edges.push(Edge::new(from, to));
+            s.edges.push(Edge::new(block_(from), block_(to)));
         }
     }
     s.edges.sort();
@@ -416,19 +424,19 @@ fn snapshots() -> impl Strategy<Value = Snapshot> {
                     addr,
                     size,
                     task,
-                    stack,
+                    stack: StackIndex::new(stack),
                     epoch,
-                    type_name: 0,
+                    type_name: StringIndex::EMPTY,
                 })
                 .collect();
             let n = s.blocks.len() as u32;
             s.edges = edges
                 .into_iter()
                 .filter(|&(f, t)| f < n && t < n)
-                .map(|(from, to)| Edge::new(from, to))
+                .map(|(from, to)| Edge::new(block_(from), block_(to)))
                 .collect();
             s.roots.push(Root {
-                targets: targets.into_iter().filter(|&t| t < n).collect(),
+                targets: targets.into_iter().filter(|&t| t < n).map(block_).collect(),
                 ..Root::default()
             });
             s
@@ -616,7 +624,7 @@ fn bad_crafted_tables_are_refused_with_their_reason() {
     type Edit = fn(&mut RawTables);
     let cases: [(&str, Edit); 9] = [
         ("string 0", |t| t.strings[0] = "x".into()),
-        ("string 5", |t| t.process.exe = 5),
+        ("string 5", |t| t.process.exe = str_(5)),
         ("stack 0", |t| t.stacks.clear()),
         ("not sorted by address", |t| t.blocks.0[1] = 0),
         ("columns differ", |t| t.blocks.4.push(0)),

@@ -75,22 +75,22 @@ fn expected() -> Snapshot {
     let main = b.symbol("svc::main", Some("/opt/svc/src/main.rs"), 17);
     let f0 = b.frame(Frame {
         addr: 0x5555_0000_1200,
-        module: Some(0),
+        module: Some(ModuleIndex::new(0)),
         symbols: vec![alloc],
     });
     let f1 = b.frame(Frame {
         addr: 0x5555_0000_2000,
-        module: Some(0),
+        module: Some(ModuleIndex::new(0)),
         symbols: vec![inlined, insert],
     });
     let f2 = b.frame(Frame {
         addr: 0x5555_0000_2100,
-        module: Some(0),
+        module: Some(ModuleIndex::new(0)),
         symbols: vec![main],
     });
     let f3 = b.frame(Frame {
         addr: 0x7f00_0002_9abc,
-        module: Some(1),
+        module: Some(ModuleIndex::new(1)),
         symbols: vec![],
     });
     let cache_stack = b.stack(&[f0, f1, f2]);
@@ -124,6 +124,7 @@ fn expected() -> Snapshot {
         symbol,
         file,
     ] = names;
+    let none = StringIndex::EMPTY;
     let s = b.snapshot_mut();
     s.process = Process {
         pid: 4242,
@@ -169,6 +170,7 @@ fn expected() -> Snapshot {
             end: 0x7f00_001b_d000,
         },
     ];
+    let no_stack = StackIndex::EMPTY;
     let block = |addr, size, task, stack, epoch, type_name| Block {
         addr,
         size,
@@ -178,34 +180,34 @@ fn expected() -> Snapshot {
         type_name,
     };
     s.blocks = vec![
-        block(0x5555_6000_0010, 256, 0, 0, 0, 0),
+        block(0x5555_6000_0010, 256, 0, no_stack, 0, none),
         block(0x5555_6000_0200, 512, 7, cache_stack, 1, arc),
-        block(0x5555_6000_0500, 640, 7, cache_stack, 2, 0),
-        block(0x5555_6000_0800, 640, 8, libc_stack, 2, 0),
-        block(0x5555_6000_0b00, 640, 9, libc_stack, 3, 0),
+        block(0x5555_6000_0500, 640, 7, cache_stack, 2, none),
+        block(0x5555_6000_0800, 640, 8, libc_stack, 2, none),
+        block(0x5555_6000_0b00, 640, 9, libc_stack, 3, none),
         block(0x5555_6000_1000, 4096, 7, cache_stack, 3, vec),
-        block(0x7f11_0000_0000, 2256, u64::MAX, 0, 0, 0),
+        block(0x7f11_0000_0000, 2256, u64::MAX, no_stack, 0, none),
     ];
     let edge = |from, to, kind, label| Edge {
-        from,
-        to,
+        from: BlockIndex::new(from),
+        to: BlockIndex::new(to),
         kind,
         label,
     };
     s.edges = vec![
-        edge(0, 1, EdgeKind::Conservative, 0),
+        edge(0, 1, EdgeKind::Conservative, none),
         edge(1, 5, EdgeKind::Typed, field),
-        edge(2, 1, EdgeKind::Typed, 0),
-        edge(3, 2, EdgeKind::Conservative, 0),
+        edge(2, 1, EdgeKind::Typed, none),
+        edge(3, 2, EdgeKind::Conservative, none),
         edge(4, 1, EdgeKind::Shared, field),
-        edge(6, 6, EdgeKind::Conservative, 0),
+        edge(6, 6, EdgeKind::Conservative, none),
     ];
-    let root = |kind, label, start, len, targets: &[u32], labels: &[u32], task| Root {
+    let root = |kind, label, start, len, targets: &[u32], labels: &[StringIndex], task| Root {
         kind,
         label,
         start,
         len,
-        targets: targets.to_vec(),
+        targets: targets.iter().copied().map(BlockIndex::new).collect(),
         labels: labels.to_vec(),
         task,
     };
@@ -243,10 +245,10 @@ fn expected() -> Snapshot {
             0x5555_6000_0500,
             640,
             &[1, 2],
-            &[field, 0],
-            Some(0),
+            &[field, none],
+            Some(TaskIndex::new(0)),
         ),
-        root(RootKind::Named, config, 0, 0, &[1], &[0], None),
+        root(RootKind::Named, config, 0, 0, &[1], &[none], None),
     ];
     let task = |serial, id, name, state, polls, storage: Option<u32>| Task {
         serial,
@@ -265,18 +267,18 @@ fn expected() -> Snapshot {
             TaskState::Completed | TaskState::Cancelled => 1_700_000_000_100_000_000,
             _ => 0,
         },
-        storage,
-        value_type: if serial == 1 { arc } else { 0 },
+        storage: storage.map(BlockIndex::new),
+        value_type: if serial == 1 { arc } else { none },
         kind: TaskKind::Traced,
-        cell: storage.filter(|_| serial == 2),
+        cell: storage.filter(|_| serial == 2).map(BlockIndex::new),
         future_block: None,
         refs: if serial == 2 { 2 } else { 0 },
     };
     // Tasks found from their tokio cells: no serial, name, polls or times.
-    let cell_task = |id, kind, state, cell, future_block, refs| Task {
+    let cell_task = |id, kind, state, cell: u32, future_block: Option<u32>, refs| Task {
         serial: 0,
         id,
-        name: 0,
+        name: none,
         file,
         line: 70,
         column: 0,
@@ -287,23 +289,23 @@ fn expected() -> Snapshot {
         spawned_ns: 0,
         last_poll_ns: 0,
         finished_ns: 0,
-        storage: Some(cell),
-        value_type: 0,
+        storage: Some(BlockIndex::new(cell)),
+        value_type: none,
         kind,
-        cell: Some(cell),
-        future_block,
+        cell: Some(BlockIndex::new(cell)),
+        future_block: future_block.map(BlockIndex::new),
         refs,
     };
     s.tasks = vec![
         task(1, 7, conn, TaskState::Pending, 12, Some(2)),
         task(2, 8, flush, TaskState::Running, 3, Some(3)),
         task(3, 9, gc, TaskState::Completed, 1, Some(4)),
-        task(4, 1 << 40, 0, TaskState::Cancelled, 0, None),
+        task(4, 1 << 40, none, TaskState::Cancelled, 0, None),
         cell_task(21, TaskKind::Tokio, TaskState::Notified, 6, Some(5), 3),
         cell_task(22, TaskKind::Blocking, TaskState::Pending, 0, None, 1),
     ];
     s.containers = vec![Container {
-        block: 5,
+        block: BlockIndex::new(5),
         len: 1000,
         capacity: 4096,
     }];

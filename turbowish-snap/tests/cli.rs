@@ -9,6 +9,16 @@ use turbowish_snap::*;
 
 /// Runs `turbowish` with `args`, at a fixed terminal width and without
 /// forced colors, so help text is the same everywhere.
+/// Block `i`.
+fn blk(i: u32) -> BlockIndex {
+    BlockIndex::new(i)
+}
+
+/// Blocks `of`.
+fn blks(of: &[u32]) -> Vec<BlockIndex> {
+    of.iter().copied().map(blk).collect()
+}
+
 fn turbowish(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_turbowish"))
         .args(args)
@@ -49,13 +59,13 @@ fn temp_dir(name: &str) -> PathBuf {
 
 /// Adds a frame of the executable whose symbols are `(function, file,
 /// line)`, innermost first.
-fn frame(b: &mut Builder, addr: u64, symbols: &[(&str, Option<&str>, u32)]) -> u32 {
+fn frame(b: &mut Builder, addr: u64, symbols: &[(&str, Option<&str>, u32)]) -> FrameIndex {
     let symbols = (symbols.iter())
         .map(|&(function, file, line)| b.symbol(function, file, line))
         .collect();
     b.frame(Frame {
         addr,
-        module: Some(0),
+        module: Some(ModuleIndex::new(0)),
         symbols,
     })
 }
@@ -224,12 +234,13 @@ fn service() -> Snapshot {
         task,
         stack,
         epoch,
-        type_name: 0,
+        type_name: StringIndex::EMPTY,
     };
+    let none = StackIndex::EMPTY;
     b.snapshot_mut().blocks = vec![
-        block(0x5555_6000_0010, 24, 0, 0, 0),
+        block(0x5555_6000_0010, 24, 0, none, 0),
         block(0x5555_6000_0030, 48, 0, runtime_stack, 0),
-        block(0x5555_6000_0070, 24, 0, 0, 1),
+        block(0x5555_6000_0070, 24, 0, none, 1),
         block(0x5555_6000_1000, 2048, 3, cache_stack, 1),
         block(0x5555_6000_2000, 1024, 3, cache_stack, 2),
         block(0x5555_6000_3000, 100, 7, proto_stack, 2),
@@ -238,7 +249,7 @@ fn service() -> Snapshot {
         block(0x7f11_0000_0000, CONN_BYTES, 7, conn_stack, 2),
     ];
     b.snapshot_mut().edges = [(3, 4), (4, 3), (5, 6), (8, 5), (8, 7)]
-        .map(|(from, to)| Edge::new(from, to))
+        .map(|(from, to)| Edge::new(blk(from), blk(to)))
         .to_vec();
     let label = b.string("/opt/svc/bin/svc");
     let thread = b.string("thread tokio-runtime-worker");
@@ -247,7 +258,7 @@ fn service() -> Snapshot {
         label,
         start,
         len: 4096,
-        targets: targets.to_vec(),
+        targets: blks(targets),
         ..Root::default()
     };
     b.snapshot_mut().roots = vec![
@@ -284,7 +295,7 @@ fn service() -> Snapshot {
             future_size: 2048,
             polls: 12,
             last_poll_ns: TIME_NS - 3_000_000_000,
-            storage: Some(3),
+            storage: Some(blk(3)),
             ..task(3, TaskState::Pending)
         },
         Task {
@@ -295,14 +306,14 @@ fn service() -> Snapshot {
             future_size: 640,
             polls: 3,
             last_poll_ns: TIME_NS - 250_000_000,
-            storage: Some(8),
+            storage: Some(blk(8)),
             ..task(7, TaskState::Pending)
         },
         task(9, TaskState::Completed),
     ];
     b.snapshot_mut().blocks[4].type_name = b.string("alloc::vec::Vec<u8>");
     b.snapshot_mut().containers = vec![Container {
-        block: 4,
+        block: blk(4),
         len: 1,
         capacity: 4,
     }];
@@ -344,19 +355,19 @@ fn service_later() -> Snapshot {
         block(0x5555_6000_7000, 512, 7, &proto),
         s.blocks[8],
     ];
-    s.blocks[9].type_name = 0;
+    s.blocks[9].type_name = StringIndex::EMPTY;
     s.edges = [(3, 4), (4, 3), (4, 9), (5, 6), (7, 8), (11, 5)]
-        .map(|(from, to)| Edge::new(from, to))
+        .map(|(from, to)| Edge::new(blk(from), blk(to)))
         .to_vec();
-    s.roots[2].targets = vec![7, 11];
-    s.containers[0].block = 4;
+    s.roots[2].targets = blks(&[7, 11]);
+    s.containers[0].block = blk(4);
     s.tasks[0].last_poll_ns = s.process.time_ns - 65_000_000_000;
-    s.tasks[1].storage = Some(11);
-    s.tasks[2].storage = Some(9);
+    s.tasks[1].storage = Some(blk(11));
+    s.tasks[2].storage = Some(blk(9));
     s.tasks.push(Task {
         serial: 11,
         id: 11,
-        storage: Some(7),
+        storage: Some(blk(7)),
         polls: 2,
         ..s.tasks[1].clone()
     });
@@ -422,7 +433,7 @@ fn wide() -> Snapshot {
         let type_name = b.string(&format!("alloc::vec::Vec<svc::T{i}>"));
         for (k, size) in [(0, 640), (1, 1000 + u64::from(i)), (2, 24)] {
             let task = [0, u64::from(i) + 1, 0][k];
-            let type_name = [0, type_name, 0][k];
+            let type_name = [StringIndex::EMPTY, type_name, StringIndex::EMPTY][k];
             let addr = 0x5555_6000_0000 + 0x1_0000 * u64::from(i) + 0x1000 * k as u64;
             blocks.push(Block {
                 addr,
@@ -439,10 +450,12 @@ fn wide() -> Snapshot {
     s.process.sequence = 1;
     s.process.epoch = 1;
     s.blocks = blocks;
-    s.edges = (0..WIDE).map(|i| Edge::new(3 * i, 3 * i + 1)).collect();
+    s.edges = (0..WIDE)
+        .map(|i| Edge::new(blk(3 * i), blk(3 * i + 1)))
+        .collect();
     s.containers = (0..WIDE)
         .map(|i| Container {
-            block: 3 * i + 1,
+            block: blk(3 * i + 1),
             len: 1,
             capacity: 4,
         })
@@ -452,8 +465,8 @@ fn wide() -> Snapshot {
         let s = b.snapshot_mut();
         s.roots.push(Root {
             kind: RootKind::Task,
-            targets: vec![3 * i],
-            task: Some(i),
+            targets: vec![blk(3 * i)],
+            task: Some(TaskIndex::new(i)),
             ..Root::default()
         });
         s.tasks.push(Task {
@@ -463,7 +476,7 @@ fn wide() -> Snapshot {
             line: 10 + i,
             future_type,
             future_size: 600 + u64::from(i),
-            storage: Some(3 * i),
+            storage: Some(blk(3 * i)),
             ..Task::default()
         });
     }
@@ -486,11 +499,18 @@ fn every_list_shows_ten_rows_by_default_and_all_with_top_0() {
     write_file(&later, &b).unwrap();
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
     let idle = ["--idle", "0", "--min-bytes", "0"];
-    let commands: [(Vec<&str>, &[&str]); 8] = [
+    let commands: [(Vec<&str>, &[&str]); 9] = [
         (
             vec!["summary", a],
-            &["/top_tasks", "/top_spawn_sites", "/top_types", "/top_sites"],
+            &[
+                "/top_tasks",
+                "/top_spawn_sites",
+                "/top_dominators",
+                "/top_types",
+                "/top_sites",
+            ],
         ),
+        (vec!["dominators", a], &["/children"]),
         (vec!["tasks", a], &["/tasks"]),
         (vec!["diff", a, b], &["/spawn_sites", "/groups/rows"]),
         (
@@ -532,8 +552,10 @@ fn every_list_shows_ten_rows_by_default_and_all_with_top_0() {
 fn every_json_output_is_one_pretty_object() {
     let (a, b) = write_pair("json-objects");
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
-    let commands: [&[&str]; 8] = [
+    let commands: [&[&str]; 10] = [
         &["summary", a],
+        &["dominators", a],
+        &["dominators", a, "--task", "7"],
         &["tasks", a],
         &["diff", a, b],
         &["leaks", b],
@@ -756,6 +778,95 @@ fn retainers_of_one_block_name_sizes_and_tasks() {
 }
 
 #[test]
+fn dominators_text() {
+    let snap = service();
+    insta::assert_snapshot!(
+        "dominators_text",
+        run_on("dominators-text", &snap, "dominators", &[])
+    );
+    let below = run_on("dominators-task", &snap, "dominators", &["--task", "7"]);
+    insta::assert_snapshot!("dominators_text_of_a_task", below);
+}
+
+/// `dominators --json`: the tree below a task's future, level by level,
+/// cut by `--depth`, `--top` and `--min-bytes`, what is cut counted.
+#[test]
+fn dominators_json_cuts_levels_and_counts_what_it_cuts() {
+    let path = write_snapshot("dominators-json", &service());
+    let file = path.to_str().unwrap();
+    let json = |extra: &[&str]| -> serde_json::Value {
+        let out = ok_stdout(&[&["dominators", file, "--json", "--task", "7"], extra].concat());
+        serde_json::from_str(&out).expect("JSON")
+    };
+    // Task 7's future (block 8) holds blocks 5 and 7; 5 holds 6.
+    let v = json(&[]);
+    assert_eq!(v["block"]["task"]["id"], 7, "{v:#}");
+    assert_eq!(
+        v["block"]["held_by"],
+        "stack of thread tokio-runtime-worker"
+    );
+    assert_eq!(v["retained"], CONN_BYTES + 300, "{v:#}");
+    assert_eq!(v["retained_blocks"], 4);
+    let children = v["children"].as_array().unwrap();
+    let retained: Vec<&serde_json::Value> = children.iter().map(|c| &c["retained"]).collect();
+    assert_eq!(retained, [200, 100], "biggest first: {v:#}");
+    assert_eq!(children[0]["retained_blocks"], 2);
+    assert_eq!(children[0]["children"][0]["address"], "0x555560003080");
+    assert!(
+        children[0].get("held_by").is_none(),
+        "held by the node above"
+    );
+    let shallow = json(&["--depth", "1"]);
+    assert_eq!(shallow["children"][0]["children"], serde_json::json!([]));
+    assert_eq!(shallow["children"][0]["omitted"]["children"], 1);
+    let top = json(&["--top", "1"]);
+    assert_eq!(top["children"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        top["omitted"],
+        serde_json::json!({"children": 1, "retained": 100})
+    );
+    let big = json(&["--min-bytes", "150"]);
+    assert_eq!(big["children"].as_array().unwrap().len(), 1);
+    assert_eq!(big["omitted"]["retained"], 100);
+}
+
+#[test]
+fn dominators_refuses_what_it_cannot_find() {
+    let mut snap = service();
+    snap.roots[2].targets.clear(); // nothing holds task 7's future any more
+    let path = write_snapshot("dominators-errors", &snap);
+    let file = path.to_str().unwrap();
+    for (args, message) in [
+        (
+            vec!["dominators", file, "--block", "0x1"],
+            "no live block at or containing address 0x1",
+        ),
+        (
+            vec!["dominators", file, "--task", "12345"],
+            "no traced task with id 12345",
+        ),
+        (
+            vec!["dominators", file, "--task", "9"],
+            "task 9 has no known storage",
+        ),
+        (
+            vec!["dominators", file, "--block", "0x7f1100000010"],
+            "no root reaches the block at 0x7f1100000000",
+        ),
+    ] {
+        let err = single_line_error(&turbowish(&args));
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+    for usage in [
+        &["dominators", file, "--block", "0x1", "--task", "7"][..],
+        &["dominators", file, "--depth", "0"],
+        &["dominators", file, "--block", "zz"],
+    ] {
+        assert_eq!(turbowish(usage).status.code(), Some(2), "{usage:?}");
+    }
+}
+
+#[test]
 fn colors_only_when_forced_or_on_a_terminal_and_never_with_no_color() {
     let path = write_snapshot("colors", &service());
     let file = path.to_str().expect("utf-8 path");
@@ -786,7 +897,7 @@ fn colors_only_when_forced_or_on_a_terminal_and_never_with_no_color() {
 #[test]
 fn leaks_counts_every_zombie_when_the_list_is_cut() {
     let mut snap = service();
-    snap.tasks[2].storage = Some(2);
+    snap.tasks[2].storage = Some(blk(2));
     snap.tasks[0].state = TaskState::Cancelled;
     let out = run_on("leaks-top", &snap, "leaks", &["--top", "1", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
@@ -1167,7 +1278,7 @@ fn hostile() -> (Snapshot, String) {
         s.push_str("\x1b]52;c;SGk=\x07\r\x1b[2J\u{202e}");
     }
     let long = format!("evil{}", "x".repeat(70_000));
-    let long_name = snap.strings.len() as u32;
+    let long_name = StringIndex::new(snap.strings.len() as u32);
     snap.strings.push(long.clone());
     for t in &mut snap.tasks {
         (t.name, t.future_type) = (long_name, long_name);
@@ -1237,9 +1348,14 @@ const REGISTRY: &str = "/home/dev/.cargo/registry/src/index.crates.io-1949cf8c6b
 
 /// Adds a frame in module `module` (0: the executable, 1: libc) whose
 /// symbols are `(function, file, line)`, innermost first.
-fn frame_in(b: &mut Builder, module: u32, addr: u64, symbols: &[(&str, Option<&str>, u32)]) -> u32 {
+fn frame_in(
+    b: &mut Builder,
+    module: u32,
+    addr: u64,
+    symbols: &[(&str, Option<&str>, u32)],
+) -> FrameIndex {
     let frame = frame(b, addr, symbols);
-    b.snapshot_mut().frames[frame as usize].module = Some(module);
+    b.snapshot_mut().frames[frame].module = Some(ModuleIndex::new(module));
     frame
 }
 
@@ -1379,7 +1495,7 @@ fn dependencies() -> Snapshot {
         task: 7,
         stack,
         epoch: 0,
-        type_name: 0,
+        type_name: StringIndex::EMPTY,
     };
     let s = b.snapshot_mut();
     s.blocks = vec![
@@ -1395,7 +1511,7 @@ fn dependencies() -> Snapshot {
         label: exe,
         start: 0x5555_0200_0000,
         len: 4096,
-        targets: vec![0, 1, 5],
+        targets: blks(&[0, 1, 5]),
         ..Root::default()
     });
     b.build()
@@ -1427,7 +1543,11 @@ fn sites_name_their_crate_and_rows_named_alike_are_merged() {
         (&4.into(), &5.into(), &400.into())
     );
     let text = summary("dependencies-text", &snap, &[]);
-    assert_eq!(text.matches(COPY).count(), 1, "{text}");
+    let sites_list = text
+        .split("allocation sites, by live bytes")
+        .nth(1)
+        .unwrap();
+    assert_eq!(sites_list.matches(COPY).count(), 1, "{text}");
 
     let sites = run_on("dependencies-sites", &snap, "sites", &["--json"]);
     let sites: serde_json::Value = serde_json::from_str(&sites).unwrap();
@@ -1588,6 +1708,8 @@ fn a_closed_pipe_ends_the_cli_quietly() {
         &["summary", file, "--top", "0"],
         &["summary", file, "--top", "0", "--json"],
         &["leaks", file, "--top", "0", "--json"],
+        &["dominators", file, "--top", "0"],
+        &["dominators", file, "--top", "0", "--json"],
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_turbowish"))
             .args(args)

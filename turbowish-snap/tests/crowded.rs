@@ -7,7 +7,11 @@ use std::time::{Duration, Instant};
 use turbowish_snap::analysis::graph::HeapGraph;
 use turbowish_snap::analysis::retained::Retained;
 use turbowish_snap::analysis::tasks::{SHARED_WITH_CAP, task_rows};
-use turbowish_snap::{Block, Edge, Root, RootKind, Snapshot, Task};
+use turbowish_snap::{Block, BlockIndex, Edge, Root, RootKind, Snapshot, Task, TaskIndex};
+
+fn b(i: u32) -> BlockIndex {
+    BlockIndex::new(i)
+}
 
 const TASKS: u32 = 10_000;
 const CHAIN: u32 = 100_000;
@@ -42,21 +46,21 @@ fn crowded() -> Snapshot {
         .collect();
     let mut edges = Vec::new();
     for t in 0..TASKS {
-        edges.push(Edge::new(t, shared));
-        edges.push(Edge::new(t, private(t)));
+        edges.push(Edge::new(b(t), b(shared)));
+        edges.push(Edge::new(b(t), b(private(t))));
     }
-    edges.extend((chain..chain + CHAIN - 1).map(|b| Edge::new(b, b + 1)));
+    edges.extend((chain..chain + CHAIN - 1).map(|i| Edge::new(b(i), b(i + 1))));
     let mut roots: Vec<Root> = (0..TASKS)
         .map(|t| Root {
             kind: RootKind::Task,
-            targets: vec![t],
-            task: Some(t),
+            targets: vec![b(t)],
+            task: Some(TaskIndex::new(t)),
             ..Root::default()
         })
         .collect();
     roots.push(Root {
         kind: RootKind::Static,
-        targets: vec![chain],
+        targets: vec![b(chain)],
         ..Root::default()
     });
     Snapshot {
@@ -67,7 +71,7 @@ fn crowded() -> Snapshot {
             .map(|t| Task {
                 serial: u64::from(t) + 1,
                 id: u64::from(t) + 1,
-                storage: Some(t),
+                storage: Some(b(t)),
                 ..Task::default()
             })
             .collect(),
@@ -96,9 +100,10 @@ fn ten_thousand_tasks_sharing_one_block_are_counted_exactly_and_fast() {
         assert_eq!((row.shared, row.shared_blocks), (SHARED, 1), "task {t}");
         assert_eq!(row.shared_with_tasks, u64::from(TASKS) - 1, "task {t}");
         assert!(row.shared_with_exact, "task {t}");
-        let first: Vec<u32> = (0..TASKS)
+        let first: Vec<TaskIndex> = (0..TASKS)
             .filter(|&o| o != t)
             .take(SHARED_WITH_CAP)
+            .map(TaskIndex::new)
             .collect();
         assert_eq!(row.shared_with, first, "task {t}");
     }

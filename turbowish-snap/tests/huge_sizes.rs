@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use turbowish_snap::analysis::diff::{delta, group_changes, match_blocks};
-use turbowish_snap::{Block, Container, Edge, Root, RootKind, Snapshot, Task, write_file};
+use turbowish_snap::{
+    Block, BlockIndex, Container, Edge, Root, RootKind, Snapshot, StackIndex, StringIndex, Task,
+    TaskIndex, write_file,
+};
 
 const HUGE: u64 = u64::MAX - 10;
 
@@ -32,32 +35,33 @@ fn snapshot(sequence: u32) -> Snapshot {
             size,
             epoch,
             task: [1, 2, 0, 0, 9][i as usize],
-            stack: (i % 2) as u32,
-            type_name: 2,
+            stack: StackIndex::new((i % 2) as u32),
+            type_name: StringIndex::new(2),
         })
         .collect();
-    s.edges = vec![Edge::new(0, 2), Edge::new(1, 2)];
+    let b = BlockIndex::new;
+    s.edges = vec![Edge::new(b(0), b(2)), Edge::new(b(1), b(2))];
     s.tasks = (0..2)
         .map(|t| Task {
             serial: u64::from(t) + 1,
             id: u64::from(t) + 1,
-            file: 1,
+            file: StringIndex::new(1),
             line: 3,
-            storage: Some(t),
+            storage: Some(b(t)),
             ..Task::default()
         })
         .collect();
     s.roots = (0..2)
         .map(|t| Root {
             kind: RootKind::Task,
-            targets: vec![t],
-            task: Some(t),
+            targets: vec![b(t)],
+            task: Some(TaskIndex::new(t)),
             ..Root::default()
         })
         .collect();
     s.containers = [0, 2]
         .map(|block| Container {
-            block,
+            block: b(block),
             len: 1,
             capacity: 4,
         })

@@ -31,7 +31,7 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::path::Path;
 use turbowish_format::StringTable;
-use turbowish_format::{Frame, Module, Snapshot, Symbol};
+use turbowish_format::{Frame, FrameIndex, Module, ModuleIndex, Snapshot, StringIndex, Symbol};
 
 type Slice<'a> = gimli::EndianSlice<'a, gimli::RunTimeEndian>;
 
@@ -56,7 +56,7 @@ pub(crate) fn add_stacks_then<R>(
     then: impl FnOnce(&mut Snapshot, &Names<'_, '_>) -> R,
 ) -> R {
     let mut tables = Tables::new(snap);
-    let module_ids: Vec<u32> = modules.iter().map(|m| tables.module(m)).collect();
+    let module_ids: Vec<ModuleIndex> = modules.iter().map(|m| tables.module(m)).collect();
     // The mapped files live here, outside the resolver, because its parsed
     // DWARF and symbol tables borrow their bytes.
     let sources: Vec<OnceCell<Option<Source>>> = modules.iter().map(|_| OnceCell::new()).collect();
@@ -139,7 +139,7 @@ struct Tables<'s> {
     snap: &'s mut Snapshot,
     strings: StringTable,
     /// (address, is first in its stack) to frame index.
-    frames: HashMap<(usize, bool), u32>,
+    frames: HashMap<(usize, bool), FrameIndex>,
 }
 
 impl<'s> Tables<'s> {
@@ -152,12 +152,12 @@ impl<'s> Tables<'s> {
     }
 
     /// The index of `s` in the string table, adding it if new.
-    fn string(&mut self, s: &str) -> u32 {
+    fn string(&mut self, s: &str) -> StringIndex {
         self.strings.intern(self.snap, s)
     }
 
     /// Adds `m` to the module table and returns its index.
-    fn module(&mut self, m: &LoadedModule) -> u32 {
+    fn module(&mut self, m: &LoadedModule) -> ModuleIndex {
         let path = self.string(&m.path);
         let start = m.code.iter().map(|r| r.0).min().unwrap_or(0);
         let end = m.code.iter().map(|r| r.1).max().unwrap_or(0);
@@ -168,11 +168,17 @@ impl<'s> Tables<'s> {
             start,
             end,
         });
-        self.snap.modules.len() as u32 - 1
+        ModuleIndex::new(self.snap.modules.len() as u32 - 1)
     }
 
     /// The index of the frame for `addr`, resolving and adding it if new.
-    fn frame(&mut self, r: &Resolver<'_>, module_ids: &[u32], addr: usize, first: bool) -> u32 {
+    fn frame(
+        &mut self,
+        r: &Resolver<'_>,
+        module_ids: &[ModuleIndex],
+        addr: usize,
+        first: bool,
+    ) -> FrameIndex {
         if let Some(&i) = self.frames.get(&(addr, first)) {
             return i;
         }
@@ -187,7 +193,7 @@ impl<'s> Tables<'s> {
                 line: s.line,
             })
             .collect();
-        let i = self.snap.frames.len() as u32;
+        let i = FrameIndex::new(self.snap.frames.len() as u32);
         self.snap.frames.push(Frame {
             addr: addr as u64,
             module: module.map(|m| module_ids[m]),
@@ -486,9 +492,10 @@ mod tests {
 
     /// The frames of `snap`'s stack `stack` that name the site function.
     fn site_symbols(snap: &Snapshot, stack: usize) -> Vec<(usize, &Symbol)> {
-        let frames = snap.stacks[stack].iter().map(|&f| &snap.frames[f as usize]);
+        let frames = snap.stacks[stack].iter().map(|&f| &snap.frames[f]);
         let named = |s: &&Symbol| {
-            snap.strings[s.function as usize].ends_with("turbowish_unique_symbol_site")
+            snap.string(s.function)
+                .ends_with("turbowish_unique_symbol_site")
         };
         (frames.enumerate())
             .flat_map(|(i, f)| f.symbols.iter().filter(named).map(move |s| (i, s)))
@@ -496,7 +503,7 @@ mod tests {
     }
 
     fn file_of<'s>(snap: &'s Snapshot, s: &Symbol) -> &'s str {
-        s.file.map_or("", |f| &snap.strings[f as usize])
+        s.file.map_or("", |f| snap.string(f))
     }
 
     #[test]
@@ -518,7 +525,8 @@ mod tests {
             sym.line
         );
         assert_eq!(snap.strings[0], "");
-        assert_eq!(snap.frames[snap.stacks[1][i] as usize].module, Some(0));
+        let frame = &snap.frames[snap.stacks[1][i]];
+        assert_eq!(frame.module, Some(ModuleIndex::new(0)));
     }
 
     #[test]
@@ -552,7 +560,8 @@ mod tests {
     fn address_in_no_module_has_no_module_and_no_symbols() {
         let mut snap = Snapshot::default();
         add_stacks(&mut snap, &loaded_modules(), &[&[8, 8, 16]]);
-        assert_eq!(snap.stacks[1], [0, 1, 2]);
+        let frames: Vec<FrameIndex> = (0..3).map(FrameIndex::new).collect();
+        assert_eq!(snap.stacks[1], frames);
         assert_eq!(snap.frames[0].addr, 8);
         assert_eq!(snap.frames[1].addr, 8);
         for f in &snap.frames {
@@ -569,9 +578,9 @@ mod tests {
         let modules = loaded_modules();
         add_stacks(&mut snap, &modules, &[&[getpid]]);
         let frame = &snap.frames[0];
-        let module = &modules[frame.module.unwrap() as usize];
+        let module = &modules[frame.module.unwrap().index()];
         assert!(module.path.contains("libc"), "{module:?}");
-        let name = &snap.strings[frame.symbols.last().unwrap().function as usize];
+        let name = snap.string(frame.symbols.last().unwrap().function);
         assert!(name.contains("getpid"), "{name}");
     }
 
@@ -647,7 +656,8 @@ mod tests {
             .iter()
             .map(|f| (f.module, f.symbols.len()))
             .collect();
-        assert_eq!(got, [(Some(0), 0), (Some(1), 0), (Some(2), 0)]);
+        let m = |i| Some(ModuleIndex::new(i));
+        assert_eq!(got, [(m(0), 0), (m(1), 0), (m(2), 0)]);
         assert_eq!(snap.modules[1].start, 0x10000);
         assert!(turbowish_format::write(&snap, &mut Vec::new()).is_ok());
     }

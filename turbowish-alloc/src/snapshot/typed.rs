@@ -13,7 +13,9 @@ use crate::trace::{EdgeKind, Holder, Tracer, WalkOutput};
 use core::sync::atomic::Ordering;
 use std::time::Instant;
 use turbowish_format::StringTable;
-use turbowish_format::{Container, Edge, Root, RootKind, Snapshot, Task, TaskKind};
+use turbowish_format::{
+    BlockIndex, Container, Edge, Root, RootKind, Snapshot, StringIndex, Task, TaskIndex, TaskKind,
+};
 
 /// The clocks at the fork, to turn the registry's coarse monotonic times
 /// into wall-clock times.
@@ -44,7 +46,7 @@ impl Clocks {
 struct Row {
     slot: &'static Slot,
     task: bool,
-    storage: Option<u32>,
+    storage: Option<BlockIndex>,
 }
 
 /// What the typed part adds: call [`Typed::collect`], then
@@ -104,12 +106,12 @@ impl Typed {
             let task = row.task.then(|| {
                 let task = task_row(snap, strings, row, clocks);
                 snap.tasks.push(task);
-                snap.tasks.len() as u32 - 1
+                TaskIndex::new(snap.tasks.len() as u32 - 1)
             });
             let root = typed_root(snap, strings, row, task);
             snap.roots.push(root);
         }
-        let labels: Vec<u32> = walk
+        let labels: Vec<StringIndex> = walk
             .labels
             .all
             .iter()
@@ -153,7 +155,7 @@ fn rows(records: &[Record], index: &AddressIndex) -> Vec<Row> {
             let row = Row {
                 slot,
                 task,
-                storage: storage.filter(|_| task),
+                storage: storage.filter(|_| task).map(BlockIndex::new),
             };
             let keep =
                 state == registry::LIVE || (state == registry::FINISHED && row.storage.is_some());
@@ -197,7 +199,7 @@ fn typed_root(
     snap: &mut Snapshot,
     strings: &mut StringTable,
     row: &Row,
-    task: Option<u32>,
+    task: Option<TaskIndex>,
 ) -> Root {
     let s = row.slot;
     let name = s.name();
@@ -226,14 +228,14 @@ fn typed_root(
 }
 
 /// Adds each typed root's walked targets, with their field paths.
-fn label_root_targets(snap: &mut Snapshot, labels: &[u32], walk: &WalkOutput, first: u32) {
-    let mut per_root: Vec<Vec<(u32, u32)>> = vec![Vec::new(); snap.roots.len()];
+fn label_root_targets(snap: &mut Snapshot, labels: &[StringIndex], walk: &WalkOutput, first: u32) {
+    let mut per_root: Vec<Vec<(BlockIndex, StringIndex)>> = vec![Vec::new(); snap.roots.len()];
     for e in &walk.edges {
         if let Holder::Root(n) = e.from
             && n >= first
             && let Some(list) = per_root.get_mut(n as usize)
         {
-            list.push((e.to, labels[e.label as usize]));
+            list.push((BlockIndex::new(e.to), labels[e.label as usize]));
         }
     }
     for (root, mut typed) in snap.roots.iter_mut().zip(per_root) {
@@ -241,8 +243,8 @@ fn label_root_targets(snap: &mut Snapshot, labels: &[u32], walk: &WalkOutput, fi
             continue;
         }
         // The storage target (a task's) keeps an empty label.
-        typed.extend(root.targets.iter().map(|&t| (t, 0)));
-        typed.sort_by_key(|&(t, label)| (t, label == 0));
+        typed.extend(root.targets.iter().map(|&t| (t, StringIndex::EMPTY)));
+        typed.sort_by_key(|&(t, label)| (t, label.is_empty()));
         typed.dedup_by_key(|&mut (t, _)| t);
         (root.targets, root.labels) = typed.into_iter().unzip();
     }
@@ -251,7 +253,7 @@ fn label_root_targets(snap: &mut Snapshot, labels: &[u32], walk: &WalkOutput, fi
 fn name_blocks(snap: &mut Snapshot, strings: &mut StringTable, walk: &WalkOutput) {
     // Type names are `&'static str`s, a few distinct ones repeated per
     // block: intern each once, keyed by where it lives.
-    let mut interned: std::collections::HashMap<(usize, usize), u32> = Default::default();
+    let mut interned: std::collections::HashMap<(usize, usize), StringIndex> = Default::default();
     for e in &walk.edges {
         if e.kind != EdgeKind::Typed || e.type_name.is_empty() {
             continue;
@@ -259,7 +261,7 @@ fn name_blocks(snap: &mut Snapshot, strings: &mut StringTable, walk: &WalkOutput
         let Some(b) = snap.blocks.get(e.to as usize) else {
             continue;
         };
-        if b.type_name != 0 {
+        if !b.type_name.is_empty() {
             continue;
         }
         let key = (e.type_name.as_ptr() as usize, e.type_name.len());
@@ -278,14 +280,14 @@ fn name_blocks(snap: &mut Snapshot, strings: &mut StringTable, walk: &WalkOutput
 /// Trace rule 4: a completely walked block has only its walked edges (the
 /// scan never read it); elsewhere a walked edge replaces the conservative
 /// edge to the same target, and the others stay.
-fn merge_edges(snap: &mut Snapshot, labels: &[u32], walk: &WalkOutput) {
+fn merge_edges(snap: &mut Snapshot, labels: &[StringIndex], walk: &WalkOutput) {
     let mut walked: Vec<Edge> = walk
         .edges
         .iter()
         .filter_map(|e| match e.from {
             Holder::Block(from) => Some(Edge {
-                from,
-                to: e.to,
+                from: BlockIndex::new(from),
+                to: BlockIndex::new(e.to),
                 kind: match e.kind {
                     EdgeKind::Typed if e.shared => turbowish_format::EdgeKind::Shared,
                     EdgeKind::Typed => turbowish_format::EdgeKind::Typed,
@@ -297,7 +299,7 @@ fn merge_edges(snap: &mut Snapshot, labels: &[u32], walk: &WalkOutput) {
         })
         .collect();
     // Per (from, to): typed first, then labelled, then the rest.
-    let rank = |e: &Edge| (e.from, e.to, !e.kind.is_typed(), e.label == 0);
+    let rank = |e: &Edge| (e.from, e.to, !e.kind.is_typed(), e.label.is_empty());
     walked.sort_unstable_by_key(rank);
     walked.dedup_by_key(|e| (e.from, e.to));
     // The conservative edges are sorted already: merge the two lists.
@@ -324,7 +326,7 @@ fn containers(walk: &WalkOutput) -> Vec<Container> {
         .containers
         .iter()
         .map(|&(block, len, capacity)| Container {
-            block,
+            block: BlockIndex::new(block),
             len,
             capacity,
         })

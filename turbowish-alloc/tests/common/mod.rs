@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use turbowish_alloc::{Config, Error, SnapshotInfo};
-use turbowish_format::Snapshot;
+use turbowish_format::{BlockIndex, Snapshot};
 
 /// How long any one condition may take before a test gives up. Generous:
 /// the machine may be shared and loaded; a condition that never comes
@@ -42,10 +42,12 @@ pub fn snapshot_with_info(name: &str, config: &Config) -> Result<(SnapshotInfo, 
 
 /// The index of the block that starts at `addr` in `s` (whose blocks are
 /// sorted by address); panics if no live block starts there.
-pub fn block_index(s: &Snapshot, addr: usize) -> u32 {
-    s.blocks
+pub fn block_index(s: &Snapshot, addr: usize) -> BlockIndex {
+    let i = s
+        .blocks
         .binary_search_by_key(&(addr as u64), |b| b.addr)
-        .unwrap_or_else(|_| panic!("no live block starts at {addr:#x}")) as u32
+        .unwrap_or_else(|_| panic!("no live block starts at {addr:#x}"));
+    BlockIndex::new(i as u32)
 }
 
 /// Calls `check` every few milliseconds until it gives `Ok`, and returns

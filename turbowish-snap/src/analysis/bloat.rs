@@ -3,7 +3,7 @@
 //! and containers with capacity they hold no elements in.
 
 use super::Analysis;
-use crate::model::Snapshot;
+use crate::model::{Snapshot, StringIndex};
 use std::cmp::Reverse;
 use std::collections::HashMap;
 
@@ -17,7 +17,7 @@ pub struct FutureGroup {
     /// Where the tasks were spawned (as [`Analysis::spawned_at`] names it).
     pub spawned_at: String,
     /// The future's type (index into [`Snapshot::strings`]).
-    pub future_type: u32,
+    pub future_type: StringIndex,
     /// `size_of` the future (of the first task of the group).
     pub future_size: u64,
     /// How many traced tasks.
@@ -28,8 +28,8 @@ pub struct FutureGroup {
 /// first (ties: more tasks, then by spawn site).
 pub fn futures(a: &Analysis) -> Vec<FutureGroup> {
     let snap = a.snapshot();
-    let mut groups: HashMap<(&str, u32), FutureGroup> = HashMap::new();
-    for (t, i) in snap.tasks.iter().zip(0u32..) {
+    let mut groups: HashMap<(&str, StringIndex), FutureGroup> = HashMap::new();
+    for (t, i) in snap.tasks.iter().zip(snap.task_indices()) {
         let at = a.spawned_at(i);
         let g = groups
             .entry((at, t.future_type))
@@ -64,7 +64,7 @@ pub fn bloated_tasks(snap: &Snapshot, min_size: u64) -> u64 {
 pub struct ContainerGroup {
     /// The type of their blocks (index into [`Snapshot::strings`]; 0 when
     /// unknown).
-    pub type_name: u32,
+    pub type_name: StringIndex,
     /// How many containers, and the bytes of their blocks (saturating).
     pub blocks: u64,
     /// See `blocks`.
@@ -76,9 +76,9 @@ pub struct ContainerGroup {
 /// Containers grouped by type, those with unused capacity only, most unused
 /// bytes first (ties: by type name).
 pub fn containers(snap: &Snapshot) -> Vec<ContainerGroup> {
-    let mut groups: HashMap<u32, ContainerGroup> = HashMap::new();
+    let mut groups: HashMap<StringIndex, ContainerGroup> = HashMap::new();
     for c in &snap.containers {
-        let block = &snap.blocks[c.block as usize];
+        let block = snap.block(c.block);
         let g = groups
             .entry(block.type_name)
             .or_insert_with(|| ContainerGroup {

@@ -2,7 +2,7 @@
 //! state, blocks by type. Sizes come from the file and may be anything up to
 //! `u64::MAX`: every sum saturates.
 
-use crate::model::{RootKind, Snapshot, TaskState};
+use crate::model::{RootKind, Snapshot, StringIndex, TaskState};
 use std::collections::HashMap;
 
 /// The sum of `sizes`, saturating.
@@ -88,7 +88,7 @@ pub fn tasks(snap: &Snapshot) -> TaskCounts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TypeTotal {
     /// The type (index into [`Snapshot::strings`]).
-    pub type_name: u32,
+    pub type_name: StringIndex,
     /// Live blocks of the type, and their bytes (saturating).
     pub blocks: u64,
     /// See `blocks`.
@@ -98,8 +98,8 @@ pub struct TypeTotal {
 /// The live blocks of every type a typed walk named, most bytes first
 /// (ties: more blocks, then by type name).
 pub fn types(snap: &Snapshot) -> Vec<TypeTotal> {
-    let mut per_type: HashMap<u32, (u64, u64)> = HashMap::new();
-    for b in snap.blocks.iter().filter(|b| b.type_name != 0) {
+    let mut per_type: HashMap<StringIndex, (u64, u64)> = HashMap::new();
+    for b in snap.blocks.iter().filter(|b| !b.type_name.is_empty()) {
         let t = per_type.entry(b.type_name).or_default();
         t.0 += 1;
         t.1 = t.1.saturating_add(b.size);

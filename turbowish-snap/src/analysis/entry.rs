@@ -3,7 +3,7 @@
 //! # Rules
 //!
 //! 1. **Each part once.** The heap graph, the dominator tree with retained
-//!    sizes, the task rows, the shortest retaining paths, the spawn-site
+//!    sizes (and its children lists and block counts), the task rows, the shortest retaining paths, the spawn-site
 //!    grouping and the names of sites are computed at most once per
 //!    snapshot, and kept: every report asks the same [`Analysis`].
 //! 2. **Only what is asked for.** Each part is computed on first use, with
@@ -15,6 +15,7 @@
 //! 4. **Sites are listed merged**: stacks whose site names are the same
 //!    text are one row ([`sites`](super::sites) rule 3).
 
+use super::dominator_tree::{self, Dominator, DominatorTree, Level};
 use super::graph::HeapGraph;
 use super::leaks::{self, Unreachable};
 use super::retained::Retained;
@@ -22,7 +23,7 @@ use super::retainers::{PathTree, ShortestPaths};
 use super::sites::{self, Site, SiteName, name_stack, spawned_at};
 use super::spawn::{self, SpawnSite};
 use super::tasks::{TaskRow, by_tag, task_rows};
-use crate::model::Snapshot;
+use crate::model::{BlockIndex, Snapshot, StackIndex, TaskIndex};
 use crate::rules::tag;
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -31,7 +32,7 @@ use std::collections::HashMap;
 /// docs for what is computed when).
 ///
 /// ```
-/// use turbowish_snap::{Block, Root, Snapshot};
+/// use turbowish_snap::{Block, BlockIndex, Root, Snapshot};
 /// use turbowish_snap::analysis::Analysis;
 ///
 /// let mut snap = Snapshot::default();
@@ -39,7 +40,7 @@ use std::collections::HashMap;
 ///     Block { addr: 0x1000, size: 64, ..Block::default() },
 ///     Block { addr: 0x2000, size: 32, ..Block::default() },
 /// ];
-/// snap.roots.push(Root { targets: vec![0], ..Root::default() });
+/// snap.roots.push(Root { targets: vec![BlockIndex::new(0)], ..Root::default() });
 /// let a = Analysis::new(&snap);
 /// assert_eq!(a.unreachable_total(), (1, 32)); // block 1: no root reaches it
 /// ```
@@ -48,8 +49,9 @@ pub struct Analysis<'a> {
     snap: &'a Snapshot,
     graph: OnceCell<HeapGraph>,
     retained: OnceCell<Retained>,
+    tree: OnceCell<DominatorTree>,
     rows: OnceCell<Vec<TaskRow>>,
-    by_tag: OnceCell<HashMap<u64, u32>>,
+    by_tag: OnceCell<HashMap<u64, TaskIndex>>,
     unreachable: OnceCell<Vec<Unreachable>>,
     spawned_at: OnceCell<Vec<OnceCell<String>>>,
     spawn_sites: OnceCell<Vec<SpawnSite>>,
@@ -65,6 +67,7 @@ impl<'a> Analysis<'a> {
             snap,
             graph: OnceCell::new(),
             retained: OnceCell::new(),
+            tree: OnceCell::new(),
             rows: OnceCell::new(),
             by_tag: OnceCell::new(),
             unreachable: OnceCell::new(),
@@ -91,6 +94,38 @@ impl<'a> Analysis<'a> {
         (self.retained).get_or_init(|| Retained::new(self.snap, self.graph()))
     }
 
+    /// The dominator tree as children lists, with block counts.
+    pub fn dominator_tree(&self) -> &DominatorTree {
+        (self.tree).get_or_init(|| DominatorTree::new(self.snap, self.graph(), self.retained()))
+    }
+
+    /// The biggest blocks no other block dominates, at most `limit` of
+    /// those retaining `min_bytes` or more, most retained bytes first (see
+    /// [`dominator_tree`] for why these).
+    pub fn biggest_blocks(&self, limit: usize, min_bytes: u64) -> Level {
+        dominator_tree::level(self, self.dominator_tree().top(), limit, min_bytes)
+    }
+
+    /// Block `b` with what it retains, or `None` if no root reaches it.
+    pub fn dominator(&self, b: BlockIndex) -> Option<Dominator> {
+        let node = self.graph().block_node(b.get());
+        (self.retained().reachable(node)).then(|| dominator_tree::row(self, node))
+    }
+
+    /// The biggest blocks block `b` immediately dominates, as
+    /// [`Analysis::biggest_blocks`] chooses them (none if no root reaches
+    /// `b`).
+    ///
+    /// # Panics
+    ///
+    /// If `b` is not a block of the snapshot.
+    pub fn dominated_by(&self, b: BlockIndex, limit: usize, min_bytes: u64) -> Level {
+        let children = self
+            .dominator_tree()
+            .children(self.graph().block_node(b.get()));
+        dominator_tree::level(self, children, limit, min_bytes)
+    }
+
     /// The figures of every traced task, in task order.
     pub fn task_rows(&self) -> &[TaskRow] {
         (self.rows).get_or_init(|| task_rows(self.snap, self.graph(), self.retained()))
@@ -98,14 +133,14 @@ impl<'a> Analysis<'a> {
 
     /// The traced task (index into [`Snapshot::tasks`]) whose blocks carry
     /// allocation tag `tag`, if any.
-    pub fn task_of_tag(&self, tag: u64) -> Option<u32> {
+    pub fn task_of_tag(&self, tag: u64) -> Option<TaskIndex> {
         let by_tag = self.by_tag.get_or_init(|| by_tag(self.snap));
         by_tag.get(&tag).copied()
     }
 
     /// Whether block `b` is reachable from a root.
-    pub fn is_reachable(&self, b: u32) -> bool {
-        self.retained().reachable(self.graph().block_node(b))
+    pub fn is_reachable(&self, b: BlockIndex) -> bool {
+        self.retained().reachable(self.graph().block_node(b.get()))
     }
 
     /// Blocks no root reaches, by allocation stack and task, largest first.
@@ -123,13 +158,13 @@ impl<'a> Analysis<'a> {
 
     /// Where task `task` (an index into [`Snapshot::tasks`]) was spawned, as
     /// `file:line` with the file shortened, or `(unknown)`.
-    pub fn spawned_at(&self, task: u32) -> &str {
+    pub fn spawned_at(&self, task: TaskIndex) -> &str {
         let names = (self.spawned_at).get_or_init(|| {
             (0..self.snap.tasks.len())
                 .map(|_| OnceCell::new())
                 .collect()
         });
-        names[task as usize].get_or_init(|| spawned_at(self.snap, &self.snap.tasks[task as usize]))
+        names[task.index()].get_or_init(|| spawned_at(self.snap, self.snap.task(task)))
     }
 
     /// The traced tasks grouped by spawn site, most retained bytes first.
@@ -139,13 +174,13 @@ impl<'a> Analysis<'a> {
 
     /// The name of allocation stack `stack`: its first frame that is the
     /// program's own code (see [`name_stack`]).
-    pub fn site(&self, stack: u32) -> &SiteName {
+    pub fn site(&self, stack: StackIndex) -> &SiteName {
         let names = (self.sites).get_or_init(|| {
             (0..self.snap.stacks.len())
                 .map(|_| OnceCell::new())
                 .collect()
         });
-        match names.get(stack as usize) {
+        match names.get(stack.index()) {
             Some(name) => name.get_or_init(|| name_stack(self.snap, stack)),
             None => &NO_SITE,
         }
@@ -171,8 +206,8 @@ impl<'a> Analysis<'a> {
     }
 
     /// The allocation tag of traced task `task`'s blocks.
-    pub fn tag_of(&self, task: u32) -> u64 {
-        tag(self.snap.tasks[task as usize].id)
+    pub fn tag_of(&self, task: TaskIndex) -> u64 {
+        tag(self.snap.task(task).id)
     }
 }
 
@@ -188,6 +223,14 @@ mod tests {
     use super::*;
     use crate::model::{Block, Edge, Root, RootKind, Task};
 
+    fn b(i: u32) -> BlockIndex {
+        BlockIndex::new(i)
+    }
+
+    fn t(i: u32) -> TaskIndex {
+        TaskIndex::new(i)
+    }
+
     /// Two tasks, one retaining a block; a block allocated by the first.
     fn snapshot() -> Snapshot {
         Snapshot {
@@ -201,19 +244,19 @@ mod tests {
                     ..Block::default()
                 })
                 .collect(),
-            edges: vec![Edge::new(0, 2)],
+            edges: vec![Edge::new(b(0), b(2))],
             tasks: (0..2)
                 .map(|i| Task {
                     id: [(1 << 32) + 5, 6][i as usize],
-                    storage: Some(i),
+                    storage: Some(b(i)),
                     ..Task::default()
                 })
                 .collect(),
             roots: (0..2)
                 .map(|i| Root {
                     kind: RootKind::Task,
-                    targets: vec![i],
-                    task: Some(i),
+                    targets: vec![b(i)],
+                    task: Some(t(i)),
                     ..Root::default()
                 })
                 .collect(),
@@ -226,7 +269,7 @@ mod tests {
         let s = snapshot();
         let a = Analysis::new(&s);
         assert!(a.graph.get().is_none() && a.retained.get().is_none());
-        assert_eq!(a.site(0).function, None);
+        assert_eq!(a.site(StackIndex::EMPTY).function, None);
         assert!(a.graph.get().is_none(), "naming a site builds no graph");
         let rows = a.task_rows();
         assert_eq!((rows[0].retained, rows[1].retained), (110, 100));
@@ -237,14 +280,28 @@ mod tests {
     }
 
     #[test]
+    fn the_dominator_tree_is_built_once_and_only_when_asked() {
+        let s = snapshot();
+        let a = Analysis::new(&s);
+        a.task_rows();
+        assert!(a.tree.get().is_none(), "task rows need no children lists");
+        let top = a.biggest_blocks(10, 0);
+        let blocks: Vec<BlockIndex> = top.shown.iter().map(|d| d.block).collect();
+        assert_eq!(blocks, [b(0), b(1)], "task 0's storage retains block 2");
+        let tree: *const DominatorTree = a.dominator_tree();
+        assert!(std::ptr::eq(tree, a.dominator_tree()), "built once");
+        assert_eq!(a.dominated_by(b(0), 10, 0).shown[0].block, b(2));
+    }
+
+    #[test]
     fn tasks_are_found_by_the_tag_of_their_id() {
         let s = snapshot();
         let a = Analysis::new(&s);
-        assert_eq!(a.task_of_tag(5), Some(0));
-        assert_eq!(a.task_of_tag(6), Some(1));
+        assert_eq!(a.task_of_tag(5), Some(t(0)));
+        assert_eq!(a.task_of_tag(6), Some(t(1)));
         assert_eq!(a.task_of_tag(7), None);
-        assert_eq!(a.tag_of(0), 5);
-        assert_eq!(a.spawned_at(1), "(unknown)");
-        assert_eq!(a.site(99).function, None);
+        assert_eq!(a.tag_of(t(0)), 5);
+        assert_eq!(a.spawned_at(t(1)), "(unknown)");
+        assert_eq!(a.site(StackIndex::new(99)).function, None);
     }
 }

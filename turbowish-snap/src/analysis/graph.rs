@@ -108,14 +108,14 @@ impl Owners {
         let mut typed = vec![false; snap.blocks.len()];
         let mut alone = vec![false; snap.blocks.len()];
         for e in snap.edges.iter().filter(|e| e.kind.is_typed()) {
-            typed[e.to as usize] = true;
-            alone[e.to as usize] |= e.kind == EdgeKind::Typed;
+            typed[e.to.index()] = true;
+            alone[e.to.index()] |= e.kind == EdgeKind::Typed;
         }
         let typed_roots = snap.roots.iter().filter(|r| is_typed_root(r.kind));
         for r in typed_roots {
-            let storage = r.task.and_then(|t| snap.tasks.get(t as usize)?.storage);
+            let storage = r.task.and_then(|t| snap.tasks.get(t.index())?.storage);
             for &t in r.targets.iter().filter(|&&t| Some(t) != storage) {
-                typed[t as usize] = true;
+                typed[t.index()] = true;
             }
         }
         Owners { typed, alone }
@@ -161,10 +161,11 @@ fn all_edges(snap: &Snapshot, first_block: u32, owners: &Owners) -> Vec<(u32, u3
     let to_roots = (1..=roots).map(|r| (SUPER_ROOT, r, false));
     let from_roots = snap.roots.iter().zip(1u32..).flat_map(|(r, node)| {
         let storage = (r.task)
-            .and_then(|t| snap.tasks.get(t as usize))
-            .and_then(|t| t.storage);
+            .and_then(|t| snap.tasks.get(t.index()))
+            .and_then(|t| t.storage.map(|s| s.get()));
         let c_runtime = r.kind == RootKind::Static && is_c_runtime(snap.string(r.label));
-        r.targets.iter().map(move |&t| {
+        r.targets.iter().map(move |t| {
+            let t = t.get();
             let weak = owners.is_weak(Some(r.kind), c_runtime, t);
             match storage {
                 Some(s) if s != t => (first_block + s, first_block + t, weak),
@@ -173,8 +174,9 @@ fn all_edges(snap: &Snapshot, first_block: u32, owners: &Owners) -> Vec<(u32, u3
         })
     });
     let between = snap.edges.iter().map(|e| {
-        let weak = e.kind == EdgeKind::Conservative && owners.is_weak(None, false, e.to);
-        (first_block + e.from, first_block + e.to, weak)
+        let (from, to) = (e.from.get(), e.to.get());
+        let weak = e.kind == EdgeKind::Conservative && owners.is_weak(None, false, to);
+        (first_block + from, first_block + to, weak)
     });
     let mut edges = Vec::with_capacity(roots as usize + snap.edges.len());
     edges.extend(to_roots.chain(from_roots).chain(between));
@@ -201,7 +203,11 @@ fn reachable(csr: &Csr) -> Vec<bool> {
 mod tests {
     use super::*;
     use crate::analysis::retained::Retained;
-    use crate::model::{Block, Edge, Root, Task};
+    use crate::model::{Block, BlockIndex, Edge, Root, StringIndex, Task, TaskIndex};
+
+    fn b(i: u32) -> BlockIndex {
+        BlockIndex::new(i)
+    }
 
     /// A task (storage 0) owns block 1 by a typed field; a thread stack
     /// also points at 1, and at 2, which only a leaked block 3 owns by a
@@ -209,7 +215,7 @@ mod tests {
     fn snapshot() -> Snapshot {
         let typed = |from, to| Edge {
             kind: EdgeKind::Typed,
-            ..Edge::new(from, to)
+            ..Edge::new(b(from), b(to))
         };
         Snapshot {
             blocks: (0..4)
@@ -223,18 +229,18 @@ mod tests {
             roots: vec![
                 Root {
                     kind: RootKind::Task,
-                    targets: vec![0],
-                    task: Some(0),
+                    targets: vec![b(0)],
+                    task: Some(TaskIndex::new(0)),
                     ..Root::default()
                 },
                 Root {
                     kind: RootKind::ThreadStack,
-                    targets: vec![1, 2],
+                    targets: vec![b(1), b(2)],
                     ..Root::default()
                 },
             ],
             tasks: vec![Task {
-                storage: Some(0),
+                storage: Some(b(0)),
                 ..Task::default()
             }],
             ..Snapshot::default()
@@ -280,28 +286,28 @@ mod tests {
         }));
         let shared = Edge {
             kind: EdgeKind::Shared,
-            ..Edge::new(0, 5)
+            ..Edge::new(b(0), b(5))
         };
         s.edges = vec![
             s.edges[0],
             shared,
             s.edges[1],
-            Edge::new(4, 1),
-            Edge::new(4, 5),
+            Edge::new(b(4), b(1)),
+            Edge::new(b(4), b(5)),
         ];
         s.roots[1] = Root {
             kind: RootKind::Static,
-            targets: vec![1],
+            targets: vec![b(1)],
             ..Root::default()
         };
         s.roots.push(Root {
             kind: RootKind::Task,
-            targets: vec![4],
-            task: Some(1),
+            targets: vec![b(4)],
+            task: Some(TaskIndex::new(1)),
             ..Root::default()
         });
         s.tasks.push(Task {
-            storage: Some(4),
+            storage: Some(b(4)),
             ..Task::default()
         });
         s
@@ -344,10 +350,10 @@ mod tests {
     fn c_runtime_words(module: &str) -> Snapshot {
         let mut s = stale_words();
         s.strings.push(module.to_owned());
-        s.roots[1].label = s.strings.len() as u32 - 1;
-        s.roots[1].targets = vec![2, 5];
+        s.roots[1].label = StringIndex::new(s.strings.len() as u32 - 1);
+        s.roots[1].targets = vec![b(2), b(5)];
         s.roots.pop(); // no second task
-        s.edges.retain(|e| e.from != 4);
+        s.edges.retain(|e| e.from != b(4));
         s
     }
 

@@ -4,13 +4,13 @@
 use super::graph::HeapGraph;
 use super::retained::Retained;
 use super::tasks::TaskRow;
-use crate::model::Snapshot;
+use crate::model::{BlockIndex, Snapshot, StackIndex, StringIndex, TaskIndex};
 
 /// Unreachable blocks of one allocation stack and allocating task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unreachable {
     /// The allocation stack (index into [`Snapshot::stacks`]).
-    pub stack: u32,
+    pub stack: StackIndex,
     /// The allocating task's tag (0 outside tasks).
     pub task: u64,
     /// Blocks and bytes no root reaches.
@@ -24,9 +24,9 @@ pub struct Unreachable {
 /// reference cycle of `Rc`s) or blocks whose only pointer is somewhere the
 /// scan cannot see (a register, memory outside the heap and the roots).
 pub fn unreachable(snap: &Snapshot, graph: &HeapGraph, retained: &Retained) -> Vec<Unreachable> {
-    let mut groups: std::collections::HashMap<(u32, u64), Unreachable> = Default::default();
-    for (i, b) in snap.blocks.iter().enumerate() {
-        if retained.reachable(graph.block_node(i as u32)) {
+    let mut groups: std::collections::HashMap<(StackIndex, u64), Unreachable> = Default::default();
+    for (i, b) in snap.block_indices().zip(&snap.blocks) {
+        if retained.reachable(graph.block_node(i.get())) {
             continue;
         }
         let g = groups.entry((b.stack, b.task)).or_insert(Unreachable {
@@ -49,7 +49,7 @@ pub fn unreachable(snap: &Snapshot, graph: &HeapGraph, retained: &Retained) -> V
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Holder {
     /// A block, by index, and the edge's label (0 for none).
-    Block(u32, u32),
+    Block(BlockIndex, StringIndex),
     /// A root, by index.
     Root(u32),
 }
@@ -58,9 +58,9 @@ pub enum Holder {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Zombie {
     /// Index into [`Snapshot::tasks`].
-    pub task: u32,
+    pub task: TaskIndex,
     /// Its storage block.
-    pub storage: u32,
+    pub storage: BlockIndex,
     /// Everything with a pointer to the storage block except the task's own
     /// root. Pointers from other task cells are kept: a waker stored in
     /// another task's future is exactly what makes a zombie.
@@ -71,13 +71,12 @@ pub struct Zombie {
 /// storage) with their holders.
 pub fn zombies(snap: &Snapshot) -> Vec<Zombie> {
     let mut out: Vec<Zombie> = snap
-        .tasks
-        .iter()
-        .enumerate()
+        .task_indices()
+        .zip(&snap.tasks)
         .filter(|(_, t)| t.state.is_finished())
         .filter_map(|(i, t)| {
             Some(Zombie {
-                task: i as u32,
+                task: i,
                 storage: t.storage?,
                 holders: Vec::new(),
             })
@@ -88,9 +87,10 @@ pub fn zombies(snap: &Snapshot) -> Vec<Zombie> {
     const NONE: u32 = u32::MAX;
     let mut by_storage = vec![NONE; snap.blocks.len()];
     for (i, z) in out.iter().enumerate() {
-        by_storage[z.storage as usize] = i as u32;
+        by_storage[z.storage.index()] = i as u32;
     }
-    let zombie_at = |b: u32| Some(by_storage[b as usize] as usize).filter(|&z| z != NONE as usize);
+    let zombie_at =
+        |b: BlockIndex| Some(by_storage[b.index()] as usize).filter(|&z| z != NONE as usize);
     // A storage block's pointers into itself (a task cell's own list links
     // and waker data) keep nothing alive: not holders.
     for e in snap.edges.iter().filter(|e| e.from != e.to) {
@@ -122,7 +122,7 @@ pub fn idle<'r>(
     let mut idle: Vec<&TaskRow> = (rows.iter())
         .filter(|r| r.idle_ns >= min_idle_ns && r.retained >= min_retained)
         .collect();
-    let id = |r: &TaskRow| snap.tasks[r.task as usize].id;
+    let id = |r: &TaskRow| snap.task(r.task).id;
     idle.sort_by(|x, y| y.retained.cmp(&x.retained).then(id(x).cmp(&id(y))));
     idle
 }
@@ -131,6 +131,10 @@ pub fn idle<'r>(
 mod tests {
     use super::*;
     use crate::model::{Block, Edge, Root, Task, TaskState};
+
+    fn b(i: u32) -> BlockIndex {
+        BlockIndex::new(i)
+    }
 
     #[test]
     fn unreachable_blocks_and_zombie_holders() {
@@ -141,28 +145,28 @@ mod tests {
                 .map(|i| Block {
                     addr: 0x1000 * (i + 1),
                     size: 10 * (i + 1),
-                    stack: (i % 2) as u32,
+                    stack: StackIndex::new((i % 2) as u32),
                     task: if i >= 2 { 9 } else { 0 },
                     ..Block::default()
                 })
                 .collect(),
             edges: [(0, 1), (1, 1), (1, 4), (2, 3), (3, 2)]
-                .map(|(f, t)| Edge::new(f, t))
+                .map(|(f, t)| Edge::new(b(f), b(t)))
                 .to_vec(),
             roots: vec![
                 Root {
-                    targets: vec![0],
+                    targets: vec![b(0)],
                     ..Root::default()
                 },
                 Root {
-                    targets: vec![1],
-                    task: Some(0),
+                    targets: vec![b(1)],
+                    task: Some(TaskIndex::new(0)),
                     ..Root::default()
                 },
             ],
             tasks: vec![Task {
                 state: TaskState::Completed,
-                storage: Some(1),
+                storage: Some(b(1)),
                 ..Task::default()
             }],
             stacks: vec![vec![], vec![]],
@@ -172,13 +176,14 @@ mod tests {
         let r = Retained::new(&s, &g);
         let u = unreachable(&s, &g, &r);
         assert_eq!(u.len(), 2);
-        assert_eq!((u[0].bytes, u[0].stack, u[0].task), (40, 1, 9));
-        assert_eq!((u[1].bytes, u[1].stack), (30, 0));
+        let stack = StackIndex::new;
+        assert_eq!((u[0].bytes, u[0].stack, u[0].task), (40, stack(1), 9));
+        assert_eq!((u[1].bytes, u[1].stack), (30, stack(0)));
         let z = zombies(&s);
         assert_eq!(z.len(), 1);
         assert_eq!(
             z[0].holders,
-            [Holder::Block(0, 0)],
+            [Holder::Block(b(0), StringIndex::EMPTY)],
             "neither its own root nor its own pointer into itself is a holder"
         );
     }

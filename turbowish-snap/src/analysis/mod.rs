@@ -11,7 +11,8 @@
 //! - [`dominators`]: immediate dominators over a [`dominators::Csr`] graph.
 //! - [`retained::Retained`]: the dominator tree and the retained size of
 //!   every block: the bytes that would be freed if nothing but its dominator
-//!   chain held it.
+//!   chain held it; [`dominator_tree`]: that tree read from the top, the
+//!   biggest blocks and what each retains.
 //! - [`retainers::ShortestPaths`]: the shortest retaining path of every
 //!   block, as one tree; [`retainers::PathTree`] reads, groups and
 //!   summarizes paths from it without copying them out.
@@ -31,6 +32,7 @@
 pub mod bloat;
 pub mod census;
 pub mod diff;
+pub mod dominator_tree;
 pub mod dominators;
 mod entry;
 pub mod graph;

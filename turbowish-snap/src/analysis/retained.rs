@@ -106,11 +106,12 @@ pub(crate) fn top_down(idom: &[u32]) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Block, Edge, Root};
+    use crate::model::{Block, BlockIndex, Edge, Root};
 
     /// Blocks of sizes 1, 10, 100, ... and the given edges and root targets.
     fn snapshot(blocks: usize, edges: &[(u32, u32)], roots: &[&[u32]]) -> Snapshot {
-        let mut edges: Vec<Edge> = edges.iter().map(|&(f, t)| Edge::new(f, t)).collect();
+        let b = BlockIndex::new;
+        let mut edges: Vec<Edge> = edges.iter().map(|&(f, t)| Edge::new(b(f), b(t))).collect();
         edges.sort();
         Snapshot {
             blocks: (0..blocks)
@@ -124,7 +125,7 @@ mod tests {
             roots: roots
                 .iter()
                 .map(|t| Root {
-                    targets: t.to_vec(),
+                    targets: t.iter().copied().map(b).collect(),
                     ..Root::default()
                 })
                 .collect(),

@@ -36,7 +36,7 @@
 
 use super::dominators::UNREACHABLE;
 use super::graph::{HeapGraph, SUPER_ROOT};
-use crate::model::{RootKind, Snapshot};
+use crate::model::{BlockIndex, RootKind, Snapshot, StringIndex};
 use std::collections::{HashMap, VecDeque};
 
 /// A parent on a shortest path from the super-root, for every node.
@@ -50,12 +50,12 @@ pub struct ShortestPaths {
 pub enum Via {
     /// A word that looks like a pointer, found by the conservative scan.
     Conservative,
-    /// A field reported by a `Trace` impl, with its label (index into
-    /// [`Snapshot::strings`], 0 for none).
-    Field(u32),
-    /// The typed value a task root shares, at this field path (string
-    /// index, 0 for none), hanging from the task's storage.
-    TaskValue(u32),
+    /// A field reported by a `Trace` impl, with its label (the empty
+    /// string for none).
+    Field(StringIndex),
+    /// The typed value a task root shares, at this field path (the empty
+    /// string for none), hanging from the task's storage.
+    TaskValue(StringIndex),
     /// A task root's own storage block: the task's future.
     Future,
 }
@@ -68,17 +68,17 @@ pub struct RetainingPath {
     /// The root's label for its first block: for statics, the symbol of the
     /// static holding the pointer; for typed roots, the field path (0 for
     /// none).
-    pub root_label: u32,
+    pub root_label: StringIndex,
     /// Each block from the root's target to the block asked about, with how
     /// the previous one (or the root) points at it.
-    pub links: Vec<(Via, u32)>,
+    pub links: Vec<(Via, BlockIndex)>,
 }
 
 /// Whether root `r` is a completed or cancelled task's: such a task holds
 /// nothing, and what keeps its storage alive (a `JoinHandle`, a stored
 /// `Waker`) is the answer wanted, so the search does not start from it.
 fn is_finished_task(snap: &Snapshot, r: u32) -> bool {
-    let task = (snap.roots[r as usize].task).and_then(|t| snap.tasks.get(t as usize));
+    let task = (snap.roots[r as usize].task).and_then(|t| snap.tasks.get(t.index()));
     task.is_some_and(|t| t.state.is_finished())
 }
 
@@ -144,9 +144,9 @@ impl ShortestPaths {
 pub trait Shapes {
     /// The id of root `root` holding a block it labels `label` (for a
     /// static, the symbol of the static holding the pointer).
-    fn root(&mut self, root: u32, label: u32) -> u32;
+    fn root(&mut self, root: u32, label: StringIndex) -> u32;
     /// The id of block `block` as a holder.
-    fn block(&mut self, block: u32) -> u32;
+    fn block(&mut self, block: BlockIndex) -> u32;
 }
 
 /// Blocks, and their bytes (saturating).
@@ -171,7 +171,7 @@ pub struct PathGroup {
     /// The blocks, and their bytes.
     pub count: Count,
     /// The first of them chosen.
-    pub example: u32,
+    pub example: BlockIndex,
     /// Links on the path.
     pub depth: u32,
 }
@@ -194,13 +194,13 @@ pub struct PathSummary {
     /// The root (index into [`Snapshot::roots`]).
     pub root: u32,
     /// The root's label for its first block, as in [`RetainingPath`].
-    pub root_label: u32,
+    pub root_label: StringIndex,
     /// The first links, from the root's target down.
-    pub head: Vec<(Via, u32)>,
+    pub head: Vec<(Via, BlockIndex)>,
     /// The links between `head` and `tail`, if any were left out.
     pub elided: Option<Elided>,
     /// The last links, down to the block asked about.
-    pub tail: Vec<(Via, u32)>,
+    pub tail: Vec<(Via, BlockIndex)>,
 }
 
 /// The middle of a long path, left out.
@@ -209,7 +209,7 @@ pub struct Elided {
     /// How many links.
     pub links: u64,
     /// A block of the holder shape most of them share.
-    pub example: u32,
+    pub example: BlockIndex,
     /// How many of them have that shape.
     pub same: u64,
 }
@@ -218,7 +218,7 @@ pub struct Elided {
 #[derive(Debug, Clone, Copy)]
 enum Up {
     Root(u32),
-    Block(u32),
+    Block(BlockIndex),
 }
 
 const NONE: u32 = u32::MAX;
@@ -233,7 +233,7 @@ pub struct PathTree<'a> {
     graph: &'a HeapGraph,
     paths: &'a ShortestPaths,
     /// Task storage block -> its task root.
-    storage_roots: HashMap<u32, u32>,
+    storage_roots: HashMap<BlockIndex, u32>,
     /// Per node: its signature, or `NONE` until computed.
     sig: Vec<u32>,
     /// Per node: its block's shape, or `NONE` until computed.
@@ -247,7 +247,7 @@ impl<'a> PathTree<'a> {
     /// The paths of `paths`, searched over `graph`, the graph of `snap`.
     pub fn new(snap: &'a Snapshot, graph: &'a HeapGraph, paths: &'a ShortestPaths) -> Self {
         let storage_roots = (snap.roots.iter().zip(0u32..))
-            .filter_map(|(r, i)| Some((snap.tasks.get(r.task? as usize)?.storage?, i)))
+            .filter_map(|(r, i)| Some((snap.tasks.get(r.task?.index())?.storage?, i)))
             .collect();
         let nodes = graph.csr.nodes();
         PathTree {
@@ -263,18 +263,18 @@ impl<'a> PathTree<'a> {
     }
 
     /// What is above block `b` on its path, or `None` if no root reaches it.
-    fn up(&self, b: u32) -> Option<Up> {
-        let p = self.paths.parent(self.graph.block_node(b))?;
+    fn up(&self, b: BlockIndex) -> Option<Up> {
+        let p = self.paths.parent(self.graph.block_node(b.get()))?;
         match (self.graph.node_root(p), self.graph.node_block(p)) {
             (Some(r), _) => Some(Up::Root(r)),
-            (None, Some(pb)) => Some(Up::Block(pb)),
+            (None, Some(pb)) => Some(Up::Block(BlockIndex::new(pb))),
             (None, None) => None,
         }
     }
 
     /// How `up` points at block `b`: a typed field, else the task value
     /// hanging from a storage block, else a conservative word.
-    fn via(&self, up: Up, b: u32) -> Via {
+    fn via(&self, up: Up, b: BlockIndex) -> Via {
         let snap = self.snap;
         let from = match up {
             Up::Root(r) => return first_via(snap, r, b),
@@ -297,8 +297,13 @@ impl<'a> PathTree<'a> {
         task_value.unwrap_or(Via::Conservative)
     }
 
-    fn shape_of(&mut self, b: u32, shapes: &mut impl Shapes) -> u32 {
-        let n = self.graph.block_node(b) as usize;
+    /// The node of block `b`, to index the per-node tables.
+    fn node(&self, b: BlockIndex) -> usize {
+        self.graph.block_node(b.get()) as usize
+    }
+
+    fn shape_of(&mut self, b: BlockIndex, shapes: &mut impl Shapes) -> u32 {
+        let n = self.node(b);
         if self.shape[n] == NONE {
             self.shape[n] = shapes.block(b);
         }
@@ -315,10 +320,10 @@ impl<'a> PathTree<'a> {
 
     /// The signature of block `b`'s path (rule 2), or `None` if no root
     /// reaches it.
-    fn signature(&mut self, b: u32, shapes: &mut impl Shapes) -> Option<u32> {
+    fn signature(&mut self, b: BlockIndex, shapes: &mut impl Shapes) -> Option<u32> {
         let mut climb = Vec::new();
         let mut at = b;
-        while self.sig[self.graph.block_node(at) as usize] == NONE {
+        while self.sig[self.node(at)] == NONE {
             let up = self.up(at)?;
             climb.push((at, up));
             match up {
@@ -334,23 +339,24 @@ impl<'a> PathTree<'a> {
                     (self.intern((ROOT_STEP, Via::Conservative, root), 0), 0)
                 }
                 Up::Block(p) => {
-                    let sig = self.sig[self.graph.block_node(p) as usize];
+                    let sig = self.sig[self.node(p)];
                     (sig, self.depth[sig as usize])
                 }
             };
             let key = (above, self.via(up, b), self.shape_of(b, shapes));
-            self.sig[self.graph.block_node(b) as usize] = self.intern(key, depth + 1);
+            let n = self.node(b);
+            self.sig[n] = self.intern(key, depth + 1);
         }
-        Some(self.sig[self.graph.block_node(b) as usize])
+        Some(self.sig[self.node(b)])
     }
 
     /// Groups `chosen` blocks by the signature of their paths (rules 2
     /// and 4).
-    pub fn group(&mut self, chosen: &[u32], shapes: &mut impl Shapes) -> Grouping {
+    pub fn group(&mut self, chosen: &[BlockIndex], shapes: &mut impl Shapes) -> Grouping {
         let mut out = Grouping::default();
         let mut by_sig: HashMap<u32, usize> = HashMap::new();
         for &b in chosen {
-            let size = self.snap.blocks[b as usize].size;
+            let size = self.snap.block(b).size;
             out.selected.add(size);
             let Some(sig) = self.signature(b, shapes) else {
                 out.unreachable.add(size);
@@ -377,7 +383,7 @@ impl<'a> PathTree<'a> {
 
     /// Block `b`'s whole path, or `None` if no root reaches it. Memory
     /// follows the path's depth: for one block, not for many.
-    pub fn path(&self, b: u32) -> Option<RetainingPath> {
+    pub fn path(&self, b: BlockIndex) -> Option<RetainingPath> {
         let mut links = Vec::new();
         let mut at = b;
         let root = loop {
@@ -401,7 +407,7 @@ impl<'a> PathTree<'a> {
     /// more; `None` if no root reaches it.
     pub fn summary(
         &mut self,
-        b: u32,
+        b: BlockIndex,
         head: usize,
         tail: usize,
         shapes: &mut impl Shapes,
@@ -442,7 +448,7 @@ impl<'a> PathTree<'a> {
     }
 
     /// Block `b`'s root, the first block below it, and the path's length.
-    fn top(&self, b: u32) -> Option<(u32, u32, usize)> {
+    fn top(&self, b: BlockIndex) -> Option<(u32, BlockIndex, usize)> {
         let (mut at, mut len) = (b, 1);
         loop {
             match self.up(at)? {
@@ -455,12 +461,12 @@ impl<'a> PathTree<'a> {
 
 /// How root `r` points at its target `b`: a task's future, a typed root's
 /// field, or a word of static data, a stack or thread-locals.
-fn first_via(snap: &Snapshot, r: u32, b: u32) -> Via {
+fn first_via(snap: &Snapshot, r: u32, b: BlockIndex) -> Via {
     let root = &snap.roots[r as usize];
     if !matches!(root.kind, RootKind::Task | RootKind::Named) {
         return Via::Conservative;
     }
-    let storage = root.task.and_then(|t| snap.tasks.get(t as usize)?.storage);
+    let storage = root.task.and_then(|t| snap.tasks.get(t.index())?.storage);
     match storage {
         Some(s) if s == b => Via::Future,
         _ => Via::Field(root.label_of(b)),
@@ -472,13 +478,13 @@ fn first_via(snap: &Snapshot, r: u32, b: u32) -> Via {
 #[derive(Debug, Default)]
 struct Mode {
     /// Shape -> (links, first block seen).
-    counts: HashMap<u32, (u64, u32)>,
+    counts: HashMap<u32, (u64, BlockIndex)>,
     /// The current run: shape, links, first block.
-    run: Option<(u32, u64, u32)>,
+    run: Option<(u32, u64, BlockIndex)>,
 }
 
 impl Mode {
-    fn add(&mut self, shape: u32, block: u32) {
+    fn add(&mut self, shape: u32, block: BlockIndex) {
         match &mut self.run {
             Some((s, links, _)) if *s == shape => *links += 1,
             _ => {
@@ -496,7 +502,7 @@ impl Mode {
 
     /// A block of the most common shape, and how many links have it (ties:
     /// the lowest shape id).
-    fn most(mut self) -> Option<(u32, u64)> {
+    fn most(mut self) -> Option<(BlockIndex, u64)> {
         self.flush();
         (self.counts.into_iter())
             .max_by_key(|&(shape, (links, _))| (links, std::cmp::Reverse(shape)))
@@ -508,7 +514,20 @@ impl Mode {
 mod tests {
     use super::*;
     use crate::model::EdgeKind;
-    use crate::model::{Block, Edge, Root, Task, TaskState};
+    use crate::model::{Block, Edge, Root, Task, TaskIndex, TaskState};
+
+    fn b(i: u32) -> BlockIndex {
+        BlockIndex::new(i)
+    }
+
+    fn label(i: u32) -> StringIndex {
+        StringIndex::new(i)
+    }
+
+    /// Each link's block, as a number.
+    fn blocks(links: &[(Via, BlockIndex)]) -> Vec<u32> {
+        links.iter().map(|&(_, b)| b.get()).collect()
+    }
 
     fn block(i: u64) -> Block {
         Block {
@@ -522,9 +541,9 @@ mod tests {
     /// reaches 0 and 3 directly; a task (storage 4) has typed value 5, which
     /// shares 1 (an `Arc`) by a field; block 6 is unreachable.
     fn snapshot() -> Snapshot {
-        let mut typed = Edge::new(5, 1);
+        let mut typed = Edge::new(b(5), b(1));
         typed.kind = EdgeKind::Shared;
-        typed.label = 2;
+        typed.label = label(2);
         Snapshot {
             strings: vec![
                 "".into(),
@@ -533,47 +552,52 @@ mod tests {
                 "state".into(),
             ],
             blocks: (0..7).map(block).collect(),
-            edges: vec![Edge::new(0, 1), Edge::new(1, 2), Edge::new(2, 3), typed],
+            edges: vec![
+                Edge::new(b(0), b(1)),
+                Edge::new(b(1), b(2)),
+                Edge::new(b(2), b(3)),
+                typed,
+            ],
             roots: vec![
                 Root {
                     kind: RootKind::ThreadStack,
-                    targets: vec![0, 3],
+                    targets: vec![b(0), b(3)],
                     ..Root::default()
                 },
                 Root {
                     kind: RootKind::Static,
-                    targets: vec![0],
-                    labels: vec![1],
+                    targets: vec![b(0)],
+                    labels: vec![label(1)],
                     ..Root::default()
                 },
                 Root {
                     kind: RootKind::Task,
-                    targets: vec![4, 5],
-                    labels: vec![0, 3],
-                    task: Some(0),
+                    targets: vec![b(4), b(5)],
+                    labels: vec![label(0), label(3)],
+                    task: Some(TaskIndex::new(0)),
                     ..Root::default()
                 },
             ],
             tasks: vec![Task {
-                storage: Some(4),
+                storage: Some(b(4)),
                 ..Task::default()
             }],
             ..Snapshot::default()
         }
     }
 
-    fn path_to(snap: &Snapshot, b: u32) -> Option<RetainingPath> {
+    fn path_to(snap: &Snapshot, i: u32) -> Option<RetainingPath> {
         let g = HeapGraph::new(snap);
         let sp = ShortestPaths::new(snap, &g);
-        PathTree::new(snap, &g, &sp).path(b)
+        PathTree::new(snap, &g, &sp).path(b(i))
     }
 
     #[test]
     fn a_static_wins_a_tie_with_a_stack_and_is_named() {
         let s = snapshot();
         let p = path_to(&s, 0).unwrap();
-        assert_eq!((p.root, p.root_label), (1, 1));
-        assert_eq!(p.links, [(Via::Conservative, 0)]);
+        assert_eq!((p.root, p.root_label), (1, label(1)));
+        assert_eq!(p.links, [(Via::Conservative, b(0))]);
     }
 
     #[test]
@@ -581,11 +605,15 @@ mod tests {
         let s = snapshot();
         let p = path_to(&s, 5).unwrap();
         assert_eq!(p.root, 2);
-        assert_eq!(p.links, [(Via::Future, 4), (Via::TaskValue(3), 5)]);
+        assert_eq!(
+            p.links,
+            [(Via::Future, b(4)), (Via::TaskValue(label(3)), b(5))]
+        );
         // Block 1: two links from the static, three through the task.
         let p = path_to(&s, 1).unwrap();
         assert_eq!(p.root, 1);
-        assert_eq!(p.links, [(Via::Conservative, 0), (Via::Conservative, 1)]);
+        assert_eq!(blocks(&p.links), [0, 1]);
+        assert!(p.links.iter().all(|&(via, _)| via == Via::Conservative));
     }
 
     #[test]
@@ -597,7 +625,11 @@ mod tests {
         assert_eq!(p.root, 2);
         assert_eq!(
             p.links,
-            [(Via::Future, 4), (Via::TaskValue(3), 5), (Via::Field(2), 1)]
+            [
+                (Via::Future, b(4)),
+                (Via::TaskValue(label(3)), b(5)),
+                (Via::Field(label(2)), b(1))
+            ]
         );
     }
 
@@ -608,20 +640,20 @@ mod tests {
         let p = path_to(&s, 3).unwrap();
         assert_eq!(p.root, 1);
         assert_eq!(p.links.len(), 4);
-        s.edges.retain(|e| e.to != 3);
+        s.edges.retain(|e| e.to != b(3));
         let p = path_to(&s, 3).unwrap();
         assert_eq!(p.root, 0);
-        assert_eq!(p.links, [(Via::Conservative, 3)]);
+        assert_eq!(p.links, [(Via::Conservative, b(3))]);
     }
 
     #[test]
     fn a_finished_task_does_not_hold_its_own_future() {
         let mut s = snapshot();
-        s.edges.push(Edge::new(2, 4));
+        s.edges.push(Edge::new(b(2), b(4)));
         s.tasks[0].state = TaskState::Completed;
         let p = path_to(&s, 4).unwrap();
         assert_eq!(p.root, 1, "held through the static's chain");
-        assert_eq!(p.links.last(), Some(&(Via::Conservative, 4)));
+        assert_eq!(p.links.last(), Some(&(Via::Conservative, b(4))));
     }
 
     #[test]
@@ -634,13 +666,13 @@ mod tests {
     struct ByType(Vec<u32>, usize);
 
     impl Shapes for ByType {
-        fn root(&mut self, root: u32, _: u32) -> u32 {
+        fn root(&mut self, root: u32, _: StringIndex) -> u32 {
             1000 + root
         }
 
-        fn block(&mut self, block: u32) -> u32 {
+        fn block(&mut self, block: BlockIndex) -> u32 {
             self.1 += 1;
-            self.0[block as usize]
+            self.0[block.index()]
         }
     }
 
@@ -649,10 +681,10 @@ mod tests {
     fn chain(n: u32, kind: impl Fn(u32) -> u32) -> (Snapshot, ByType) {
         let s = Snapshot {
             blocks: (0..=u64::from(n)).map(block).collect(),
-            edges: (1..n).map(|b| Edge::new(b - 1, b)).collect(),
+            edges: (1..n).map(|i| Edge::new(b(i - 1), b(i))).collect(),
             roots: vec![Root {
                 kind: RootKind::Static,
-                targets: vec![0],
+                targets: vec![b(0)],
                 ..Root::default()
             }],
             ..Snapshot::default()
@@ -667,21 +699,20 @@ mod tests {
         let g = HeapGraph::new(&s);
         let sp = ShortestPaths::new(&s, &g);
         let mut tree = PathTree::new(&s, &g, &sp);
-        let p = tree.summary(99, 3, 2, &mut shapes).unwrap();
-        let blocks = |links: &[(Via, u32)]| links.iter().map(|&(_, b)| b).collect::<Vec<_>>();
+        let p = tree.summary(b(99), 3, 2, &mut shapes).unwrap();
         assert_eq!(
             (p.root, blocks(&p.head), blocks(&p.tail)),
             (0, vec![0, 1, 2], vec![98, 99])
         );
         let e = p.elided.unwrap();
-        assert_eq!((e.links, e.same, shapes.0[e.example as usize]), (95, 85, 7));
+        assert_eq!((e.links, e.same, shapes.0[e.example.index()]), (95, 85, 7));
         // Short enough: whole, nothing elided.
-        let p = tree.summary(5, 3, 2, &mut shapes).unwrap();
+        let p = tree.summary(b(5), 3, 2, &mut shapes).unwrap();
         assert_eq!(
             (blocks(&p.head), p.elided, p.tail.len()),
             (vec![0, 1, 2, 3, 4, 5], None, 0)
         );
-        assert_eq!(tree.summary(100, 3, 2, &mut shapes), None, "unreachable");
+        assert_eq!(tree.summary(b(100), 3, 2, &mut shapes), None, "unreachable");
     }
 
     #[test]
@@ -690,7 +721,7 @@ mod tests {
         let g = HeapGraph::new(&s);
         let sp = ShortestPaths::new(&s, &g);
         let mut tree = PathTree::new(&s, &g, &sp);
-        let all: Vec<u32> = (0..=1000).collect();
+        let all: Vec<BlockIndex> = (0..=1000).map(b).collect();
         let grouping = tree.group(&all, &mut shapes);
         assert_eq!(shapes.1, 1000, "one shape per node on the paths");
         assert_eq!(
@@ -711,9 +742,12 @@ mod tests {
         let first = grouping.groups[0];
         assert_eq!(
             (first.example, first.depth, first.count.blocks),
-            (999, 1000, 1)
+            (b(999), 1000, 1)
         );
-        assert_eq!(tree.group(&[3, 4], &mut shapes).groups[0].example, 4);
+        assert_eq!(
+            tree.group(&[b(3), b(4)], &mut shapes).groups[0].example,
+            b(4)
+        );
     }
 
     #[test]
@@ -721,13 +755,17 @@ mod tests {
         // The static holds 0; 0 holds 1, 2 and 3 (3 of another kind).
         let mut s = chain(1, |_| 0).0;
         s.blocks = (0..4).map(block).collect();
-        s.edges = vec![Edge::new(0, 1), Edge::new(0, 2), Edge::new(0, 3)];
+        s.edges = vec![
+            Edge::new(b(0), b(1)),
+            Edge::new(b(0), b(2)),
+            Edge::new(b(0), b(3)),
+        ];
         let mut shapes = ByType(vec![5, 6, 6, 7], 0);
         let g = HeapGraph::new(&s);
         let sp = ShortestPaths::new(&s, &g);
-        let grouping = PathTree::new(&s, &g, &sp).group(&[1, 2, 3], &mut shapes);
+        let grouping = PathTree::new(&s, &g, &sp).group(&[b(1), b(2), b(3)], &mut shapes);
         let groups: Vec<(u32, u64)> = (grouping.groups.iter())
-            .map(|g| (g.example, g.count.blocks))
+            .map(|g| (g.example.get(), g.count.blocks))
             .collect();
         assert_eq!(groups, [(1, 2), (3, 1)]);
     }

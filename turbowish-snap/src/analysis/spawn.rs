@@ -50,7 +50,7 @@ pub fn group(a: &Analysis) -> Vec<SpawnSite> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Block, Root, RootKind, Snapshot, Task};
+    use crate::model::{Block, BlockIndex, Root, RootKind, Snapshot, StringIndex, Task, TaskIndex};
 
     #[test]
     fn tasks_of_one_line_are_one_site() {
@@ -67,18 +67,18 @@ mod tests {
             })
             .collect();
         let task = |file, column, storage| Task {
-            file,
+            file: StringIndex::new(file),
             line: 3,
             column,
-            storage: Some(storage),
+            storage: Some(BlockIndex::new(storage)),
             ..Task::default()
         };
         s.tasks = vec![task(1, 5, 0), task(2, 9, 1), task(3, 5, 2)];
         s.roots = (0..3)
             .map(|i| Root {
                 kind: RootKind::Task,
-                targets: vec![i],
-                task: Some(i),
+                targets: vec![BlockIndex::new(i)],
+                task: Some(TaskIndex::new(i)),
                 ..Root::default()
             })
             .collect();

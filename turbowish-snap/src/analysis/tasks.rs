@@ -13,7 +13,7 @@ mod sharing;
 
 use super::graph::HeapGraph;
 use super::retained::Retained;
-use crate::model::{Snapshot, TaskState};
+use crate::model::{Snapshot, TaskIndex, TaskState};
 use crate::rules::tag;
 use std::collections::HashMap;
 
@@ -24,7 +24,7 @@ pub const SHARED_WITH_CAP: usize = sharing::CAP;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskRow {
     /// Index into [`Snapshot::tasks`].
-    pub task: u32,
+    pub task: TaskIndex,
     /// Live bytes in blocks allocated inside the task's polls (its tag).
     pub allocated: u64,
     /// Live blocks among those.
@@ -46,7 +46,7 @@ pub struct TaskRow {
     pub shared_with_exact: bool,
     /// The first [`SHARED_WITH_CAP`] of those other tasks, in task order
     /// (indices into [`Snapshot::tasks`]).
-    pub shared_with: Vec<u32>,
+    pub shared_with: Vec<TaskIndex>,
     /// Nanoseconds between its last poll and the snapshot (0 if never
     /// polled or running).
     pub idle_ns: u64,
@@ -54,7 +54,7 @@ pub struct TaskRow {
 
 /// The figures of every task in `snap`, in task order.
 pub fn task_rows(snap: &Snapshot, graph: &HeapGraph, retained: &Retained) -> Vec<TaskRow> {
-    let mut rows: Vec<TaskRow> = (0..snap.tasks.len() as u32)
+    let mut rows: Vec<TaskRow> = (snap.task_indices())
         .map(|task| row_of(snap, graph, retained, task))
         .collect();
     add_allocated(snap, &mut rows);
@@ -62,8 +62,8 @@ pub fn task_rows(snap: &Snapshot, graph: &HeapGraph, retained: &Retained) -> Vec
     rows
 }
 
-fn row_of(snap: &Snapshot, graph: &HeapGraph, retained: &Retained, task: u32) -> TaskRow {
-    let t = &snap.tasks[task as usize];
+fn row_of(snap: &Snapshot, graph: &HeapGraph, retained: &Retained, task: TaskIndex) -> TaskRow {
+    let t = snap.task(task);
     let idle_ns = match t.state {
         TaskState::Pending if t.last_poll_ns != 0 => {
             snap.process.time_ns.saturating_sub(t.last_poll_ns)
@@ -76,7 +76,7 @@ fn row_of(snap: &Snapshot, graph: &HeapGraph, retained: &Retained, task: u32) ->
         allocated_blocks: 0,
         retained: t
             .storage
-            .map_or(0, |b| retained.bytes[graph.block_node(b) as usize]),
+            .map_or(0, |b| retained.bytes[graph.block_node(b.get()) as usize]),
         shared: 0,
         shared_blocks: 0,
         shared_with_tasks: 0,
@@ -89,8 +89,8 @@ fn row_of(snap: &Snapshot, graph: &HeapGraph, retained: &Retained, task: u32) ->
 /// The traced task (index into [`Snapshot::tasks`]) of each allocation tag
 /// ([`rules::tags`](crate::rules::tags)). Tag 0 is outside any task: no
 /// task's (an id that is a multiple of 2^32 has none).
-pub fn by_tag(snap: &Snapshot) -> HashMap<u64, u32> {
-    (snap.tasks.iter().zip(0u32..))
+pub fn by_tag(snap: &Snapshot) -> HashMap<u64, TaskIndex> {
+    (snap.tasks.iter().zip(snap.task_indices()))
         .map(|(t, i)| (tag(t.id), i))
         .filter(|&(tag, _)| tag != 0)
         .collect()
@@ -100,7 +100,7 @@ fn add_allocated(snap: &Snapshot, rows: &mut [TaskRow]) {
     let by_tag = by_tag(snap);
     for b in &snap.blocks {
         if let Some(&i) = by_tag.get(&tag(b.task)) {
-            let row = &mut rows[i as usize];
+            let row = &mut rows[i.index()];
             row.allocated = row.allocated.saturating_add(b.size);
             row.allocated_blocks += 1;
         }
@@ -114,7 +114,7 @@ fn owners(snap: &Snapshot, graph: &HeapGraph, retained: &Retained) -> Vec<u32> {
     let mut storage_of = vec![NONE; snap.blocks.len()];
     for (i, t) in snap.tasks.iter().enumerate() {
         if let Some(b) = t.storage {
-            storage_of[b as usize] = i as u32;
+            storage_of[b.index()] = i as u32;
         }
     }
     let mut owner = vec![NONE; graph.csr.nodes()];
@@ -142,7 +142,7 @@ fn add_shared(snap: &Snapshot, graph: &HeapGraph, retained: &Retained, rows: &mu
         row.shared_blocks = s.blocks;
         row.shared_with_tasks = s.tasks;
         row.shared_with_exact = s.exact;
-        row.shared_with = s.first;
+        row.shared_with = s.first.into_iter().map(TaskIndex::new).collect();
     }
 }
 
@@ -151,11 +151,11 @@ fn add_shared(snap: &Snapshot, graph: &HeapGraph, retained: &Retained, rows: &mu
 fn referrers(snap: &Snapshot, owner: &[u32]) -> Vec<(u32, u32)> {
     let mut is_storage = vec![false; snap.blocks.len()];
     for b in snap.tasks.iter().filter_map(|t| t.storage) {
-        is_storage[b as usize] = true;
+        is_storage[b.index()] = true;
     }
     let mut pairs: Vec<(u32, u32)> = (snap.edges.iter())
-        .filter(|e| !is_storage[e.to as usize])
-        .map(|e| (e.to, owner[e.from as usize], owner[e.to as usize]))
+        .filter(|e| !is_storage[e.to.index()])
+        .map(|e| (e.to.get(), owner[e.from.index()], owner[e.to.index()]))
         .filter(|&(_, from, to)| from != u32::MAX && from != to)
         .map(|(block, from, _)| (block, from))
         .collect();
@@ -167,7 +167,11 @@ fn referrers(snap: &Snapshot, owner: &[u32]) -> Vec<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Block, Edge, Root, RootKind, Task};
+    use crate::model::{Block, BlockIndex, Edge, Root, RootKind, Task};
+
+    fn b(i: u32) -> BlockIndex {
+        BlockIndex::new(i)
+    }
 
     /// Two tasks whose storages (blocks 0 and 1) each own a private block
     /// (2 and 3) and both point to block 4; block 0 also points to block 1
@@ -186,20 +190,20 @@ mod tests {
                 })
                 .collect(),
             edges: [(0, 1), (0, 2), (0, 4), (1, 3), (1, 4)]
-                .map(|(f, t)| Edge::new(f, t))
+                .map(|(f, t)| Edge::new(b(f), b(t)))
                 .to_vec(),
             tasks: (0..2)
                 .map(|i| Task {
                     id: 5 + i as u64,
-                    storage: Some(i),
+                    storage: Some(b(i)),
                     ..Task::default()
                 })
                 .collect(),
             roots: (0..2)
                 .map(|i| Root {
                     kind: RootKind::Task,
-                    targets: vec![i],
-                    task: Some(i),
+                    targets: vec![b(i)],
+                    task: Some(TaskIndex::new(i)),
                     ..Root::default()
                 })
                 .collect(),
@@ -210,8 +214,8 @@ mod tests {
         let rows = task_rows(&s, &g, &r);
         assert_eq!((rows[0].retained, rows[1].retained), (110, 120));
         assert_eq!((rows[0].shared, rows[1].shared), (1000, 1000));
-        assert_eq!(rows[0].shared_with, [1]);
-        assert_eq!(rows[1].shared_with, [0]);
+        assert_eq!(rows[0].shared_with, [TaskIndex::new(1)]);
+        assert_eq!(rows[1].shared_with, [TaskIndex::new(0)]);
         assert_eq!((rows[0].shared_blocks, rows[0].shared_with_tasks), (1, 1));
         assert!(rows[1].shared_with_exact);
         assert_eq!((rows[0].allocated, rows[0].allocated_blocks), (1010, 2));

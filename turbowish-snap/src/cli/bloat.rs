@@ -3,6 +3,7 @@
 use super::render::color::heading;
 use super::render::table::{Align, render};
 use super::render::units::bytes;
+use crate::StringIndex;
 use crate::analysis::Analysis;
 use crate::analysis::bloat::{self, BLOATED};
 use anyhow::Result;
@@ -61,7 +62,7 @@ struct Container {
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     let snap = super::read_snapshot(&args.file, &args.read, args.output.json())?;
     let a = Analysis::new(&snap);
-    let type_name = |i: u32| match snap.string(i) {
+    let type_name = |i: StringIndex| match snap.string(i) {
         "" => "(untyped)".to_owned(),
         t => t.to_owned(),
     };

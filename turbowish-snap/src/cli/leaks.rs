@@ -6,6 +6,7 @@ use super::render::holder::Holders;
 use super::render::rows::NameColumns;
 use super::render::table::{Align, render};
 use super::render::units::{bytes, count, or_dash, signed_bytes};
+use crate::BlockIndex;
 use crate::analysis::Analysis;
 use crate::analysis::diff::{Comparison, SpawnSiteChange, check_pair, delta};
 use crate::analysis::leaks::{self, Holder};
@@ -143,14 +144,14 @@ impl Report {
         let holders = Holders::new(b, true);
         let zombie_rows: Vec<ZombieRow> = (leaks::zombies(snap).iter())
             .map(|z| {
-                let t = &snap.tasks[z.task as usize];
+                let t = snap.task(z.task);
                 ZombieRow {
                     id: t.id,
                     name: snap.string(t.name).to_owned(),
                     spawned_at: b.spawned_at(z.task).to_owned(),
                     state: t.state.name(),
-                    storage_bytes: snap.blocks[z.storage as usize].size,
-                    retained: b.task_rows()[z.task as usize].retained,
+                    storage_bytes: snap.block(z.storage).size,
+                    retained: b.task_rows()[z.task.index()].retained,
                     holders: (z.holders.iter())
                         .map(|&h| holder(&holders, h, z.storage))
                         .collect(),
@@ -161,7 +162,7 @@ impl Report {
         let idle: Vec<IdleRow> = (leaks::idle(snap, b.task_rows(), min_idle, args.min_bytes))
             .into_iter()
             .map(|r| {
-                let t = &snap.tasks[r.task as usize];
+                let t = snap.task(r.task);
                 IdleRow {
                     id: t.id,
                     name: snap.string(t.name).to_owned(),
@@ -201,7 +202,7 @@ fn shown(listed: usize, total: u64) -> String {
 
 /// Names a holder: a block (with the field that points, if typed), or a
 /// root (a static by its symbol) holding the zombie's `storage` block.
-fn holder(holders: &Holders, h: Holder, storage: u32) -> String {
+fn holder(holders: &Holders, h: Holder, storage: BlockIndex) -> String {
     let snap = holders.snap;
     match h {
         Holder::Root(r) => holders.root(r, snap.roots[r as usize].label_of(storage)).1,

@@ -4,11 +4,12 @@
 //! # Layers
 //!
 //! Commands (one module each: `summary`, `tasks`, `diff`, `leaks`, `bloat`,
-//! `sites`, `retainers`, `snap`) read snapshots, ask
+//! `sites`, `retainers`, `dominators`, `snap`) read snapshots, ask
 //! [`Analysis`](crate::analysis::Analysis) for figures, select and render
 //! them. They compute nothing themselves and never import each other: what
 //! two of them print alike lives in `render` (tables, units, colors,
-//! escaping, holder names, shared rows).
+//! escaping, holder names, shared rows), how they choose a block from
+//! arguments in `select`.
 //!
 //! # Rules
 //!
@@ -26,10 +27,12 @@
 
 mod bloat;
 mod diff;
+mod dominators;
 mod leaks;
 mod process;
 mod render;
 mod retainers;
+mod select;
 mod sites;
 mod snap;
 mod summary;
@@ -140,6 +143,19 @@ enum Command {
     /// in dead slots).
     #[command(after_long_help = retainers::JSON_FIELDS)]
     Retainers(retainers::Args),
+    /// Show what blocks keep alive on their own: the dominator tree below
+    /// one block (--block), a task's future (--task), or the roots, each
+    /// level biggest first.
+    ///
+    /// A block dominates another when every chain of pointers from a root
+    /// to the other passes through it: freeing it would free the other.
+    /// What a block *retains* is every block it dominates, itself included.
+    /// Without --block or --task, the first level is the blocks no other
+    /// block dominates, each with the root that holds it (or "several
+    /// roots"): their retained bytes never overlap. Each level is cut to
+    /// --top blocks and to --min-bytes, and what is cut is counted.
+    #[command(after_long_help = dominators::JSON_FIELDS)]
+    Dominators(dominators::Args),
     /// Take a snapshot of a running process and print the file's path.
     ///
     /// Sends the process its snapshot signal (see --signal), waits until a new
@@ -186,6 +202,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
         Command::Leaks(args) => leaks::run(args, out),
         Command::Bloat(args) => bloat::run(args, out),
         Command::Retainers(args) => retainers::run(args, out),
+        Command::Dominators(args) => dominators::run(args, out),
         Command::Sites(args) => sites::run(args, out),
         Command::Snap(args) => snap::run(args, out),
     }?;
@@ -194,7 +211,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
 }
 
 /// How many rows each list shows unless `--top` says otherwise: ten rows
-/// of each of `summary`'s four lists still fit a screen, and `--top 0`
+/// of each of `summary`'s lists still fit a screen, and `--top 0`
 /// shows everything.
 pub const DEFAULT_TOP: usize = 10;
 

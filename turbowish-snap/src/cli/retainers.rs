@@ -4,10 +4,11 @@
 use super::render::color::heading;
 use super::render::holder::Holders;
 use super::render::units::{bytes, count};
-use crate::Snapshot;
+use super::select;
 use crate::analysis::Analysis;
 use crate::analysis::retainers::{self, PathSummary, Shapes, Via};
 use crate::analysis::sites::view::stack_contains;
+use crate::{BlockIndex, Snapshot, StackIndex, StringIndex};
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -42,7 +43,7 @@ pub struct Args {
     /// The snapshot file (`.twsnap`).
     file: PathBuf,
     /// The block at or containing this address (hex with 0x, or decimal).
-    #[arg(long, value_name = "ADDR", group = "which", value_parser = parse_address)]
+    #[arg(long, value_name = "ADDR", group = "which", value_parser = select::parse_address)]
     block: Option<u64>,
     /// Blocks with a frame containing PATTERN anywhere on their allocation
     /// stack, not only in the frame that names their site: a function, as
@@ -60,14 +61,6 @@ pub struct Args {
     output: super::Output,
     #[command(flatten)]
     read: super::ReadArgs,
-}
-
-fn parse_address(s: &str) -> Result<u64, String> {
-    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => s.parse(),
-    };
-    parsed.map_err(|_| format!("{s:?} is not an address (hex with 0x, or decimal)"))
 }
 
 #[derive(Debug, Serialize)]
@@ -127,41 +120,25 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
 }
 
 /// The blocks the arguments choose; an error if none.
-fn select(a: &Analysis, args: &Args) -> Result<Vec<u32>> {
+fn select(a: &Analysis, args: &Args) -> Result<Vec<BlockIndex>> {
     let snap = a.snapshot();
-    let all = 0..snap.blocks.len() as u32;
-    let chosen: Vec<u32> = if let Some(addr) = args.block {
-        let i = snap.blocks.partition_point(|b| b.addr <= addr);
-        let found = i
-            .checked_sub(1)
-            .filter(|&i| addr - snap.blocks[i].addr < snap.blocks[i].size.max(1));
-        match found {
-            Some(i) => vec![i as u32],
-            None => bail!("no live block at or containing address {addr:#x}"),
-        }
+    let all = snap.block_indices();
+    let chosen: Vec<BlockIndex> = if let Some(addr) = args.block {
+        vec![select::block_at(snap, addr)?]
     } else if let Some(pattern) = &args.site {
-        let mut by_stack: HashMap<u32, bool> = HashMap::new();
+        let mut by_stack: HashMap<StackIndex, bool> = HashMap::new();
         all.filter(|&b| {
-            let stack = snap.blocks[b as usize].stack;
+            let stack = snap.block(b).stack;
             *by_stack
                 .entry(stack)
                 .or_insert_with(|| stack_contains(snap, stack, pattern))
         })
         .collect()
     } else if let Some(name) = &args.type_name {
-        all.filter(|&b| {
-            snap.string(snap.blocks[b as usize].type_name)
-                .contains(name.as_str())
-        })
-        .collect()
+        all.filter(|&b| snap.string(snap.block(b).type_name).contains(name.as_str()))
+            .collect()
     } else if let Some(id) = args.task {
-        let Some(task) = snap.tasks.iter().find(|t| t.id == id) else {
-            bail!("no traced task with id {id} (see `turbowish tasks`)");
-        };
-        match task.storage {
-            Some(s) => vec![s],
-            None => bail!("task {id} has no known storage: it was never polled"),
-        }
+        vec![select::task_storage(snap, id)?]
     } else {
         unreachable!("clap requires one of --block, --site, --type, --task")
     };
@@ -183,7 +160,7 @@ fn describe_selection(args: &Args) -> String {
 
 impl Report {
     /// The report on `chosen`, with at most `limit` paths.
-    fn new(a: &Analysis, chosen: &[u32], limit: usize) -> Report {
+    fn new(a: &Analysis, chosen: &[BlockIndex], limit: usize) -> Report {
         let snap = a.snapshot();
         let mut tree = a.path_tree();
         let holders = Holders::new(a, chosen.len() == 1);
@@ -198,7 +175,7 @@ impl Report {
             .map(|g| PathRow {
                 blocks: g.count.blocks,
                 bytes: g.count.bytes,
-                example: format!("{:#x}", snap.blocks[g.example as usize].addr),
+                example: format!("{:#x}", snap.block(g.example).addr),
                 steps: (tree.summary(g.example, HEAD, TAIL, &mut shapes))
                     .map_or_else(Vec::new, |s| steps(&holders, &s)),
             })
@@ -284,12 +261,12 @@ impl ShapeIds<'_, '_, '_> {
 }
 
 impl Shapes for ShapeIds<'_, '_, '_> {
-    fn root(&mut self, root: u32, label: u32) -> u32 {
+    fn root(&mut self, root: u32, label: StringIndex) -> u32 {
         let (kind, name) = self.holders.root(root, label);
         self.id(format!("{kind}\n{name}"))
     }
 
-    fn block(&mut self, block: u32) -> u32 {
+    fn block(&mut self, block: BlockIndex) -> u32 {
         let name = self.holders.shape(block);
         self.id(name)
     }
@@ -299,7 +276,7 @@ impl Shapes for ShapeIds<'_, '_, '_> {
 /// the elided middle as one step.
 fn steps(holders: &Holders, path: &PathSummary) -> Vec<Step> {
     let (via, holder) = holders.root(path.root, path.root_label);
-    let held = |&(via, b): &(Via, u32)| Step::Held {
+    let held = |&(via, b): &(Via, BlockIndex)| Step::Held {
         via: via_name(holders.snap, via),
         holder: holders.block(b),
     };

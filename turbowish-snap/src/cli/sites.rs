@@ -124,8 +124,8 @@ fn chosen_tags(a: &Analysis, args: &Args) -> Result<Option<HashSet<u64>>> {
     let Some(pattern) = &args.spawn else {
         return Ok(None);
     };
-    let matching: HashSet<u64> = (0..snap.tasks.len() as u32)
-        .filter(|&t| snap.tasks[t as usize].id != 0)
+    let matching: HashSet<u64> = (snap.task_indices())
+        .filter(|&t| snap.task(t).id != 0)
         .filter(|&t| a.spawned_at(t).contains(pattern.as_str()))
         .map(|t| a.tag_of(t))
         .collect();

@@ -1,6 +1,8 @@
 //! `turbowish summary`: what one snapshot holds, in a page.
 
 use super::render::color::{flagged, heading};
+use super::render::dominator::{DOMINATOR_HEADER, DominatorRow};
+use super::render::holder::Holders;
 use super::render::rows::{SITE_HEADER, SiteRow};
 use super::render::table::{Align, render};
 use super::render::units::{bytes, count, millis, or_dash, utc_iso8601};
@@ -27,6 +29,10 @@ JSON output (--json) is one object; sizes are in bytes, times in nanoseconds:
              bloated_futures (tasks whose future is 16 KiB or more: see `bloat`)
   top_tasks  [{id, name, spawned_at, state, retained, allocated}], most retained first
   top_spawn_sites  [{spawned_at, tasks, retained, allocated}], most retained first
+  top_dominators  [{address, name, size, retained, retained_blocks, type, site, task,
+             held_by}]: the blocks no other block dominates, most retained first: the
+             first level of `dominators --json`, without children; `held_by` names the
+             root that holds one, or says \"several roots\"
   top_types  [{type, blocks, bytes}]: types from typed walks, most live bytes first
   top_sites  [{site, dependency, function, location, stacks, blocks, bytes}], largest
              first, as `sites --json` lists them
@@ -59,6 +65,7 @@ struct Report {
     findings: Findings,
     top_tasks: Vec<TaskTop>,
     top_spawn_sites: Vec<SpawnTop>,
+    top_dominators: Vec<DominatorRow>,
     top_types: Vec<TypeTop>,
     top_sites: Vec<SiteRow>,
     capture: CaptureReport,
@@ -181,6 +188,7 @@ impl Report {
             findings: findings(a),
             top_tasks: top_tasks(a, top),
             top_spawn_sites: top_spawn_sites(a, top),
+            top_dominators: top_dominators(a, top),
             top_types: top_types(a, top),
             top_sites: (sites.iter().take(top))
                 .map(|x| SiteRow::new(a, x, None))
@@ -213,7 +221,7 @@ fn top_tasks(a: &Analysis, top: usize) -> Vec<TaskTop> {
     rows.into_iter()
         .take(top)
         .map(|r| {
-            let t = &a.snapshot().tasks[r.task as usize];
+            let t = a.snapshot().task(r.task);
             TaskTop {
                 id: t.id,
                 name: a.snapshot().string(t.name).to_owned(),
@@ -234,6 +242,13 @@ fn top_spawn_sites(a: &Analysis, top: usize) -> Vec<SpawnTop> {
             retained: s.retained,
             allocated: s.allocated,
         })
+        .collect()
+}
+
+fn top_dominators(a: &Analysis, top: usize) -> Vec<DominatorRow> {
+    let holders = Holders::new(a, true);
+    (a.biggest_blocks(top, 0).shown.iter())
+        .map(|d| DominatorRow::new(a, &holders, d, true))
         .collect()
 }
 
@@ -282,6 +297,7 @@ impl Report {
         self.totals_text(&mut t);
         self.findings_text(&mut t);
         self.tasks_text(&mut t);
+        self.dominators_text(&mut t);
         self.types_text(&mut t);
         self.sites_text(&mut t);
         self.capture_text(&mut t);
@@ -424,6 +440,33 @@ impl Report {
             let align = [Align::Right, Align::Right, Align::Right, Align::Left];
             t.push_str(&render(header, align, &rows));
         }
+    }
+
+    fn dominators_text(&self, t: &mut String) {
+        if self.top_dominators.is_empty() {
+            return;
+        }
+        let title = format!(
+            "top {} by retained bytes (no other block dominates them: see turbowish dominators)",
+            count(self.top_dominators.len() as u64, "block")
+        );
+        let _ = writeln!(t, "\n{}", heading(&title));
+        let rows: Vec<[String; 5]> = (self.top_dominators.iter())
+            .map(|d| {
+                let [retained, blocks, address, name] = d.cells();
+                let held_by = d.held_by.clone().unwrap_or_default();
+                [retained, blocks, address, name, held_by]
+            })
+            .collect();
+        let [r, b, ad, n] = DOMINATOR_HEADER;
+        let align = [
+            Align::Right,
+            Align::Right,
+            Align::Left,
+            Align::Left,
+            Align::Left,
+        ];
+        t.push_str(&render([r, b, ad, n, "held by"], align, &rows));
     }
 
     fn types_text(&self, t: &mut String) {

@@ -2,10 +2,10 @@
 
 use super::render::table::{Align, render};
 use super::render::units::{bytes, or_dash};
-use crate::Snapshot;
 use crate::analysis::Analysis;
 use crate::analysis::sites::short_path;
 use crate::analysis::tasks::TaskRow;
+use crate::{Snapshot, StringIndex};
 use anyhow::Result;
 use serde::Serialize;
 use std::io::Write;
@@ -99,8 +99,8 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
 }
 
 fn row(snap: &Snapshot, r: &TaskRow) -> Row {
-    let t = &snap.tasks[r.task as usize];
-    let string = |i: u32| snap.string(i).to_owned();
+    let t = snap.task(r.task);
+    let string = |i: StringIndex| snap.string(i).to_owned();
     Row {
         id: t.id,
         name: string(t.name),
@@ -120,11 +120,7 @@ fn row(snap: &Snapshot, r: &TaskRow) -> Row {
         shared_blocks: r.shared_blocks,
         shared_with_tasks: r.shared_with_tasks,
         shared_with_exact: r.shared_with_exact,
-        shared_with: r
-            .shared_with
-            .iter()
-            .map(|&o| snap.tasks[o as usize].id)
-            .collect(),
+        shared_with: r.shared_with.iter().map(|&o| snap.task(o).id).collect(),
     }
 }
 

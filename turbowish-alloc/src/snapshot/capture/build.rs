@@ -17,7 +17,9 @@ use crate::stderr::Shown;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 use turbowish_format::StringTable;
-use turbowish_format::{Block, Edge, Root, RootKind, Snapshot};
+use turbowish_format::{
+    Block, BlockIndex, Edge, Root, RootKind, Snapshot, StackIndex, StringIndex,
+};
 
 /// Builds the snapshot from the frozen image and writes it to the plan's
 /// path, with the pause `pause` gives (rule 12: asked for last, when the
@@ -70,7 +72,7 @@ pub(super) fn build_and_write(
             label: strings.intern(&mut snap, &r.label),
             start: r.start,
             len: r.end - r.start,
-            targets: found.iter().map(|f| f.0).collect(),
+            targets: found.iter().map(|f| BlockIndex::new(f.0)).collect(),
             labels,
             task: None,
         });
@@ -84,7 +86,7 @@ pub(super) fn build_and_write(
             task: u64::from(r.task),
             stack: stack_index(r.stack),
             epoch: r.epoch,
-            type_name: 0,
+            type_name: StringIndex::EMPTY,
         })
         .collect();
     fill_process(&mut snap, &mut strings, plan);
@@ -122,7 +124,8 @@ fn block_edges(
                 cells.keeps(index, from, at, word, to)
             }),
         };
-        edges.extend(targets.into_iter().map(|to| Edge::new(from, to)));
+        let from_index = BlockIndex::new(from);
+        edges.extend((targets.into_iter()).map(|to| Edge::new(from_index, BlockIndex::new(to))));
     }
     edges
 }
@@ -266,19 +269,21 @@ fn scan_root(
 }
 
 /// Per target of a module-data root, the static holding the first word
-/// that points at it (0 where no symbol covers the word); empty when no
+/// that points at it (the empty string where no symbol covers the word); empty when no
 /// word is named, as the format allows.
 fn static_labels(
     snap: &mut Snapshot,
     strings: &mut StringTable,
     statics: &Statics,
     found: &[(u32, u64)],
-) -> Vec<u32> {
-    let labels: Vec<u32> = found
+) -> Vec<StringIndex> {
+    let labels: Vec<StringIndex> = found
         .iter()
-        .map(|&(_, at)| statics.name_of(at).map_or(0, |n| strings.intern(snap, n)))
+        .map(|&(_, at)| {
+            (statics.name_of(at)).map_or(StringIndex::EMPTY, |n| strings.intern(snap, n))
+        })
         .collect();
-    if labels.iter().all(|&l| l == 0) {
+    if labels.iter().all(|l| l.is_empty()) {
         return Vec::new();
     }
     labels
@@ -293,7 +298,7 @@ fn add_stacks(
     records: &[Record],
     index: &AddressIndex,
     readable: &[(u64, u64)],
-) -> (impl Fn(u32) -> u32 + use<>, Cells) {
+) -> (impl Fn(u32) -> StackIndex + use<>, Cells) {
     let mut ids: Vec<u32> = records
         .iter()
         .map(|r| r.stack)
@@ -305,9 +310,10 @@ fn add_stacks(
     let first = snap.stacks.len() as u32;
     let stack_index = move |id: u32| {
         if id == 0 {
-            return 0;
+            return StackIndex::EMPTY;
         }
-        ids.binary_search(&id).map_or(0, |i| first + i as u32)
+        let i = ids.binary_search(&id);
+        i.map_or(StackIndex::EMPTY, |i| StackIndex::new(first + i as u32))
     };
     let cells = symbolize::add_stacks_then(snap, &plan.modules, &frames, |snap, names| {
         Cells::find(

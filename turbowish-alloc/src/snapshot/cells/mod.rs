@@ -80,7 +80,7 @@ use layout::{CELL_ALIGN, CellWords, FutureType, QUEUE_NEXT_AT, VTABLE_AT, Vtable
 use origin::{Origin, Site};
 use std::collections::HashMap;
 use std::time::Instant;
-use turbowish_format::{Snapshot, TaskKind};
+use turbowish_format::{BlockIndex, Snapshot, StackIndex, StringIndex, TaskKind};
 
 /// Whether captures look for cells (on unless [`set_finding`] turned it
 /// off). The child reads its copy, made at the fork.
@@ -98,7 +98,7 @@ pub fn set_finding(on: bool) {
 #[derive(Default)]
 struct Seen {
     vtables: HashMap<u64, Option<u32>>,
-    types: HashMap<(u32, u32), u32>,
+    types: HashMap<(u32, StringIndex), u32>,
 }
 
 /// [`Cells::cell_of`] of a block that is no cell.
@@ -107,8 +107,8 @@ const NOT_A_CELL: u32 = u32::MAX;
 /// One cell found (rule 1).
 #[derive(Debug, Clone)]
 pub(crate) struct Cell {
-    /// Its block (index into the records, and into the snapshot's blocks).
-    pub(crate) block: u32,
+    /// Its block (the same position in the records).
+    pub(crate) block: BlockIndex,
     pub(crate) words: CellWords,
     /// Its vtable (index into [`Cells::vtables`]).
     pub(crate) vtable: u32,
@@ -117,7 +117,7 @@ pub(crate) struct Cell {
     pub(crate) kind: TaskKind,
     pub(crate) site: Option<Site>,
     /// The boxed future's block, rule 3.
-    pub(crate) future_block: Option<u32>,
+    pub(crate) future_block: Option<BlockIndex>,
 }
 
 /// The cells of one capture, and how the scan treats blocks (rule 5).
@@ -150,7 +150,7 @@ impl Cells {
         readable: &[(u64, u64)],
         modules: &[LoadedModule],
         snap: &Snapshot,
-        stack_of: impl Fn(u32) -> u32,
+        stack_of: impl Fn(u32) -> StackIndex,
         names: &Names<'_, '_>,
     ) -> Cells {
         let started = Instant::now();
@@ -169,10 +169,10 @@ impl Cells {
         let mut seen = Seen::default();
         for (b, r) in records.iter().enumerate() {
             let stack = stack_of(r.stack);
-            if stack == 0 {
+            if stack == StackIndex::EMPTY {
                 continue;
             }
-            let Some(o) = origins.get_mut(stack as usize) else {
+            let Some(o) = origins.get_mut(stack.index()) else {
                 continue;
             };
             let o = *o.get_or_insert_with(|| origin::origin(snap, stack));
@@ -224,9 +224,10 @@ impl Cells {
         let future_block = (boxed && words.stage_tag == 0)
             .then(|| index.find(words.first_payload))
             .flatten()
-            .filter(|&f| index.bounds(f).0 == words.first_payload);
+            .filter(|&f| index.bounds(f).0 == words.first_payload)
+            .map(BlockIndex::new);
         Some(Cell {
-            block: b,
+            block: BlockIndex::new(b),
             words,
             vtable: vt_index,
             future_type,
@@ -249,7 +250,7 @@ impl Cells {
     fn future_type(
         &mut self,
         vt: u32,
-        constructor: u32,
+        constructor: StringIndex,
         snap: &Snapshot,
         names: &Names<'_, '_>,
         seen: &mut Seen,

@@ -8,7 +8,7 @@
 //! short name (`new<T, S>`), but always the file of their code.
 
 use super::layout::FutureType;
-use turbowish_format::Snapshot;
+use turbowish_format::{Snapshot, StackIndex, StringIndex};
 
 /// The facts of one stack.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -16,8 +16,9 @@ pub(crate) struct Origin {
     /// The stack passes through tokio's task constructor (rule 1a).
     pub(crate) constructor: bool,
     /// The constructor's first name with generic arguments (`new<F, S>`
-    /// from DWARF), for the future's type (rule 3); 0 for none.
-    pub(crate) constructor_name: u32,
+    /// from DWARF), for the future's type (rule 3); the empty string for
+    /// none.
+    pub(crate) constructor_name: StringIndex,
     /// ... inside `spawn_blocking`'s machinery.
     pub(crate) blocking: bool,
     /// The first symbol above tokio's spawn machinery (rule 4).
@@ -32,10 +33,10 @@ pub(crate) struct Origin {
     pub(crate) runtime: bool,
 }
 
-/// A spawn site: file (index into the snapshot's strings) and line.
+/// A spawn site: file and line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Site {
-    pub(crate) file: u32,
+    pub(crate) file: StringIndex,
     pub(crate) line: u32,
 }
 
@@ -49,12 +50,12 @@ enum Owner {
 }
 
 /// The facts of `snap`'s stack `stack` (innermost frame first).
-pub(crate) fn origin(snap: &Snapshot, stack: u32) -> Origin {
+pub(crate) fn origin(snap: &Snapshot, stack: StackIndex) -> Origin {
     let mut o = Origin::default();
     let mut in_tokio = false;
-    let symbols = snap.stacks[stack as usize]
+    let symbols = snap.stacks[stack]
         .iter()
-        .flat_map(|&f| &snap.frames[f as usize].symbols);
+        .flat_map(|&f| &snap.frames[f].symbols);
     for sym in symbols {
         let (function, file) = (
             snap.string(sym.function),
@@ -70,7 +71,7 @@ pub(crate) fn origin(snap: &Snapshot, stack: u32) -> Origin {
                 in_tokio = true;
                 if is_constructor(function, file) {
                     o.constructor = true;
-                    if o.constructor_name == 0 && FutureType::of(function).is_some() {
+                    if o.constructor_name.is_empty() && FutureType::of(function).is_some() {
                         o.constructor_name = sym.function;
                     }
                 }
@@ -79,7 +80,7 @@ pub(crate) fn origin(snap: &Snapshot, stack: u32) -> Origin {
             }
             Owner::Other if in_tokio => {
                 o.site = Some(Site {
-                    file: sym.file.unwrap_or(0),
+                    file: sym.file.unwrap_or_default(),
                     line: sym.line,
                 });
                 break;

@@ -14,7 +14,7 @@
 use super::{BlockMatch, GroupDelta, delta, group_changes, match_blocks, match_tasks};
 use crate::analysis::Analysis;
 use crate::analysis::census::{live_bytes, total};
-use crate::model::Snapshot;
+use crate::model::{BlockIndex, Snapshot, TaskIndex};
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::cmp::Reverse;
@@ -27,7 +27,7 @@ pub struct Comparison<'x, 'a> {
     a: &'x Analysis<'a>,
     b: &'x Analysis<'a>,
     blocks: OnceCell<BlockMatch>,
-    tasks: OnceCell<(Vec<u32>, Vec<u32>)>,
+    tasks: OnceCell<(Vec<TaskIndex>, Vec<TaskIndex>)>,
 }
 
 /// What changed between A and B, in total.
@@ -110,7 +110,7 @@ impl<'x, 'a> Comparison<'x, 'a> {
 
     /// Traced tasks new in B (indices into B's tasks), and ended since A
     /// (indices into A's).
-    pub fn tasks(&self) -> (&[u32], &[u32]) {
+    pub fn tasks(&self) -> (&[TaskIndex], &[TaskIndex]) {
         let (new, ended) =
             (self.tasks).get_or_init(|| match_tasks(self.a.snapshot(), self.b.snapshot()));
         (new, ended)
@@ -121,8 +121,7 @@ impl<'x, 'a> Comparison<'x, 'a> {
         let (a, b) = (self.a.snapshot(), self.b.snapshot());
         let m = self.blocks();
         let (new, ended) = self.tasks();
-        let sizes =
-            |s: &Snapshot, idx: &[u32]| total(idx.iter().map(|&i| s.blocks[i as usize].size));
+        let sizes = |s: &Snapshot, idx: &[BlockIndex]| total(idx.iter().map(|&i| s.block(i).size));
         Totals {
             live_bytes_a: live_bytes(a),
             live_bytes_b: live_bytes(b),
@@ -216,9 +215,9 @@ impl<'x, 'a> Side<'x, 'a> {
     /// The group of block `i` under `by`. A block's task is looked up in
     /// this snapshot's task table, then in `other`'s: a traced task that
     /// ended between the two is still named by its spawn site.
-    fn key<'s>(&'s self, by: GroupBy, other: &'s Side<'x, 'a>, i: u32) -> Cow<'s, str> {
+    fn key<'s>(&'s self, by: GroupBy, other: &'s Side<'x, 'a>, i: BlockIndex) -> Cow<'s, str> {
         let snap = self.a.snapshot();
-        let block = &snap.blocks[i as usize];
+        let block = snap.block(i);
         let task = match self.a.task_of_tag(block.task) {
             Some(t) => Some((self.a, t)),
             None => other.a.task_of_tag(block.task).map(|t| (other.a, t)),
@@ -230,14 +229,14 @@ impl<'x, 'a> Side<'x, 'a> {
                 (None, _) => Cow::Borrowed("(untraced or ended tasks)"),
             },
             GroupBy::Task => Cow::Owned(match task {
-                Some((x, t)) => match x.snapshot().string(x.snapshot().tasks[t as usize].name) {
+                Some((x, t)) => match x.snapshot().string(x.snapshot().task(t).name) {
                     "" => format!("task {}", block.task),
                     name => format!("task {} {name}", block.task),
                 },
                 None if block.task == 0 => "(outside tasks)".to_owned(),
                 None => format!("task {} (untraced, or ended)", block.task),
             }),
-            GroupBy::Site => Cow::Borrowed(self.labels[block.stack as usize].get_or_init(|| {
+            GroupBy::Site => Cow::Borrowed(self.labels[block.stack.index()].get_or_init(|| {
                 (self.a.site(block.stack).label())
                     .unwrap_or_else(|| crate::analysis::sites::NO_STACK.to_owned())
             })),
@@ -252,7 +251,7 @@ impl<'x, 'a> Side<'x, 'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Block, Root, RootKind, Task};
+    use crate::model::{Block, Root, RootKind, StringIndex, Task};
 
     /// A task (id 5, spawned at src/a.rs:3) holding a 10-byte block; with
     /// `ended`, the task is gone but its block survives.
@@ -277,15 +276,15 @@ mod tests {
             s.tasks.push(Task {
                 serial: 1,
                 id: 5,
-                file: 1,
+                file: StringIndex::new(1),
                 line: 3,
-                storage: Some(0),
+                storage: Some(BlockIndex::new(0)),
                 ..Task::default()
             });
             s.roots.push(Root {
                 kind: RootKind::Task,
-                targets: vec![0],
-                task: Some(0),
+                targets: vec![BlockIndex::new(0)],
+                task: Some(TaskIndex::new(0)),
                 ..Root::default()
             });
         }

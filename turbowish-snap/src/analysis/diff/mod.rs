@@ -13,7 +13,7 @@
 
 mod comparison;
 
-use crate::model::Snapshot;
+use crate::model::{BlockIndex, Snapshot, TaskIndex};
 
 pub use comparison::{Comparison, GroupBy, SpawnSiteChange, Totals};
 
@@ -21,11 +21,11 @@ pub use comparison::{Comparison, GroupBy, SpawnSiteChange, Totals};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BlockMatch {
     /// Blocks of B not in A: born after A and alive at B (indices into B).
-    pub born: Vec<u32>,
+    pub born: Vec<BlockIndex>,
     /// Blocks of A not in B: freed between the two (indices into A).
-    pub freed: Vec<u32>,
+    pub freed: Vec<BlockIndex>,
     /// Blocks alive in both, as (index in A, index in B).
-    pub surviving: Vec<(u32, u32)>,
+    pub surviving: Vec<(BlockIndex, BlockIndex)>,
 }
 
 /// Matches the blocks of `a` and `b` by (address, birth epoch), in one pass
@@ -33,29 +33,30 @@ pub struct BlockMatch {
 pub fn match_blocks(a: &Snapshot, b: &Snapshot) -> BlockMatch {
     let mut m = BlockMatch::default();
     let (mut i, mut j) = (0, 0);
+    let index = |i: usize| BlockIndex::new(i as u32);
     while i < a.blocks.len() || j < b.blocks.len() {
         let (x, y) = (a.blocks.get(i), b.blocks.get(j));
         match (x, y) {
             (Some(x), Some(y)) if x.addr == y.addr => {
                 if x.epoch == y.epoch {
-                    m.surviving.push((i as u32, j as u32));
+                    m.surviving.push((index(i), index(j)));
                 } else {
-                    m.freed.push(i as u32);
-                    m.born.push(j as u32);
+                    m.freed.push(index(i));
+                    m.born.push(index(j));
                 }
                 i += 1;
                 j += 1;
             }
             (Some(x), Some(y)) if x.addr < y.addr => {
-                m.freed.push(i as u32);
+                m.freed.push(index(i));
                 i += 1;
             }
             (Some(_), None) => {
-                m.freed.push(i as u32);
+                m.freed.push(index(i));
                 i += 1;
             }
             _ => {
-                m.born.push(j as u32);
+                m.born.push(index(j));
                 j += 1;
             }
         }
@@ -124,14 +125,14 @@ pub fn check_pair(a: &Snapshot, b: &Snapshot) -> Result<(), Mismatch> {
 
 /// Tasks of `a` and `b` matched by serial: (new in B, ended since A), as
 /// task indices into B and A.
-pub fn match_tasks(a: &Snapshot, b: &Snapshot) -> (Vec<u32>, Vec<u32>) {
+pub fn match_tasks(a: &Snapshot, b: &Snapshot) -> (Vec<TaskIndex>, Vec<TaskIndex>) {
     let in_a: std::collections::HashSet<u64> = a.tasks.iter().map(|t| t.serial).collect();
     let in_b: std::collections::HashSet<u64> = b.tasks.iter().map(|t| t.serial).collect();
-    let new = (0..b.tasks.len() as u32)
-        .filter(|&i| !in_a.contains(&b.tasks[i as usize].serial))
+    let new = (b.task_indices())
+        .filter(|&i| !in_a.contains(&b.task(i).serial))
         .collect();
-    let ended = (0..a.tasks.len() as u32)
-        .filter(|&i| !in_b.contains(&a.tasks[i as usize].serial))
+    let ended = (a.task_indices())
+        .filter(|&i| !in_b.contains(&a.task(i).serial))
         .collect();
     (new, ended)
 }
@@ -177,28 +178,28 @@ pub fn group_changes<K: std::hash::Hash + Eq>(
     a: &Snapshot,
     b: &Snapshot,
     m: &BlockMatch,
-    key_a: impl Fn(u32) -> K,
-    key_b: impl Fn(u32) -> K,
+    key_a: impl Fn(BlockIndex) -> K,
+    key_b: impl Fn(BlockIndex) -> K,
 ) -> Vec<(K, GroupDelta)> {
     let mut groups: std::collections::HashMap<K, GroupDelta> = Default::default();
-    for (i, block) in a.blocks.iter().enumerate() {
-        let g = groups.entry(key_a(i as u32)).or_default();
+    for (i, block) in a.block_indices().zip(&a.blocks) {
+        let g = groups.entry(key_a(i)).or_default();
         g.bytes_a = g.bytes_a.saturating_add(block.size);
         g.blocks_a += 1;
     }
     for &i in &m.freed {
         let g = groups.entry(key_a(i)).or_default();
-        g.freed_bytes = g.freed_bytes.saturating_add(a.blocks[i as usize].size);
+        g.freed_bytes = g.freed_bytes.saturating_add(a.block(i).size);
         g.freed_blocks += 1;
     }
-    for (j, block) in b.blocks.iter().enumerate() {
-        let g = groups.entry(key_b(j as u32)).or_default();
+    for (j, block) in b.block_indices().zip(&b.blocks) {
+        let g = groups.entry(key_b(j)).or_default();
         g.bytes_b = g.bytes_b.saturating_add(block.size);
         g.blocks_b += 1;
     }
     for &j in &m.born {
         let g = groups.entry(key_b(j)).or_default();
-        g.born_bytes = g.born_bytes.saturating_add(b.blocks[j as usize].size);
+        g.born_bytes = g.born_bytes.saturating_add(b.block(j).size);
         g.born_blocks += 1;
     }
     groups.into_iter().collect()
@@ -231,9 +232,10 @@ mod tests {
         // 0x40 new.
         let b = snap(&[(0x10, 0), (0x20, 1), (0x40, 1)]);
         let m = match_blocks(&a, &b);
-        assert_eq!(m.surviving, [(0, 0)]);
-        assert_eq!(m.freed, [1, 2]);
-        assert_eq!(m.born, [1, 2]);
+        let b = BlockIndex::new;
+        assert_eq!(m.surviving, [(b(0), b(0))]);
+        assert_eq!(m.freed, [b(1), b(2)]);
+        assert_eq!(m.born, [b(1), b(2)]);
     }
 
     #[test]
@@ -241,7 +243,7 @@ mod tests {
         let a = snap(&[(0x10, 0), (0x20, 0), (0x30, 0)]);
         let b = snap(&[(0x10, 0), (0x20, 1), (0x40, 1)]);
         let m = match_blocks(&a, &b);
-        let g = group_changes(&a, &b, &m, |i| i % 2, |j| j % 2);
+        let g = group_changes(&a, &b, &m, |i| i.get() % 2, |j| j.get() % 2);
         let get = |k| g.iter().find(|(key, _)| *key == k).unwrap().1;
         assert_eq!((get(0).bytes_a, get(0).bytes_b), (16, 16));
         assert_eq!((get(0).freed_blocks, get(0).born_blocks), (1, 1));

@@ -17,7 +17,7 @@
 use super::names::short_function;
 use super::origin::{Dependency, dependency};
 use super::short_path;
-use crate::model::{Frame, Snapshot, Symbol};
+use crate::model::{Frame, Snapshot, StackIndex, Symbol};
 
 /// One line of a stack: a function of a frame (inlined ones first), or a
 /// frame without symbols.
@@ -30,10 +30,10 @@ pub struct Line<'s> {
 }
 
 /// The lines of stack `stack` of `snap`, innermost first.
-pub fn lines(snap: &Snapshot, stack: u32) -> Vec<Line<'_>> {
-    let frames = snap.stacks.get(stack as usize).into_iter().flatten();
+pub fn lines(snap: &Snapshot, stack: StackIndex) -> Vec<Line<'_>> {
+    let frames = snap.stack(stack).iter();
     let mut lines = Vec::new();
-    for frame in frames.filter_map(|&f| snap.frames.get(f as usize)) {
+    for frame in frames.filter_map(|f| snap.frames.get(f.index())) {
         if frame.symbols.is_empty() {
             lines.push(Line {
                 frame,
@@ -161,7 +161,7 @@ impl LineName {
 /// The parts of `line`, its function shortened unless `full`.
 pub fn line_name(snap: &Snapshot, line: &Line, full: bool) -> LineName {
     let Some(sym) = line.symbol else {
-        let module = line.frame.module.and_then(|m| snap.modules.get(m as usize));
+        let module = line.frame.module.and_then(|m| snap.modules.get(m.index()));
         return LineName {
             dependency: None,
             function: format!("{:#x}", line.frame.addr),

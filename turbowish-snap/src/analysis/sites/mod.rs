@@ -26,7 +26,7 @@ pub mod origin;
 pub mod view;
 
 use super::Analysis;
-use crate::model::{Block, Snapshot, Task};
+use crate::model::{Block, Snapshot, StackIndex, Task};
 use frames::{line_name, lines, site_line};
 use origin::Dependency;
 use std::collections::HashMap;
@@ -66,7 +66,7 @@ impl SiteName {
 
 /// Names the stack `stack` of `snap` by the line [`frames::site_line`]
 /// picks (rule 1).
-pub fn name_stack(snap: &Snapshot, stack: u32) -> SiteName {
+pub fn name_stack(snap: &Snapshot, stack: StackIndex) -> SiteName {
     let lines = lines(snap, stack);
     let Some(site) = site_line(snap, &lines) else {
         return SiteName::default();
@@ -91,8 +91,8 @@ pub fn spawned_at(snap: &Snapshot, t: &Task) -> String {
 /// The live blocks of one allocation stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SiteTotal {
-    /// The allocation stack (index into [`Snapshot::stacks`]).
-    pub stack: u32,
+    /// The allocation stack.
+    pub stack: StackIndex,
     /// Live blocks allocated there, and their bytes (saturating).
     pub blocks: u64,
     /// See `blocks`.
@@ -104,12 +104,13 @@ pub struct SiteTotal {
 pub fn by_stack(snap: &Snapshot, keep: impl Fn(&Block) -> bool) -> Vec<SiteTotal> {
     let mut per_stack = vec![(0u64, 0u64); snap.stacks.len()];
     for b in snap.blocks.iter().filter(|b| keep(b)) {
-        if let Some((blocks, bytes)) = per_stack.get_mut(b.stack as usize) {
+        if let Some((blocks, bytes)) = per_stack.get_mut(b.stack.index()) {
             *blocks += 1;
             *bytes = bytes.saturating_add(b.size);
         }
     }
     let mut sites: Vec<SiteTotal> = (0u32..)
+        .map(StackIndex::new)
         .zip(per_stack)
         .filter(|(_, (blocks, _))| *blocks > 0)
         .map(|(stack, (blocks, bytes))| SiteTotal {
@@ -142,7 +143,8 @@ impl<K> Site<K> {
     /// The name the stacks share (that of the first), from `a`, the
     /// analysis that merged them.
     pub fn name<'a>(&self, a: &'a Analysis) -> &'a SiteName {
-        a.site(self.stacks.first().map_or(u32::MAX, |t| t.stack))
+        let none = StackIndex::new(u32::MAX);
+        a.site(self.stacks.first().map_or(none, |t| t.stack))
     }
 }
 
@@ -175,7 +177,7 @@ pub fn merge<K: Ord + std::hash::Hash + Clone>(
     for ((_, label), at) in index {
         sites[at].label = label;
     }
-    let first = |s: &Site<K>| s.stacks.first().map_or(0, |t| t.stack);
+    let first = |s: &Site<K>| s.stacks.first().map_or(StackIndex::EMPTY, |t| t.stack);
     sites.sort_by(|x, y| {
         (y.bytes, y.blocks, first(x))
             .cmp(&(x.bytes, x.blocks, first(y)))
@@ -199,7 +201,10 @@ pub fn short_path(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Frame, Module, Symbol};
+    use crate::model::{Frame, FrameIndex, Module, ModuleIndex, StringIndex, Symbol};
+
+    /// The stack the tests add after the empty one.
+    const ONE: StackIndex = StackIndex::new(1);
 
     #[test]
     fn paths_are_shortened() {
@@ -230,12 +235,12 @@ mod tests {
         ];
         let names = ["here", "insert", "push", "read_buffer"];
         for (f, n) in files.iter().zip(names) {
-            let file = s.strings.len() as u32;
+            let file = StringIndex::new(s.strings.len() as u32);
             s.strings.push((*f).to_owned());
-            let function = s.strings.len() as u32;
+            let function = StringIndex::new(s.strings.len() as u32);
             s.strings.push(n.to_owned());
             s.frames.push(Frame {
-                addr: 0x1000 + u64::from(file),
+                addr: 0x1000 + u64::from(file.get()),
                 module: None,
                 symbols: vec![Symbol {
                     function,
@@ -244,8 +249,8 @@ mod tests {
                 }],
             });
         }
-        s.stacks.push(vec![0, 1, 2, 3]);
-        let site = name_stack(&s, 1);
+        s.stacks.push((0..4).map(FrameIndex::new).collect());
+        let site = name_stack(&s, ONE);
         assert_eq!(site.function.as_deref(), Some("read_buffer"));
         assert_eq!(site.location.as_deref(), Some("examples/demo.rs:24"));
     }
@@ -255,14 +260,14 @@ mod tests {
         s.strings
             .extend(["/lib/libc.so.6", "/src/x/src/a.rs"].map(String::from));
         s.modules.push(Module {
-            path: 1,
+            path: StringIndex::new(1),
             bias: 0x1000,
             ..Module::default()
         });
         if unsymbolized_first {
             s.frames.push(Frame {
                 addr: 0x1234,
-                module: Some(0),
+                module: Some(ModuleIndex::new(0)),
                 symbols: vec![],
             });
         }
@@ -272,13 +277,14 @@ mod tests {
                 addr: 0x2000 + i as u64,
                 module: None,
                 symbols: vec![Symbol {
-                    function: s.strings.len() as u32 - 1,
-                    file: Some(2),
+                    function: StringIndex::new(s.strings.len() as u32 - 1),
+                    file: Some(StringIndex::new(2)),
                     line: i as u32,
                 }],
             });
         }
-        s.stacks.push((0..s.frames.len() as u32).collect());
+        s.stacks
+            .push((0..s.frames.len() as u32).map(FrameIndex::new).collect());
         s
     }
 
@@ -288,7 +294,7 @@ mod tests {
             &["__rust_alloc", "alloc::alloc", "svc::f", "svc::main"],
             true,
         );
-        let name = name_stack(&s, 1);
+        let name = name_stack(&s, ONE);
         assert_eq!(name.function.as_deref(), Some("svc::f"));
         assert_eq!(name.location.as_deref(), Some("src/a.rs:2"));
     }
@@ -296,11 +302,11 @@ mod tests {
     #[test]
     fn without_own_frames_an_address_or_the_outermost_frame_names_it() {
         let s = snap_with(&["__rust_alloc", "std::rt::lang_start"], true);
-        let name = name_stack(&s, 1);
+        let name = name_stack(&s, ONE);
         assert_eq!(name.function.as_deref(), Some("0x1234"));
         assert_eq!(name.location.as_deref(), Some("libc.so.6+0x234"));
         let s = snap_with(&["__rust_alloc", "std::rt::lang_start"], false);
-        let name = name_stack(&s, 1);
+        let name = name_stack(&s, ONE);
         assert_eq!(name.function.as_deref(), Some("rt::lang_start"));
         assert_eq!(name.location.as_deref(), Some("src/a.rs:1"));
     }
@@ -308,8 +314,8 @@ mod tests {
     #[test]
     fn the_empty_stack_has_no_name() {
         let s = snap_with(&[], false);
-        assert_eq!(name_stack(&s, 0).function, None);
-        assert_eq!(name_stack(&s, 99).function, None);
+        assert_eq!(name_stack(&s, StackIndex::EMPTY).function, None);
+        assert_eq!(name_stack(&s, StackIndex::new(99)).function, None);
     }
 
     /// Two stacks that end in one line of a dependency: one site, named
@@ -350,7 +356,7 @@ mod tests {
         let snap = b.build();
         let a = Analysis::new(&snap);
         let sites = merge(&a, by_stack(&snap, |_| true).into_iter().map(|t| ((), t)));
-        let got: Vec<(Option<String>, Vec<u32>, u64, u64)> = (sites.iter())
+        let got: Vec<(Option<String>, Vec<StackIndex>, u64, u64)> = (sites.iter())
             .map(|s| {
                 let stacks = s.stacks.iter().map(|t| t.stack).collect();
                 (s.label.clone(), stacks, s.blocks, s.bytes)

@@ -53,7 +53,7 @@ pub fn dependency(snap: &Snapshot, frame: &Frame, file: Option<&str>) -> Option<
         return Some(d);
     }
     let exe = snap.string(snap.process.exe);
-    let module = frame.module.and_then(|m| snap.modules.get(m as usize))?;
+    let module = frame.module.and_then(|m| snap.modules.get(m.index()))?;
     let path = snap.string(module.path);
     (!exe.is_empty() && path != exe).then(|| Dependency {
         name: path.rsplit('/').next().unwrap_or(path).to_owned(),

@@ -19,7 +19,7 @@ use super::frames::{
     Line, TURBOWISH_PATH, is_entry, is_libc_start, is_machinery_symbol, is_std_name, is_std_path,
     line_name, lines, site_line,
 };
-use crate::model::Snapshot;
+use crate::model::{Snapshot, StackIndex};
 
 /// What a shown stack hides (rule 1), and the lines it shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,7 +35,7 @@ pub struct StackView {
 /// Stack `stack` of `snap` as shown: every line when `full` (functions as
 /// recorded), else without allocator and start-up lines (rule 1) and with
 /// functions shortened.
-pub fn view(snap: &Snapshot, stack: u32, full: bool) -> StackView {
+pub fn view(snap: &Snapshot, stack: StackIndex, full: bool) -> StackView {
     let lines = lines(snap, stack);
     let (top, bottom) = match full {
         true => (0, lines.len()),
@@ -99,7 +99,7 @@ fn is_allocator(snap: &Snapshot, line: &Line) -> bool {
 
 /// Whether `line` is an unsymbolized frame of libc or the dynamic loader.
 fn is_libc_frame(snap: &Snapshot, line: &Line) -> bool {
-    let module = line.frame.module.and_then(|m| snap.modules.get(m as usize));
+    let module = line.frame.module.and_then(|m| snap.modules.get(m.index()));
     line.symbol.is_none()
         && module.is_some_and(|m| {
             let name = snap.string(m.path).rsplit('/').next().unwrap_or_default();
@@ -136,7 +136,7 @@ fn is_startup(snap: &Snapshot, lines: &[Line], i: usize) -> bool {
 }
 
 /// Whether any line of stack `stack` contains `pattern` (rule 3).
-pub fn stack_contains(snap: &Snapshot, stack: u32, pattern: &str) -> bool {
+pub fn stack_contains(snap: &Snapshot, stack: StackIndex, pattern: &str) -> bool {
     lines(snap, stack).iter().any(|line| {
         let (short, full) = (line_name(snap, line, false), line_name(snap, line, true));
         let file = line.symbol.and_then(|s| {
@@ -154,7 +154,10 @@ pub fn stack_contains(snap: &Snapshot, stack: u32, pattern: &str) -> bool {
 mod tests {
     use super::*;
     use crate::model::Frame;
-    use crate::model::Module;
+    use crate::model::{FrameIndex, Module, ModuleIndex};
+
+    /// The stack [`snap_of`] makes.
+    const ONE: StackIndex = StackIndex::new(1);
 
     const RUSTC: &str = "/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library";
 
@@ -177,13 +180,13 @@ mod tests {
                 ..Module::default()
             },
         ];
-        let ids: Vec<u32> = (frames.iter().zip(0u64..))
+        let ids: Vec<FrameIndex> = (frames.iter().zip(0u64..))
             .map(|(&(function, file, line), i)| {
                 let symbols = function.map(|f| b.symbol(f, file, line));
                 let libc_frame = function.is_none() || file.is_some_and(|f| f.starts_with("./"));
                 b.frame(Frame {
                     addr: 0x7f00_0000_1000 + i,
-                    module: Some(u32::from(libc_frame)),
+                    module: Some(ModuleIndex::new(u32::from(libc_frame))),
                     symbols: symbols.into_iter().collect(),
                 })
             })
@@ -228,7 +231,7 @@ mod tests {
     #[test]
     fn a_trimmed_stack_hides_allocator_and_start_up_frames() {
         let s = main_thread();
-        let v = view(&s, 1, false);
+        let v = view(&s, ONE, false);
         assert_eq!((v.hidden_allocator, v.hidden_startup), (4, 5), "{v:#?}");
         assert_eq!(
             v.lines,
@@ -238,7 +241,7 @@ mod tests {
                 "main (src/main.rs:9)",
             ]
         );
-        let full = view(&s, 1, true);
+        let full = view(&s, ONE, true);
         assert_eq!((full.hidden_allocator, full.hidden_startup), (0, 0));
         assert_eq!(full.lines.len(), 12);
         assert_eq!(
@@ -259,7 +262,7 @@ mod tests {
             (Some("svc::f"), Some("/w/svc/src/f.rs"), 3),
             (Some("call_once<fn(), ()>"), Some(&function), 250),
         ]);
-        let v = view(&s, 1, false);
+        let v = view(&s, ONE, false);
         assert_eq!((v.hidden_allocator, v.hidden_startup), (1, 0), "{v:#?}");
         assert_eq!(v.lines[1], "core: call_once (src/ops/function.rs:250)");
     }
@@ -272,7 +275,7 @@ mod tests {
             (Some("std::rt::lang_start_internal"), Some(&rt), 171),
             (None, None, 0),
         ]);
-        let v = view(&s, 1, false);
+        let v = view(&s, ONE, false);
         assert_eq!(
             v.lines,
             [
@@ -286,7 +289,7 @@ mod tests {
             (Some("__rust_alloc"), None, 0),
             (Some("std::rt::lang_start_internal"), Some(&rt), 171),
         ]);
-        let v = view(&s, 1, false);
+        let v = view(&s, ONE, false);
         assert_eq!(v.lines, ["std: rt::lang_start_internal (src/rt.rs:171)"]);
     }
 
@@ -317,7 +320,7 @@ mod tests {
             (Some("start_thread"), Some("./nptl/pthread_create.c"), 442),
         ]);
         let name = |s: &Snapshot| {
-            let lines = lines(s, 1);
+            let lines = lines(s, ONE);
             line_name(s, &lines[site_line(s, &lines).unwrap()], false).text()
         };
         assert_eq!(
@@ -328,7 +331,7 @@ mod tests {
             name(&thread),
             "std: new::thread_start (src/sys/thread/unix.rs:116)"
         );
-        let v = view(&process, 1, false);
+        let v = view(&process, ONE, false);
         assert_eq!(v.lines[0], "std: rt::init (src/rt.rs:118)");
         assert_eq!((v.hidden_allocator, v.hidden_startup), (1, 2), "{v:#?}");
     }
@@ -345,11 +348,14 @@ mod tests {
             "libc.so.6",
             "with_capacity_in<u8>",
         ] {
-            assert!(stack_contains(&s, 1, pattern), "{pattern}");
+            assert!(stack_contains(&s, ONE, pattern), "{pattern}");
         }
         for pattern in ["conn.rs:13", "nowhere", "svc::main"] {
-            assert!(!stack_contains(&s, 1, pattern), "{pattern}");
+            assert!(!stack_contains(&s, ONE, pattern), "{pattern}");
         }
-        assert!(!stack_contains(&s, 0, "main"), "the empty stack");
+        assert!(
+            !stack_contains(&s, StackIndex::EMPTY, "main"),
+            "the empty stack"
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use super::units::bytes;
 use crate::analysis::Analysis;
-use crate::{RootKind, Snapshot};
+use crate::{BlockIndex, RootKind, Snapshot, StringIndex, TaskIndex};
 use std::collections::HashMap;
 
 /// Names holders in one snapshot. Exact names give task ids, sizes and
@@ -16,14 +16,14 @@ pub struct Holders<'x, 'a> {
     a: &'x Analysis<'a>,
     exact: bool,
     /// Task storage block -> task index.
-    storage: HashMap<u32, u32>,
+    storage: HashMap<BlockIndex, TaskIndex>,
 }
 
 impl<'x, 'a> Holders<'x, 'a> {
     /// A namer for `a`'s snapshot, with exact names or shared ones.
     pub fn new(a: &'x Analysis<'a>, exact: bool) -> Holders<'x, 'a> {
         let snap = a.snapshot();
-        let storage = (snap.tasks.iter().zip(0u32..))
+        let storage = (snap.tasks.iter().zip(snap.task_indices()))
             .filter_map(|(t, i)| Some((t.storage?, i)))
             .collect();
         Holders {
@@ -36,7 +36,7 @@ impl<'x, 'a> Holders<'x, 'a> {
 
     /// Root `r`'s kind, and its name; `label` is the root's label for the
     /// held block (for a static, the static's symbol).
-    pub fn root(&self, r: u32, label: u32) -> (&'static str, String) {
+    pub fn root(&self, r: u32, label: StringIndex) -> (&'static str, String) {
         let snap = self.snap;
         let root = &snap.roots[r as usize];
         let name = snap.string(root.label);
@@ -54,13 +54,13 @@ impl<'x, 'a> Holders<'x, 'a> {
 
     /// Task `task` (an index into [`Snapshot::tasks`]), by id, name and
     /// spawn site.
-    pub fn task(&self, task: Option<u32>) -> String {
+    pub fn task(&self, task: Option<TaskIndex>) -> String {
         self.name_task(task, self.exact)
     }
 
-    fn name_task(&self, task: Option<u32>, exact: bool) -> String {
+    fn name_task(&self, task: Option<TaskIndex>, exact: bool) -> String {
         let snap = self.snap;
-        let Some((i, t)) = task.and_then(|i| Some((i, snap.tasks.get(i as usize)?))) else {
+        let Some((i, t)) = task.and_then(|i| Some((i, snap.tasks.get(i.index())?))) else {
             return "a task".to_owned();
         };
         let at = self.a.spawned_at(i);
@@ -77,19 +77,19 @@ impl<'x, 'a> Holders<'x, 'a> {
 
     /// Block `b`: a task's future, or its type (from typed walks), size,
     /// allocation site and allocating task.
-    pub fn block(&self, b: u32) -> String {
+    pub fn block(&self, b: BlockIndex) -> String {
         self.name_block(b, self.exact)
     }
 
     /// Block `b` by what holders of its shape share (never exact): its
     /// task's spawn site, or its type and allocation site.
-    pub fn shape(&self, b: u32) -> String {
+    pub fn shape(&self, b: BlockIndex) -> String {
         self.name_block(b, false)
     }
 
-    fn name_block(&self, b: u32, exact: bool) -> String {
+    fn name_block(&self, b: BlockIndex, exact: bool) -> String {
         let snap = self.snap;
-        let block = &snap.blocks[b as usize];
+        let block = snap.block(b);
         if let Some(&t) = self.storage.get(&b) {
             return format!("the future of {}", self.name_task(Some(t), exact));
         }

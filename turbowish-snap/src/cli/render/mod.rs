@@ -3,6 +3,7 @@
 //! is printed is computed in [`crate::analysis`].
 
 pub mod color;
+pub mod dominator;
 pub mod holder;
 pub mod rows;
 pub mod table;
