@@ -466,6 +466,7 @@ impl Tables {
                 finished_ns: 0,
                 storage: Some(blk(storage)),
                 value_type: StringIndex::EMPTY,
+                ..Task::default()
             });
         }
         if crowd.chain > 0 {
@@ -699,6 +700,7 @@ impl Gen {
             },
             storage: Some(blk(storage)),
             value_type: StringIndex::EMPTY,
+            ..Task::default()
         }
     }
 

@@ -100,6 +100,15 @@
 //!    every node->payload edge typed and labelled, the root present, nothing
 //!    rejected, no panic, and every edge of the heap still there.
 //!
+//! 6. **Task cells**: after all of the above, the same heap plus 10,000
+//!    live tokio tasks (plain `tokio::spawn`, each pending for ever with a
+//!    64-byte buffer): [`CELL_ROUNDS`] interleaved rounds of one snapshot
+//!    finding task cells (the default) and one without
+//!    (`turbowish::set_finding(false)`, the baseline); reported: the
+//!    median (min-max) of the per-round ratio of capture times, with the
+//!    target of at most 1.10x, the cells found and the child's own time
+//!    finding and reading them (`capture.cells_ns`).
+//!
 //! # Running
 //!
 //! `cargo bench -p turbowish --bench capture` (about 75 seconds on 2
@@ -1164,8 +1173,122 @@ fn main() {
             tiny,
         }
         .print();
+        CellFigures::measure(tiny).print();
     }
     black_box(heap);
+}
+
+// ---------------------------------------------------------------------------
+// 6. Task cells.
+
+/// Live tokio tasks for the task-cell rounds (full run, and `--test`).
+const CELL_TASKS: usize = 10_000;
+const TEST_CELL_TASKS: usize = 500;
+/// Interleaved rounds of one snapshot with and one without finding cells.
+const CELL_ROUNDS: usize = 5;
+/// The issue's limit on what finding task cells adds to the capture time.
+const CELL_TARGET: f64 = 1.10;
+
+/// Capture times with and without finding task cells, on the heap plus
+/// [`CELL_TASKS`] live tokio tasks.
+struct CellFigures {
+    tasks: usize,
+    /// Capture time with cells / without, per round.
+    ratios: Vec<f64>,
+    with: Vec<Duration>,
+    without: Vec<Duration>,
+    /// From one snapshot with cells: cells found, and the child's time
+    /// finding and reading them.
+    found: u64,
+    cells_ns: u64,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl CellFigures {
+    /// Spawns the tasks (each pending for ever, holding a 64-byte buffer),
+    /// then takes the interleaved rounds, in alternating order.
+    fn measure(tiny: bool) -> CellFigures {
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let tasks = if tiny { TEST_CELL_TASKS } else { CELL_TASKS };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for _ in 0..tasks {
+                drop(tokio::spawn(async {
+                    let buffer = black_box(vec![1u8; 64]);
+                    STARTED.fetch_add(1, Ordering::Relaxed);
+                    std::future::pending::<()>().await;
+                    drop(buffer);
+                }));
+            }
+        });
+        while STARTED.load(Ordering::Relaxed) < tasks {
+            std::thread::yield_now();
+        }
+        let mut f = CellFigures {
+            tasks,
+            ratios: Vec::new(),
+            with: Vec::new(),
+            without: Vec::new(),
+            found: 0,
+            cells_ns: 0,
+            _runtime: runtime,
+        };
+        for round in 0..if tiny { 1 } else { CELL_ROUNDS } {
+            let mut take = |cells: bool| {
+                turbowish::set_finding(cells);
+                let info = snapshot();
+                turbowish::set_finding(true);
+                if cells && f.found == 0 {
+                    let snap = turbowish_snap::read_file(&info.path).expect("readable");
+                    (f.found, f.cells_ns) = (snap.capture.cells_found, snap.capture.cells_ns);
+                }
+                remove(&info.path);
+                info.elapsed
+            };
+            let (with, without) = if round % 2 == 0 {
+                let w = take(true);
+                (w, take(false))
+            } else {
+                let wo = take(false);
+                (take(true), wo)
+            };
+            f.ratios.push(with.as_secs_f64() / without.as_secs_f64());
+            f.with.push(with);
+            f.without.push(without);
+        }
+        assert!(
+            f.found >= tasks as u64,
+            "{} cells found for {tasks} tasks",
+            f.found
+        );
+        f
+    }
+
+    fn print(mut self) {
+        let (ratio, lo, hi) = summary(&mut self.ratios);
+        let (with, _, _) = summary(&mut ms(&self.with));
+        let (without, _, _) = summary(&mut ms(&self.without));
+        println!();
+        println!(
+            "task cells: the same heap plus {} live tokio tasks, {} cells found; capture with \
+             cells found / without, interleaved (n={})",
+            self.tasks,
+            self.found,
+            self.ratios.len()
+        );
+        println!(
+            "  {ratio:.3}x ({lo:.3}-{hi:.3}); medians {with:.0} ms / {without:.0} ms; target \
+             <= {CELL_TARGET:.2}x: {}",
+            verdict(ratio <= CELL_TARGET)
+        );
+        println!(
+            "  finding and reading the cells in the child (capture.cells_ns): {:.1} ms",
+            self.cells_ns as f64 / 1e6
+        );
+    }
 }
 
 /// Fails unless the first snapshot holds the heap as built.

@@ -161,6 +161,8 @@ pub use heap::stats::{FLUSH_BYTES, Stats, TaskStats, stats, stats_by_task};
 pub use heap::table::{Block, block};
 pub use init::settings;
 pub use snapshot::capture::SnapshotInfo;
+#[doc(hidden)]
+pub use snapshot::cells::set_finding;
 pub use snapshot::install::{Config, install, snapshot_to};
 pub use tasks::roots::{RootGuard, root};
 pub use tasks::tag::current_task;

@@ -28,6 +28,7 @@
 
 use crate::Error;
 use crate::index::{BlockIndex, FrameIndex, StackIndex, StringIndex, TaskIndex};
+use crate::legacy::{CaptureV3, TaskV3};
 use crate::model::{
     Block, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind, Snapshot,
     Task,
@@ -155,24 +156,34 @@ fn deltas(values: impl Iterator<Item = u64>) -> Vec<u64> {
         .collect()
 }
 
-/// Reads the tables from `src`, checking each as soon as it is read (rule 1).
-pub(crate) fn decode<R: Read>(src: &mut Source<R>) -> Result<Snapshot, Error> {
+/// Reads the tables of a file of format `version` from `src`, checking each
+/// as soon as it is read (rule 1). Rows whose encoding changed are read as
+/// their version wrote them (the `legacy` module).
+pub(crate) fn decode<R: Read>(src: &mut Source<R>, version: u16) -> Result<Snapshot, Error> {
     let mut s = Snapshot {
         strings: Vec::new(),
         stacks: Vec::new(),
         ..Snapshot::default()
     };
     s.process = src.value("process")?;
-    s.capture = src.value("capture figures")?;
+    s.capture = match version {
+        ..4 => src.value::<CaptureV3>("capture figures")?.into(),
+        _ => src.value("capture figures")?,
+    };
     for t in Table::ALL {
-        read_table(src, &mut s, t)?;
+        read_table(src, &mut s, t, version)?;
         validate::table(&s, t).map_err(Error::Corrupt)?;
     }
     Ok(s)
 }
 
 /// Reads table `t` of `s`, whose earlier tables are read.
-fn read_table<R: Read>(src: &mut Source<R>, s: &mut Snapshot, t: Table) -> Result<(), Error> {
+fn read_table<R: Read>(
+    src: &mut Source<R>,
+    s: &mut Snapshot,
+    t: Table,
+    version: u16,
+) -> Result<(), Error> {
     let blocks = s.blocks.len();
     match t {
         Table::Strings => s.strings = rows(src, "strings")?,
@@ -185,6 +196,10 @@ fn read_table<R: Read>(src: &mut Source<R>, s: &mut Snapshot, t: Table) -> Resul
             s.roots = seq(src, "roots", min_bytes::<WireRoot>(), |src| {
                 read_root(src, blocks)
             })?
+        }
+        Table::Tasks if version < 4 => {
+            let old: Vec<TaskV3> = rows(src, "tasks")?;
+            s.tasks = old.into_iter().map(Task::from).collect();
         }
         Table::Tasks => s.tasks = rows(src, "tasks")?,
         Table::Containers => s.containers = values(src, "containers", least(&NO_CONTAINER))?,
@@ -420,7 +435,8 @@ mod tests {
         assert_eq!(min_bytes::<BlockColumns>(), 6);
         assert_eq!(min_bytes::<EdgeColumns>(), 4);
         assert_eq!(min_bytes::<WireRoot>(), 7);
-        assert_eq!(min_bytes::<Task>(), 15);
+        assert_eq!(min_bytes::<Task>(), 19);
+        assert_eq!(min_bytes::<TaskV3>(), 15);
         assert_eq!(min_bytes::<String>(), 1);
         assert_eq!(least(&NO_CONTAINER), 3);
     }

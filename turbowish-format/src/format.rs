@@ -50,13 +50,16 @@ use std::path::Path;
 /// The first eight bytes of every snapshot file.
 pub const MAGIC: [u8; 8] = *b"TWSNAP\r\n";
 /// The format version this crate writes, and the newest it reads.
-pub const VERSION: u16 = 3;
+pub const VERSION: u16 = 4;
 /// The oldest format version this crate reads.
 ///
 /// Version 2 added tasks, typed edges and labels, type names and containers;
 /// version 1 files (no task data) are refused rather than half-read.
 /// Version 3 added [`EdgeKind::Shared`](crate::EdgeKind::Shared); a version
 /// 2 file reads as it is (it has no shared edges, only typed ones).
+/// Version 4 added tasks found from tokio's task cells (the task kind, cell,
+/// boxed future and reference count, [`TaskState::Notified`](crate::TaskState::Notified))
+/// and the capture's cell figures; older files read with those empty.
 pub const OLDEST_READABLE: u16 = 2;
 /// Largest decompressed payload the reader accepts by default (64 GiB),
 /// whatever the compressed size.
@@ -241,12 +244,13 @@ pub fn read_with(mut input: impl Read, options: &ReadOptions) -> Result<Snapshot
     }
     let decoder = zstd::stream::read::Decoder::with_buffer(&payload[..])
         .map_err(|e| Error::Corrupt(format!("bad compressed data: {e}")))?;
-    let snapshot = decode(Source::new(decoder, header.raw_len))?;
+    let snapshot = decode(Source::new(decoder, header.raw_len), header.version)?;
     check_kinds(&snapshot, header.version)?;
     Ok(snapshot)
 }
 
-/// Refuses edge kinds newer than the file's version says it holds.
+/// Refuses edge kinds and task states newer than the file's version says
+/// it holds.
 fn check_kinds(snapshot: &Snapshot, version: u16) -> Result<(), Error> {
     let shared = |e: &crate::Edge| e.kind == crate::EdgeKind::Shared;
     if version < 3 && snapshot.edges.iter().any(shared) {
@@ -254,14 +258,20 @@ fn check_kinds(snapshot: &Snapshot, version: u16) -> Result<(), Error> {
             "a version {version} file holds shared edges, which version 3 added"
         )));
     }
+    let notified = |t: &crate::Task| t.state == crate::TaskState::Notified;
+    if version < 4 && snapshot.tasks.iter().any(notified) {
+        return Err(Error::Corrupt(format!(
+            "a version {version} file holds notified tasks, which version 4 added"
+        )));
+    }
     Ok(())
 }
 
 /// Decodes the tables from `src` and checks that they end exactly where the
 /// decompressed data does, at the length the header announced (rule 5).
-fn decode(mut src: Source<impl Read>) -> Result<Snapshot, Error> {
+fn decode(mut src: Source<impl Read>, version: u16) -> Result<Snapshot, Error> {
     let limit = src.limit();
-    let snapshot = crate::columns::decode(&mut src)?;
+    let snapshot = crate::columns::decode(&mut src, version)?;
     let (total, stray) = src.finish()?;
     if total != limit {
         let more = if total > limit { "more than " } else { "" };
@@ -281,7 +291,7 @@ fn decode(mut src: Source<impl Read>) -> Result<Snapshot, Error> {
 /// header and decompression. For the fuzzer.
 #[doc(hidden)]
 pub fn read_tables(raw: &[u8]) -> Result<Snapshot, Error> {
-    decode(Source::new(raw, raw.len() as u64))
+    decode(Source::new(raw, raw.len() as u64), VERSION)
 }
 
 /// The decompressed tables of `snapshot`, as [`write`] compresses them

@@ -62,6 +62,7 @@ pub mod builder;
 mod columns;
 pub mod format;
 pub mod index;
+mod legacy;
 pub mod model;
 pub mod rules;
 mod stream;
@@ -75,6 +76,6 @@ pub use format::{
 pub use index::{BlockIndex, FrameIndex, ModuleIndex, StackIndex, StringIndex, TaskIndex};
 pub use model::{
     Block, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind, Snapshot,
-    Symbol, Task, TaskState,
+    Symbol, Task, TaskKind, TaskState,
 };
 pub use rules::{files, signal};

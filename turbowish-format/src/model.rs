@@ -43,8 +43,8 @@ pub struct Snapshot {
     /// Where the scan of the live heap starts: static data, thread stacks,
     /// thread-local storage, traced tasks and named typed roots.
     pub roots: Vec<Root>,
-    /// Traced tasks: live ones, and finished ones whose storage is still
-    /// alive (zombie futures).
+    /// Tasks, traced or found from their tokio task cells: live ones, and
+    /// finished ones whose storage is still alive (zombie futures).
     pub tasks: Vec<Task>,
     /// Length and capacity of containers found by typed walks, sorted by
     /// block, each block once.
@@ -166,6 +166,16 @@ pub struct Capture {
     pub typed_panics: Vec<String>,
     /// Tasks and roots not registered because the task registry was full.
     pub tasks_dropped: u64,
+    /// tokio task cells found and read (their tasks are rows of
+    /// [`Snapshot::tasks`]). Since format version 4.
+    pub cells_found: u64,
+    /// Blocks allocated by tokio's task constructor whose layout did not
+    /// verify (another tokio version or configuration): left as plain
+    /// blocks. Since format version 4.
+    pub cells_not_understood: u64,
+    /// Time spent finding and reading task cells, in ns. Since format
+    /// version 4.
+    pub cells_ns: u64,
 }
 
 /// A loaded module, for re-symbolizing raw addresses later.
@@ -319,25 +329,31 @@ pub enum RootKind {
     ThreadStack,
     /// A thread's thread-local storage block.
     ThreadLocal,
-    /// A traced task: its storage block and the typed value it shares.
+    /// A task: its storage block (for a tokio task, its cell) and the
+    /// typed value a traced task shares.
     Task,
     /// A named typed root (`turbowish_alloc::root`).
     Named,
 }
 
-/// A traced task.
+/// A task: a traced one, a tokio task found from its cell, or both (one
+/// row, matched by tokio task id or storage block).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
-    /// Unique among the process's traced tasks and roots, from 1.
+    /// Unique among the process's traced tasks and roots, from 1; 0 for a
+    /// task found only from its tokio cell.
     pub serial: u64,
     /// The task's id (a tokio task id under tokio); 0 if it was never
     /// polled. Its blocks' [`Block::task`] is [`tag`](crate::rules::tag) of
     /// it ([`rules::tags`](crate::rules::tags)).
     pub id: u64,
-    /// The name given with `.named()` (index into [`Snapshot::strings`]).
+    /// The name given with `.named()` (index into [`Snapshot::strings`]);
+    /// empty for untraced tasks, which are shown by id and spawn site.
     pub name: StringIndex,
     /// Where it was made (spawned): file (index into [`Snapshot::strings`]),
-    /// line and column.
+    /// line and column. For a task found from its cell, the line that
+    /// called `tokio::spawn` (or `spawn_blocking`), from the cell's
+    /// allocation stack, with column 0 (stacks record none).
     pub file: StringIndex,
     /// See `file`.
     pub line: u32,
@@ -349,7 +365,7 @@ pub struct Task {
     pub future_size: u64,
     /// Where it stands.
     pub state: TaskState,
-    /// Times polled.
+    /// Times polled (0 for untraced tasks: not counted).
     pub polls: u64,
     /// Wall-clock times (ns since the Unix epoch; 0 for never): made, last
     /// polled, finished. Taken from a coarse clock (about 4 ms).
@@ -363,6 +379,47 @@ pub struct Task {
     /// Type of the typed value the task shares (index into
     /// [`Snapshot::strings`]; 0 for none).
     pub value_type: StringIndex,
+    /// How the task was made. Since format version 4 (older files hold
+    /// traced tasks only).
+    pub kind: TaskKind,
+    /// The tokio task cell (index into [`Snapshot::blocks`]), when one was
+    /// found for the task: for untraced tasks it is also the `storage`.
+    /// Since format version 4.
+    pub cell: Option<BlockIndex>,
+    /// A future the spawn moved into its own box (tokio boxes futures over
+    /// 16 KiB in release builds, 2 KiB in debug ones): that block (index
+    /// into [`Snapshot::blocks`]), held by the cell. Since format version 4.
+    pub future_block: Option<BlockIndex>,
+    /// The cell's reference count (JoinHandle, wakers, the runtime's lists),
+    /// from its state word; 0 when no cell was read. Since format version 4.
+    pub refs: u64,
+}
+
+/// How a [`Task`] was made. Since format version 4.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub enum TaskKind {
+    /// Spawned through TurboWish (`turbowish::spawn`, `.traced()`): it has a
+    /// name, a typed value, poll counts and times.
+    #[default]
+    Traced,
+    /// A plain `tokio::spawn` (or `spawn_local`, `JoinSet::spawn`...), found
+    /// from its task cell.
+    Tokio,
+    /// A `tokio::task::spawn_blocking` task, found from its task cell.
+    Blocking,
+}
+
+impl TaskKind {
+    /// The kind in lowercase: `traced`, `tokio` or `blocking`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskKind::Traced => "traced",
+            TaskKind::Tokio => "tokio",
+            TaskKind::Blocking => "blocking",
+        }
+    }
 }
 
 /// The state of a [`Task`].
@@ -380,17 +437,21 @@ pub enum TaskState {
     Completed,
     /// Dropped before completing, storage still alive.
     Cancelled,
+    /// Woken and waiting in a run queue for its next poll (known for tasks
+    /// read from their tokio cell). Since format version 4.
+    Notified,
 }
 
 impl TaskState {
     /// The state in lowercase, as reports print it: `pending`, `running`,
-    /// `completed` or `cancelled`.
+    /// `completed`, `cancelled` or `notified`.
     pub fn name(self) -> &'static str {
         match self {
             TaskState::Pending => "pending",
             TaskState::Running => "running",
             TaskState::Completed => "completed",
             TaskState::Cancelled => "cancelled",
+            TaskState::Notified => "notified",
         }
     }
 

@@ -167,7 +167,7 @@ fn tasks(s: &Snapshot) -> Result<(), String> {
         for i in [t.name, t.file, t.future_type, t.value_type] {
             string(s, i)?;
         }
-        if let Some(b) = t.storage {
+        for b in [t.storage, t.cell, t.future_block].into_iter().flatten() {
             block(s, b)?;
         }
     }

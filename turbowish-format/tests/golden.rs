@@ -150,6 +150,9 @@ fn expected() -> Snapshot {
         typed_truncated: 4,
         typed_panics: vec!["Trace impl of svc::Broken panicked: index out of bounds".to_owned()],
         tasks_dropped: 5,
+        cells_found: 2,
+        cells_not_understood: 1,
+        cells_ns: 410_000,
     };
     s.modules = vec![
         Module {
@@ -266,12 +269,40 @@ fn expected() -> Snapshot {
         },
         storage: storage.map(BlockIndex::new),
         value_type: if serial == 1 { arc } else { none },
+        kind: TaskKind::Traced,
+        cell: storage.filter(|_| serial == 2).map(BlockIndex::new),
+        future_block: None,
+        refs: if serial == 2 { 2 } else { 0 },
+    };
+    // Tasks found from their tokio cells: no serial, name, polls or times.
+    let cell_task = |id, kind, state, cell: u32, future_block: Option<u32>, refs| Task {
+        serial: 0,
+        id,
+        name: none,
+        file,
+        line: 70,
+        column: 0,
+        future_type: future,
+        future_size: 20_480,
+        state,
+        polls: 0,
+        spawned_ns: 0,
+        last_poll_ns: 0,
+        finished_ns: 0,
+        storage: Some(BlockIndex::new(cell)),
+        value_type: none,
+        kind,
+        cell: Some(BlockIndex::new(cell)),
+        future_block: future_block.map(BlockIndex::new),
+        refs,
     };
     s.tasks = vec![
         task(1, 7, conn, TaskState::Pending, 12, Some(2)),
         task(2, 8, flush, TaskState::Running, 3, Some(3)),
         task(3, 9, gc, TaskState::Completed, 1, Some(4)),
         task(4, 1 << 40, none, TaskState::Cancelled, 0, None),
+        cell_task(21, TaskKind::Tokio, TaskState::Notified, 6, Some(5), 3),
+        cell_task(22, TaskKind::Blocking, TaskState::Pending, 0, None, 1),
     ];
     s.containers = vec![Container {
         block: BlockIndex::new(5),
@@ -301,8 +332,12 @@ fn assert_covers_everything(s: &Snapshot) {
         assert!(kinds(k), "no {k:?} root");
     }
     use TaskState::*;
-    for st in [Pending, Running, Completed, Cancelled] {
+    for st in [Pending, Running, Completed, Cancelled, Notified] {
         assert!(states(st), "no {st:?} task");
+    }
+    let task_kinds = |k| s.tasks.iter().any(|t| t.kind == k);
+    for k in [TaskKind::Traced, TaskKind::Tokio, TaskKind::Blocking] {
+        assert!(task_kinds(k), "no {k:?} task");
     }
     use EdgeKind::*;
     for k in [Conservative, Typed, Shared] {

@@ -9,10 +9,12 @@
 //! data (from the [`modules`] list the parent took, named by [`statics`]),
 //! and every registered thread's stack and TLS ([`threads`]), and symbolizes
 //! stacks ([`symbolize`], over [`mapped`] files, with strings interned once
-//! by the format's `StringTable`).
+//! by the format's `StringTable`). Every tokio task is found from its task
+//! cell ([`cells`]) and becomes a task row and root, traced or not.
 
 pub(crate) mod atfork;
 pub(crate) mod capture;
+pub(crate) mod cells;
 pub(crate) mod install;
 pub(crate) mod mapped;
 pub(crate) mod modules;

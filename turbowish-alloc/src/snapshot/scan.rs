@@ -60,10 +60,10 @@ impl AddressIndex {
 /// The whole range must be mapped and readable for the duration of the call.
 pub(crate) unsafe fn scan(index: &AddressIndex, start: u64, len: u64, out: &mut Vec<u32>) {
     // SAFETY: the caller's guarantee, passed on.
-    unsafe { scan_words(index, start, len, |_, b| out.push(b)) };
+    unsafe { scan_words(index, start, len, |_, _, b| out.push(b)) };
 }
 
-/// Calls `found(word_address, block)` for every aligned word in
+/// Calls `found(word_address, word, block)` for every aligned word in
 /// `[start, start + len)` that points into a live block, in address order.
 ///
 /// # Safety
@@ -74,7 +74,7 @@ pub(crate) unsafe fn scan_words(
     index: &AddressIndex,
     start: u64,
     len: u64,
-    mut found: impl FnMut(u64, u32),
+    mut found: impl FnMut(u64, u64, u32),
 ) {
     let first = start.next_multiple_of(8);
     let end = start.saturating_add(len);
@@ -84,10 +84,23 @@ pub(crate) unsafe fn scan_words(
         // readable, and `at` is 8-aligned.
         let word = unsafe { load_word(at as usize) };
         if let Some(b) = index.find(word) {
-            found(at, b);
+            found(at, word, b);
         }
         at += 8;
     }
+}
+
+/// The word at `addr` (8-aligned), if `readable` covers it.
+pub(crate) fn read_word(readable: &[(u64, u64)], addr: u64) -> Option<u64> {
+    let end = addr.checked_add(8)?;
+    let i = readable.partition_point(|&(_, e)| e <= addr);
+    let &(s, e) = readable.get(i)?;
+    if !addr.is_multiple_of(8) || s > addr || e < end {
+        return None;
+    }
+    // SAFETY: the 8 aligned bytes at `addr` lie inside one readable mapping
+    // of the frozen image, which stays mapped.
+    Some(unsafe { load_word(addr as usize) })
 }
 
 /// Loads the machine word at `addr` as plain bits.

@@ -42,7 +42,19 @@ type Slice<'a> = gimli::EndianSlice<'a, gimli::RunTimeEndian>;
 /// Frames are shared across the stacks of one call (see the module docs for
 /// the key), and strings deduplicated against those already in `snap`. Addresses outside
 /// every module, or that could not be resolved, get a frame without symbols.
+#[cfg(test)]
 pub(crate) fn add_stacks(snap: &mut Snapshot, modules: &[LoadedModule], stacks: &[&[usize]]) {
+    add_stacks_then(snap, modules, stacks, |_, _| ());
+}
+
+/// [`add_stacks`], then `then` with the snapshot and the [`Names`] of
+/// functions in the same modules, parsed once for both.
+pub(crate) fn add_stacks_then<R>(
+    snap: &mut Snapshot,
+    modules: &[LoadedModule],
+    stacks: &[&[usize]],
+    then: impl FnOnce(&mut Snapshot, &Names<'_, '_>) -> R,
+) -> R {
     let mut tables = Tables::new(snap);
     let module_ids: Vec<ModuleIndex> = modules.iter().map(|m| tables.module(m)).collect();
     // The mapped files live here, outside the resolver, because its parsed
@@ -55,6 +67,71 @@ pub(crate) fn add_stacks(snap: &mut Snapshot, modules: &[LoadedModule], stacks: 
             .collect();
         tables.snap.stacks.push(frames);
     }
+    then(
+        tables.snap,
+        &Names {
+            resolver: &resolver,
+        },
+    )
+}
+
+/// Names of functions by code address (see [`add_stacks_then`]).
+pub(crate) struct Names<'r, 'a> {
+    resolver: &'r Resolver<'a>,
+}
+
+impl Names<'_, '_> {
+    /// The function whose code holds `addr` (a function pointer: looked up
+    /// as is), not an inlined one: DWARF's name, with its generic arguments
+    /// where DWARF gives them, and the symbol table's path; `None` outside
+    /// every module or symbol.
+    pub(crate) fn function_at(&self, addr: u64) -> Option<String> {
+        let (_, mut found) = self.resolver.resolve(addr);
+        found.pop().map(|f| f.function).filter(|f| !f.is_empty())
+    }
+
+    /// DWARF's `DW_AT_name` of the function that starts at `addr`: its
+    /// last path segment with its generic arguments (`poll<a::F, S>`),
+    /// which a linkage name under the legacy mangling lacks.
+    pub(crate) fn dwarf_name_at(&self, addr: u64) -> Option<String> {
+        let m = self.resolver.module_of(addr)?;
+        let ctx = self.resolver.debug(m)?.dwarf.as_ref()?;
+        subprogram_name(ctx, addr.wrapping_sub(self.resolver.modules[m].bias))
+    }
+
+    /// Whether `addr` lies in some module's code.
+    pub(crate) fn is_code(&self, addr: u64) -> bool {
+        self.resolver.module_of(addr).is_some()
+    }
+}
+
+/// The `DW_AT_name` of the subprogram whose code starts at link-time
+/// address `probe`: a walk of its unit's entries (done for a few functions
+/// per capture).
+fn subprogram_name(ctx: &addr2line::Context<Slice<'_>>, probe: u64) -> Option<String> {
+    let mut lookup = ctx.find_dwarf_and_unit(probe);
+    let unit = loop {
+        match lookup {
+            addr2line::LookupResult::Output(unit) => break unit?,
+            addr2line::LookupResult::Load { continuation, .. } => {
+                lookup = continuation.resume(None);
+            }
+        }
+    };
+    let mut entries = unit.entries();
+    while let Ok(Some((_, die))) = entries.next_dfs() {
+        if die.tag() != gimli::DW_TAG_subprogram {
+            continue;
+        }
+        let low = die.attr_value(gimli::DW_AT_low_pc).ok().flatten();
+        if low.and_then(|v| unit.attr_address(v).ok().flatten()) != Some(probe) {
+            continue;
+        }
+        let name = die.attr_value(gimli::DW_AT_name).ok().flatten()?;
+        let name = unit.attr_string(name).ok()?;
+        return Some(name.to_string_lossy().into_owned());
+    }
+    None
 }
 
 /// The snapshot being filled, with lookup maps for what it already holds.

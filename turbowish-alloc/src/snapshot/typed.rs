@@ -14,7 +14,7 @@ use core::sync::atomic::Ordering;
 use std::time::Instant;
 use turbowish_format::StringTable;
 use turbowish_format::{
-    BlockIndex, Container, Edge, Root, RootKind, Snapshot, StringIndex, Task, TaskIndex,
+    BlockIndex, Container, Edge, Root, RootKind, Snapshot, StringIndex, Task, TaskIndex, TaskKind,
 };
 
 /// The clocks at the fork, to turn the registry's coarse monotonic times
@@ -186,6 +186,10 @@ fn task_row(snap: &mut Snapshot, strings: &mut StringTable, row: &Row, clocks: C
         finished_ns: clocks.wall(s.finished_ns.load(Ordering::Relaxed)),
         storage: row.storage,
         value_type: strings.intern(snap, s.value_type()),
+        kind: TaskKind::Traced,
+        cell: None,
+        future_block: None,
+        refs: 0,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Task states: how a traced task's progress, as the runtime records it,
-//! reads as a [`TaskState`]. The runtime's in-process listing
-//! (`turbowish_alloc::tasks()`) and its snapshots both map through
-//! [`state`], so a task never reads differently in the two.
+//! and a tokio task cell's state word read as a [`TaskState`]. The
+//! runtime's in-process listing (`turbowish_alloc::tasks()`) and its
+//! snapshots both map through [`state`], so a task never reads differently
+//! in the two; cells found in a snapshot map through [`cell_state`].
 //!
 //! # Rules
 //!
@@ -21,6 +22,17 @@
 //!    phase was last recorded (a poll that panicked leaves `Running`).
 //! 5. Otherwise a future inside a poll is [`TaskState::Running`], and any
 //!    other is [`TaskState::Pending`].
+//! 6. A tokio task cell's state word (`runtime/task/state.rs`, unchanged
+//!    since tokio 1.0) holds the bits [`cell::RUNNING`], [`cell::COMPLETE`],
+//!    [`cell::NOTIFIED`], [`cell::JOIN_INTEREST`], [`cell::JOIN_WAKER`] and
+//!    [`cell::CANCELLED`], and the reference count from bit
+//!    [`cell::REF_SHIFT`] up.
+//! 7. A cell whose task was cancelled (aborted, or its runtime shut down) is
+//!    [`TaskState::Cancelled`], finished or not: it will never be polled for
+//!    its output again. Otherwise a complete one is
+//!    [`TaskState::Completed`], one inside a poll [`TaskState::Running`]
+//!    (even if woken meanwhile), a woken one waiting in a run queue
+//!    [`TaskState::Notified`], and any other [`TaskState::Pending`].
 
 use crate::model::TaskState;
 
@@ -76,9 +88,65 @@ pub fn state(phase: Phase, dropped: bool) -> TaskState {
     }
 }
 
+/// The bits of a tokio task cell's state word (rule 6).
+pub mod cell {
+    /// The task is being polled.
+    pub const RUNNING: u64 = 0x01;
+    /// The future has completed (or was dropped): it is gone.
+    pub const COMPLETE: u64 = 0x02;
+    /// The task was woken and is (or will be) in a run queue.
+    pub const NOTIFIED: u64 = 0x04;
+    /// A `JoinHandle` still exists.
+    pub const JOIN_INTEREST: u64 = 0x08;
+    /// The `JoinHandle` registered a waker in the trailer.
+    pub const JOIN_WAKER: u64 = 0x10;
+    /// The task was cancelled.
+    pub const CANCELLED: u64 = 0x20;
+    /// The reference count starts at this bit.
+    pub const REF_SHIFT: u32 = 6;
+}
+
+/// The state and reference count a tokio task cell's state `word` says
+/// (rules 6 and 7).
+pub fn cell_state(word: u64) -> (TaskState, u64) {
+    let has = |bit: u64| word & bit != 0;
+    let state = if has(cell::CANCELLED) {
+        TaskState::Cancelled
+    } else if has(cell::COMPLETE) {
+        TaskState::Completed
+    } else if has(cell::RUNNING) {
+        TaskState::Running
+    } else if has(cell::NOTIFIED) {
+        TaskState::Notified
+    } else {
+        TaskState::Pending
+    };
+    (state, word >> cell::REF_SHIFT)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_cell_state_word() {
+        use TaskState::*;
+        let refs = 3 << cell::REF_SHIFT;
+        let table = [
+            (0, Pending),
+            (cell::JOIN_INTEREST | cell::JOIN_WAKER, Pending),
+            (cell::NOTIFIED, Notified),
+            (cell::RUNNING, Running),
+            (cell::RUNNING | cell::NOTIFIED, Running),
+            (cell::COMPLETE | cell::JOIN_INTEREST, Completed),
+            (cell::CANCELLED | cell::NOTIFIED, Cancelled),
+            (cell::CANCELLED | cell::COMPLETE, Cancelled),
+        ];
+        for (bits, want) in table {
+            assert_eq!(cell_state(bits | refs), (want, 3), "{bits:#x}");
+        }
+        assert_eq!(cell_state(1 << 6).1, 1);
+    }
 
     const ALL: [Phase; 4] = [
         Phase::Idle,

@@ -48,10 +48,10 @@ pub fn roots(snap: &Snapshot) -> RootCounts {
     c
 }
 
-/// Traced tasks by state.
+/// Tasks (traced, and found from tokio's cells) by state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TaskCounts {
-    /// Every traced task.
+    /// Every task.
     pub total: u64,
     /// [`TaskState::Pending`].
     pub pending: u64,
@@ -61,6 +61,8 @@ pub struct TaskCounts {
     pub completed: u64,
     /// [`TaskState::Cancelled`]: dropped, storage still alive.
     pub cancelled: u64,
+    /// [`TaskState::Notified`]: woken, waiting in a run queue.
+    pub notified: u64,
     /// Finished tasks whose storage block is known: zombie futures.
     pub zombies: u64,
 }
@@ -75,6 +77,7 @@ pub fn tasks(snap: &Snapshot) -> TaskCounts {
             TaskState::Running => c.running += 1,
             TaskState::Completed => c.completed += 1,
             TaskState::Cancelled => c.cancelled += 1,
+            TaskState::Notified => c.notified += 1,
         }
         c.zombies += u64::from(t.state.is_finished() && t.storage.is_some());
     }

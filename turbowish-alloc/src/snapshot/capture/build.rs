@@ -8,6 +8,7 @@ use super::plan::Plan;
 use crate::heap::record::Record;
 use crate::heap::stack::intern;
 use crate::heap::table;
+use crate::snapshot::cells::Cells;
 use crate::snapshot::scan::{self, AddressIndex};
 use crate::snapshot::statics::Statics;
 use crate::snapshot::threads::{self, ThreadInfo};
@@ -38,10 +39,15 @@ pub(super) fn build_and_write(
     // Typed walks first (rule 9): a block they walked completely has its
     // exact edges, so the conservative scan need not read it.
     let typed = typed::Typed::collect(&records, &index, &readable, ranges.len() as u32);
+    // Stacks before the scan: task cells are found from them, and the scan
+    // of cells and of the runtime's blocks follows cell rule 5.
+    let symbolize_started = Instant::now();
+    let (stack_index, cells) = add_stacks(&mut snap, plan, &records, &index, &readable);
+    let symbolize_ns = (symbolize_started.elapsed().as_nanos() as u64).saturating_sub(cells.ns);
     let scan_started = Instant::now();
     let mut scanned = 0u64;
     let walked = typed.complete_mask(records.len());
-    snap.edges = block_edges(&records, &walked, &index, &readable, &mut scanned);
+    snap.edges = block_edges(&records, &walked, &index, &readable, &cells, &mut scanned);
     let scanned_roots: Vec<_> = ranges
         .into_iter()
         .map(|r| {
@@ -50,9 +56,6 @@ pub(super) fn build_and_write(
         })
         .collect();
     let scan_ns = scan_started.elapsed().as_nanos() as u64;
-    let symbolize_started = Instant::now();
-    let stack_index = add_stacks(&mut snap, plan, &records);
-    let symbolize_ns = symbolize_started.elapsed().as_nanos() as u64;
     let mut strings = StringTable::new(&snap);
     let mut roots = Vec::with_capacity(scanned_roots.len());
     let mut statics: Vec<Option<Statics>> = plan.modules.iter().map(|_| None).collect();
@@ -89,18 +92,21 @@ pub(super) fn build_and_write(
     fill_process(&mut snap, &mut strings, plan);
     fill_capture(&mut snap, pause(), scan_ns, symbolize_ns, scanned);
     typed.apply(&mut snap, &mut strings, plan.clocks);
+    cells.apply(&mut snap, &mut strings);
     let bytes = turbowish_format::write_file(&snap, &plan.path)
         .map_err(|e| format!("cannot write {}: {e}", Shown::path(&plan.path)))?;
     Ok((bytes, snap.blocks.len() as u64, snap.edges.len() as u64))
 }
 
 /// Pointers from every block to every block, deduplicated per block,
-/// except from the blocks `walked` marks (their edges are the typed walk's).
+/// except from the blocks `walked` marks (their edges are the typed walk's)
+/// and the words cell rule 5 leaves out.
 fn block_edges(
     records: &[Record],
     walked: &[bool],
     index: &AddressIndex,
     readable: &[(u64, u64)],
+    cells: &Cells,
     scanned: &mut u64,
 ) -> Vec<Edge> {
     let mut edges = Vec::new();
@@ -111,25 +117,28 @@ fn block_edges(
         // A stale record (a free TurboWish missed) may name unmapped memory:
         // `scan_clipped` reads only the mapped part.
         let (start, end) = (r.addr as u64, (r.addr + r.size) as u64);
-        let targets = scan_clipped(index, readable, start, end, scanned);
-        let from = BlockIndex::new(from as u32);
-        edges.extend(
-            targets
-                .into_iter()
-                .map(|to| Edge::new(from, BlockIndex::new(to))),
-        );
+        let from = from as u32;
+        let targets = match cells.filters(from) {
+            false => scan_clipped(index, readable, start, end, scanned, |_, _, _| true),
+            true => scan_clipped(index, readable, start, end, scanned, |at, word, to| {
+                cells.keeps(index, from, at, word, to)
+            }),
+        };
+        let from_index = BlockIndex::new(from);
+        edges.extend((targets.into_iter()).map(|to| Edge::new(from_index, BlockIndex::new(to))));
     }
     edges
 }
 
-/// The blocks pointed into from the mapped parts of `[start, end)`, sorted,
-/// each once.
+/// The blocks pointed into from the mapped parts of `[start, end)` by the
+/// words `keep(address, word, block)` accepts, sorted, each once.
 fn scan_clipped(
     index: &AddressIndex,
     readable: &[(u64, u64)],
     start: u64,
     end: u64,
     scanned: &mut u64,
+    mut keep: impl FnMut(u64, u64, u32) -> bool,
 ) -> Vec<u32> {
     let mut targets = Vec::new();
     for (s, e) in scan::clip(readable, start, end) {
@@ -137,7 +146,13 @@ fn scan_clipped(
         // SAFETY: `clip` keeps only ranges inside readable mappings. What is
         // scanned stays mapped: the child never frees the parent's blocks,
         // and roots are module segments, thread stacks and static TLS.
-        unsafe { scan::scan(index, s, e - s, &mut targets) };
+        unsafe {
+            scan::scan_words(index, s, e - s, |at, word, to| {
+                if keep(at, word, to) {
+                    targets.push(to);
+                }
+            })
+        };
     }
     targets.sort_unstable();
     targets.dedup();
@@ -246,7 +261,7 @@ fn scan_root(
         *scanned += e - s;
         // SAFETY: as in `scan_clipped`: `clip` keeps only readable ranges,
         // and roots stay mapped in the child.
-        unsafe { scan::scan_words(index, s, e - s, |at, b| found.push((b, at))) };
+        unsafe { scan::scan_words(index, s, e - s, |at, _, b| found.push((b, at))) };
     }
     found.sort_unstable();
     found.dedup_by_key(|f| f.0);
@@ -274,13 +289,16 @@ fn static_labels(
     labels
 }
 
-/// Symbolizes the stacks the blocks use; returns the map from interned
-/// stack id (a record's) to the snapshot's stack index.
+/// Symbolizes the stacks the blocks use, and finds the task cells among
+/// the blocks (cell rule 1); returns the map from interned stack id to the
+/// snapshot's stack index, and the cells.
 fn add_stacks(
     snap: &mut Snapshot,
     plan: &Plan,
     records: &[Record],
-) -> impl Fn(u32) -> StackIndex + use<> {
+    index: &AddressIndex,
+    readable: &[(u64, u64)],
+) -> (impl Fn(u32) -> StackIndex + use<>, Cells) {
     let mut ids: Vec<u32> = records
         .iter()
         .map(|r| r.stack)
@@ -290,14 +308,25 @@ fn add_stacks(
     ids.dedup();
     let frames: Vec<&[usize]> = ids.iter().map(|&id| intern::frames_of(id)).collect();
     let first = snap.stacks.len() as u32;
-    symbolize::add_stacks(snap, &plan.modules, &frames);
-    move |id| {
+    let stack_index = move |id: u32| {
         if id == 0 {
             return StackIndex::EMPTY;
         }
         let i = ids.binary_search(&id);
         i.map_or(StackIndex::EMPTY, |i| StackIndex::new(first + i as u32))
-    }
+    };
+    let cells = symbolize::add_stacks_then(snap, &plan.modules, &frames, |snap, names| {
+        Cells::find(
+            records,
+            index,
+            readable,
+            &plan.modules,
+            snap,
+            &stack_index,
+            names,
+        )
+    });
+    (stack_index, cells)
 }
 
 fn fill_process(snap: &mut Snapshot, strings: &mut StringTable, plan: &Plan) {
