@@ -25,7 +25,8 @@ JSON output (--json) is one object; sizes are in bytes, times in nanoseconds:
   name          its name, or \"\" (untraced tasks have none)
   kind          traced (spawned through TurboWish) | tokio (a plain tokio::spawn) |
                 blocking (spawn_blocking) | worker (one of the runtime's worker threads)
-  spawned_at    file:line:column where it was made (empty if unknown)
+  spawned_at    file:line:column where it was made (file:line when the column is unknown,
+                as for tasks found from their tokio cell; empty if unknown)
   spawned_in    the crate of that file when it is not the program's own (\"axum 0.8.9\"), or null
   state         pending | running | notified | completed | cancelled (the last two: zombies)
   future_type   the future's type; future_size: its size_of
@@ -181,6 +182,7 @@ fn row(snap: &Snapshot, r: &TaskRow, kind: ShownKind) -> Row {
         spawned_in: crate_of_path(snap.string(t.file)).map(|d| d.to_string()),
         spawned_at: match string(t.file) {
             file if file.is_empty() => String::new(),
+            file if t.column == 0 => format!("{file}:{}", t.line),
             file => format!("{file}:{}:{}", t.line, t.column),
         },
         state: t.state.name(),
