@@ -1235,7 +1235,7 @@ impl Cmd {
             }
             Cmd::Leaks => expect("zombie_tasks", s.zombies_a),
             Cmd::Tasks => {
-                expect("traced_tasks", s.tasks_a)?;
+                expect("matching", s.tasks_a)?;
                 let rows = json.matches("\"spawned_at\":").count() as u64;
                 if rows == s.tasks_a {
                     Ok(())

@@ -165,7 +165,7 @@ fn the_biggest_blocks_and_what_they_retain() {
 
     // Choices that match nothing are one-line errors with exit status 2.
     for (args, message) in [
-        (vec!["--task", "999999"], "no traced task with id 999999"),
+        (vec!["--task", "999999"], "no task with id 999999"),
         (vec!["--block", "0x10"], "no live block at or containing"),
     ] {
         let mut all: Vec<&OsStr> = vec!["dominators".as_ref()];

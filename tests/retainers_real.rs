@@ -161,7 +161,7 @@ fn retaining_paths_name_statics_fields_and_waker_holders() {
 
     // Choices that match nothing are one-line errors with exit status 2.
     for (args, message) in [
-        (vec!["--task", "999999"], "no traced task with id 999999"),
+        (vec!["--task", "999999"], "no task with id 999999"),
         (vec!["--site", "no_such_function_anywhere"], "no live block"),
         (vec!["--block", "0x10"], "no live block at or containing"),
     ] {

@@ -621,7 +621,11 @@ fn tasks_text() {
 fn tasks_json_has_retained_and_allocated_bytes() {
     let v: serde_json::Value =
         serde_json::from_str(&tasks("tasks-json", &service(), &["--json"])).unwrap();
-    assert_eq!(v["traced_tasks"], 3);
+    assert_eq!(
+        v["counts"],
+        serde_json::json!({"total": 3, "traced": 3, "tokio": 0, "blocking": 0, "worker": 0})
+    );
+    assert_eq!(v["matching"], 3);
     let rows = v["tasks"].as_array().unwrap();
     assert_eq!(rows.len(), 3);
     // By retained, largest first: the connection's storage holds its buffer
@@ -631,6 +635,10 @@ fn tasks_json_has_retained_and_allocated_bytes() {
     assert_eq!(rows[0]["allocated"], CONN_BYTES + 300);
     assert_eq!(rows[0]["idle_ns"], 250_000_000u64);
     assert_eq!(rows[0]["spawned_at"], "/opt/svc/src/cache.rs:77:9");
+    assert_eq!(
+        (rows[0]["kind"].as_str(), &rows[0]["spawned_in"]),
+        (Some("traced"), &serde_json::Value::Null)
+    );
     // The cache's storage and the block only it reaches (the static root
     // reaches the storage itself, so nothing else dominates it).
     assert_eq!(rows[1]["id"], 3);
@@ -643,7 +651,7 @@ fn tasks_json_has_retained_and_allocated_bytes() {
         &["--json", "--sort", "idle", "--top", "1"],
     ))
     .unwrap();
-    assert_eq!(sorted["traced_tasks"], 3, "the count is not cut");
+    assert_eq!(sorted["matching"], 3, "the count is not cut");
     assert_eq!(sorted["tasks"].as_array().unwrap().len(), 1);
     assert_eq!(sorted["tasks"][0]["id"], 3);
 }
@@ -718,11 +726,11 @@ fn sites_and_retainers_refuse_what_matches_nothing() {
         ),
         (
             vec!["sites", file, "--spawn", "nowhere.rs"],
-            "no traced task was spawned",
+            "no task was spawned",
         ),
         (
             vec!["retainers", file, "--task", "12345"],
-            "no traced task with id 12345",
+            "no task with id 12345",
         ),
         (
             vec!["retainers", file, "--task", "9"],
@@ -843,7 +851,7 @@ fn dominators_refuses_what_it_cannot_find() {
         ),
         (
             vec!["dominators", file, "--task", "12345"],
-            "no traced task with id 12345",
+            "no task with id 12345",
         ),
         (
             vec!["dominators", file, "--task", "9"],
@@ -937,7 +945,9 @@ fn summary_json_has_the_totals_put_in() {
     );
     assert_eq!(
         t["tasks"],
-        serde_json::json!({"total": 3, "pending": 2, "running": 0, "completed": 1, "cancelled": 0})
+        serde_json::json!({"total": 3, "pending": 2, "running": 0, "notified": 0, "completed": 1,
+            "cancelled": 0, "traced": 3, "tokio": 0, "blocking": 0, "runtime_workers": 0,
+            "cells_not_understood": 0})
     );
     let c = &v["capture"];
     assert_eq!(c["pause_ns"], 1_480_000);
@@ -1728,4 +1738,116 @@ fn a_closed_pipe_ends_the_cli_quietly() {
         "the output ({} bytes) is larger than a pipe's buffer",
         out.len()
     );
+}
+
+/// Where [`with_library_tasks`] has axum spawn its tasks.
+const AXUM_SERVE: &str =
+    "/home/dev/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/axum-0.8.9/src/serve/mod.rs";
+
+/// `snap` with tasks found from tokio's cells: `pending` pending tasks and
+/// one completed task spawned inside axum (the zombie held by a static),
+/// a `spawn_blocking` task of the program, two runtime workers (blocking
+/// tasks whose closure is tokio's scheduler's) and two cells that did not
+/// verify.
+fn with_library_tasks(snap: Snapshot, pending: u64) -> Snapshot {
+    let mut b = Builder::from_snapshot(snap);
+    let serve = b.string(AXUM_SERVE);
+    let main = b.string("/home/dev/svc/src/main.rs");
+    let conn = b.string("axum::serve::{impl#3}::{async_block_env#0}");
+    let load = b.string("tokio::runtime::blocking::task::BlockingTask<svc::load::{closure_env#0}>");
+    let worker = b.string(
+        "tokio::runtime::blocking::task::BlockingTask<tokio::runtime::scheduler::multi_thread::worker::{impl#0}::launch::{closure_env#0}>",
+    );
+    let s = b.snapshot_mut();
+    s.capture.cells_found = pending + 4;
+    s.capture.cells_not_understood = 2;
+    s.capture.cells_ns = 1_000;
+    let cell = |kind, state, file, line, future_type, size| Task {
+        id: 100 + s.tasks.len() as u64,
+        kind,
+        state,
+        file,
+        line,
+        future_type,
+        future_size: size,
+        refs: 1,
+        ..Task::default()
+    };
+    let mut cells = vec![
+        cell(
+            TaskKind::Tokio,
+            TaskState::Completed,
+            serve,
+            389,
+            conn,
+            20_000,
+        ),
+        cell(TaskKind::Blocking, TaskState::Running, main, 30, load, 64),
+        cell(TaskKind::Blocking, TaskState::Running, main, 10, worker, 64),
+        cell(TaskKind::Blocking, TaskState::Running, main, 10, worker, 64),
+    ];
+    for _ in 0..pending {
+        cells.push(cell(
+            TaskKind::Tokio,
+            TaskState::Pending,
+            serve,
+            389,
+            conn,
+            20_000,
+        ));
+    }
+    for (i, mut t) in cells.into_iter().enumerate() {
+        let at = s.blocks.len() as u32;
+        t.id = 100 + i as u64;
+        s.blocks.push(Block {
+            addr: 0x7f40_0000_0000 + 0x1_0000 * i as u64,
+            size: t.future_size + 128,
+            ..Block::default()
+        });
+        (t.storage, t.cell) = (Some(blk(at)), Some(blk(at)));
+        s.roots.push(Root {
+            kind: RootKind::Task,
+            targets: vec![blk(at)],
+            task: Some(TaskIndex::new(s.tasks.len() as u32)),
+            ..Root::default()
+        });
+        s.tasks.push(t);
+    }
+    let zombie = s.tasks.iter().position(|t| t.id == 100).unwrap();
+    let zombie_cell = s.tasks[zombie].cell.unwrap();
+    s.roots[0].targets.push(zombie_cell);
+    s.roots[0].labels.clear();
+    b.build()
+}
+
+#[test]
+fn library_tasks_are_named_by_their_crate_and_workers_apart() {
+    let snap = with_library_tasks(service(), 2);
+    insta::assert_snapshot!(summary("library-summary", &snap, &[]));
+    insta::assert_snapshot!(tasks("library-tasks", &snap, &[]));
+    let axum = "axum 0.8.9: src/serve/mod.rs:389";
+    let leaks = run_on("library-leaks", &snap, "leaks", &[]);
+    assert!(leaks.contains(axum), "{leaks}");
+    let bloat = run_on("library-bloat", &snap, "bloat", &[]);
+    assert!(bloat.contains(axum), "{bloat}");
+    let workers = tasks("library-workers", &snap, &["--kind", "worker"]);
+    assert!(workers.starts_with("2 of 2 worker tasks"), "{workers}");
+    assert!(
+        workers.contains("  102  -     worker  running"),
+        "{workers}"
+    );
+    let summary = summary("library-summary-workers", &snap, &[]);
+    assert!(
+        summary.contains("src/main.rs:10 (runtime worker)"),
+        "{summary}"
+    );
+
+    let dir = temp_dir("library-diff");
+    let (a, b) = (dir.join("a.twsnap"), dir.join("b.twsnap"));
+    write_file(&snap, &a).unwrap();
+    write_file(&with_library_tasks(service_later(), 5), &b).unwrap();
+    let diff = ok_stdout(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let row = format!("3 -> 6      +3  117.9 KiB  +59.0 KiB  {axum}");
+    assert!(diff.contains(&row), "{diff}");
+    assert!(diff.contains("tasks: 4 new, 0 ended"), "{diff}");
 }

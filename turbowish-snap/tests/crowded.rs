@@ -131,7 +131,7 @@ fn the_commands_name_sixteen_sharers_and_elide_the_chain() {
     turbowish_snap::write_file(&crowded(), &file).unwrap();
     let tasks: serde_json::Value =
         serde_json::from_str(&turbowish(&file, &["tasks", "--json", "--top", "2"])).unwrap();
-    assert_eq!(tasks["traced_tasks"], TASKS, "{tasks:#}");
+    assert_eq!(tasks["matching"], TASKS, "{tasks:#}");
     let row = &tasks["tasks"][0];
     assert_eq!(row["shared_with_tasks"], TASKS - 1, "{row:#}");
     assert_eq!(row["shared_blocks"], 1, "{row:#}");

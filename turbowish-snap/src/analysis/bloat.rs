@@ -20,11 +20,11 @@ pub struct FutureGroup {
     pub future_type: StringIndex,
     /// `size_of` the future (of the first task of the group).
     pub future_size: u64,
-    /// How many traced tasks.
+    /// How many tasks.
     pub tasks: u64,
 }
 
-/// Traced tasks grouped by spawn site and future type, largest future
+/// Tasks grouped by spawn site and future type, largest future
 /// first (ties: more tasks, then by spawn site).
 pub fn futures(a: &Analysis) -> Vec<FutureGroup> {
     let snap = a.snapshot();
@@ -51,7 +51,7 @@ pub fn futures(a: &Analysis) -> Vec<FutureGroup> {
     futures
 }
 
-/// How many traced tasks have a future of `min_size` bytes or more.
+/// How many tasks have a future of `min_size` bytes or more.
 pub fn bloated_tasks(snap: &Snapshot, min_size: u64) -> u64 {
     snap.tasks
         .iter()

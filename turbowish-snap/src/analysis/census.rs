@@ -1,7 +1,8 @@
 //! Counts over a snapshot's tables: live totals, roots by kind, tasks by
-//! state, blocks by type. Sizes come from the file and may be anything up to
+//! state and kind, blocks by type. Sizes come from the file and may be anything up to
 //! `u64::MAX`: every sum saturates.
 
+use super::tasks::kind::{ShownKind, shown_kind};
 use crate::model::{RootKind, Snapshot, StringIndex, TaskState};
 use std::collections::HashMap;
 
@@ -48,10 +49,12 @@ pub fn roots(snap: &Snapshot) -> RootCounts {
     c
 }
 
-/// Tasks (traced, and found from tokio's cells) by state.
+/// Tasks (traced, and found from tokio's cells) by state and kind. Runtime
+/// workers are counted apart, in no other count
+/// ([`kind`](super::tasks::kind) rule 1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TaskCounts {
-    /// Every task.
+    /// Every task but the runtime's workers.
     pub total: u64,
     /// [`TaskState::Pending`].
     pub pending: u64,
@@ -65,12 +68,29 @@ pub struct TaskCounts {
     pub notified: u64,
     /// Finished tasks whose storage block is known: zombie futures.
     pub zombies: u64,
+    /// Spawned through TurboWish ([`ShownKind::Traced`]).
+    pub traced: u64,
+    /// Plain tokio tasks found from their cells ([`ShownKind::Tokio`]).
+    pub tokio: u64,
+    /// `spawn_blocking` tasks, not workers ([`ShownKind::Blocking`]).
+    pub blocking: u64,
+    /// The runtime's worker threads ([`ShownKind::Worker`]).
+    pub workers: u64,
 }
 
-/// The traced tasks of `snap` by state.
+/// The tasks of `snap` by state and kind.
 pub fn tasks(snap: &Snapshot) -> TaskCounts {
     let mut c = TaskCounts::default();
     for t in &snap.tasks {
+        match shown_kind(snap, t) {
+            ShownKind::Worker => {
+                c.workers += 1;
+                continue;
+            }
+            ShownKind::Traced => c.traced += 1,
+            ShownKind::Tokio => c.tokio += 1,
+            ShownKind::Blocking => c.blocking += 1,
+        }
         c.total += 1;
         match t.state {
             TaskState::Pending => c.pending += 1,

@@ -22,6 +22,7 @@ use super::retained::Retained;
 use super::retainers::{PathTree, ShortestPaths};
 use super::sites::{self, Site, SiteName, name_stack, spawned_at};
 use super::spawn::{self, SpawnSite};
+use super::tasks::kind::{ShownKind, shown_kind};
 use super::tasks::{TaskRow, by_tag, task_rows};
 use crate::model::{BlockIndex, Snapshot, StackIndex, TaskIndex};
 use crate::rules::tag;
@@ -126,7 +127,7 @@ impl<'a> Analysis<'a> {
         dominator_tree::level(self, children, limit, min_bytes)
     }
 
-    /// The figures of every traced task, in task order.
+    /// The figures of every task, in task order.
     pub fn task_rows(&self) -> &[TaskRow] {
         (self.rows).get_or_init(|| task_rows(self.snap, self.graph(), self.retained()))
     }
@@ -157,17 +158,26 @@ impl<'a> Analysis<'a> {
     }
 
     /// Where task `task` (an index into [`Snapshot::tasks`]) was spawned, as
-    /// `file:line` with the file shortened, or `(unknown)`.
+    /// `file:line` with the file shortened (and its crate when not the
+    /// program's), or `(unknown)`; a runtime worker's as `file:line
+    /// (runtime worker)` ([`kind`](super::tasks::kind) rule 1).
     pub fn spawned_at(&self, task: TaskIndex) -> &str {
         let names = (self.spawned_at).get_or_init(|| {
             (0..self.snap.tasks.len())
                 .map(|_| OnceCell::new())
                 .collect()
         });
-        names[task.index()].get_or_init(|| spawned_at(self.snap, self.snap.task(task)))
+        names[task.index()].get_or_init(|| {
+            let t = self.snap.task(task);
+            let at = spawned_at(self.snap, t);
+            match shown_kind(self.snap, t) {
+                ShownKind::Worker => format!("{at} (runtime worker)"),
+                _ => at,
+            }
+        })
     }
 
-    /// The traced tasks grouped by spawn site, most retained bytes first.
+    /// The tasks grouped by spawn site, most retained bytes first.
     pub fn spawn_sites(&self) -> &[SpawnSite] {
         self.spawn_sites.get_or_init(|| spawn::group(self))
     }

@@ -16,7 +16,7 @@
 //! - [`retainers::ShortestPaths`]: the shortest retaining path of every
 //!   block, as one tree; [`retainers::PathTree`] reads, groups and
 //!   summarizes paths from it without copying them out.
-//! - [`tasks::task_rows`]: per traced task, the bytes it allocated that are
+//! - [`tasks::task_rows`]: per task, the bytes it allocated that are
 //!   still live, the bytes its storage retains, and the bytes it shares with
 //!   other tasks; [`spawn`]: tasks grouped by spawn site.
 //! - [`sites`]: allocation sites, and which frame of a stack names one.

@@ -1,4 +1,4 @@
-//! Traced tasks grouped by spawn site: where tasks are made is where a leak
+//! Tasks grouped by spawn site: where tasks are made is where a leak
 //! of tasks is fixed.
 //!
 //! A spawn site is named as [`Analysis::spawned_at`] names it (`file:line`,
@@ -9,7 +9,7 @@ use super::Analysis;
 use std::cmp::Reverse;
 use std::collections::HashMap;
 
-/// The traced tasks of one spawn site.
+/// The tasks of one spawn site.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SpawnSite {
     /// Where they were spawned.
@@ -22,7 +22,7 @@ pub struct SpawnSite {
     pub allocated: u64,
 }
 
-/// The spawn sites of `a`'s traced tasks, most retained bytes first (ties:
+/// The spawn sites of `a`'s tasks, most retained bytes first (ties:
 /// more tasks, then by name).
 pub fn group(a: &Analysis) -> Vec<SpawnSite> {
     let mut sites: HashMap<&str, SpawnSite> = HashMap::new();

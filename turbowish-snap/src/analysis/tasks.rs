@@ -1,4 +1,4 @@
-//! What each traced task holds: bytes it allocated that are still live,
+//! What each task holds: bytes it allocated that are still live,
 //! bytes its storage retains, and bytes it shares with other tasks.
 //!
 //! Sharing is found in one pass over the edges: each edge from a block a
@@ -7,14 +7,19 @@
 //! give each block's set of distinct tasks, and the `sharing` module turns
 //! those into per-task figures in time linear in the sharing. Pointers to
 //! another task's storage are runtime links (run queues, task lists,
-//! wakers), not shared data, and are left out.
+//! wakers), not shared data, and are left out; so are pointers to blocks
+//! tokio's runtime allocated for itself (the scheduler's handle every cell
+//! points to: [`runtime`]).
 
+pub mod kind;
+pub mod runtime;
 mod sharing;
 
 use super::graph::HeapGraph;
 use super::retained::Retained;
 use crate::model::{Snapshot, TaskIndex, TaskState};
 use crate::rules::tag;
+use runtime::RuntimeStacks;
 use std::collections::HashMap;
 
 /// How many of the tasks a task shares with [`TaskRow::shared_with`] names.
@@ -147,14 +152,17 @@ fn add_shared(snap: &Snapshot, graph: &HeapGraph, retained: &Retained, rows: &mu
 }
 
 /// `(block, task)` for every edge from a block `task` owns to a block it
-/// does not, other than a task's storage: sorted, each once.
+/// does not, other than a task's storage or a block of the runtime's
+/// ([`runtime`]): sorted, each once.
 fn referrers(snap: &Snapshot, owner: &[u32]) -> Vec<(u32, u32)> {
     let mut is_storage = vec![false; snap.blocks.len()];
     for b in snap.tasks.iter().filter_map(|t| t.storage) {
         is_storage[b.index()] = true;
     }
+    let runtime = RuntimeStacks::new(snap);
     let mut pairs: Vec<(u32, u32)> = (snap.edges.iter())
-        .filter(|e| !is_storage[e.to.index()])
+        .filter(|e| owner[e.from.index()] != u32::MAX && !is_storage[e.to.index()])
+        .filter(|e| !runtime.is_runtime(snap.block(e.to).stack))
         .map(|e| (e.to.get(), owner[e.from.index()], owner[e.to.index()]))
         .filter(|&(_, from, to)| from != u32::MAX && from != to)
         .map(|(block, from, _)| (block, from))
@@ -220,5 +228,77 @@ mod tests {
         assert!(rows[1].shared_with_exact);
         assert_eq!((rows[0].allocated, rows[0].allocated_blocks), (1010, 2));
         assert_eq!((rows[1].allocated, rows[1].allocated_blocks), (20, 1));
+    }
+
+    /// Both tasks' storages point to block 2, which tokio's runtime
+    /// allocated (its scheduler's handle), and to block 3, the program's.
+    #[test]
+    fn blocks_of_the_runtime_are_not_shared() {
+        let mut s = Snapshot::default();
+        let file = |s: &mut Snapshot, f: &str| {
+            s.strings.push(f.to_owned());
+            Some(crate::model::StringIndex::new(s.strings.len() as u32 - 1))
+        };
+        let reg = "/h/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f";
+        let symbols = [
+            (
+                "alloc::sync::Arc<T>::new",
+                "/rustc/0a1b/library/alloc/src/sync.rs",
+            ),
+            (
+                "create",
+                &*format!("{reg}/tokio-1.54.1/src/runtime/scheduler/multi_thread/worker.rs"),
+            ),
+            ("svc::main", "/h/svc/src/main.rs"),
+        ];
+        for (i, (function, path)) in symbols.into_iter().enumerate() {
+            let function = file(&mut s, function).unwrap();
+            let file = file(&mut s, path);
+            s.frames.push(crate::model::Frame {
+                addr: 0x10 * (i as u64 + 1),
+                symbols: vec![crate::model::Symbol {
+                    function,
+                    file,
+                    line: 1,
+                }],
+                ..Default::default()
+            });
+        }
+        let f = crate::model::FrameIndex::new;
+        s.stacks.push(vec![f(0), f(1), f(2)]); // the runtime's
+        s.stacks.push(vec![f(0), f(2)]); // the program's
+        s.blocks = [(100, 0), (100, 0), (1024, 1), (64, 2)]
+            .iter()
+            .zip(1u64..)
+            .map(|(&(size, stack), i)| Block {
+                addr: 0x1000 * i,
+                size,
+                stack: crate::model::StackIndex::new(stack),
+                ..Block::default()
+            })
+            .collect();
+        s.edges = [(0, 2), (0, 3), (1, 2), (1, 3)]
+            .map(|(f, t)| Edge::new(b(f), b(t)))
+            .to_vec();
+        s.tasks = (0..2)
+            .map(|i| Task {
+                id: 5 + i as u64,
+                storage: Some(b(i)),
+                ..Task::default()
+            })
+            .collect();
+        s.roots = (0..2)
+            .map(|i| Root {
+                kind: RootKind::Task,
+                targets: vec![b(i)],
+                task: Some(TaskIndex::new(i)),
+                ..Root::default()
+            })
+            .collect();
+        let g = HeapGraph::new(&s);
+        let r = Retained::new(&s, &g);
+        let rows = task_rows(&s, &g, &r);
+        assert_eq!((rows[0].shared, rows[0].shared_blocks), (64, 1));
+        assert_eq!(rows[1].shared_with, [TaskIndex::new(0)]);
     }
 }

@@ -99,7 +99,7 @@ impl Report {
             bytes(min_bytes)
         );
         if self.futures.is_empty() {
-            s.push_str("  no traced tasks in this snapshot\n");
+            s.push_str("  no tasks in this snapshot\n");
         } else {
             let rows: Vec<[String; 4]> = self
                 .futures

@@ -31,7 +31,7 @@ JSON output (--json) is one object; sizes are in bytes:
 /// How to group blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum By {
-    /// The spawn site of the traced task whose polls allocated the block.
+    /// The spawn site of the task whose polls allocated the block.
     Spawn,
     /// The task whose polls allocated the block.
     Task,
@@ -223,7 +223,7 @@ impl Report {
             "A: snapshot #{} of pid {}; B: snapshot #{} of pid {}, {seconds:.1} s later\n\
              live bytes: {} -> {} ({})\n\
              born since A and still alive: {} blocks, {}; freed: {} blocks, {}; surviving: {} blocks\n\
-             traced tasks: {} new, {} ended\n",
+             tasks: {} new, {} ended\n",
             self.a.sequence,
             self.a.pid,
             self.b.sequence,

@@ -46,7 +46,7 @@ pub struct Args {
     /// with 0x, or decimal).
     #[arg(long, value_name = "ADDR", group = "which", value_parser = select::parse_address)]
     block: Option<u64>,
-    /// Show the tree below the storage (future) of the traced task with
+    /// Show the tree below the storage (future) of the task with
     /// this id.
     #[arg(long, value_name = "ID", group = "which")]
     task: Option<u64>,

@@ -91,8 +91,11 @@ enum Command {
     /// library). Stacks named alike are one site.
     #[command(after_long_help = summary::JSON_FIELDS)]
     Summary(summary::Args),
-    /// List traced tasks: where each was spawned, its state, the size of its
-    /// future, and the memory it allocated, retains and shares.
+    /// List tasks: traced ones, and every tokio task found from its task
+    /// cell (kind tokio, blocking, or worker for the runtime's worker
+    /// threads): where each was spawned (with the crate when a library
+    /// spawned it), its state, the size of its future, and the memory it
+    /// allocated, retains and shares.
     ///
     /// `retained` is what the task's storage block (its future) keeps alive on
     /// its own: the blocks it dominates in the heap graph. `allocated` is the

@@ -54,7 +54,7 @@ pub struct Args {
     /// Blocks whose type name (from typed walks) contains NAME.
     #[arg(long = "type", value_name = "NAME", group = "which")]
     type_name: Option<String>,
-    /// The storage (future) of the traced task with this id.
+    /// The storage (future) of the task with this id (traced or not).
     #[arg(long, value_name = "ID", group = "which")]
     task: Option<u64>,
     #[command(flatten)]

@@ -29,7 +29,7 @@ pub fn block_at(snap: &Snapshot, addr: u64) -> Result<BlockIndex> {
 /// The storage block (future) of the task with id `id`.
 pub fn task_storage(snap: &Snapshot, id: u64) -> Result<BlockIndex> {
     let Some(task) = snap.tasks.iter().find(|t| t.id == id) else {
-        bail!("no traced task with id {id} (see `turbowish tasks`)");
+        bail!("no task with id {id} (see `turbowish tasks`)");
     };
     match task.storage {
         Some(s) => Ok(s),

@@ -45,8 +45,8 @@ pub struct Args {
     /// traced task's id, or an untraced tokio task's id).
     #[arg(long, value_name = "ID", conflicts_with = "spawn")]
     task: Option<u64>,
-    /// Only blocks allocated by traced tasks spawned at a location
-    /// containing LOCATION (such as `src/conn.rs:42` or `conn.rs`).
+    /// Only blocks allocated by tasks spawned at a location containing
+    /// LOCATION (such as `src/conn.rs:42`, `conn.rs` or `axum 0.8.9`).
     #[arg(long, value_name = "LOCATION")]
     spawn: Option<String>,
     /// Show each site's allocation stacks. By default the frames every
@@ -130,9 +130,7 @@ fn chosen_tags(a: &Analysis, args: &Args) -> Result<Option<HashSet<u64>>> {
         .map(|t| a.tag_of(t))
         .collect();
     if matching.is_empty() {
-        bail!(
-            "no traced task was spawned at a location containing {pattern:?} (see `turbowish tasks`)"
-        );
+        bail!("no task was spawned at a location containing {pattern:?} (see `turbowish tasks`)");
     }
     Ok(Some(matching))
 }

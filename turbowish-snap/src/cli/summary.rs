@@ -5,9 +5,10 @@ use super::render::dominator::{DOMINATOR_HEADER, DominatorRow};
 use super::render::holder::Holders;
 use super::render::rows::{SITE_HEADER, SiteRow};
 use super::render::table::{Align, render};
-use super::render::units::{bytes, count, millis, or_dash, utc_iso8601};
+use super::render::units::{bytes, count, millis, nonzero, or_dash, utc_iso8601};
 use crate::analysis::bloat::{BLOATED, bloated_tasks};
 use crate::analysis::tasks::TaskRow;
+use crate::analysis::tasks::kind::shown_kind;
 use crate::analysis::{Analysis, census};
 use anyhow::Result;
 use serde::Serialize;
@@ -23,11 +24,15 @@ JSON output (--json) is one object; sizes are in bytes, times in nanoseconds:
   totals     live_blocks, live_bytes (summed over the blocks in the snapshot),
              allocator_live_blocks, allocator_live_bytes (the allocator's own counters),
              sites (allocation sites: stacks named alike are one), stacks (distinct
-             allocation stacks), edges, roots {total, static, thread_stack, thread_local}
+             allocation stacks), edges, roots {total, static, thread_stack, thread_local},
+             tasks {total, pending, running, notified, completed, cancelled (by state),
+             traced, tokio, blocking (by kind), runtime_workers (tokio's worker threads,
+             in no other count), cells_not_understood (tokio task cells of another
+             version or configuration, left as plain blocks)}
   findings   unreachable_blocks, unreachable_bytes (no root reaches them: see `leaks`),
              zombie_tasks (finished, storage still held: see `leaks`),
              bloated_futures (tasks whose future is 16 KiB or more: see `bloat`)
-  top_tasks  [{id, name, spawned_at, state, retained, allocated}], most retained first
+  top_tasks  [{id, name, kind, spawned_at, state, retained, allocated}], most retained first
   top_spawn_sites  [{spawned_at, tasks, retained, allocated}], most retained first
   top_dominators  [{address, name, size, retained, retained_blocks, type, site, task,
              held_by}]: the blocks no other block dominates, most retained first: the
@@ -84,6 +89,7 @@ struct Findings {
 struct TaskTop {
     id: u64,
     name: String,
+    kind: &'static str,
     spawned_at: String,
     state: &'static str,
     retained: u64,
@@ -128,15 +134,22 @@ struct Totals {
     tasks: Tasks,
 }
 
-/// Traced tasks by state.
+/// Tasks by state and kind, runtime workers apart.
 #[derive(Debug, Serialize)]
 struct Tasks {
     total: u64,
     pending: u64,
     running: u64,
+    notified: u64,
     /// Finished, storage still alive: zombie futures.
     completed: u64,
     cancelled: u64,
+    traced: u64,
+    tokio: u64,
+    blocking: u64,
+    runtime_workers: u64,
+    /// Blocks from tokio's task constructor whose layout did not verify.
+    cells_not_understood: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -183,7 +196,7 @@ impl Report {
                 stacks: sites.iter().map(|x| x.stacks.len() as u64).sum(),
                 edges: s.edges.len() as u64,
                 roots: census::roots(s).into(),
-                tasks: census::tasks(s).into(),
+                tasks: Tasks::new(census::tasks(s), c.cells_not_understood),
             },
             findings: findings(a),
             top_tasks: top_tasks(a, top),
@@ -225,6 +238,7 @@ fn top_tasks(a: &Analysis, top: usize) -> Vec<TaskTop> {
             TaskTop {
                 id: t.id,
                 name: a.snapshot().string(t.name).to_owned(),
+                kind: shown_kind(a.snapshot(), t).name(),
                 spawned_at: a.spawned_at(r.task).to_owned(),
                 state: t.state.name(),
                 retained: r.retained,
@@ -275,15 +289,48 @@ impl From<census::RootCounts> for Roots {
     }
 }
 
-impl From<census::TaskCounts> for Tasks {
-    fn from(c: census::TaskCounts) -> Tasks {
+impl Tasks {
+    fn new(c: census::TaskCounts, cells_not_understood: u64) -> Tasks {
         Tasks {
             total: c.total,
             pending: c.pending,
             running: c.running,
+            notified: c.notified,
             completed: c.completed,
             cancelled: c.cancelled,
+            traced: c.traced,
+            tokio: c.tokio,
+            blocking: c.blocking,
+            runtime_workers: c.workers,
+            cells_not_understood,
         }
+    }
+
+    /// `53 (50 tokio, 1 blocking, 2 traced)`, the runtime's workers after.
+    fn text(&self) -> String {
+        let kinds = [
+            (self.tokio, "tokio"),
+            (self.blocking, "blocking"),
+            (self.traced, "traced"),
+        ];
+        let mut text = match nonzero(&kinds) {
+            k if k.is_empty() => self.total.to_string(),
+            k => format!("{} ({k})", self.total),
+        };
+        if self.runtime_workers > 0 {
+            let workers = count(self.runtime_workers, "runtime worker thread");
+            let _ = write!(text, "; and {workers}, not counted");
+        }
+        text
+    }
+
+    /// The tasks by state.
+    fn states_text(&self) -> String {
+        format!(
+            "{} pending, {} running, {} notified; finished but still stored: \
+             {} completed, {} cancelled",
+            self.pending, self.running, self.notified, self.completed, self.cancelled
+        )
     }
 }
 
@@ -345,12 +392,18 @@ impl Report {
             r.total, r.statics, r.thread_stack, r.thread_local, r.task, r.named
         );
         line(t, "roots", roots);
-        let k = &n.tasks;
-        let tasks = format!(
-            "{} traced ({} pending, {} running; finished but still stored: {} completed, {} cancelled)",
-            k.total, k.pending, k.running, k.completed, k.cancelled
-        );
-        line(t, "tasks", tasks);
+        line(t, "tasks", n.tasks.text());
+        if n.tasks.total > 0 {
+            line(t, "task states", n.tasks.states_text());
+        }
+        if n.tasks.cells_not_understood > 0 {
+            let cells = format!(
+                "{} not understood (another tokio version or configuration): \
+                 those tasks appear as plain blocks, not as tasks",
+                n.tasks.cells_not_understood
+            );
+            line(t, "task cells", cells);
+        }
     }
 
     fn findings_text(&self, t: &mut String) {
@@ -394,11 +447,12 @@ impl Report {
                     count(self.top_tasks.len() as u64, "task")
                 ))
             );
-            let rows: Vec<[String; 6]> = (self.top_tasks.iter())
+            let rows: Vec<[String; 7]> = (self.top_tasks.iter())
                 .map(|x| {
                     [
                         x.id.to_string(),
                         or_dash(&x.name),
+                        x.kind.to_owned(),
                         x.state.to_owned(),
                         bytes(x.retained),
                         bytes(x.allocated),
@@ -406,9 +460,18 @@ impl Report {
                     ]
                 })
                 .collect();
-            let header = ["id", "name", "state", "retained", "allocated", "spawned at"];
+            let header = [
+                "id",
+                "name",
+                "kind",
+                "state",
+                "retained",
+                "allocated",
+                "spawned at",
+            ];
             let align = [
                 Align::Right,
+                Align::Left,
                 Align::Left,
                 Align::Left,
                 Align::Right,

@@ -1,10 +1,14 @@
-//! `turbowish tasks`: one row per traced task, with what it holds.
+//! `turbowish tasks`: one row per task (traced, plain tokio, blocking, or
+//! a runtime worker: see [`kind`](crate::analysis::tasks::kind)), with what
+//! it holds.
 
 use super::render::table::{Align, render};
-use super::render::units::{bytes, or_dash};
+use super::render::units::{bytes, nonzero, or_dash};
 use crate::analysis::Analysis;
+use crate::analysis::sites::origin::crate_of_path;
 use crate::analysis::sites::short_path;
 use crate::analysis::tasks::TaskRow;
+use crate::analysis::tasks::kind::{ShownKind, shown_kind};
 use crate::{Snapshot, StringIndex};
 use anyhow::Result;
 use serde::Serialize;
@@ -14,12 +18,17 @@ use std::path::PathBuf;
 /// The fields of `tasks --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
 JSON output (--json) is one object; sizes are in bytes, times in nanoseconds:
-  traced_tasks  how many traced tasks there are (the list below is cut to --top)
+  counts        tasks in the snapshot by kind: {total, traced, tokio, blocking, worker}
+  matching      how many tasks --kind selects (the list below is cut to --top)
   tasks         [{...}], sorted as asked, each with:
   id            the task's allocation tag (the tokio task id under tokio; 0 if never polled)
-  name          its name, or \"\"
-  spawned_at    file:line:column where it was made (empty if unknown)
-  state         pending | running | completed | cancelled (the last two: zombies)
+  name          its name, or \"\" (untraced tasks have none)
+  kind          traced (spawned through TurboWish) | tokio (a plain tokio::spawn) |
+                blocking (spawn_blocking) | worker (one of the runtime's worker threads)
+  spawned_at    file:line:column where it was made (file:line when the column is unknown,
+                as for tasks found from their tokio cell; empty if unknown)
+  spawned_in    the crate of that file when it is not the program's own (\"axum 0.8.9\"), or null
+  state         pending | running | notified | completed | cancelled (the last two: zombies)
   future_type   the future's type; future_size: its size_of
   polls, idle_ns  times polled; time since the last poll (pending tasks)
   allocated, allocated_blocks  live bytes and blocks allocated inside its polls
@@ -42,6 +51,30 @@ enum Sort {
     Idle,
 }
 
+/// Which tasks to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Kind {
+    /// Spawned through TurboWish (`turbowish::spawn`, `.traced()`).
+    Traced,
+    /// Plain `tokio::spawn` tasks, found from their task cells.
+    Tokio,
+    /// `spawn_blocking` tasks, runtime workers apart.
+    Blocking,
+    /// The runtime's worker threads.
+    Worker,
+}
+
+impl Kind {
+    fn shown(self) -> ShownKind {
+        match self {
+            Kind::Traced => ShownKind::Traced,
+            Kind::Tokio => ShownKind::Tokio,
+            Kind::Blocking => ShownKind::Blocking,
+            Kind::Worker => ShownKind::Worker,
+        }
+    }
+}
+
 /// Arguments of `turbowish tasks`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -50,6 +83,9 @@ pub struct Args {
     /// Order of the rows.
     #[arg(long, value_enum, default_value_t = Sort::Retained)]
     sort: Sort,
+    /// Only tasks of this kind.
+    #[arg(long, value_enum)]
+    kind: Option<Kind>,
     #[command(flatten)]
     output: super::Output,
     #[command(flatten)]
@@ -59,9 +95,35 @@ pub struct Args {
 /// What `tasks` prints, in the shape of its JSON output.
 #[derive(Debug, Serialize)]
 struct Report {
-    /// Every traced task, however many are listed.
-    traced_tasks: u64,
+    counts: Counts,
+    /// The tasks `--kind` selects, however many are listed.
+    matching: u64,
+    /// The `--kind` asked for, in the text's words.
+    #[serde(skip)]
+    kind: Option<&'static str>,
     tasks: Vec<Row>,
+}
+
+/// Every task of the snapshot, by kind.
+#[derive(Debug, Default, Serialize)]
+struct Counts {
+    total: u64,
+    traced: u64,
+    tokio: u64,
+    blocking: u64,
+    worker: u64,
+}
+
+impl Counts {
+    fn add(&mut self, kind: ShownKind) {
+        self.total += 1;
+        *match kind {
+            ShownKind::Traced => &mut self.traced,
+            ShownKind::Tokio => &mut self.tokio,
+            ShownKind::Blocking => &mut self.blocking,
+            ShownKind::Worker => &mut self.worker,
+        } += 1;
+    }
 }
 
 /// One task, as printed.
@@ -69,7 +131,9 @@ struct Report {
 struct Row {
     id: u64,
     name: String,
+    kind: &'static str,
     spawned_at: String,
+    spawned_in: Option<String>,
     state: &'static str,
     future_type: String,
     future_size: u64,
@@ -89,23 +153,36 @@ struct Row {
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     let snap = super::read_snapshot(&args.file, &args.read, args.output.json())?;
     let a = Analysis::new(&snap);
-    let mut rows: Vec<Row> = a.task_rows().iter().map(|r| row(&snap, r)).collect();
+    let mut counts = Counts::default();
+    let mut rows = Vec::new();
+    for r in a.task_rows() {
+        let kind = shown_kind(&snap, snap.task(r.task));
+        counts.add(kind);
+        if args.kind.is_none_or(|k| k.shown() == kind) {
+            rows.push(row(&snap, r, kind));
+        }
+    }
     sort(&mut rows, args.sort);
     let report = Report {
-        traced_tasks: rows.len() as u64,
+        counts,
+        matching: rows.len() as u64,
+        kind: args.kind.map(|k| k.shown().name()),
         tasks: args.output.cut(rows),
     };
     args.output.emit(out, &report, || text(&report))
 }
 
-fn row(snap: &Snapshot, r: &TaskRow) -> Row {
+fn row(snap: &Snapshot, r: &TaskRow, kind: ShownKind) -> Row {
     let t = snap.task(r.task);
     let string = |i: StringIndex| snap.string(i).to_owned();
     Row {
         id: t.id,
         name: string(t.name),
+        kind: kind.name(),
+        spawned_in: crate_of_path(snap.string(t.file)).map(|d| d.to_string()),
         spawned_at: match string(t.file) {
             file if file.is_empty() => String::new(),
+            file if t.column == 0 => format!("{file}:{}", t.line),
             file => format!("{file}:{}:{}", t.line, t.column),
         },
         state: t.state.name(),
@@ -137,17 +214,33 @@ fn sort(rows: &mut [Row], by: Sort) {
 }
 
 fn text(report: &Report) -> String {
-    let (rows, total) = (&report.tasks, report.traced_tasks);
-    if total == 0 {
-        return "no traced tasks in this snapshot (spawn with turbowish_alloc::spawn or .traced())\n"
+    let rows = &report.tasks;
+    let c = &report.counts;
+    if c.total == 0 {
+        return "no tasks in this snapshot: no tokio task cell was found and none was traced\n"
             .to_owned();
     }
-    let cells: Vec<[String; 11]> = rows
+    let of_kind = report.kind.map_or(String::new(), |k| format!(" {k}"));
+    let kinds = nonzero(&[
+        (c.tokio, "tokio"),
+        (c.blocking, "blocking"),
+        (c.traced, "traced"),
+        (c.worker, "worker"),
+    ]);
+    if report.matching == 0 {
+        return format!(
+            "no{of_kind} tasks among the {} of this snapshot ({kinds})\n",
+            c.total
+        );
+    }
+    let cells: Vec<[String; 12]> = rows
         .iter()
         .map(|r| {
+            let at = or_dash(short_path(&r.spawned_at));
             [
                 r.id.to_string(),
                 or_dash(&r.name),
+                r.kind.to_owned(),
                 r.state.to_owned(),
                 bytes(r.future_size),
                 r.polls.to_string(),
@@ -156,13 +249,16 @@ fn text(report: &Report) -> String {
                 bytes(r.retained),
                 bytes(r.shared),
                 sharers(r),
-                or_dash(short_path(&r.spawned_at)),
+                r.spawned_in
+                    .as_ref()
+                    .map_or(at.clone(), |d| format!("{d}: {at}")),
             ]
         })
         .collect();
     let header = [
         "id",
         "name",
+        "kind",
         "state",
         "future",
         "polls",
@@ -175,11 +271,12 @@ fn text(report: &Report) -> String {
     ];
     use Align::{Left, Right};
     let align = [
-        Right, Left, Left, Right, Right, Right, Right, Right, Right, Right, Left,
+        Right, Left, Left, Left, Right, Right, Right, Right, Right, Right, Right, Left,
     ];
     format!(
-        "{} of {total} traced tasks\n{}",
+        "{} of {}{of_kind} tasks ({kinds})\n{}",
         rows.len(),
+        report.matching,
         render(header, align, &cells)
     )
 }

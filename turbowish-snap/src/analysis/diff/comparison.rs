@@ -10,6 +10,11 @@
 //!    block's task is looked up in that snapshot's task table, then in the
 //!    other's, so that the blocks of a task that ended between the two (or
 //!    began after A and allocated them) are still named by its spawn site.
+//! 3. **A tag no task row has** is that of a task that ended before both
+//!    snapshots' rows (its blocks outlive it): "(ended tasks)". When either
+//!    capture did not read tokio's task cells (an older file, finding off)
+//!    or did not understand some, it may also be a live untraced task:
+//!    "(untraced or ended tasks)".
 
 use super::{BlockMatch, GroupDelta, delta, group_changes, match_blocks, match_tasks};
 use crate::analysis::Analysis;
@@ -47,7 +52,7 @@ pub struct Totals {
     pub freed_blocks: u64,
     /// Blocks alive in both.
     pub surviving_blocks: u64,
-    /// Traced tasks in B and not in A, and in A and not in B.
+    /// Tasks in B and not in A, and in A and not in B.
     pub new_tasks: u64,
     /// See `new_tasks`.
     pub ended_tasks: u64,
@@ -59,7 +64,7 @@ pub struct Totals {
 pub struct SpawnSiteChange {
     /// Where they were spawned.
     pub spawned_at: String,
-    /// Live traced tasks in A and in B.
+    /// Live tasks in A and in B.
     pub tasks_a: u64,
     /// See `tasks_a`.
     pub tasks_b: u64,
@@ -212,6 +217,16 @@ impl<'x, 'a> Side<'x, 'a> {
         }
     }
 
+    /// Whether both captures read every task cell, so that every live
+    /// task is a row (rule 3).
+    fn all_read(&self, other: &Side) -> bool {
+        let read = |a: &Analysis| {
+            let c = &a.snapshot().capture;
+            c.cells_ns > 0 && c.cells_not_understood == 0
+        };
+        read(self.a) && read(other.a)
+    }
+
     /// The group of block `i` under `by`. A block's task is looked up in
     /// this snapshot's task table, then in `other`'s: a traced task that
     /// ended between the two is still named by its spawn site.
@@ -226,6 +241,7 @@ impl<'x, 'a> Side<'x, 'a> {
             GroupBy::Spawn => match (task, block.task) {
                 (Some((x, t)), _) => Cow::Borrowed(x.spawned_at(t)),
                 (None, 0) => Cow::Borrowed("(outside tasks)"),
+                (None, _) if self.all_read(other) => Cow::Borrowed("(ended tasks)"),
                 (None, _) => Cow::Borrowed("(untraced or ended tasks)"),
             },
             GroupBy::Task => Cow::Owned(match task {
@@ -234,6 +250,7 @@ impl<'x, 'a> Side<'x, 'a> {
                     name => format!("task {} {name}", block.task),
                 },
                 None if block.task == 0 => "(outside tasks)".to_owned(),
+                None if self.all_read(other) => format!("task {} (ended)", block.task),
                 None => format!("task {} (untraced, or ended)", block.task),
             }),
             GroupBy::Site => Cow::Borrowed(self.labels[block.stack.index()].get_or_init(|| {

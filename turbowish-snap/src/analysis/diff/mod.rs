@@ -13,7 +13,7 @@
 
 mod comparison;
 
-use crate::model::{BlockIndex, Snapshot, TaskIndex};
+use crate::model::{BlockIndex, Snapshot, Task, TaskIndex};
 
 pub use comparison::{Comparison, GroupBy, SpawnSiteChange, Totals};
 
@@ -123,18 +123,28 @@ pub fn check_pair(a: &Snapshot, b: &Snapshot) -> Result<(), Mismatch> {
     Ok(())
 }
 
-/// Tasks of `a` and `b` matched by serial: (new in B, ended since A), as
-/// task indices into B and A.
+/// Tasks of `a` and `b` matched by [`identity`]: (new in B, ended since
+/// A), as task indices into B and A.
 pub fn match_tasks(a: &Snapshot, b: &Snapshot) -> (Vec<TaskIndex>, Vec<TaskIndex>) {
-    let in_a: std::collections::HashSet<u64> = a.tasks.iter().map(|t| t.serial).collect();
-    let in_b: std::collections::HashSet<u64> = b.tasks.iter().map(|t| t.serial).collect();
+    let in_a: std::collections::HashSet<(bool, u64)> = a.tasks.iter().map(identity).collect();
+    let in_b: std::collections::HashSet<(bool, u64)> = b.tasks.iter().map(identity).collect();
     let new = (b.task_indices())
-        .filter(|&i| !in_a.contains(&b.task(i).serial))
+        .filter(|&i| !in_a.contains(&identity(b.task(i))))
         .collect();
     let ended = (a.task_indices())
-        .filter(|&i| !in_b.contains(&a.task(i).serial))
+        .filter(|&i| !in_b.contains(&identity(a.task(i))))
         .collect();
     (new, ended)
+}
+
+/// What a task is across snapshots of one process: a traced task its
+/// serial, a task found only from its tokio cell (serial 0) its tokio id,
+/// which the runtime never reuses.
+fn identity(t: &Task) -> (bool, u64) {
+    match t.serial {
+        0 => (false, t.id),
+        serial => (true, serial),
+    }
 }
 
 /// How one group of blocks changed.

@@ -11,7 +11,8 @@
 //!    program's own sources is prefixed with its crate and version
 //!    ([`origin`]): `bytes 1.12.2: Bytes::copy_from_slice
 //!    (src/bytes.rs:348)`. Functions are shortened ([`names`]) and source
-//!    files cut to their part from `src/` ([`short_path`]).
+//!    files cut to their part from `src/` ([`short_path`]). Spawn sites
+//!    are named alike ([`spawned_at`]): `axum 0.8.9: src/serve/mod.rs:389`.
 //! 3. **Stacks whose names are the same text are one site** ([`merge`]):
 //!    different stacks often end in one line (another caller, another
 //!    inlined copy), and a reader cannot tell their rows apart. A merged
@@ -80,11 +81,22 @@ pub fn name_stack(snap: &Snapshot, stack: StackIndex) -> SiteName {
 }
 
 /// Where task `t` of `snap` was spawned, as `file:line` with the file
-/// shortened, or `(unknown)`.
+/// shortened, prefixed with its crate when that is not the program's own
+/// (rule 2: `axum 0.8.9: src/serve/mod.rs:389`), or `(unknown)`.
 pub fn spawned_at(snap: &Snapshot, t: &Task) -> String {
     match snap.string(t.file) {
         "" => "(unknown)".to_owned(),
-        file => format!("{}:{}", short_path(file), t.line),
+        file => with_crate(file, format!("{}:{}", short_path(file), t.line)),
+    }
+}
+
+/// `location` prefixed with the crate of source file `file` (rule 2), if
+/// the path names one ([`origin`] rule 1; a spawn site has a file, not a
+/// frame, so only the path decides).
+pub fn with_crate(file: &str, location: String) -> String {
+    match origin::crate_of_path(file) {
+        Some(d) => format!("{d}: {location}"),
+        None => location,
     }
 }
 
@@ -220,6 +232,26 @@ mod tests {
         assert_eq!(short_path("gen/proto.rs"), "gen/proto.rs");
         assert_eq!(short_path("proto.rs"), "proto.rs");
         assert_eq!(short_path(""), "");
+    }
+
+    #[test]
+    fn spawn_sites_outside_the_program_name_their_crate() {
+        let mut s = Snapshot::default();
+        s.strings.extend(
+            [
+                "/home/me/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/axum-0.8.9/src/serve/mod.rs",
+                "/home/me/svc/src/main.rs",
+            ]
+            .map(String::from),
+        );
+        let task = |file| Task {
+            file: crate::model::StringIndex::new(file),
+            line: 389,
+            ..Task::default()
+        };
+        assert_eq!(spawned_at(&s, &task(1)), "axum 0.8.9: src/serve/mod.rs:389");
+        assert_eq!(spawned_at(&s, &task(2)), "src/main.rs:389");
+        assert_eq!(spawned_at(&s, &task(0)), "(unknown)");
     }
 
     /// With `debug = "line-tables-only"`, inlined frames have short names;

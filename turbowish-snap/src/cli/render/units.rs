@@ -42,6 +42,16 @@ pub fn count(n: u64, noun: &str) -> String {
     }
 }
 
+/// The counts that are not zero, as `50 tokio, 2 traced`, in the order
+/// given (the empty string when all are zero).
+pub fn nonzero(counts: &[(u64, &str)]) -> String {
+    let parts: Vec<String> = (counts.iter())
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    parts.join(", ")
+}
+
 /// A name, or `-` for none, for a table cell.
 pub fn or_dash(name: &str) -> String {
     match name {
