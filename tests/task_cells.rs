@@ -3,6 +3,9 @@
 //! standing in for a library, with no TurboWish code but the allocator, one
 //! traced task and a snapshot. Read with `turbowish_snap`'s analysis.
 
+mod common;
+
+use common::{scrub_stack, wait_for};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use turbowish::TurboWish;
@@ -73,27 +76,6 @@ mod library {
 }
 
 const HOLDERS: usize = 50;
-
-/// Overwrites the stack below the caller: the allocation's dead frames
-/// keep copies of the buffer's address, which a worker's stack could show
-/// the conservative scan until reused (a documented limit, not under test).
-#[inline(never)]
-fn scrub_stack() {
-    std::hint::black_box([0u8; 64 * 1024]);
-}
-
-/// Calls `check` every few milliseconds until it gives `Ok`; fails after
-/// two minutes with the last `Err`.
-fn wait_for<T, E: std::fmt::Debug>(what: &str, mut check: impl FnMut() -> Result<T, E>) -> T {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        match check() {
-            Ok(v) => return v,
-            Err(e) if std::time::Instant::now() >= deadline => panic!("waited for {what}: {e:?}"),
-            Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
-        }
-    }
-}
 
 /// The rows spawned at `line` of this file.
 fn rows_at(s: &Snapshot, line: u32) -> Vec<(TaskIndex, &Task)> {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{scrub_stack, turbowish, turbowish_json};
+use common::{scrub_stack, turbowish, turbowish_json, wait_for};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -36,19 +36,6 @@ fn holders(n: usize) -> u32 {
         }));
     }
     line
-}
-
-/// Calls `check` every few milliseconds until it gives `Ok`; fails after
-/// two minutes with the last `Err`.
-fn wait_for<T, E: std::fmt::Debug>(what: &str, mut check: impl FnMut() -> Result<T, E>) -> T {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        match check() {
-            Ok(v) => return v,
-            Err(e) if std::time::Instant::now() >= deadline => panic!("waited for {what}: {e:?}"),
-            Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
-        }
-    }
 }
 
 /// A snapshot, taken again until no task spawned at `line` of this file is

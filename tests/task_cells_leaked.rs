@@ -3,6 +3,9 @@
 //! task retains its own buffer, and tokio's bookkeeping (the owned-task
 //! list, the run queues) links no task to another (cell rule 5).
 
+mod common;
+
+use common::{scrub_stack, wait_for};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use turbowish::TurboWish;
@@ -20,13 +23,6 @@ const BUFFER: u64 = 32 * 1024;
 static SENDERS: Mutex<Vec<tokio::sync::oneshot::Sender<()>>> = Mutex::new(Vec::new());
 static READY: AtomicUsize = AtomicUsize::new(0);
 
-/// Overwrites the stack below the caller: dead frames keep copies of the
-/// buffers' addresses (a documented limit of the scan, not under test).
-#[inline(never)]
-fn scrub_stack() {
-    std::hint::black_box([0u8; 64 * 1024]);
-}
-
 /// The stand-in for a library that leaks.
 fn leak_one() {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -38,17 +34,6 @@ fn leak_one() {
         let _ = rx.await;
         drop(buffer);
     }));
-}
-
-fn wait_for<T, E: std::fmt::Debug>(what: &str, mut check: impl FnMut() -> Result<T, E>) -> T {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        match check() {
-            Ok(v) => return v,
-            Err(e) if std::time::Instant::now() >= deadline => panic!("waited for {what}: {e:?}"),
-            Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
-        }
-    }
 }
 
 #[test]

@@ -71,3 +71,16 @@ pub fn wait_until_parked(count: usize, mine: impl Fn(&TaskInfo) -> bool) {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+/// Calls `check` every few milliseconds until it gives `Ok`; fails after
+/// two minutes with the last `Err`.
+pub fn wait_for<T, E: std::fmt::Debug>(what: &str, mut check: impl FnMut() -> Result<T, E>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(e) if std::time::Instant::now() >= deadline => panic!("waited for {what}: {e:?}"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+        }
+    }
+}
