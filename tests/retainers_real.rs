@@ -145,6 +145,10 @@ fn retaining_paths_name_statics_fields_and_waker_holders() {
         ["task", "future", "task value", "field names", "field []"],
         "the task, its shared value and the field path: {s:?}"
     );
+    assert!(
+        s[1].1.contains(", of type retainers_real::"),
+        "the future step names the future's type: {s:?}"
+    );
 
     // The zombie's future: held through the waker registry's buffer, which
     // `static WAKERS` holds.

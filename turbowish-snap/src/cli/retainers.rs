@@ -278,7 +278,10 @@ fn steps(holders: &Holders, path: &PathSummary) -> Vec<Step> {
     let (via, holder) = holders.root(path.root, path.root_label);
     let held = |&(via, b): &(Via, BlockIndex)| Step::Held {
         via: via_name(holders.snap, via),
-        holder: holders.block(b),
+        holder: match via {
+            Via::Future => holders.future(b),
+            _ => holders.block(b),
+        },
     };
     let mut steps = vec![Step::Held {
         via: via.to_owned(),

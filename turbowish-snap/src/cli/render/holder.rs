@@ -2,6 +2,7 @@
 //! by its symbol, a thread's stack or thread-locals, a task, a named root)
 //! and blocks (a task's future, a typed value, an allocation site).
 
+use super::text::{MAX_CELL, cut};
 use super::units::bytes;
 use crate::analysis::Analysis;
 use crate::{BlockIndex, RootKind, Snapshot, StringIndex, TaskIndex};
@@ -79,6 +80,20 @@ impl<'x, 'a> Holders<'x, 'a> {
     /// allocation site and allocating task.
     pub fn block(&self, b: BlockIndex) -> String {
         self.name_block(b, self.exact)
+    }
+
+    /// Block `b` as the future step of a retaining path: as
+    /// [`Holders::block`], and a task's future also by its type (cut to a
+    /// table cell's width), since a path names the task only there.
+    pub fn future(&self, b: BlockIndex) -> String {
+        let name = self.block(b);
+        let Some(&t) = self.storage.get(&b) else {
+            return name;
+        };
+        match self.snap.string(self.snap.tasks[t].future_type) {
+            "" => name,
+            future => format!("{name}, of type {}", cut(future, MAX_CELL)),
+        }
     }
 
     /// Block `b` by what holders of its shape share (never exact): its
