@@ -9,7 +9,7 @@ use crate::analysis::sites::origin::crate_of_path;
 use crate::analysis::sites::short_path;
 use crate::analysis::tasks::TaskRow;
 use crate::analysis::tasks::kind::{ShownKind, shown_kind};
-use crate::{Snapshot, StringIndex};
+use crate::{Snapshot, StringIndex, TaskKind};
 use anyhow::Result;
 use serde::Serialize;
 use std::io::Write;
@@ -30,7 +30,8 @@ JSON output (--json) is one object; sizes are in bytes, times in nanoseconds:
   spawned_in    the crate of that file when it is not the program's own (\"axum 0.8.9\"), or null
   state         pending | running | notified | completed | cancelled (the last two: zombies)
   future_type   the future's type; future_size: its size_of
-  polls, idle_ns  times polled; time since the last poll (pending tasks)
+  polls, idle_ns  times polled; time since the last poll (pending tasks); traced tasks
+                only: null and 0 for tasks found from their tokio cell
   allocated, allocated_blocks  live bytes and blocks allocated inside its polls
   retained      bytes its storage block keeps alive on its own (dominator tree)
   shared, shared_blocks  bytes and blocks it points to that other tasks also point to
@@ -137,7 +138,8 @@ struct Row {
     state: &'static str,
     future_type: String,
     future_size: u64,
-    polls: u64,
+    /// `None` for tasks found from their cell: nothing counts their polls.
+    polls: Option<u64>,
     idle_ns: u64,
     allocated: u64,
     allocated_blocks: u64,
@@ -188,7 +190,7 @@ fn row(snap: &Snapshot, r: &TaskRow, kind: ShownKind) -> Row {
         state: t.state.name(),
         future_type: string(t.future_type),
         future_size: t.future_size,
-        polls: t.polls,
+        polls: (t.kind == TaskKind::Traced).then_some(t.polls),
         idle_ns: r.idle_ns,
         allocated: r.allocated,
         allocated_blocks: r.allocated_blocks,
@@ -243,7 +245,7 @@ fn text(report: &Report) -> String {
                 r.kind.to_owned(),
                 r.state.to_owned(),
                 bytes(r.future_size),
-                r.polls.to_string(),
+                r.polls.map_or_else(|| "-".to_owned(), |p| p.to_string()),
                 idle(r.idle_ns),
                 bytes(r.allocated),
                 bytes(r.retained),
