@@ -1,8 +1,9 @@
 //! TurboWish's own bookkeeping never appears in a snapshot: on a quiet
 //! process, a snapshot holds exactly the blocks `stats()` counted just
 //! before it, and none of them was allocated by TurboWish's own code (the
-//! snapshot thread, its settings and signal registration, the module list
-//! and file name a capture prepares).
+//! snapshot thread, its settings, the module list and file name a capture
+//! prepares). The signal registry's tables are the exception (install rule
+//! 5): they are the process's, shared with the program's own registrations.
 //!
 //! This binary has its own harness, run on the main thread, so the process
 //! is quiet: no harness thread allocates between `stats()` and the
@@ -32,10 +33,10 @@ fn own_blocks(s: &Snapshot) -> Vec<(u64, Vec<&str>)> {
                 .flat_map(|&f| &s.frames[f].symbols)
                 .map(|sym| s.string(sym.function))
                 .collect();
-            functions
+            let registry = functions
                 .iter()
-                .any(|f| is_turbowish(f))
-                .then_some((b.size, functions))
+                .any(|f| f.contains("signal_hook_registry::"));
+            (!registry && functions.iter().any(|f| is_turbowish(f))).then_some((b.size, functions))
         })
         .collect()
 }

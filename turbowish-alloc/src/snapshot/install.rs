@@ -37,9 +37,14 @@
 //!    previous capture. (The kernel keeps one pending instance of a standard
 //!    signal: one sent again before the handler ran is merged there, before
 //!    TurboWish can count it. Real-time signals queue.)
-//! 5. The snapshot thread, its settings and the signal registration are
-//!    TurboWish's own memory: untracked (guard rule 1), the thread busy for
-//!    its whole life but its captures' `fork`s. Its name is the OS's only
+//! 5. The snapshot thread and its settings are TurboWish's own memory:
+//!    untracked (guard rule 1), the thread busy for its whole life but its
+//!    captures' `fork`s. The signal registration is not: the signal
+//!    registry's tables are the process's, shared with every other
+//!    registrant (tokio's signal driver adds to them later), and made
+//!    untracked they would hide the program's own entries from every
+//!    snapshot (its `SignalData` blocks hung from an untracked table and
+//!    showed as unreachable). Its name is the OS's only
 //!    (`std::thread::current().name()` is `None` there): std copies a
 //!    thread's name into a block as the thread starts, before it can mark
 //!    itself busy.
@@ -166,17 +171,25 @@ impl Config {
         let Some(signal) = self.signal else {
             return Ok(());
         };
-        // Rule 5: all of it untracked, errors handed over (guard rule 2).
-        guard::untracked(|| start_snapshot_thread(signal, self.clone())).map_err(Error::handed_over)
+        // Rule 5: the registration tracked, the thread untracked, errors
+        // handed over (guard rule 2).
+        let reader = register(signal)?;
+        guard::untracked(|| start_snapshot_thread(reader, self.clone())).map_err(Error::handed_over)
     }
 }
 
-/// Registers the signal and starts the thread that takes snapshots on it
-/// (rule 5: call it untracked).
-fn start_snapshot_thread(signal: i32, config: Config) -> Result<(), Error> {
+/// Registers `signal` to write to a pipe; returns the pipe's reading end.
+/// (Rule 5: call it tracked.)
+fn register(signal: i32) -> Result<UnixStream, Error> {
     let (reader, writer) = UnixStream::pair().map_err(Error::io("creating the signal pipe"))?;
     signal_hook::low_level::pipe::register(signal, writer)
         .map_err(|e| Error::BadSignal(format!("signal {signal}: {e}")))?;
+    Ok(reader)
+}
+
+/// Starts the thread that takes snapshots on requests read from `reader`
+/// (rule 5: call it untracked).
+fn start_snapshot_thread(reader: UnixStream, config: Config) -> Result<(), Error> {
     // Named for the OS only: std would copy a name into a block of the new
     // thread's as it starts, before the thread can mark itself busy.
     std::thread::Builder::new()
