@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{scrub_stack, turbowish, turbowish_json, wait_until_parked};
+use common::{assert_refused, scrub_stack, turbowish, turbowish_json, wait_until_parked};
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -168,14 +168,7 @@ fn the_biggest_blocks_and_what_they_retain() {
         (vec!["--task", "999999"], "no task with id 999999"),
         (vec!["--block", "0x10"], "no live block at or containing"),
     ] {
-        let mut all: Vec<&OsStr> = vec!["dominators".as_ref()];
-        all.extend(args.iter().map(OsStr::new));
-        all.push(file.as_os_str());
-        let out = turbowish(&all);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(message), "{args:?}: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert_refused("dominators", &args, &file, message);
     }
     std::fs::remove_file(&file).unwrap();
     let _ = stop.send(());

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{scrub_stack, turbowish, turbowish_json};
+use common::{assert_refused, scrub_stack, turbowish, turbowish_json};
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -169,14 +169,7 @@ fn retaining_paths_name_statics_fields_and_waker_holders() {
         (vec!["--site", "no_such_function_anywhere"], "no live block"),
         (vec!["--block", "0x10"], "no live block at or containing"),
     ] {
-        let mut all: Vec<&OsStr> = vec!["retainers".as_ref()];
-        all.extend(args.iter().map(OsStr::new));
-        all.push(file.as_os_str());
-        let out = turbowish(&all);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(message), "{args:?}: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert_refused("retainers", &args, &file, message);
     }
     std::fs::remove_file(&file).unwrap();
 }

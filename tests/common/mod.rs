@@ -84,3 +84,16 @@ pub fn wait_for<T, E: std::fmt::Debug>(what: &str, mut check: impl FnMut() -> Re
         }
     }
 }
+
+/// Runs `turbowish COMMAND ARGS FILE` and checks that it is refused as a
+/// user error: exit status 2 and one line on stderr containing `message`.
+pub fn assert_refused(command: &str, args: &[&str], file: &std::path::Path, message: &str) {
+    let mut all: Vec<&OsStr> = vec![command.as_ref()];
+    all.extend(args.iter().map(OsStr::new));
+    all.push(file.as_os_str());
+    let out = turbowish(&all);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(message), "{args:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

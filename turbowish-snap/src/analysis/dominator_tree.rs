@@ -246,36 +246,13 @@ fn children_of(idom: &[u32]) -> (Vec<u32>, Vec<u32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Block, Edge, Root, RootKind, Task};
+    use crate::model::{RootKind, Task};
 
     fn b(i: u32) -> BlockIndex {
         BlockIndex::new(i)
     }
 
-    /// Blocks of sizes 1, 10, 100, ... and the given edges and roots (kind,
-    /// targets).
-    fn snapshot(blocks: usize, edges: &[(u32, u32)], roots: &[(RootKind, &[u32])]) -> Snapshot {
-        let mut edges: Vec<Edge> = edges.iter().map(|&(f, t)| Edge::new(b(f), b(t))).collect();
-        edges.sort();
-        Snapshot {
-            blocks: (0..blocks)
-                .map(|i| Block {
-                    addr: 0x1000 * (i as u64 + 1),
-                    size: 10u64.pow(i as u32),
-                    ..Block::default()
-                })
-                .collect(),
-            edges,
-            roots: (roots.iter())
-                .map(|&(kind, t)| Root {
-                    kind,
-                    targets: t.iter().copied().map(b).collect(),
-                    ..Root::default()
-                })
-                .collect(),
-            ..Snapshot::default()
-        }
-    }
+    use crate::analysis::fixtures::heap as snapshot;
 
     /// A static holds the chain 0 -> 1 -> 2; a stack holds 3 -> 4; both
     /// hold 5; nothing holds 6.

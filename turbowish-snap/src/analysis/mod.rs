@@ -35,6 +35,8 @@ pub mod diff;
 pub mod dominator_tree;
 pub mod dominators;
 mod entry;
+#[cfg(test)]
+mod fixtures;
 pub mod graph;
 pub mod leaks;
 pub mod retained;

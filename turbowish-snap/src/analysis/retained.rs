@@ -106,31 +106,14 @@ pub(crate) fn top_down(idom: &[u32]) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Block, BlockIndex, Edge, Root};
+    use crate::analysis::fixtures::heap;
+    use crate::model::RootKind;
 
-    /// Blocks of sizes 1, 10, 100, ... and the given edges and root targets.
+    /// [`heap`] with roots of the default kind.
     fn snapshot(blocks: usize, edges: &[(u32, u32)], roots: &[&[u32]]) -> Snapshot {
-        let b = BlockIndex::new;
-        let mut edges: Vec<Edge> = edges.iter().map(|&(f, t)| Edge::new(b(f), b(t))).collect();
-        edges.sort();
-        Snapshot {
-            blocks: (0..blocks)
-                .map(|i| Block {
-                    addr: 0x1000 * (i as u64 + 1),
-                    size: 10u64.pow(i as u32),
-                    ..Block::default()
-                })
-                .collect(),
-            edges,
-            roots: roots
-                .iter()
-                .map(|t| Root {
-                    targets: t.iter().copied().map(b).collect(),
-                    ..Root::default()
-                })
-                .collect(),
-            ..Snapshot::default()
-        }
+        let roots: Vec<(RootKind, &[u32])> =
+            roots.iter().map(|&t| (RootKind::default(), t)).collect();
+        heap(blocks, edges, &roots)
     }
 
     fn retained_of(s: &Snapshot) -> Vec<u64> {
