@@ -449,6 +449,7 @@ impl Tables {
                 targets: vec![blk(storage)],
                 labels: Vec::new(),
                 task: Some(TaskIndex::new(s.tasks.len() as u32)),
+                kinds: Vec::new(),
             });
             s.tasks.push(Task {
                 serial: serial + u64::from(k),
@@ -478,6 +479,7 @@ impl Tables {
                 targets: vec![blk(first)],
                 labels: vec![self.list_symbol],
                 task: None,
+                kinds: Vec::new(),
             });
         }
         u64::from(s.blocks.len() as u32 - base)
@@ -727,6 +729,7 @@ impl Gen {
             labels: targets.iter().map(|&(_, l)| l).collect(),
             targets: targets.into_iter().map(|(t, _)| t).collect(),
             task: Some(TaskIndex::new(index as u32)),
+            kinds: Vec::new(),
         }
     }
 
@@ -769,6 +772,7 @@ impl Gen {
                 .collect(),
             targets: blks(&targets),
             task: None,
+            kinds: Vec::new(),
         }
     }
 

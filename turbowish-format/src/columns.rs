@@ -87,6 +87,8 @@ struct WireRoot {
     target_delta: Vec<u32>,
     labels: Vec<StringIndex>,
     task: Option<TaskIndex>,
+    /// Since version 5.
+    kinds: Vec<EdgeKind>,
 }
 
 impl Wire {
@@ -135,6 +137,7 @@ impl Wire {
                         .collect(),
                     labels: r.labels.clone(),
                     task: r.task,
+                    kinds: r.kinds.clone(),
                 })
                 .collect(),
             tasks: s.tasks.clone(),
@@ -193,9 +196,9 @@ fn read_table<R: Read>(
         Table::Blocks => s.blocks = read_blocks(src)?,
         Table::Edges => s.edges = read_edges(src, blocks)?,
         Table::Roots => {
-            s.roots = seq(src, "roots", min_bytes::<WireRoot>(), |src| {
-                read_root(src, blocks)
-            })?
+            // Before version 5 a root had no kinds column (one byte less).
+            let least = min_bytes::<WireRoot>() - u64::from(version < 5);
+            s.roots = seq(src, "roots", least, |src| read_root(src, blocks, version))?
         }
         Table::Tasks if version < 4 => {
             let old: Vec<TaskV3> = rows(src, "tasks")?;
@@ -299,7 +302,7 @@ fn read_edges<R: Read>(src: &mut Source<R>, blocks: usize) -> Result<Vec<Edge>, 
 }
 
 /// One root, field by field as [`WireRoot`] stores them.
-fn read_root<R: Read>(src: &mut Source<R>, blocks: usize) -> Result<Root, Error> {
+fn read_root<R: Read>(src: &mut Source<R>, blocks: usize, version: u16) -> Result<Root, Error> {
     let kind: RootKind = src.value("roots")?;
     let label = src.value("roots")?;
     let start = src.value("roots")?;
@@ -321,6 +324,10 @@ fn read_root<R: Read>(src: &mut Source<R>, blocks: usize) -> Result<Root, Error>
         targets,
         labels: rows(src, "root labels")?,
         task: src.value("roots")?,
+        kinds: match version {
+            ..5 => Vec::new(),
+            _ => rows(src, "root pointer kinds")?,
+        },
     })
 }
 
@@ -434,7 +441,7 @@ mod tests {
     fn the_least_an_entry_takes_is_one_byte_per_field() {
         assert_eq!(min_bytes::<BlockColumns>(), 6);
         assert_eq!(min_bytes::<EdgeColumns>(), 4);
-        assert_eq!(min_bytes::<WireRoot>(), 7);
+        assert_eq!(min_bytes::<WireRoot>(), 8);
         assert_eq!(min_bytes::<Task>(), 19);
         assert_eq!(min_bytes::<TaskV3>(), 15);
         assert_eq!(min_bytes::<String>(), 1);

@@ -50,7 +50,7 @@ use std::path::Path;
 /// The first eight bytes of every snapshot file.
 pub const MAGIC: [u8; 8] = *b"TWSNAP\r\n";
 /// The format version this crate writes, and the newest it reads.
-pub const VERSION: u16 = 4;
+pub const VERSION: u16 = 5;
 /// The oldest format version this crate reads.
 ///
 /// Version 2 added tasks, typed edges and labels, type names and containers;
@@ -60,6 +60,10 @@ pub const VERSION: u16 = 4;
 /// Version 4 added tasks found from tokio's task cells (the task kind, cell,
 /// boxed future and reference count, [`TaskState::Notified`](crate::TaskState::Notified))
 /// and the capture's cell figures; older files read with those empty.
+/// Version 5 added the wake edge kinds ([`EdgeKind::Waker`](crate::EdgeKind::Waker),
+/// [`JoinHandle`](crate::EdgeKind::JoinHandle), [`Waiter`](crate::EdgeKind::Waiter))
+/// and roots' per-target kinds; older files read with every pointer
+/// conservative.
 pub const OLDEST_READABLE: u16 = 2;
 /// Largest decompressed payload the reader accepts by default (64 GiB),
 /// whatever the compressed size.
@@ -256,6 +260,15 @@ fn check_kinds(snapshot: &Snapshot, version: u16) -> Result<(), Error> {
     if version < 3 && snapshot.edges.iter().any(shared) {
         return Err(Error::Corrupt(format!(
             "a version {version} file holds shared edges, which version 3 added"
+        )));
+    }
+    let wake = |k: &crate::EdgeKind| k.is_wake();
+    let wake_kinds = snapshot.edges.iter().map(|e| &e.kind);
+    let wake_kinds = wake_kinds.chain(snapshot.roots.iter().flat_map(|r| &r.kinds));
+    if version < 5 && wake_kinds.clone().any(wake) {
+        return Err(Error::Corrupt(format!(
+            "a version {version} file holds waker, join handle or waiter pointers, \
+             which version 5 added"
         )));
     }
     let notified = |t: &crate::Task| t.state == crate::TaskState::Notified;

@@ -275,6 +275,23 @@ pub enum EdgeKind {
     /// Reported by a `Trace` impl as one of several owners of the target
     /// (an `Arc`, an `Rc`, a `Bytes`). Since format version 3.
     Shared,
+    /// A stored `Waker` for the task whose storage is the target: a word
+    /// pointing into a task's storage block (for tokio, at its cell's first
+    /// byte) followed by a word pointing at a `RawWakerVTable` (four
+    /// functions). Whoever holds it can wake the task. Since format
+    /// version 5.
+    Waker,
+    /// A bare pointer at a tokio task cell's first byte, other than the
+    /// runtime's own lists and queues: a `JoinHandle`, an `AbortHandle`, a
+    /// `JoinSet`'s entry. Whoever holds it can abort the task, and a
+    /// `JoinHandle` learns when it finishes. Since format version 5.
+    JoinHandle,
+    /// A pointer into the future held by a task's storage (past a tokio
+    /// cell's header, into its stage, or into a future the spawn boxed):
+    /// an intrusive waiter list's link (tokio's `Mutex`, semaphore,
+    /// `Notify`, `broadcast`, timers keep the waiter, with its `Waker`,
+    /// inside the waiting future). Since format version 5.
+    Waiter,
 }
 
 impl EdgeKind {
@@ -282,6 +299,29 @@ impl EdgeKind {
     /// [`Shared`](Self::Shared)): it has a field label and is exact.
     pub fn is_typed(self) -> bool {
         matches!(self, EdgeKind::Typed | EdgeKind::Shared)
+    }
+
+    /// Whether the pointer is a way to wake (or abort) the task whose
+    /// storage it points into: [`Waker`](Self::Waker),
+    /// [`JoinHandle`](Self::JoinHandle) or [`Waiter`](Self::Waiter).
+    pub fn is_wake(self) -> bool {
+        matches!(
+            self,
+            EdgeKind::Waker | EdgeKind::JoinHandle | EdgeKind::Waiter
+        )
+    }
+
+    /// The kind in lowercase, as reports print it: `conservative`,
+    /// `typed`, `shared`, `waker`, `join-handle` or `waiter`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EdgeKind::Conservative => "conservative",
+            EdgeKind::Typed => "typed",
+            EdgeKind::Shared => "shared",
+            EdgeKind::Waker => "waker",
+            EdgeKind::JoinHandle => "join-handle",
+            EdgeKind::Waiter => "waiter",
+        }
     }
 }
 
@@ -304,6 +344,13 @@ pub struct Root {
     /// the typed value; for static data, the symbol of the static holding
     /// the first word that points at it. Empty, or as long as `targets`.
     pub labels: Vec<StringIndex>,
+    /// For each target, how the region points at it: a
+    /// [`Waker`](EdgeKind::Waker), [`JoinHandle`](EdgeKind::JoinHandle)
+    /// or [`Waiter`](EdgeKind::Waiter) when some word in the region is
+    /// one (the first of those, in that order), else
+    /// [`Conservative`](EdgeKind::Conservative). Empty (all conservative),
+    /// or as long as `targets`. Since format version 5.
+    pub kinds: Vec<EdgeKind>,
     /// The task, for [`RootKind::Task`] (index into [`Snapshot::tasks`]).
     pub task: Option<TaskIndex>,
 }
@@ -315,6 +362,16 @@ impl Root {
         match self.targets.binary_search(&b) {
             Ok(i) => self.labels.get(i).copied().unwrap_or_default(),
             Err(_) => StringIndex::EMPTY,
+        }
+    }
+
+    /// How this root points at its target block `b`
+    /// ([`Conservative`](EdgeKind::Conservative) when it has no kinds, or
+    /// `b` is not a target).
+    pub fn kind_of(&self, b: BlockIndex) -> EdgeKind {
+        match self.targets.binary_search(&b) {
+            Ok(i) => self.kinds.get(i).copied().unwrap_or_default(),
+            Err(_) => EdgeKind::Conservative,
         }
     }
 }

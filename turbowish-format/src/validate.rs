@@ -155,6 +155,9 @@ fn roots(s: &Snapshot) -> Result<(), String> {
         if !r.labels.is_empty() && r.labels.len() != r.targets.len() {
             return Err("a root's labels do not match its targets".into());
         }
+        if !r.kinds.is_empty() && r.kinds.len() != r.targets.len() {
+            return Err("a root's pointer kinds do not match its targets".into());
+        }
         string(s, r.label)?;
         r.targets.iter().try_for_each(|&t| block(s, t))?;
         r.labels.iter().try_for_each(|&l| string(s, l))?;

@@ -153,6 +153,7 @@ fn rich() -> Snapshot {
             targets: vec![block_(1), block_(2)],
             labels: vec![StringIndex::EMPTY, str_(9)],
             task: Some(TaskIndex::new(0)),
+            kinds: Vec::new(),
         },
     ];
     s
@@ -712,5 +713,24 @@ fn version_3_files_read_as_traced_tasks_without_cells() {
     assert_ne!(
         v3.capture.tasks_dropped, 0,
         "the older capture figures read"
+    );
+}
+
+/// Version 4 files read with every pointer conservative and no root kinds;
+/// a version 5 file relabelled 4 is refused, not half-believed.
+#[test]
+fn version_4_files_read_with_no_wake_pointers() {
+    let golden = |v: u16| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+        std::fs::read(dir.join(format!("v{v}.twsnap"))).unwrap()
+    };
+    let v4 = read(&golden(4)[..]).unwrap();
+    assert!(v4.edges.iter().all(|e| !e.kind.is_wake()));
+    assert!(v4.roots.iter().all(|r| r.kinds.is_empty()));
+    let mut as_v4 = golden(5);
+    as_v4[8..10].copy_from_slice(&4u16.to_le_bytes());
+    assert!(
+        matches!(read(&as_v4[..]), Err(Error::Corrupt(_))),
+        "a v5 file read as v4"
     );
 }

@@ -197,8 +197,11 @@ fn expected() -> Snapshot {
     s.edges = vec![
         edge(0, 1, EdgeKind::Conservative, none),
         edge(1, 5, EdgeKind::Typed, field),
+        edge(1, 6, EdgeKind::Waker, none),
         edge(2, 1, EdgeKind::Typed, none),
+        edge(2, 6, EdgeKind::JoinHandle, none),
         edge(3, 2, EdgeKind::Conservative, none),
+        edge(3, 6, EdgeKind::Waiter, none),
         edge(4, 1, EdgeKind::Shared, field),
         edge(6, 6, EdgeKind::Conservative, none),
     ];
@@ -210,6 +213,7 @@ fn expected() -> Snapshot {
         targets: targets.iter().copied().map(BlockIndex::new).collect(),
         labels: labels.to_vec(),
         task,
+        kinds: Vec::new(),
     };
     s.roots = vec![
         root(
@@ -250,6 +254,8 @@ fn expected() -> Snapshot {
         ),
         root(RootKind::Named, config, 0, 0, &[1], &[none], None),
     ];
+    // The main thread's stack holds a waker (of task cell block 4's task).
+    s.roots[1].kinds = vec![EdgeKind::Waker];
     let task = |serial, id, name, state, polls, storage: Option<u32>| Task {
         serial,
         id,
@@ -340,9 +346,13 @@ fn assert_covers_everything(s: &Snapshot) {
         assert!(task_kinds(k), "no {k:?} task");
     }
     use EdgeKind::*;
-    for k in [Conservative, Typed, Shared] {
+    for k in [Conservative, Typed, Shared, Waker, JoinHandle, Waiter] {
         assert!(edges(k), "no {k:?} edge");
     }
+    assert!(
+        s.roots.iter().any(|r| r.kinds.iter().any(|k| k.is_wake())),
+        "no root with pointer kinds"
+    );
 }
 
 #[test]

@@ -223,6 +223,7 @@ fn typed_root(
         len: s.future_size.load(Ordering::Relaxed),
         targets: row.storage.into_iter().collect(),
         labels: Vec::new(),
+        kinds: Vec::new(),
         task,
     }
 }

@@ -74,6 +74,7 @@ pub(super) fn build_and_write(
             len: r.end - r.start,
             targets: found.iter().map(|f| BlockIndex::new(f.0)).collect(),
             labels,
+            kinds: Vec::new(),
             task: None,
         });
     }

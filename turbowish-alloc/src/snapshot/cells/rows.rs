@@ -71,6 +71,7 @@ impl Cells {
             len: b.size,
             targets: vec![cell.block],
             labels: Vec::new(),
+            kinds: Vec::new(),
             task: Some(TaskIndex::new(snap.tasks.len() as u32 - 1)),
         });
     }
