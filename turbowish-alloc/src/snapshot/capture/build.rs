@@ -1,9 +1,11 @@
 //! The snapshot the child builds from its frozen image of the process: the
 //! live blocks, the edges between them (typed walks first, then the
 //! conservative scan: rule 9), the roots (module data, thread stacks and
-//! TLS, scanned above the capture's own frames: rule 6), symbolized stacks
+//! TLS, scanned above the capture's own frames: rule 6, and above parked
+//! threads' stack pointers: rule 14), symbolized stacks
 //! and the process and capture figures, written to the file (rule 5).
 
+use super::parked::Parked;
 use super::plan::Plan;
 use crate::heap::record::Record;
 use crate::heap::stack::intern;
@@ -27,6 +29,7 @@ use turbowish_format::{
 /// edges, or why it failed (a line for the report).
 pub(super) fn build_and_write(
     plan: &Plan,
+    parked: &Parked,
     pause: impl FnOnce() -> Duration,
 ) -> Result<(u64, u64, u64), String> {
     let mut records = table::records();
@@ -35,7 +38,7 @@ pub(super) fn build_and_write(
     let mut snap = Snapshot::default();
     let readable = scan::readable_ranges().map_err(|e| format!("reading /proc/self/maps: {e}"))?;
     let index = AddressIndex::new(records.iter().map(|r| (r.addr as u64, r.size as u64)));
-    let ranges = root_ranges(plan, &threads::registered());
+    let ranges = root_ranges(plan, parked, &threads::registered());
     // Typed walks first (rule 9): a block they walked completely has its
     // exact edges, so the conservative scan need not read it.
     let typed = typed::Typed::collect(&records, &index, &readable, ranges.len() as u32);
@@ -196,8 +199,9 @@ impl RootRange {
     }
 }
 
-/// The root regions: module data, then each thread's stack and TLS.
-fn root_ranges(plan: &Plan, threads: &[ThreadInfo]) -> Vec<RootRange> {
+/// The root regions: module data, then each thread's stack (from where
+/// rules 6 and 14 say) and TLS.
+fn root_ranges(plan: &Plan, parked: &Parked, threads: &[ThreadInfo]) -> Vec<RootRange> {
     let mut roots = Vec::new();
     let tls_size = static_tls_size(&plan.modules);
     for (i, m) in plan.modules.iter().enumerate() {
@@ -210,11 +214,11 @@ fn root_ranges(plan: &Plan, threads: &[ThreadInfo]) -> Vec<RootRange> {
     }
     for t in threads {
         let tp = t.thread_pointer as u64;
-        // Rule 6.
+        // Rules 6 and 14.
         let lo = if t.tid == plan.tid {
             t.stack_lo.max(plan.capture_sp)
         } else {
-            t.stack_lo
+            parked.scan_from(t).unwrap_or(t.stack_lo)
         };
         if lo < t.stack_hi {
             roots.push(RootRange::new(

@@ -4,6 +4,7 @@
 //! `_exit`.
 
 use super::build;
+use super::parked::{self, Parked};
 use super::plan::Plan;
 use crate::heap::guard;
 use std::io::ErrorKind;
@@ -11,15 +12,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// The child: builds and writes the snapshot, reports, exits (rules 2, 3).
-/// The parent sends the pause on `pause_fd` (rule 12).
+/// The parent sends the parked threads (rule 15) and the pause (rule 12) on
+/// `pause_fd`.
 pub(super) fn child_main(plan: &Plan, report_fd: i32, pause_fd: i32) -> ! {
     // Rule 2.
     if let Some(busy) = guard::enter() {
         core::mem::forget(busy);
     }
     isolate(&[report_fd, pause_fd]);
+    // Rule 15: the parent sends the parked threads first, the pause last.
+    let parked = receive_parked(pause_fd);
     let pause = || receive_pause(pause_fd);
-    let result = std::panic::catch_unwind(|| build::build_and_write(plan, pause));
+    let result = std::panic::catch_unwind(|| build::build_and_write(plan, &parked, pause));
     let (line, code) = match result {
         Ok(Ok((bytes, blocks, edges))) => (format!("ok {bytes} {blocks} {edges}\n"), 0),
         Ok(Err(why)) => (format!("error {why}\n"), 1),
@@ -145,20 +149,45 @@ fn close_all_but(keep: &[i32]) {
     close(first, libc::c_uint::MAX);
 }
 
+/// The threads that stayed parked across the fork, as the parent found
+/// them (rules 14, 15); none if its message is cut short or makes no sense.
+fn receive_parked(fd: i32) -> Parked {
+    let mut count = [0u8; 4];
+    if !read_exact(fd, &mut count) {
+        return Parked::default();
+    }
+    let Some(len) = parked::entry_bytes(count) else {
+        return Parked::default();
+    };
+    let mut entries = vec![0u8; len];
+    match read_exact(fd, &mut entries) {
+        true => Parked::decode(&entries),
+        false => Parked::default(),
+    }
+}
+
 /// The pause the parent measured (rule 12); zero if it sent none.
 fn receive_pause(fd: i32) -> Duration {
     let mut ns = [0u8; 8];
+    match read_exact(fd, &mut ns) {
+        true => Duration::from_nanos(u64::from_ne_bytes(ns)),
+        false => Duration::ZERO,
+    }
+}
+
+/// Fills `buf` from the parent's socket; `false` if it ends first. The
+/// parent sends right after the fork; if it dies first, so does this child
+/// (rule 8).
+fn read_exact(fd: i32, buf: &mut [u8]) -> bool {
     let mut got = 0;
-    while got < ns.len() {
-        // SAFETY: reads into the unfilled rest of a valid buffer. The parent
-        // sends right after the fork; if it dies first, so does this child
-        // (rule 8).
-        let n = unsafe { libc::read(fd, ns[got..].as_mut_ptr().cast(), ns.len() - got) };
+    while got < buf.len() {
+        // SAFETY: reads into the unfilled rest of a valid buffer.
+        let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
         match n {
             n if n > 0 => got += n as usize,
             n if n < 0 && std::io::Error::last_os_error().kind() == ErrorKind::Interrupted => {}
-            _ => return Duration::ZERO,
+            _ => return false,
         }
     }
-    Duration::from_nanos(u64::from_ne_bytes(ns))
+    true
 }

@@ -1,14 +1,17 @@
 //! The parent's side of a capture: one at a time (rule 1), the fork, the
 //! wait for the child's report (rules 4, 7) and the reaping; a failed child's
 //! temporary files removed (rule 5), an open directory refused (rule 10),
-//! the pause sent to the child (rule 12), all of it untracked (rule 13).
+//! the pause sent to the child (rule 12), all of it untracked (rule 13); the
+//! threads that stayed parked across the fork found and sent to the child
+//! (rules 14, 15).
 
 use super::child;
+use super::parked;
 use super::plan::{self, Target};
 use crate::error::Error;
 use crate::heap::guard;
 use crate::heap::stack::walk::stack_pointer;
-use crate::snapshot::{atfork, typed};
+use crate::snapshot::{atfork, threads, typed};
 use crate::stderr::Shown;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -122,6 +125,9 @@ fn capture_untracked(
     let (report_read, report_write) = pipe()?;
     let (pause_read, pause_write) = socket_pair()?;
     plan.clocks = typed::Clocks::now();
+    // Rules 14 and 15: the other threads' switches just before the fork
+    // (and its locks), whether they stayed parked just after.
+    let before = parked::before(other_threads(plan.tid));
     mark_snapshot_fork(true);
     // SAFETY: the child runs only `child_main`, which obeys rule 3 and ends
     // in `_exit`; the atfork handlers make TurboWish's own locks safe, for a
@@ -130,6 +136,11 @@ fn capture_untracked(
     if pid == 0 {
         child::child_main(&plan, report_write.0, pause_read.0);
     }
+    let parked = if pid > 0 {
+        parked::after(&before)
+    } else {
+        Vec::new()
+    };
     let fork_failed = (pid < 0).then(|| Error::last_os("fork"));
     mark_snapshot_fork(false);
     drop((report_write, pause_read));
@@ -137,9 +148,9 @@ fn capture_untracked(
         return Err(e);
     }
     // Rule 12: the one pause, measured by the fork handlers, sent to the
-    // child for the file.
+    // child for the file, after the parked threads (rule 15).
     let pause = atfork::snapshot_pause();
-    send_pause(pause_write, pause);
+    send_to_child(pause_write, &parked, pause, timeout);
     let report = wait_for_report(report_read, pid, timeout);
     let report = reap(pid, report).inspect_err(|_| {
         // A child killed while writing leaves its temporary file (rule 5).
@@ -156,13 +167,53 @@ fn capture_untracked(
     })
 }
 
-/// Rule 12: the parent's pause, to the child, which puts it in the file.
-fn send_pause(socket: Fd, pause: Duration) {
-    let ns = (pause.as_nanos() as u64).to_ne_bytes();
-    // SAFETY: sends a valid 8-byte buffer on our socket (far below its
-    // capacity, so at once). A child already gone makes it fail, without a
-    // SIGPIPE (`MSG_NOSIGNAL`).
-    unsafe { libc::send(socket.0, ns.as_ptr().cast(), ns.len(), libc::MSG_NOSIGNAL) };
+/// Every registered thread but `me` (rule 14).
+fn other_threads(me: u32) -> impl Iterator<Item = u32> {
+    let threads = threads::registered();
+    threads.into_iter().map(|t| t.tid).filter(move |&t| t != me)
+}
+
+/// Rules 12 and 15: the parked threads' stack pointers, then the parent's
+/// pause, to the child, and the socket closed. A child that finds the
+/// message cut short (it died, or did not read within `timeout`: rule 4)
+/// scans whole stacks.
+fn send_to_child(socket: Fd, parked: &[(u32, u64)], pause: Duration, timeout: Duration) {
+    let mut bytes = parked::encode(parked);
+    bytes.extend_from_slice(&(pause.as_nanos() as u64).to_ne_bytes());
+    // A zero `timeval` would mean no limit: at least a microsecond.
+    let limit = libc::timeval {
+        tv_sec: timeout.as_secs().clamp(0, i32::MAX as u64) as libc::time_t,
+        tv_usec: timeout.subsec_micros().max(1) as libc::suseconds_t,
+    };
+    // SAFETY: sets an option on our own socket from a valid `timeval`.
+    unsafe {
+        libc::setsockopt(
+            socket.0,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&limit as *const libc::timeval).cast(),
+            size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    let mut sent = 0;
+    while sent < bytes.len() {
+        let rest = &bytes[sent..];
+        // SAFETY: sends from a valid buffer on our socket; a child already
+        // gone makes it fail, without a SIGPIPE (`MSG_NOSIGNAL`).
+        let n = unsafe {
+            libc::send(
+                socket.0,
+                rest.as_ptr().cast(),
+                rest.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        match n {
+            n if n > 0 => sent += n as usize,
+            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+            _ => break,
+        }
+    }
 }
 
 /// Rule 10: why snapshots must not go into `dir`, if every user may write
