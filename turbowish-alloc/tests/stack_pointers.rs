@@ -5,15 +5,18 @@
 //!
 //! Each worker leaves the only unmasked copy of a box's address in a deep
 //! frame that has returned (far below anything it calls afterwards), or
-//! holds a box in a live local, then blocks or spins. The test thread only
+//! holds a box in a live local, then blocks in `read` or spins. The test thread only
 //! ever holds masked addresses, so it adds no root of its own.
 
 mod common;
 
 use common::wait_for;
+use std::io::{PipeReader, PipeWriter};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::channel;
+use std::thread::JoinHandle;
 use turbowish_alloc::TurboWish;
 use turbowish_format::{Root, RootKind, Snapshot};
 
@@ -85,14 +88,14 @@ fn stack_lo() -> usize {
 }
 
 /// Starts a worker that leaves a dead copy, holds a live box, reports, and
-/// then `wait`s (blocking or spinning) until the test lets it go.
-fn start(wait: impl FnOnce() + Send + 'static) -> (Worker, std::thread::JoinHandle<()>) {
+/// then `wait`s (blocking or spinning) with the box until the test lets it
+/// go.
+fn start(wait: impl FnOnce(&Payload) + Send + 'static) -> (Worker, JoinHandle<()>) {
     let (tx, rx) = channel();
     let h = std::thread::spawn(move || {
         let (stale_masked, stale_at) = leave_in_dead_frame();
         scrub_near();
         let live = Box::new([13u64; 37]);
-        std::hint::black_box(&live);
         tx.send(Worker {
             // SAFETY: gettid has no preconditions.
             tid: unsafe { libc::gettid() } as u32,
@@ -102,23 +105,34 @@ fn start(wait: impl FnOnce() + Send + 'static) -> (Worker, std::thread::JoinHand
             live_masked: (&*live as *const Payload as usize) ^ MASK,
         })
         .unwrap();
-        wait();
-        std::hint::black_box(&live);
+        wait(&live);
         free_masked(stale_masked);
     });
     (rx.recv().unwrap(), h)
 }
 
-/// A worker blocked on a channel until the returned sender speaks.
-fn start_blocked() -> (Worker, Sender<()>, std::thread::JoinHandle<()>) {
-    let (go_tx, go_rx): (Sender<()>, Receiver<()>) = channel();
-    let (w, h) = start(move || go_rx.recv().unwrap());
-    // Asleep in the kernel, in its `recv`.
+/// A worker blocked in `read` on a pipe until the returned writer closes.
+fn start_blocked() -> (Worker, PipeWriter, JoinHandle<()>) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    let (w, h) = start(move |live| block_in_read(&reader, live));
+    // Asleep in the kernel, in its `read`.
     wait_for("the worker to block", || match state(w.tid) {
         'S' => Ok(()),
         other => Err(other),
     });
-    (w, go_tx, h)
+    (w, writer, h)
+}
+
+/// Blocks in `read` with the only reference to `live` in this very frame:
+/// just `read`'s own small frame lies between it and the stack pointer.
+#[inline(never)]
+fn block_in_read(reader: &PipeReader, live: &Payload) {
+    let held = live;
+    std::hint::black_box(&held);
+    let mut byte = 0u8;
+    // SAFETY: reads at most one byte into a valid local, from a pipe we own.
+    unsafe { libc::read(reader.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) };
+    std::hint::black_box(&held);
 }
 
 /// The scheduler state of one of our threads (`R`, `S`, ...).
@@ -172,7 +186,7 @@ fn a_dead_frame_of_a_blocked_thread_is_no_root() {
     );
     let reach = thread_roots_reach(&s, w.stale_masked ^ MASK);
     assert!(reach.is_empty(), "a dead frame's copy is a root: {reach:?}");
-    go.send(()).unwrap();
+    drop(go);
     h.join().unwrap();
 }
 
@@ -189,7 +203,7 @@ fn a_live_local_of_a_blocked_thread_stays_a_root() {
         root.targets.contains(&live),
         "the blocked thread's live box is not its root"
     );
-    go.send(()).unwrap();
+    drop(go);
     h.join().unwrap();
 }
 
@@ -199,7 +213,8 @@ fn a_running_thread_is_scanned_whole() {
     let stop = Arc::new(AtomicBool::new(false));
     let spin = stop.clone();
     // Spins without a system call: never parked in the kernel.
-    let (w, h) = start(move || {
+    let (w, h) = start(move |live| {
+        std::hint::black_box(live);
         while !spin.load(Ordering::Relaxed) {
             std::hint::spin_loop();
         }

@@ -230,6 +230,56 @@ mod tests {
         assert_eq!(switches(u32::MAX), None);
     }
 
+    /// Thread `tid`'s scheduler state letter, `R`, `S`, ...
+    fn state(tid: u32) -> u8 {
+        let stat = std::fs::read(format!("/proc/self/task/{tid}/stat")).unwrap();
+        let close = stat.iter().rposition(|&b| b == b')').unwrap();
+        stat[close + 2]
+    }
+
+    /// Waits (for a condition, not a time) until thread `tid` sleeps.
+    fn wait_asleep(tid: u32) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while state(tid) != b'S' {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "thread {tid} never slept"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
+    #[test]
+    fn a_thread_that_ran_in_between_is_not_parked_even_on_the_same_line() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (ack_tx, ack_rx) = std::sync::mpsc::channel();
+        let h = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            tid_tx.send(unsafe { libc::gettid() } as u32).unwrap();
+            let mut byte = 0u8;
+            // SAFETY: reads one byte into a valid local from our pipe.
+            while unsafe { libc::read(reader.as_raw_fd(), (&raw mut byte).cast(), 1) } == 1 {
+                ack_tx.send(()).unwrap();
+            }
+        });
+        let tid = tid_rx.recv().unwrap();
+        wait_asleep(tid);
+        let before = before([tid].into_iter());
+        let parked = after(&before);
+        assert!(matches!(parked[..], [(t, _)] if t == tid), "{parked:?}");
+        // It wakes, runs, and sleeps again in the same `read`.
+        writer.write_all(b"x").unwrap();
+        ack_rx.recv().unwrap();
+        wait_asleep(tid);
+        assert_eq!(stack_pointer(tid), Some(parked[0].1), "the same line");
+        assert_eq!(after(&before), [], "only its switch counts tell");
+        drop(writer);
+        h.join().unwrap();
+    }
+
     #[test]
     fn a_message_round_trips_and_a_broken_one_means_none() {
         let parked = [(7, 0x1000), (9, 0x2000)];
