@@ -78,33 +78,37 @@
 //!     snapshot and no `stats()`. What it returns is allocated anew in the
 //!     caller's own mode (guard rule 2).
 //! 14. Another thread's stack is scanned from its stack pointer at the fork,
-//!     less a margin (x86_64's 128-byte red zone), if the parent proved that
-//!     the thread sat off the CPU in the kernel across the fork; every other
-//!     thread's whole stack is scanned, as is a thread whose pointer lies
-//!     outside its stack (parked in a signal handler on an alternate stack).
-//!     Below the pointer lie only frames that have returned, whose stale
-//!     pointers would make blocks look held. The proof needs no ptrace, no
-//!     privilege and no signal (a thread may read its own process's
-//!     `/proc/self/task/TID/` files whatever Yama's `ptrace_scope` says:
-//!     the kernel allows the same thread group before asking it):
-//!     (a) just before the fork, the parent reads the thread's voluntary
-//!     and involuntary context-switch counts (`status`);
-//!     (b) just after the fork, its `syscall` line, then the counts again.
-//!     A line other than `running` says the kernel found the thread asleep
-//!     and off the CPU, and gives the user stack pointer it saved on entry.
-//!     A thread leaves the CPU only by a switch, which adds one to a count,
-//!     so unchanged counts mean it was off the CPU from (a) to (b), across
-//!     the fork, with that pointer. (Hence the counts last: a thread that
-//!     ran and slept again between a line and counts read before it would
-//!     pass with a pointer it did not have at the fork. Thread ids are not
-//!     reused before the kernel's pid numbers wrap around.)
+//!     less a margin (x86_64's 128-byte red zone; aarch64 has none and
+//!     keeps the same), when the parent proved that the thread stayed
+//!     asleep in the kernel, off the CPU, across the fork: below that
+//!     pointer lie only frames that have returned, whose stale pointers
+//!     would make blocks look held. Every other thread's whole stack is
+//!     scanned: one that ran, one that could not be read, one whose pointer
+//!     lies outside its stack (asleep in a signal handler on an alternate
+//!     stack). The proof needs no ptrace, privilege or signal: a thread may
+//!     read its own process's `/proc/self/task/TID/` files whatever Yama's
+//!     `ptrace_scope` says (the kernel allows its own thread group first).
+//!     (a) Just before the fork, the parent reads the thread's voluntary
+//!     and involuntary context-switch counts (`status`); (b) just after it,
+//!     its `syscall` line, then the counts again. A line other than
+//!     `running` means the kernel found the thread asleep and off the CPU,
+//!     and gives the user stack pointer saved when it entered the kernel
+//!     (in a system call, or `-1` outside one: a page fault). Had the
+//!     thread run at any moment between (a) and (b), it would have left the
+//!     CPU again before (b) by a switch, which adds one to a count: unchanged
+//!     counts mean it was off the CPU all along, with the pointer read at
+//!     (b). Hence the counts last: read before the line, they would miss a
+//!     thread that woke, ran and slept again in between; and a line read at
+//!     (a) would add nothing. Thread ids are not reused before the kernel's
+//!     pid numbers wrap around.
 //! 15. The reads of rule 14 cost 10 to 30 µs a thread, so they stay out of
 //!     the pause (rule 12): before the fork handlers take the locks and
 //!     after they release them, which only widens the window a thread must
-//!     sleep through. They use plain `open` and `read` into stack buffers.
-//!     The parent sends the child the threads and pointers, then the pause,
-//!     on one socket, and closes it; the child reads them first and scans
-//!     whole stacks if the message is cut short or makes no sense.
+//!     sleep through by the pause. They use plain `open` and `read` into
+//!     stack buffers. The parent sends the child the threads and pointers,
+//!     then the pause, on one socket, and closes it; the child reads them
+//!     first, and scans whole stacks if the message is cut short or makes
+//!     no sense.
 
 mod build;
 mod child;

@@ -136,11 +136,9 @@ fn capture_untracked(
     if pid == 0 {
         child::child_main(&plan, report_write.0, pause_read.0);
     }
-    let parked = if pid > 0 {
-        parked::after(&before)
-    } else {
-        Vec::new()
-    };
+    let parked = (pid > 0)
+        .then(|| parked::after(&before))
+        .unwrap_or_default();
     let fork_failed = (pid < 0).then(|| Error::last_os("fork"));
     mark_snapshot_fork(false);
     drop((report_write, pause_read));
@@ -180,21 +178,7 @@ fn other_threads(me: u32) -> impl Iterator<Item = u32> {
 fn send_to_child(socket: Fd, parked: &[(u32, u64)], pause: Duration, timeout: Duration) {
     let mut bytes = parked::encode(parked);
     bytes.extend_from_slice(&(pause.as_nanos() as u64).to_ne_bytes());
-    // A zero `timeval` would mean no limit: at least a microsecond.
-    let limit = libc::timeval {
-        tv_sec: timeout.as_secs().clamp(0, i32::MAX as u64) as libc::time_t,
-        tv_usec: timeout.subsec_micros().max(1) as libc::suseconds_t,
-    };
-    // SAFETY: sets an option on our own socket from a valid `timeval`.
-    unsafe {
-        libc::setsockopt(
-            socket.0,
-            libc::SOL_SOCKET,
-            libc::SO_SNDTIMEO,
-            (&limit as *const libc::timeval).cast(),
-            size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
+    limit_sends(&socket, timeout);
     let mut sent = 0;
     while sent < bytes.len() {
         let rest = &bytes[sent..];
@@ -214,6 +198,27 @@ fn send_to_child(socket: Fd, parked: &[(u32, u64)], pause: Duration, timeout: Du
             _ => break,
         }
     }
+}
+
+/// Makes a send on `socket` give up after `timeout` (rule 4: a child that
+/// stopped reading cannot hold the parent).
+fn limit_sends(socket: &Fd, timeout: Duration) {
+    // A zero `timeval` would mean no limit: at least a microsecond.
+    let limit = libc::timeval {
+        tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_usec: timeout.subsec_micros().max(1) as libc::suseconds_t,
+    };
+    // SAFETY: sets an option on our own socket from a valid `timeval` of
+    // the size given.
+    unsafe {
+        libc::setsockopt(
+            socket.0,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&limit as *const libc::timeval).cast(),
+            size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
 }
 
 /// Rule 10: why snapshots must not go into `dir`, if every user may write
