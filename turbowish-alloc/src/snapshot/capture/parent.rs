@@ -136,9 +136,11 @@ fn capture_untracked(
     if pid == 0 {
         child::child_main(&plan, report_write.0, pause_read.0);
     }
-    let parked = (pid > 0)
-        .then(|| parked::after(&before))
-        .unwrap_or_default();
+    let parked = if pid > 0 {
+        parked::after(&before)
+    } else {
+        Vec::new()
+    };
     let fork_failed = (pid < 0).then(|| Error::last_os("fork"));
     mark_snapshot_fork(false);
     drop((report_write, pause_read));
