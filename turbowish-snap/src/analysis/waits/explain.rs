@@ -6,10 +6,11 @@ use super::wiring::{NONE, Standing, Wiring, standing, storage_blocks};
 use super::{Reason, Stuck};
 use crate::model::{EdgeKind, TaskIndex};
 use petgraph::graph::{DiGraph, NodeIndex};
+use std::cmp::Reverse;
 use std::collections::HashMap;
 
 /// A non-live block reached from the storage of more than one stuck task.
-const SEVERAL: u32 = NONE - 1;
+pub(super) const SEVERAL: u32 = NONE - 1;
 
 /// Blocks a reverse search (rule 6) visits once it has found a holder.
 pub(super) const SEARCH_LIMIT: usize = 1 << 16;
@@ -53,7 +54,7 @@ pub(super) fn explain(w: Wiring, m: &Marking) -> (Vec<Stuck>, Vec<Vec<TaskIndex>
 /// `stuck`) whose storage reaches it without passing through another
 /// task's storage, or [`SEVERAL`], or [`NONE`] (rule 6). A block's label
 /// changes at most twice, so this reads each pointer at most twice.
-fn label(w: Wiring, m: &Marking, stuck: &[TaskIndex]) -> Vec<u32> {
+pub(super) fn label(w: Wiring, m: &Marking, stuck: &[TaskIndex]) -> Vec<u32> {
     let mut labels = vec![NONE; w.snap.blocks.len()];
     let mut work = Vec::new();
     for (k, &t) in stuck.iter().enumerate() {
@@ -235,22 +236,23 @@ impl Holds {
         for &h in self.wakers.iter().flatten() {
             holding[h as usize] += 1;
         }
+        // Rule 8: a holder in a cycle, else the busiest, else the lowest id.
+        let rank = |h: u32| {
+            (
+                cycle_of[h as usize].is_none(),
+                Reverse(holding[h as usize]),
+                id(h),
+            )
+        };
         let task = |k: u32| stuck[k as usize];
         let out = (0..stuck.len() as u32)
             .map(|k| {
                 let holders = &self.wakers[k as usize];
-                let reason = match cycle_of[k as usize] {
-                    Some(c) => Reason::Cycle(c),
-                    None => match holders.iter().min_by_key(|&&h| {
-                        (
-                            cycle_of[h as usize].is_none(),
-                            std::cmp::Reverse(holding[h as usize]),
-                            id(h),
-                        )
-                    }) {
-                        Some(&h) => Reason::Behind(task(h)),
-                        None => Reason::NoWaker,
-                    },
+                let behind = holders.iter().copied().min_by_key(|&h| rank(h));
+                let reason = match (cycle_of[k as usize], behind) {
+                    (Some(c), _) => Reason::Cycle(c),
+                    (None, Some(h)) => Reason::Behind(task(h)),
+                    (None, None) => Reason::NoWaker,
                 };
                 Stuck {
                     task: task(k),

@@ -382,18 +382,63 @@ fn a_block_several_stuck_tasks_reach_is_held_by_all_of_them() {
 
 #[test]
 fn the_holder_named_is_one_in_a_cycle_then_the_busiest() {
-    // Tasks 0 and 1 are a cycle (0 holds two wakers); task 2 holds the
-    // wakers of 3, 4 and 5; task 3's is held by 0 and 2, task 4's by 2 and
-    // 5, task 5's by 2 only.
+    // Tasks 0 and 1 are a cycle (0 holds two wakers); task 5 holds the
+    // wakers of 2, 3 and 4, task 2 only 4's. Task 3's is held by 0 and 5,
+    // task 4's by 2 and 5.
     let mut h = Heap::new(6);
     let tasks: Vec<TaskIndex> = (0..6).map(|i| h.task(Pending, i)).collect();
     h.edge(0, 1, Waker).edge(1, 0, Waker).edge(0, 3, Waker);
-    h.edge(2, 3, Waker).edge(2, 4, Waker).edge(2, 5, Waker).edge(5, 4, Waker);
+    h.edge(5, 2, Waker)
+        .edge(5, 3, Waker)
+        .edge(5, 4, Waker)
+        .edge(2, 4, Waker);
     let s = h.build();
     let w = Waits::new(&s);
     let reason = |i: usize| stuck_of(&w, tasks[i]).unwrap().reason;
     assert_eq!(reason(3), Reason::Behind(tasks[0]), "in a cycle");
-    assert_eq!(reason(4), Reason::Behind(tasks[2]), "holds the most");
-    assert_eq!(reason(5), Reason::Behind(tasks[2]));
-    assert_eq!(reason(2), Reason::NoWaker);
+    assert_eq!(reason(4), Reason::Behind(tasks[5]), "holds the most");
+    assert_eq!(reason(2), Reason::Behind(tasks[5]));
+    assert_eq!(reason(5), Reason::NoWaker);
+}
+
+/// Stuck task X's future (block 0) points at stuck task Y's (block 1),
+/// which points at block 2; neither block 1 nor 2 is X's to label.
+#[test]
+fn labels_stop_at_another_tasks_storage() {
+    let mut h = Heap::new(3);
+    let (_, y) = (h.task(Pending, 0), h.task(Pending, 1));
+    h.edge(0, 1, Conservative).edge(1, 2, Conservative);
+    let s = h.build();
+    let tables = super::wiring::Tables::new(&s);
+    let w = super::wiring::Wiring::new(&s, &tables);
+    let m = super::mark::Marking::new(w);
+    let labels = super::explain::label(w, &m, &[t(0), y]);
+    assert_eq!(labels, [0, 1, 1], "not {}", super::explain::SEVERAL);
+}
+
+/// A static holds the waker of task 0, whose future the spawn boxed
+/// (block 1, below its cell, block 0); that future holds a `Notify`
+/// (block 2) linking into task 1's future.
+#[test]
+fn a_path_through_a_task_names_it_once() {
+    let mut h = Heap::new(4);
+    let (t0, t1) = (h.task(Pending, 0), h.task(Pending, 3));
+    h.0.tasks[t0.index()].future_block = Some(b(1));
+    h.root(RootKind::Static, "/svc/bin/svc", &[(0, Waker)]);
+    h.edge(0, 1, Conservative)
+        .edge(1, 2, Conservative)
+        .edge(2, 3, Waiter);
+    let s = h.build();
+    let w = Waits::new(&s);
+    let steps: Vec<(Holder, Via)> = (w.wake_path(&s, t1).unwrap().iter())
+        .map(|s| (s.holder, s.via))
+        .collect();
+    assert!(matches!(steps[0], (Holder::Root(2, _), Via::Waker)));
+    assert_eq!(
+        steps[1..],
+        [
+            (Holder::Task(t0, b(1)), Via::Pointer),
+            (Holder::Block(b(2)), Via::Waiter)
+        ]
+    );
 }
