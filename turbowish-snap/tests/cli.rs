@@ -2179,3 +2179,45 @@ fn summary_and_leaks_count_stuck_tasks() {
         "{text}"
     );
 }
+
+/// A static holds a chain of 20 blocks whose last holds task 7's waker:
+/// the path keeps its ends and counts its middle.
+#[test]
+fn waits_elides_the_middle_of_a_long_path() {
+    let mut w = WaitsBuilder {
+        b: Builder::new(),
+        main: StringIndex::EMPTY,
+    };
+    w.main = w.b.string("/opt/svc/bin/svc");
+    let task = w.task(
+        7,
+        TaskState::Pending,
+        "/home/dev/svc/src/main.rs",
+        3,
+        "svc::wait",
+    );
+    let chain: Vec<u32> = (0..20).map(|_| w.block(16, StackIndex::EMPTY)).collect();
+    for pair in chain.windows(2) {
+        w.edge(pair[0], pair[1], EdgeKind::Conservative);
+    }
+    w.edge(chain[19], task, EdgeKind::Waker);
+    w.statics(&[(chain[0], "svc::HEAD", EdgeKind::Conservative)]);
+    let mut snap = w.b.build();
+    snap.edges.sort();
+    let json = run_on("waits-long", &snap, "waits", &["--task", "7", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let path = v["wakeable"][0]["wake_path"].as_array().unwrap();
+    assert_eq!(path.len(), 11, "{json}");
+    assert_eq!(path[5], serde_json::json!({"elided": 11}));
+    assert_eq!(
+        (&path[0]["holder"], &path[10]["via"]),
+        (&"static svc::HEAD".into(), &"waker".into())
+    );
+    let text = run_on("waits-long-text", &snap, "waits", &["--task", "7"]);
+    assert!(text.contains("\u{2026} 11 more steps \u{2026}\n"), "{text}");
+    assert!(
+        text.contains("\u{2026}\n              [pointer] a block"),
+        "{text}"
+    );
+    assert!(text.ends_with("[waker] task 7\n"), "{text}");
+}

@@ -43,8 +43,8 @@ JSON output (--json) is one object; sizes are in bytes:
                thread-stack, thread-local, named-root, task (a task's future; `task` is its
                id), driver (tokio's I/O driver, timer or signal driver) or block; `via` is
                how it points at the next step, the last one at the task: waker, waiter,
-               join-handle, field NAME (a typed field) or pointer. A path of more than 11
-               steps keeps its first and last 5; one {elided} counts the rest";
+               join-handle, field NAME (a typed field) or pointer. A path of
+               more than 11 steps keeps its first and last 5; one {elided} counts the rest";
 
 /// Arguments of `turbowish waits`.
 #[derive(Debug, clap::Args)]
@@ -591,13 +591,9 @@ fn path_text(t: &mut String, steps: &[StepRow], id: u64) {
                 let _ = writeln!(t, "{indent}[{}] {holder}", via.unwrap_or(kind));
                 via = Some(next);
             }
-            StepRow::Elided { elided } => {
-                let _ = writeln!(
-                    t,
-                    "{indent}\u{2026} {} more \u{2026}",
-                    count(*elided, "step")
-                );
-                via = None; // the next step is held by one left out
+            StepRow::Elided { elided, via: next } => {
+                let _ = writeln!(t, "{indent}\u{2026} {elided} more steps \u{2026}");
+                via = Some(next);
             }
         }
     }

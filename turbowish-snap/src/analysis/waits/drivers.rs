@@ -94,3 +94,69 @@ fn module(function: &str, file: &str) -> Module {
         _ => Module::Runtime,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Frame, FrameIndex, Symbol};
+
+    /// A stack of `symbols` (function, file), innermost first, each its
+    /// own frame.
+    fn stack_of(symbols: &[(&str, &str)]) -> (Snapshot, StackIndex) {
+        let mut s = Snapshot::default();
+        for (i, &(function, file)) in symbols.iter().enumerate() {
+            s.strings.extend([function.to_owned(), file.to_owned()]);
+            let at = |k: usize| crate::model::StringIndex::new((s.strings.len() - k) as u32);
+            let sym = Symbol {
+                function: at(2),
+                file: Some(at(1)).filter(|_| !file.is_empty()),
+                line: 1,
+            };
+            s.frames.push(Frame {
+                addr: 0x10 * (i as u64 + 1),
+                symbols: vec![sym],
+                ..Frame::default()
+            });
+        }
+        s.stacks
+            .push((0..symbols.len() as u32).map(FrameIndex::new).collect());
+        (s, StackIndex::new(1))
+    }
+
+    const TOKIO: &str = "/h/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.54.1";
+
+    fn driver(symbols: &[(&str, &str)]) -> Option<Driver> {
+        let (s, stack) = stack_of(symbols);
+        driver_of_stack(&s, stack)
+    }
+
+    #[test]
+    fn the_first_runtime_module_of_tokio_names_the_driver() {
+        let alloc = (
+            "alloc::alloc::alloc",
+            "/rustc/abc/library/alloc/src/alloc.rs",
+        );
+        let slab = ("tokio::util::slab::Slab<T>::new", "");
+        let main = ("svc::main", "/h/svc/src/main.rs");
+        let io = (
+            "tokio::runtime::io::registration_set::RegistrationSet::allocate",
+            "",
+        );
+        assert_eq!(driver(&[alloc, slab, io, main]), Some(Driver::Io));
+        let signal = ("<tokio::signal::registry::Globals as Default>::default", "");
+        assert_eq!(driver(&[alloc, signal, main]), Some(Driver::Signal));
+        // Inlined without a name of tokio's path: by its source file.
+        let wheel = (
+            "Level::new",
+            &*format!("{TOKIO}/src/runtime/time/wheel/level.rs"),
+        );
+        assert_eq!(driver(&[alloc, wheel, main]), Some(Driver::Timer));
+        // The scheduler's queue, grown while the I/O driver wakes a task.
+        let inject = ("tokio::runtime::scheduler::inject::Inject<T>::push", "");
+        assert_eq!(driver(&[alloc, inject, io, main]), None);
+        // The program's block, allocated in a task polled by the runtime.
+        assert_eq!(driver(&[alloc, main, io]), None);
+        assert_eq!(driver(&[]), None);
+        assert_eq!(Driver::Io.name(), "the I/O driver (socket readiness)");
+    }
+}

@@ -32,6 +32,9 @@ pub enum StepRow {
     Elided {
         /// How many.
         elided: u64,
+        /// How the last of them points at the next step.
+        #[serde(skip)]
+        via: String,
     },
 }
 
@@ -46,6 +49,9 @@ pub fn step_rows(a: &Analysis, holders: &Holders, steps: &[Step]) -> Vec<StepRow
     let (middle, tail) = rest.split_at(rest.len() - ENDS);
     let elided = StepRow::Elided {
         elided: middle.len() as u64,
+        via: middle
+            .last()
+            .map_or_else(String::new, |s| via_name(a.snapshot(), s.via)),
     };
     (head.iter().map(row))
         .chain(std::iter::once(elided))
