@@ -115,8 +115,9 @@ enum Command {
     #[command(after_long_help = diff::JSON_FIELDS)]
     Diff(diff::Args),
     /// Find leaks: blocks no root reaches (by allocation site and task),
-    /// zombie futures and what holds them, idle tasks holding memory, and
-    /// with --baseline the spawn sites that grew.
+    /// zombie futures and what holds them, how many tasks are stuck (see
+    /// `waits`), idle tasks holding memory, and with --baseline the spawn
+    /// sites that grew.
     #[command(after_long_help = leaks::JSON_FIELDS)]
     Leaks(leaks::Args),
     /// Find bloat: futures by state-machine size, grouped by spawn site and

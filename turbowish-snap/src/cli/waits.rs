@@ -163,25 +163,6 @@ impl Report {
         let cycles: Vec<Vec<TaskRow>> = (waits.cycles().iter())
             .map(|c| c.iter().map(|&t| task_row(a, t)).collect())
             .collect();
-        let mut wakeable: Vec<TaskIndex> = match (args.all, asked) {
-            (true, _) => waits.wakeable().collect(),
-            (false, Some(t)) => waits.wakeable().filter(|&w| w == t).collect(),
-            (false, None) => Vec::new(),
-        };
-        wakeable.sort_by_key(|&t| (a.snapshot().task(t).id, t));
-        let holders = Holders::new(a, true);
-        let wakeable = (args.all || asked.is_some()).then(|| {
-            (wakeable.into_iter().take(args.output.limit()))
-                .map(|t| WakeableRow {
-                    task: task_row(a, t),
-                    wake_path: step_rows(
-                        a,
-                        &holders,
-                        &waits.wake_path(a.snapshot(), t).unwrap_or_default(),
-                    ),
-                })
-                .collect()
-        });
         let text = TextParts {
             behind: behind_groups(&stuck),
             no_waker: (stuck.iter())
@@ -189,13 +170,10 @@ impl Report {
                 .cloned()
                 .collect(),
             asked: asked
-                .filter(|&t| !is_wakeable(a, t))
+                .filter(|&t| !waits.wakeable().any(|w| w == t))
                 .map(|t| why_no_path(a, t)),
             all: args.all,
-            cycles: (
-                waits.cycles().len(),
-                waits.cycles().iter().map(Vec::len).sum(),
-            ),
+            cycles: (cycles.len(), cycles.iter().map(Vec::len).sum()),
             limit: args.output.limit(),
         };
         Report {
@@ -205,10 +183,32 @@ impl Report {
             wake_pointers: waits.wake_pointers(),
             stuck: args.output.cut(stuck),
             cycles: args.output.cut(cycles),
-            wakeable,
+            wakeable: wakeable_rows(a, args, asked),
             text,
         }
     }
+}
+
+/// With `--all`, every pending task something can wake, by id, with its
+/// wake path; with `--task`, that task if something can wake it.
+fn wakeable_rows(a: &Analysis, args: &Args, asked: Option<TaskIndex>) -> Option<Vec<WakeableRow>> {
+    if !args.all && asked.is_none() {
+        return None;
+    }
+    let waits = a.waits();
+    let mut tasks: Vec<TaskIndex> = (waits.wakeable())
+        .filter(|&t| args.all || Some(t) == asked)
+        .collect();
+    tasks.sort_by_key(|&t| (a.snapshot().task(t).id, t));
+    let holders = Holders::new(a, true);
+    let rows = (tasks.into_iter().take(args.output.limit())).map(|t| {
+        let steps = waits.wake_path(a.snapshot(), t).unwrap_or_default();
+        WakeableRow {
+            task: task_row(a, t),
+            wake_path: step_rows(a, &holders, &steps),
+        }
+    });
+    Some(rows.collect())
 }
 
 /// Cycles first, then tasks behind another (by the holder's id), then no
@@ -259,28 +259,30 @@ fn stuck_row(a: &Analysis, s: &Stuck) -> StuckRow {
 fn behind_groups(stuck: &[StuckRow]) -> Vec<(StuckRow, Vec<Group>)> {
     let by_id: HashMap<u64, &StuckRow> = stuck.iter().map(|s| (s.task.id, s)).collect();
     let mut out: Vec<(StuckRow, Vec<Group>)> = Vec::new();
-    for s in stuck.iter().filter(|s| s.behind.is_some()) {
-        let holder = s.behind.and_then(|h| by_id.get(&h));
-        let Some(holder) = holder else { continue };
-        if out.last().is_none_or(|(h, _)| h.task.id != holder.task.id) {
-            out.push(((*holder).clone(), Vec::new()));
-        }
-        let groups = &mut out.last_mut().expect("pushed above").1;
+    let mut holder_at: HashMap<u64, usize> = HashMap::new();
+    let mut at: HashMap<(u64, &str, &str), (usize, usize)> = HashMap::new();
+    for s in stuck {
+        let Some(holder) = s.behind.and_then(|h| by_id.get(&h)) else {
+            continue;
+        };
         let t = &s.task;
-        match (groups.iter_mut())
-            .find(|g| g.spawned_at == t.spawned_at && g.future_type == t.future_type)
-        {
-            Some(g) => {
-                g.ids.push(t.id);
-                g.retained = g.retained.saturating_add(t.retained);
-            }
-            None => groups.push(Group {
+        let key = (holder.task.id, &*t.spawned_at, &*t.future_type);
+        let (h, g) = *at.entry(key).or_insert_with(|| {
+            let h = *holder_at.entry(holder.task.id).or_insert_with(|| {
+                out.push(((*holder).clone(), Vec::new()));
+                out.len() - 1
+            });
+            out[h].1.push(Group {
                 spawned_at: t.spawned_at.clone(),
                 future_type: t.future_type.clone(),
-                ids: vec![t.id],
-                retained: t.retained,
-            }),
-        }
+                ids: Vec::new(),
+                retained: 0,
+            });
+            (h, out[h].1.len() - 1)
+        });
+        let group = &mut out[h].1[g];
+        group.ids.push(t.id);
+        group.retained = group.retained.saturating_add(t.retained);
     }
     let tasks = |g: &[Group]| g.iter().map(|g| g.ids.len()).sum::<usize>();
     out.sort_by_key(|(h, g)| (std::cmp::Reverse(tasks(g)), h.task.id));
@@ -288,10 +290,6 @@ fn behind_groups(stuck: &[StuckRow]) -> Vec<(StuckRow, Vec<Group>)> {
         groups.sort_by_key(|g| (std::cmp::Reverse(g.ids.len()), g.ids[0]));
     }
     out
-}
-
-fn is_wakeable(a: &Analysis, t: TaskIndex) -> bool {
-    a.waits().wakeable().any(|w| w == t)
 }
 
 /// Why task `t` has no wake path.

@@ -18,9 +18,12 @@ pub enum Up {
 }
 
 /// Per block, what marked it, packed: a root `r` as `r`, a block `b` as
-/// `roots + b`; [`START`] for a live start's storage, [`UNMARKED`].
+/// `roots + b`; [`START`] for a live start's storage, [`UNMARKED`], or
+/// [`GUARDED`] for a pending task's storage not yet live (so that a
+/// pointer's target is looked up once, in one array).
 const UNMARKED: u32 = NONE;
 const START: u32 = NONE - 1;
+const GUARDED: u32 = NONE - 2;
 
 /// The result of the mark.
 #[derive(Debug, Clone)]
@@ -45,6 +48,11 @@ impl Marking {
             live: vec![false; snap.tasks.len()],
             entered: vec![NONE; snap.tasks.len()],
         };
+        for b in 0..snap.blocks.len() as u32 {
+            if w.owner(b).is_some() {
+                m.up[b as usize] = GUARDED;
+            }
+        }
         let mut queue = VecDeque::new();
         for (t, task) in snap.task_indices().zip(&snap.tasks) {
             if standing(task.state, task.kind) == Standing::Start {
@@ -88,15 +96,17 @@ impl Marking {
     /// A pointer from `from` (packed) to block `b`, `waking` its task if
     /// it points into a pending task's storage (rule 2).
     fn visit(&mut self, w: Wiring, from: u32, b: u32, waking: bool, queue: &mut VecDeque<u32>) {
-        if let Some(t) = w.owner(b) {
-            if !self.live[t.index()] && waking {
-                self.make_live(w, t, from, Some(b), queue);
+        match self.up[b as usize] {
+            UNMARKED => {
+                self.up[b as usize] = from;
+                queue.push_back(b);
             }
-            return; // A live task's storage is marked when it became live.
-        }
-        if self.up[b as usize] == UNMARKED {
-            self.up[b as usize] = from;
-            queue.push_back(b);
+            GUARDED if waking => {
+                if let Some(t) = w.owner(b) {
+                    self.make_live(w, t, from, Some(b), queue);
+                }
+            }
+            _ => {} // marked, or a pending task's storage: not entered
         }
     }
 
@@ -118,7 +128,7 @@ impl Marking {
             .collect();
         self.entered[t.index()] = entry.unwrap_or(NONE);
         for &b in &blocks {
-            if self.up[b as usize] == UNMARKED {
+            if matches!(self.up[b as usize], UNMARKED | GUARDED) {
                 self.up[b as usize] = match entry {
                     Some(e) if e != b => self.roots + e,
                     _ => from,
@@ -130,7 +140,7 @@ impl Marking {
 
     /// Whether block `b` is live.
     pub fn is_marked(&self, b: u32) -> bool {
-        self.up[b as usize] != UNMARKED
+        !matches!(self.up[b as usize], UNMARKED | GUARDED)
     }
 
     /// Whether task `t` is live: a start, or made live by a wake pointer.
@@ -147,7 +157,7 @@ impl Marking {
     /// What marked block `b`, or `None` if it is not live.
     pub fn up(&self, b: u32) -> Option<Up> {
         match self.up[b as usize] {
-            UNMARKED => None,
+            UNMARKED | GUARDED => None,
             START => Some(Up::Start),
             r if r < self.roots => Some(Up::Root(r)),
             p => Some(Up::Block(p - self.roots)),
