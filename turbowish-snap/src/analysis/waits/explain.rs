@@ -226,13 +226,42 @@ impl Holds {
             list.dedup();
         }
         let cycles = cycles(&self.wakers, id);
-        let mut cycle_of = vec![None; stuck.len()];
+        let task = |k: u32| stuck[k as usize];
+        let reasons = self.reasons(&cycles, id, task);
+        let out = (reasons.into_iter().zip(0..))
+            .map(|(reason, k): (Reason, usize)| {
+                let holders = &self.wakers[k];
+                Stuck {
+                    task: task(k as u32),
+                    reason,
+                    holders: holders.iter().map(|&h| task(h)).collect(),
+                    holders_exact: self.exact[k],
+                    join_handle_holders: self.join_handles[k].iter().map(|&h| task(h)).collect(),
+                    held_by_unreachable: holders.is_empty() && self.unreachable[k],
+                }
+            })
+            .collect();
+        let cycles = (cycles.into_iter())
+            .map(|c| c.into_iter().map(task).collect())
+            .collect();
+        (out, cycles)
+    }
+
+    /// Each stuck task's reason (rules 7 to 9).
+    fn reasons(
+        &self,
+        cycles: &[Vec<u32>],
+        id: impl Fn(u32) -> (u64, u32),
+        task: impl Fn(u32) -> TaskIndex,
+    ) -> Vec<Reason> {
+        let n = self.wakers.len();
+        let mut cycle_of = vec![None; n];
         for (c, members) in cycles.iter().enumerate() {
             for &k in members {
                 cycle_of[k as usize] = Some(c);
             }
         }
-        let mut holding = vec![0u64; stuck.len()];
+        let mut holding = vec![0u64; n];
         for &h in self.wakers.iter().flatten() {
             holding[h as usize] += 1;
         }
@@ -244,32 +273,16 @@ impl Holds {
                 id(h),
             )
         };
-        let task = |k: u32| stuck[k as usize];
-        let out = (0..stuck.len() as u32)
-            .map(|k| {
-                let holders = &self.wakers[k as usize];
+        (self.wakers.iter().zip(&cycle_of))
+            .map(|(holders, &cycle)| {
                 let behind = holders.iter().copied().min_by_key(|&h| rank(h));
-                let reason = match (cycle_of[k as usize], behind) {
+                match (cycle, behind) {
                     (Some(c), _) => Reason::Cycle(c),
                     (None, Some(h)) => Reason::Behind(task(h)),
                     (None, None) => Reason::NoWaker,
-                };
-                Stuck {
-                    task: task(k),
-                    reason,
-                    holders: holders.iter().map(|&h| task(h)).collect(),
-                    holders_exact: self.exact[k as usize],
-                    join_handle_holders: (self.join_handles[k as usize].iter())
-                        .map(|&h| task(h))
-                        .collect(),
-                    held_by_unreachable: holders.is_empty() && self.unreachable[k as usize],
                 }
             })
-            .collect();
-        let cycles = (cycles.into_iter())
-            .map(|c| c.into_iter().map(task).collect())
-            .collect();
-        (out, cycles)
+            .collect()
     }
 }
 

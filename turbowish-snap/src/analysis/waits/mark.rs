@@ -41,45 +41,51 @@ pub struct Marking {
 impl Marking {
     /// Marks from the live starts of `w`'s snapshot to the fixed point.
     pub(super) fn new(w: Wiring) -> Marking {
-        let snap = w.snap;
-        let mut m = Marking {
-            up: vec![UNMARKED; snap.blocks.len()],
-            roots: snap.roots.len() as u32,
-            live: vec![false; snap.tasks.len()],
-            entered: vec![NONE; snap.tasks.len()],
-        };
-        for b in 0..snap.blocks.len() as u32 {
-            if w.owner(b).is_some() {
-                m.up[b as usize] = GUARDED;
-            }
-        }
+        let mut m = Marking::guarded(w);
         let mut queue = VecDeque::new();
-        for (t, task) in snap.task_indices().zip(&snap.tasks) {
+        for (t, task) in w.snap.task_indices().zip(&w.snap.tasks) {
             if standing(task.state, task.kind) == Standing::Start {
                 m.make_live(w, t, START, None, &mut queue);
             }
         }
         // Rule 2: every start but thread stacks first, so that a path
         // names a stack only when nothing else reaches the block.
-        let starts = |stacks: bool| {
-            (snap.roots.iter().zip(0u32..)).filter(move |(r, _)| {
-                is_start(snap, r) && (r.kind == RootKind::ThreadStack) == stacks
-            })
-        };
         for stacks in [false, true] {
-            for (root, r) in starts(stacks) {
-                let kinds = root
-                    .kinds
-                    .iter()
-                    .copied()
-                    .chain(std::iter::repeat(EdgeKind::Conservative));
-                for (&b, kind) in root.targets.iter().zip(kinds) {
-                    m.visit(w, r, b.get(), wakes_from_root(root.kind, kind), &mut queue);
-                }
-            }
+            m.enter_roots(w, stacks, &mut queue);
             m.drain(w, &mut queue);
         }
         m
+    }
+
+    /// Nothing marked; every pending task's storage guarded.
+    fn guarded(w: Wiring) -> Marking {
+        let snap = w.snap;
+        let mut up = vec![UNMARKED; snap.blocks.len()];
+        for (b, up) in up.iter_mut().enumerate() {
+            if w.owner(b as u32).is_some() {
+                *up = GUARDED;
+            }
+        }
+        Marking {
+            up,
+            roots: snap.roots.len() as u32,
+            live: vec![false; snap.tasks.len()],
+            entered: vec![NONE; snap.tasks.len()],
+        }
+    }
+
+    /// Visits the targets of the roots that are live starts: thread stacks
+    /// or the others.
+    fn enter_roots(&mut self, w: Wiring, stacks: bool, queue: &mut VecDeque<u32>) {
+        let roots = (w.snap.roots.iter().zip(0u32..))
+            .filter(|(r, _)| is_start(w.snap, r) && (r.kind == RootKind::ThreadStack) == stacks);
+        for (root, r) in roots {
+            let kinds =
+                (root.kinds.iter().copied()).chain(std::iter::repeat(EdgeKind::Conservative));
+            for (&b, kind) in root.targets.iter().zip(kinds) {
+                self.visit(w, r, b.get(), wakes_from_root(root.kind, kind), queue);
+            }
+        }
     }
 
     /// Follows every pointer of every queued block (each block is queued
