@@ -1,5 +1,5 @@
-//! How long `turbowish summary`, `leaks`, `tasks`, `diff` and `retainers`
-//! take, and how much memory they need, on synthetic heaps of 100k, 1M and 5M blocks,
+//! How long `turbowish summary`, `leaks`, `tasks`, `diff`, `retainers` and
+//! `waits` take, and how much memory they need, on synthetic heaps of 100k, 1M and 5M blocks,
 //! and on a crowded 1M heap: the `turbowish` binary itself, run as a child
 //! process, as a user runs it.
 //!
@@ -44,6 +44,14 @@
 //!   `bench_server::cache::Entry` held by a static (a long linked list), all
 //!   above the rest of the heap. The 1M crowded pair has 10,000 such tasks
 //!   and a 100,000-block chain.
+//! - **Wake pointers**, in A only (after the crowd, so its tasks have them
+//!   too): of the pending tasks, 35% have a `Waker` in static data (not
+//!   the C library's), 25% a `Waker` and 10% a waiter link in another
+//!   unfinished task's storage, 5% a `JoinHandle` there, 5% form a pair
+//!   with the pending task before (each links into the other's future),
+//!   and 20% have none. The generator works out which of them nothing can
+//!   wake (a task is live when it runs, a static holds its waker, or a
+//!   live task's storage holds one) for `waits` to be checked against.
 //!
 //! The snapshots are generated and written (with [`write_file`], which
 //! validates them) by a child process: this same executable, re-run with
@@ -55,12 +63,12 @@
 //! # What is measured
 //!
 //! `turbowish summary A --json`, `turbowish leaks A --json`, `turbowish
-//! tasks A --json --top 0`, `turbowish diff A B --json` and `turbowish
-//! retainers A --type bench_server::cache::Entry --json`, each from spawn to
-//! exit: wall time, and peak resident memory (`ru_maxrss` from `wait4`).
+//! tasks A --json --top 0`, `turbowish diff A B --json`, `turbowish
+//! retainers A --type bench_server::cache::Entry --json` and `turbowish
+//! waits A --json`, each from spawn to exit: wall time, and peak resident memory (`ru_maxrss` from `wait4`).
 //! Every output is checked against the generator's figures (blocks, edges,
 //! tasks, zombie tasks, born, freed and surviving blocks, new and ended
-//! tasks, blocks of that type).
+//! tasks, blocks of that type, pending and stuck tasks).
 //!
 //! Criterion times each command at 100k and 1M (`analysis/{command}/{size}`,
 //! 10 samples of one run each). Then a summary: per size and command, the
@@ -71,7 +79,11 @@
 //! the crowded pair against the plain one of the same size (the target: at
 //! most 2x its time); and `leaks` against `summary` at each size (the
 //! target: no more than its time, within the rounds' noise: both build the
-//! heap graph and dominator tree once, through one `Analysis`).
+//! heap graph and dominator tree once, through one `Analysis`); and `waits`
+//! against `summary` at each size (the target, on the 1M crowded pair: 1M
+//! blocks and 11,000 tasks, at most 1.5x its time: the wake mark is one
+//! more pass over the graph). `summary` and `leaks` count stuck tasks, so
+//! they run the wake mark too.
 //!
 //! # Running
 //!
@@ -514,12 +526,15 @@ struct Stats {
     entries_a: u64,
     /// A's finished tasks with storage: zombie futures.
     zombies_a: u64,
+    /// A's pending tasks, and those nothing can wake.
+    pending_a: u64,
+    stuck_a: u64,
     file_a: u64,
     file_b: u64,
 }
 
 impl Stats {
-    fn fields(&mut self) -> [(&'static str, &mut u64); 17] {
+    fn fields(&mut self) -> [(&'static str, &mut u64); 19] {
         [
             ("blocks_a", &mut self.blocks_a),
             ("blocks_b", &mut self.blocks_b),
@@ -536,6 +551,8 @@ impl Stats {
             ("ended_tasks", &mut self.ended_tasks),
             ("entries_a", &mut self.entries_a),
             ("zombies_a", &mut self.zombies_a),
+            ("pending_a", &mut self.pending_a),
+            ("stuck_a", &mut self.stuck_a),
             ("file_a", &mut self.file_a),
             ("file_b", &mut self.file_b),
         ]
@@ -583,6 +600,78 @@ impl Crowd {
 }
 
 impl Gen {
+    /// Adds wake pointers to `a` (see the module docs); returns how many of
+    /// its tasks are pending, and how many of those nothing can wake.
+    fn add_wakes(&mut self, a: &mut Snapshot) -> (u64, u64) {
+        let statics: Vec<usize> = (a.roots.iter().enumerate())
+            .filter(|(_, r)| r.kind == RootKind::Static && !a.string(r.label).contains("libc"))
+            .map(|(i, _)| i)
+            .collect();
+        let unfinished: Vec<usize> = (0..a.tasks.len())
+            .filter(|&k| !a.tasks[k].state.is_finished())
+            .collect();
+        let storages: Vec<u32> = (a.tasks.iter())
+            .map(|t| t.storage.expect("tasks here have storage").get())
+            .collect();
+        let mut woken_by_static: Vec<(usize, u32)> = Vec::new();
+        let mut edges: Vec<(usize, usize, EdgeKind)> = Vec::new();
+        let mut previous = None;
+        for k in (0..a.tasks.len()).filter(|&k| a.tasks[k].state == TaskState::Pending) {
+            let r = &mut self.rng;
+            match r.below(100) {
+                0..35 => woken_by_static.push((statics[pick(r, statics.len())], storages[k])),
+                35..60 => edges.push((other_task(r, &unfinished, k), k, EdgeKind::Waker)),
+                60..70 => edges.push((other_task(r, &unfinished, k), k, EdgeKind::Waiter)),
+                70..75 => edges.push((other_task(r, &unfinished, k), k, EdgeKind::JoinHandle)),
+                75..80 => {
+                    if let Some(j) = previous {
+                        edges.extend([(j, k, EdgeKind::Waiter), (k, j, EdgeKind::Waiter)]);
+                    }
+                }
+                _ => {}
+            }
+            previous = Some(k);
+        }
+        let pending = a
+            .tasks
+            .iter()
+            .filter(|t| t.state == TaskState::Pending)
+            .count() as u64;
+        let stuck = stuck_tasks(a, &woken_by_static, &edges);
+        let mut by_root: HashMap<usize, Vec<BlockIndex>> = HashMap::new();
+        for (r, target) in woken_by_static {
+            by_root.entry(r).or_default().push(blk(target));
+        }
+        for (r, wakers) in by_root {
+            let root = &mut a.roots[r];
+            let label = |i: usize| root.labels.get(i).copied().unwrap_or_default();
+            let mut targets: Vec<(BlockIndex, EdgeKind, StringIndex)> = (root.targets.iter())
+                .enumerate()
+                .map(|(i, &t)| (t, EdgeKind::Conservative, label(i)))
+                .chain(
+                    wakers
+                        .into_iter()
+                        .map(|t| (t, EdgeKind::Waker, StringIndex::EMPTY)),
+                )
+                .collect();
+            targets.sort_unstable_by_key(|&(t, kind, _)| (t, std::cmp::Reverse(kind.is_wake())));
+            targets.dedup_by_key(|&mut (t, ..)| t);
+            if !root.labels.is_empty() {
+                root.labels = targets.iter().map(|&(.., l)| l).collect();
+            }
+            root.targets = targets.iter().map(|&(t, ..)| t).collect();
+            root.kinds = targets.iter().map(|&(_, k, _)| k).collect();
+        }
+        a.edges.extend(edges.iter().map(|&(j, k, kind)| Edge {
+            kind,
+            ..Edge::new(blk(storages[j]), blk(storages[k]))
+        }));
+        a.edges
+            .sort_unstable_by_key(|e| (e.from, e.to, std::cmp::Reverse(e.kind.is_wake())));
+        a.edges.dedup_by_key(|e| (e.from, e.to));
+        (pending, stuck)
+    }
+
     fn size(&mut self) -> u64 {
         let r = &mut self.rng;
         if r.below(100_000) == 0 {
@@ -982,6 +1071,7 @@ impl Gen {
         let serial = tasks_a + tasks_new + 1;
         let crowded = g.t.add_crowd(&mut a, crowd, serial, TIME_A_NS);
         g.t.add_crowd(&mut b, crowd, serial, TIME_B_NS);
+        let (pending_a, stuck_a) = g.add_wakes(&mut a);
         a.capture = capture(&a, 1);
         b.capture = capture(&b, 2);
 
@@ -1005,6 +1095,8 @@ impl Gen {
             entries_a: (a.blocks.iter())
                 .filter(|x| a.string(x.type_name).contains(ENTRY_TYPE))
                 .count() as u64,
+            pending_a,
+            stuck_a,
             zombies_a: (a.tasks.iter())
                 .filter(|t| t.state.is_finished() && t.storage.is_some())
                 .count() as u64,
@@ -1017,6 +1109,56 @@ impl Gen {
             write_file(&b, b_path).unwrap_or_else(|e| panic!("writing {}: {e}", b_path.display()));
         stats
     }
+}
+
+/// An index below `n`.
+fn pick(rng: &mut Rng, n: usize) -> usize {
+    rng.below(n as u64) as usize
+}
+
+/// One of `tasks` other than `k` (unless it is the only one).
+fn other_task(rng: &mut Rng, tasks: &[usize], k: usize) -> usize {
+    loop {
+        let j = tasks[pick(rng, tasks.len())];
+        if j != k || tasks.len() == 1 {
+            return j;
+        }
+    }
+}
+
+/// How many pending tasks of `a` nothing can wake, given the statics'
+/// wakers (root, storage block) and the wake pointers between tasks'
+/// storage (holder, task, kind): a running task is live, so is one a static
+/// holds a waker for, and one whose wake pointer a live task holds.
+fn stuck_tasks(a: &Snapshot, statics: &[(usize, u32)], edges: &[(usize, usize, EdgeKind)]) -> u64 {
+    let n = a.tasks.len();
+    let mut held: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for &(j, k, _) in edges {
+        held[j].push(k);
+    }
+    let mut live: Vec<bool> = a
+        .tasks
+        .iter()
+        .map(|t| t.state == TaskState::Running)
+        .collect();
+    let by_storage: HashMap<u32, usize> = (a.tasks.iter().enumerate())
+        .map(|(k, t)| (t.storage.expect("tasks here have storage").get(), k))
+        .collect();
+    for &(_, b) in statics {
+        live[by_storage[&b]] = true;
+    }
+    let mut work: Vec<usize> = (0..n).filter(|&k| live[k]).collect();
+    while let Some(j) = work.pop() {
+        for &k in &held[j] {
+            if !live[k] {
+                live[k] = true;
+                work.push(k);
+            }
+        }
+    }
+    (a.tasks.iter().zip(&live))
+        .filter(|(t, live)| t.state == TaskState::Pending && !**live)
+        .count() as u64
 }
 
 /// Plausible capture figures for `s`.
@@ -1158,15 +1300,17 @@ enum Cmd {
     Tasks,
     Diff,
     Retainers,
+    Waits,
 }
 
 impl Cmd {
-    const ALL: [Cmd; 5] = [
+    const ALL: [Cmd; 6] = [
         Cmd::Summary,
         Cmd::Leaks,
         Cmd::Tasks,
         Cmd::Diff,
         Cmd::Retainers,
+        Cmd::Waits,
     ];
 
     fn name(self) -> &'static str {
@@ -1176,13 +1320,14 @@ impl Cmd {
             Cmd::Tasks => "tasks",
             Cmd::Diff => "diff",
             Cmd::Retainers => "retainers",
+            Cmd::Waits => "waits",
         }
     }
 
     fn args(self, p: &Prepared) -> Vec<OsString> {
         let mut args: Vec<OsString> = vec![self.name().into(), p.a.clone().into()];
         match self {
-            Cmd::Summary | Cmd::Leaks => args.push("--json".into()),
+            Cmd::Summary | Cmd::Leaks | Cmd::Waits => args.push("--json".into()),
             Cmd::Tasks => args.extend(["--json", "--top", "0"].map(OsString::from)),
             Cmd::Diff => args.extend([p.b.clone().into(), "--json".into()]),
             Cmd::Retainers => args.extend(["--type", ENTRY_TYPE, "--json"].map(OsString::from)),
@@ -1257,6 +1402,10 @@ impl Cmd {
             }
             // `selected` comes first.
             Cmd::Retainers => expect("blocks", s.entries_a),
+            Cmd::Waits => {
+                expect("pending_tasks", s.pending_a)?;
+                expect("stuck_tasks", s.stuck_a)
+            }
         }
     }
 }
@@ -1421,6 +1570,44 @@ fn print_report(bin: &Path, prepared: &[Prepared], rows: &[Row], floor: u64, tin
     print_crowded(prepared, rows);
     print_growth(prepared, rows);
     print_leaks_against_summary(prepared, rows);
+    print_waits_against_summary(prepared, rows);
+}
+
+/// `waits` against `summary` on each pair; the target, on the pair of 1M
+/// blocks and 10,000 tasks or more (the crowded one): at most 1.5x.
+fn print_waits_against_summary(prepared: &[Prepared], rows: &[Row]) {
+    let at = |cmd: Cmd| Cmd::ALL.iter().position(|&c| c == cmd).expect("measured");
+    let (summary, waits) = (at(Cmd::Summary), at(Cmd::Waits));
+    println!();
+    println!(
+        "waits against summary: median time, peak RSS; target at 1M blocks and 10,000 \
+         tasks or more: at most 1.5x summary's time"
+    );
+    for (p, row) in prepared.iter().zip(rows) {
+        let (ts, tw) = (
+            median(row.times[summary].clone()),
+            median(row.times[waits].clone()),
+        );
+        let ratio = tw.as_secs_f64() / ts.as_secs_f64();
+        let targeted = p.blocks == 1_000_000 && p.stats.tasks_a >= 10_000;
+        let verdict = match (targeted, ratio <= 1.5) {
+            (false, _) => "",
+            (true, true) => "ok",
+            (true, false) => "MISSED",
+        };
+        println!(
+            "{:>9} {:>6} tasks {:>6} stuck {:>9} -> {:>9} {:>6.2}x {:>6}   {:>10} -> {:>10}",
+            p.label,
+            p.stats.tasks_a,
+            p.stats.stuck_a,
+            secs(ts),
+            secs(tw),
+            ratio,
+            verdict,
+            mib(row.rss[summary]),
+            mib(row.rss[waits])
+        );
+    }
 }
 
 /// `leaks` against `summary` on each pair: the same parts of one

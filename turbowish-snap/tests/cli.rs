@@ -499,7 +499,7 @@ fn every_list_shows_ten_rows_by_default_and_all_with_top_0() {
     write_file(&later, &b).unwrap();
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
     let idle = ["--idle", "0", "--min-bytes", "0"];
-    let commands: [(Vec<&str>, &[&str]); 9] = [
+    let commands: [(Vec<&str>, &[&str]); 10] = [
         (
             vec!["summary", a],
             &[
@@ -521,6 +521,7 @@ fn every_list_shows_ten_rows_by_default_and_all_with_top_0() {
         (vec!["sites", a], &["/sites"]),
         (vec!["retainers", a, "--type", "svc::T"], &["/paths"]),
         (vec!["retainers", a, "--site", "svc::f"], &["/paths"]),
+        (vec!["waits", a], &["/stuck"]),
     ];
     for (args, lists) in commands {
         let json = |top: &[&str]| -> serde_json::Value {
@@ -552,7 +553,7 @@ fn every_list_shows_ten_rows_by_default_and_all_with_top_0() {
 fn every_json_output_is_one_pretty_object() {
     let (a, b) = write_pair("json-objects");
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
-    let commands: [&[&str]; 10] = [
+    let commands: [&[&str]; 11] = [
         &["summary", a],
         &["dominators", a],
         &["dominators", a, "--task", "7"],
@@ -563,6 +564,7 @@ fn every_json_output_is_one_pretty_object() {
         &["sites", a],
         &["retainers", a, "--site", "decode"],
         &["tasks", a, "--top", "0"],
+        &["waits", a, "--all"],
     ];
     for args in commands {
         let out = ok_stdout(&[args, &["--json"]].concat());
@@ -1850,4 +1852,372 @@ fn library_tasks_are_named_by_their_crate_and_workers_apart() {
     let row = format!("3 -> 6      +3  117.9 KiB  +59.0 KiB  {axum}");
     assert!(diff.contains(&row), "{diff}");
     assert!(diff.contains("tasks: 4 new, 0 ended"), "{diff}");
+}
+
+/// Builds [`waits_service`]: blocks, tokio tasks (each its cell and a
+/// task root), edges and roots with kinds.
+struct WaitsBuilder {
+    b: Builder,
+    main: StringIndex,
+}
+
+impl WaitsBuilder {
+    /// A block of `size` bytes allocated with `stack`; its index.
+    fn block(&mut self, size: u64, stack: StackIndex) -> u32 {
+        let s = self.b.snapshot_mut();
+        let i = s.blocks.len() as u32;
+        s.blocks.push(Block {
+            addr: 0x5555_7000_0000 + 0x1000 * u64::from(i),
+            size,
+            stack,
+            ..Block::default()
+        });
+        i
+    }
+
+    /// A tokio task with id `id`, in `state`, spawned at line `line` of
+    /// the program's `file` with future type `future`; its cell's index.
+    fn task(&mut self, id: u64, state: TaskState, file: &str, line: u32, future: &str) -> u32 {
+        let cell = self.block(256, StackIndex::EMPTY);
+        let (file, future_type) = (self.b.string(file), self.b.string(future));
+        let s = self.b.snapshot_mut();
+        s.roots.push(Root {
+            kind: RootKind::Task,
+            targets: vec![blk(cell)],
+            task: Some(TaskIndex::new(s.tasks.len() as u32)),
+            ..Root::default()
+        });
+        s.tasks.push(Task {
+            id,
+            kind: TaskKind::Tokio,
+            state,
+            file,
+            line,
+            future_type,
+            future_size: 200,
+            storage: Some(blk(cell)),
+            cell: Some(blk(cell)),
+            refs: 2,
+            ..Task::default()
+        });
+        cell
+    }
+
+    fn edge(&mut self, from: u32, to: u32, kind: EdgeKind) {
+        let e = Edge {
+            kind,
+            ..Edge::new(blk(from), blk(to))
+        };
+        self.b.snapshot_mut().edges.push(e);
+    }
+
+    /// Static data of the program holding `targets`, by the symbols and
+    /// kinds given.
+    fn statics(&mut self, targets: &[(u32, &str, EdgeKind)]) {
+        let mut targets = targets.to_vec();
+        targets.sort_by_key(|t| t.0);
+        let labels = targets.iter().map(|t| self.b.string(t.1)).collect();
+        let label = self.main;
+        self.b.snapshot_mut().roots.push(Root {
+            kind: RootKind::Static,
+            label,
+            start: 0x5555_0200_0000,
+            len: 4096,
+            targets: targets.iter().map(|t| blk(t.0)).collect(),
+            labels,
+            kinds: targets.iter().map(|t| t.2).collect(),
+            task: None,
+        });
+    }
+
+    /// A stack whose frames are tokio's `function`s (innermost first),
+    /// then the program's `main`.
+    fn tokio_stack(&mut self, functions: &[&str]) -> StackIndex {
+        let tokio = "/home/dev/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.54.1/src/lib.rs";
+        let mut frames = Vec::new();
+        for (i, f) in functions.iter().chain(&["svc::main"]).enumerate() {
+            let file = if f.starts_with("tokio") {
+                tokio
+            } else {
+                "/home/dev/svc/src/main.rs"
+            };
+            let addr = 0x5555_0000_9000 + 0x100 * (self.b.snapshot().frames.len() + i) as u64;
+            frames.push(frame(&mut self.b, addr, &[(f, Some(file), 10)]));
+        }
+        self.b.stack(&frames)
+    }
+}
+
+/// A service with every way to be stuck and to be woken:
+/// - a deadlock: tasks 21 and 22 each hold a lock whose waiter list links
+///   into the other's future;
+/// - task 30 (a worker awaiting `pending()`) holds the oneshot senders of
+///   tasks 31-33 (spawned at one line) and 34, and task 40's `JoinHandle`;
+///   task 40 awaits `pending()`, task 41's waker sits only in a leaked block;
+/// - task 50's waker is in static `svc::PARKED`; its future holds a
+///   `Notify` linking into task 52's; the timer's wheel links into task
+///   51's future and an I/O registration holds task 53's waker, both
+///   reached from the runtime's handle in static `svc::RUNTIME`; task 60
+///   is running.
+fn waits_service() -> Snapshot {
+    let mut w = WaitsBuilder {
+        b: Builder::new(),
+        main: StringIndex::EMPTY,
+    };
+    w.main = w.b.string("/opt/svc/bin/svc");
+    let s = w.b.snapshot_mut();
+    (s.process.pid, s.process.sequence) = (4242, 3);
+    s.modules.push(Module {
+        path: w.main,
+        start: 0x5555_0000_1000,
+        end: 0x5555_0100_0000,
+        ..Module::default()
+    });
+    use EdgeKind::{Conservative as Ptr, JoinHandle, Waiter, Waker};
+    use TaskState::{Pending, Running};
+    let locks = "/home/dev/svc/src/locks.rs";
+    let (a, b) = (
+        w.task(21, Pending, locks, 20, "svc::locks::a::{async_fn_env#0}"),
+        w.task(22, Pending, locks, 30, "svc::locks::b::{async_fn_env#0}"),
+    );
+    let (lock_a, lock_b) = (
+        w.block(64, StackIndex::EMPTY),
+        w.block(64, StackIndex::EMPTY),
+    );
+    for (owner, lock, other) in [(a, lock_a, b), (b, lock_b, a)] {
+        w.edge(owner, lock, Ptr);
+        w.edge(lock, other, Waiter);
+    }
+    let jobs = "/home/dev/svc/src/jobs.rs";
+    let worker = w.task(
+        30,
+        Pending,
+        "/home/dev/svc/src/pool.rs",
+        80,
+        "svc::pool::worker::{async_fn_env#0}",
+    );
+    for (id, line, future) in [
+        (31, 12, "run"),
+        (32, 12, "run"),
+        (33, 12, "run"),
+        (34, 40, "flush"),
+    ] {
+        let job = w.task(
+            id,
+            Pending,
+            jobs,
+            line,
+            &format!("svc::jobs::{future}::{{async_fn_env#0}}"),
+        );
+        let channel = w.block(96, StackIndex::EMPTY);
+        w.edge(worker, channel, Ptr);
+        w.edge(channel, job, Waker);
+    }
+    let main = "/home/dev/svc/src/main.rs";
+    let forever = w.task(40, Pending, main, 50, "svc::forever::{async_fn_env#0}");
+    w.edge(worker, forever, JoinHandle);
+    let lost = w.task(41, Pending, main, 60, "svc::lost::{async_fn_env#0}");
+    let leaked = w.block(48, StackIndex::EMPTY);
+    w.edge(leaked, lost, Waker);
+    let serve = "/home/dev/svc/src/serve.rs";
+    let server = w.task(50, Pending, serve, 10, "svc::serve::{async_fn_env#0}");
+    let listener = w.task(52, Pending, serve, 30, "svc::listen::{async_fn_env#0}");
+    let notify = w.block(32, StackIndex::EMPTY);
+    w.edge(server, notify, Ptr);
+    w.edge(notify, listener, Waiter);
+    let tick = w.task(
+        51,
+        Pending,
+        "/home/dev/svc/src/tick.rs",
+        5,
+        "svc::tick::{async_fn_env#0}",
+    );
+    let reader = w.task(53, Pending, serve, 44, "svc::read::{async_fn_env#0}");
+    w.task(60, Running, serve, 60, "svc::accept::{async_fn_env#0}");
+    let handle = w.tokio_stack(&["tokio::runtime::builder::Builder::build"]);
+    let wheel = w.tokio_stack(&["tokio::runtime::time::wheel::level::Level::new"]);
+    let registration = w.tokio_stack(&[
+        "tokio::util::linked_list::LinkedList<L,T>::push_front",
+        "tokio::runtime::io::registration_set::RegistrationSet::allocate",
+    ]);
+    let (handle, wheel, registration) = (
+        w.block(512, handle),
+        w.block(4096, wheel),
+        w.block(128, registration),
+    );
+    for (from, to, kind) in [
+        (handle, wheel, Ptr),
+        (handle, registration, Ptr),
+        (wheel, tick, Waiter),
+        (registration, reader, Waker),
+    ] {
+        w.edge(from, to, kind);
+    }
+    w.statics(&[
+        (server, "svc::PARKED", Waker),
+        (handle, "svc::RUNTIME", Ptr),
+    ]);
+    let mut snap = w.b.build();
+    snap.edges.sort();
+    snap
+}
+
+/// `turbowish waits` on [`waits_service`] with `extra` arguments.
+fn waits(name: &str, extra: &[&str]) -> String {
+    run_on(name, &waits_service(), "waits", extra)
+}
+
+#[test]
+fn waits_text() {
+    insta::assert_snapshot!(waits("waits-text", &[]));
+}
+
+#[test]
+fn waits_text_with_every_wake_path() {
+    insta::assert_snapshot!(waits("waits-all", &["--all"]));
+}
+
+#[test]
+fn waits_json() {
+    let json = waits("waits-json", &["--all", "--json"]);
+    insta::assert_snapshot!(json);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let ids = |list: &serde_json::Value| -> Vec<u64> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids(&v["stuck"]), [21, 22, 31, 32, 33, 34, 30, 40, 41]);
+    assert_eq!(
+        (&v["pending_tasks"], &v["stuck_tasks"], &v["wakeable_tasks"]),
+        (&13.into(), &9.into(), &4.into())
+    );
+    assert_eq!(ids(&v["cycles"][0]), [21, 22]);
+    assert_eq!(ids(&v["wakeable"]), [50, 51, 52, 53]);
+    let stuck = |id: u64| {
+        v["stuck"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(stuck(31)["behind"], 30);
+    assert_eq!(stuck(40)["join_handle_holders"], serde_json::json!([30]));
+    assert_eq!(stuck(41)["held_by_unreachable"], true);
+}
+
+#[test]
+fn waits_for_one_task_shows_its_path_or_why_it_has_none() {
+    let one = waits("waits-task", &["--task", "52"]);
+    let path = "\ntask 52 spawned at src/serve.rs:30 (svc::listen::{async_fn_env#0}):\n";
+    assert!(one.contains(path) && !one.contains("wake paths:"), "{one}");
+    assert!(!one.contains("task 51 spawned"), "{one}");
+    for (id, why) in [
+        ("30", "task 30 is stuck (above): nothing can wake it"),
+        ("60", "task 60 is running: it is not waiting to be woken"),
+    ] {
+        let text = waits("waits-task-none", &["--task", id]);
+        assert!(text.ends_with(&format!("\n\n{why}\n")), "{text}");
+        let json = waits("waits-task-none-json", &["--task", id, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["wakeable"], serde_json::json!([]), "{json}");
+    }
+    let path = write_snapshot("waits-unknown", &waits_service());
+    let err = single_line_error(&turbowish(&[
+        "waits",
+        path.to_str().unwrap(),
+        "--task",
+        "99",
+    ]));
+    assert_eq!(err, "turbowish: no task with id 99 (see `turbowish tasks`)");
+}
+
+#[test]
+fn waits_on_a_clean_snapshot_says_so_in_one_line() {
+    let none = run_on("waits-empty", &Snapshot::default(), "waits", &[]);
+    assert_eq!(none, "nothing is stuck: no task is pending\n");
+    let mut snap = waits_service();
+    for t in snap.tasks.iter_mut().filter(|t| t.id < 50) {
+        t.state = TaskState::Running;
+    }
+    let clean = run_on("waits-clean", &snap, "waits", &[]);
+    assert_eq!(
+        clean,
+        "nothing is stuck: something can wake each of the 4 pending tasks\n"
+    );
+}
+
+#[test]
+fn waits_says_when_a_snapshot_records_no_wake_pointers() {
+    let text = run_on("waits-v4", &service(), "waits", &[]);
+    assert!(text.starts_with("stuck: 2 of 2 pending tasks"), "{text}");
+    assert!(
+        text.contains("\nnote: this snapshot records no wakers"),
+        "{text}"
+    );
+    let text = waits("waits-v5", &[]);
+    assert!(!text.contains("note:"), "{text}");
+}
+
+#[test]
+fn summary_and_leaks_count_stuck_tasks() {
+    let path = write_snapshot("waits-counts", &waits_service());
+    let file = path.to_str().unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&ok_stdout(&["summary", file, "--json"])).unwrap();
+    assert_eq!(summary["findings"]["stuck_tasks"], 9);
+    let leaks: serde_json::Value =
+        serde_json::from_str(&ok_stdout(&["leaks", file, "--json"])).unwrap();
+    assert_eq!(leaks["stuck_tasks"], 9);
+    let text = ok_stdout(&["leaks", file]);
+    assert!(
+        text.contains("\nstuck tasks: 9 (pending, and nothing"),
+        "{text}"
+    );
+}
+
+/// A static holds a chain of 20 blocks whose last holds task 7's waker:
+/// the path keeps its ends and counts its middle.
+#[test]
+fn waits_elides_the_middle_of_a_long_path() {
+    let mut w = WaitsBuilder {
+        b: Builder::new(),
+        main: StringIndex::EMPTY,
+    };
+    w.main = w.b.string("/opt/svc/bin/svc");
+    let task = w.task(
+        7,
+        TaskState::Pending,
+        "/home/dev/svc/src/main.rs",
+        3,
+        "svc::wait",
+    );
+    let chain: Vec<u32> = (0..20).map(|_| w.block(16, StackIndex::EMPTY)).collect();
+    for pair in chain.windows(2) {
+        w.edge(pair[0], pair[1], EdgeKind::Conservative);
+    }
+    w.edge(chain[19], task, EdgeKind::Waker);
+    w.statics(&[(chain[0], "svc::HEAD", EdgeKind::Conservative)]);
+    let mut snap = w.b.build();
+    snap.edges.sort();
+    let json = run_on("waits-long", &snap, "waits", &["--task", "7", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let path = v["wakeable"][0]["wake_path"].as_array().unwrap();
+    assert_eq!(path.len(), 11, "{json}");
+    assert_eq!(path[5], serde_json::json!({"elided": 11}));
+    assert_eq!(
+        (&path[0]["holder"], &path[10]["via"]),
+        (&"static svc::HEAD".into(), &"waker".into())
+    );
+    let text = run_on("waits-long-text", &snap, "waits", &["--task", "7"]);
+    assert!(text.contains("\u{2026} 11 more steps \u{2026}\n"), "{text}");
+    assert!(
+        text.contains("\u{2026}\n              [pointer] a block"),
+        "{text}"
+    );
+    assert!(text.ends_with("[waker] task 7\n"), "{text}");
 }

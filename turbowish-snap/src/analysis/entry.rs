@@ -4,7 +4,7 @@
 //!
 //! 1. **Each part once.** The heap graph, the dominator tree with retained
 //!    sizes (and its children lists and block counts), the task rows, the shortest retaining paths, the spawn-site
-//!    grouping and the names of sites are computed at most once per
+//!    grouping, the wake analysis and the names of sites are computed at most once per
 //!    snapshot, and kept: every report asks the same [`Analysis`].
 //! 2. **Only what is asked for.** Each part is computed on first use, with
 //!    the parts it needs (task rows need the dominator tree, which needs the
@@ -24,6 +24,8 @@ use super::sites::{self, Site, SiteName, name_stack, spawned_at};
 use super::spawn::{self, SpawnSite};
 use super::tasks::kind::{ShownKind, shown_kind};
 use super::tasks::{TaskRow, by_tag, task_rows};
+use super::waits::Waits;
+use super::waits::drivers::{Driver, driver_of_stack};
 use crate::model::{BlockIndex, Snapshot, StackIndex, TaskIndex};
 use crate::rules::tag;
 use std::cell::OnceCell;
@@ -59,6 +61,8 @@ pub struct Analysis<'a> {
     sites: OnceCell<Vec<OnceCell<SiteName>>>,
     merged_sites: OnceCell<Vec<Site<()>>>,
     paths: OnceCell<ShortestPaths>,
+    waits: OnceCell<Waits>,
+    drivers: OnceCell<Vec<OnceCell<Option<Driver>>>>,
 }
 
 impl<'a> Analysis<'a> {
@@ -77,6 +81,8 @@ impl<'a> Analysis<'a> {
             sites: OnceCell::new(),
             merged_sites: OnceCell::new(),
             paths: OnceCell::new(),
+            waits: OnceCell::new(),
+            drivers: OnceCell::new(),
         }
     }
 
@@ -213,6 +219,24 @@ impl<'a> Analysis<'a> {
     /// The retaining paths, to read, group and summarize.
     pub fn path_tree(&self) -> PathTree<'_> {
         PathTree::new(self.snap, self.graph(), self.shortest_paths())
+    }
+
+    /// Which tasks nothing can wake, why, and how the others can be woken.
+    pub fn waits(&self) -> &Waits {
+        self.waits.get_or_init(|| Waits::new(self.snap))
+    }
+
+    /// The tokio driver that allocated block `b`, if one did (named once
+    /// per allocation stack).
+    pub fn driver(&self, b: BlockIndex) -> Option<Driver> {
+        let stack = self.snap.block(b).stack;
+        let drivers = (self.drivers).get_or_init(|| {
+            (0..self.snap.stacks.len())
+                .map(|_| OnceCell::new())
+                .collect()
+        });
+        let cell = drivers.get(stack.index())?;
+        *cell.get_or_init(|| driver_of_stack(self.snap, stack))
     }
 
     /// The allocation tag of traced task `task`'s blocks.

@@ -24,6 +24,8 @@
 //!   [`bloat`]: large futures and unused container capacity; [`census`]:
 //!   counts by kind, state and type.
 //! - [`diff`]: what changed between two snapshots of one process.
+//! - [`waits`]: which tasks nothing can ever wake (stuck), why, and how
+//!   the others can be woken.
 //!
 //! Analysis reads a [`Snapshot`](crate::Snapshot) and needs memory linear in
 //! its blocks and edges, never in the events that made them. Its errors are
@@ -44,5 +46,6 @@ pub mod retainers;
 pub mod sites;
 pub mod spawn;
 pub mod tasks;
+pub mod waits;
 
 pub use entry::Analysis;

@@ -24,6 +24,7 @@ JSON output (--json) is one object; sizes are in bytes:
                --json` names them) and allocating task
   zombie_tasks how many zombie futures there are (the list below is cut to --top)
   zombies      [{id, name, spawned_at, state, storage_bytes, retained, holders: [text]}]
+  stuck_tasks  pending tasks nothing that can run holds a way to wake (see `waits`)
   idle_tasks   how many idle tasks there are (the list below is cut to --top)
   idle         [{id, name, spawned_at, idle_ns, retained}]: pending tasks idle for at
                least --idle seconds and retaining at least --min-bytes
@@ -57,6 +58,7 @@ struct Report {
     unreachable: UnreachableReport,
     zombie_tasks: u64,
     zombies: Vec<ZombieRow>,
+    stuck_tasks: u64,
     idle_tasks: u64,
     idle: Vec<IdleRow>,
     grown: Vec<SpawnSiteChange>,
@@ -185,6 +187,7 @@ impl Report {
             },
             zombie_tasks: zombie_rows.len() as u64,
             zombies: args.output.cut(zombie_rows),
+            stuck_tasks: b.waits().stuck().len() as u64,
             idle_tasks: idle.len() as u64,
             idle: args.output.cut(idle),
             grown: args.output.cut(grown),
@@ -274,6 +277,13 @@ impl Report {
                 );
             }
         }
+        s.push_str(&format!(
+            "\n{} (pending, and nothing that can run holds a way to wake them: see turbowish waits)\n",
+            flagged(
+                self.stuck_tasks,
+                &format!("stuck tasks: {}", self.stuck_tasks)
+            )
+        ));
         s.push_str(&format!(
             "\n{}\n",
             flagged(

@@ -4,7 +4,7 @@
 //! # Layers
 //!
 //! Commands (one module each: `summary`, `tasks`, `diff`, `leaks`, `bloat`,
-//! `sites`, `retainers`, `dominators`, `snap`) read snapshots, ask
+//! `sites`, `retainers`, `dominators`, `waits`, `snap`) read snapshots, ask
 //! [`Analysis`](crate::analysis::Analysis) for figures, select and render
 //! them. They compute nothing themselves and never import each other: what
 //! two of them print alike lives in `render` (tables, units, colors,
@@ -37,6 +37,7 @@ mod sites;
 mod snap;
 mod summary;
 mod tasks;
+mod waits;
 
 use crate::Snapshot;
 use anyhow::{Result, anyhow};
@@ -114,8 +115,9 @@ enum Command {
     #[command(after_long_help = diff::JSON_FIELDS)]
     Diff(diff::Args),
     /// Find leaks: blocks no root reaches (by allocation site and task),
-    /// zombie futures and what holds them, idle tasks holding memory, and
-    /// with --baseline the spawn sites that grew.
+    /// zombie futures and what holds them, how many tasks are stuck (see
+    /// `waits`), idle tasks holding memory, and with --baseline the spawn
+    /// sites that grew.
     #[command(after_long_help = leaks::JSON_FIELDS)]
     Leaks(leaks::Args),
     /// Find bloat: futures by state-machine size, grouped by spawn site and
@@ -159,6 +161,26 @@ enum Command {
     /// --top blocks and to --min-bytes, and what is cut is counted.
     #[command(after_long_help = dominators::JSON_FIELDS)]
     Dominators(dominators::Args),
+    /// Find the tasks nothing can ever wake (stuck), and why: a deadlock
+    /// cycle, stuck behind another stuck task, or no waker anywhere; with
+    /// --task or --all, how the others can be woken.
+    ///
+    /// A pending task is stuck when no waker, join handle or waiter link
+    /// for it is held by anything that can run: static data, thread-locals,
+    /// thread stacks, named roots, a running or scheduled task, or what
+    /// those reach, through tasks that can themselves be woken. A thread
+    /// stack's bare pointer at a task (a join handle, or the stale copy a
+    /// worker's run loop leaves after polling it) does not count; a waker
+    /// on a stack does. Stuck tasks are listed by cause: each deadlock
+    /// cycle (tasks holding each other's wakers), the tasks behind each
+    /// stuck task that holds their wakers (grouped by spawn site), then the
+    /// tasks nothing holds a waker for. A wake path is the chain from a
+    /// root to the holder of the task's waker, named as `retainers` names
+    /// holders (tokio's I/O driver, timer and signal driver by name); a
+    /// step through another task's future means that task can be woken
+    /// too, by the step before it.
+    #[command(after_long_help = waits::JSON_FIELDS)]
+    Waits(waits::Args),
     /// Take a snapshot of a running process and print the file's path.
     ///
     /// Sends the process its snapshot signal (see --signal), waits until a new
@@ -207,6 +229,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
         Command::Retainers(args) => retainers::run(args, out),
         Command::Dominators(args) => dominators::run(args, out),
         Command::Sites(args) => sites::run(args, out),
+        Command::Waits(args) => waits::run(args, out),
         Command::Snap(args) => snap::run(args, out),
     }?;
     out.flush()?;

@@ -31,6 +31,8 @@ JSON output (--json) is one object; sizes are in bytes, times in nanoseconds:
              version or configuration, left as plain blocks)}
   findings   unreachable_blocks, unreachable_bytes (no root reaches them: see `leaks`),
              zombie_tasks (finished, storage still held: see `leaks`),
+             stuck_tasks (pending, and nothing that can run holds a way to wake them:
+             see `waits`),
              bloated_futures (tasks whose future is 16 KiB or more: see `bloat`)
   top_tasks  [{id, name, kind, spawned_at, state, retained, allocated}], most retained first
   top_spawn_sites  [{spawned_at, tasks, retained, allocated}], most retained first
@@ -82,6 +84,7 @@ struct Findings {
     unreachable_blocks: u64,
     unreachable_bytes: u64,
     zombie_tasks: u64,
+    stuck_tasks: u64,
     bloated_futures: u64,
 }
 
@@ -224,6 +227,7 @@ fn findings(a: &Analysis) -> Findings {
         unreachable_blocks,
         unreachable_bytes,
         zombie_tasks: census::tasks(a.snapshot()).zombies,
+        stuck_tasks: a.waits().stuck().len() as u64,
         bloated_futures: bloated_tasks(a.snapshot(), BLOATED),
     }
 }
@@ -427,6 +431,14 @@ impl Report {
             format!(
                 "{} (see turbowish leaks)",
                 flagged(f.zombie_tasks, &f.zombie_tasks.to_string())
+            ),
+        );
+        line(
+            t,
+            "stuck tasks",
+            format!(
+                "{} (nothing can ever wake them: see turbowish waits)",
+                flagged(f.stuck_tasks, &f.stuck_tasks.to_string())
             ),
         );
         let bloated = format!(

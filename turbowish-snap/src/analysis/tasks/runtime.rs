@@ -67,7 +67,7 @@ pub fn is_runtime_stack(snap: &Snapshot, stack: StackIndex) -> bool {
 }
 
 /// Whether `sym` is tokio's, by its source path or else its name.
-fn is_tokio(snap: &Snapshot, sym: &Symbol, file: &str) -> bool {
+pub(crate) fn is_tokio(snap: &Snapshot, sym: &Symbol, file: &str) -> bool {
     match crate_of_path(file) {
         Some(d) => d.name == "tokio",
         None => {

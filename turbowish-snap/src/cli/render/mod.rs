@@ -9,3 +9,4 @@ pub mod rows;
 pub mod table;
 pub mod text;
 pub mod units;
+pub mod wake_path;
