@@ -84,6 +84,12 @@ impl Typed {
         }
     }
 
+    /// The traced tasks' storage blocks, known before the scan (wakers
+    /// rule 3).
+    pub(crate) fn storage_blocks(&self) -> impl Iterator<Item = u32> + '_ {
+        self.rows.iter().filter_map(|r| r.storage).map(|b| b.get())
+    }
+
     /// Which of `n` blocks the walks covered completely (trace rule 4).
     pub(crate) fn complete_mask(&self, n: usize) -> Vec<bool> {
         let mut mask = vec![false; n];
