@@ -68,6 +68,8 @@ pub(crate) struct WakerVtables<'a> {
     /// Where a waker's vtable word sits relative to its data word.
     vtable_side: i64,
     seen: HashMap<u64, bool>,
+    /// The last verdict: most wakers of a process share a few vtables.
+    last: (u64, bool),
 }
 
 impl<'a> WakerVtables<'a> {
@@ -80,21 +82,27 @@ impl<'a> WakerVtables<'a> {
             readable,
             vtable_side: vtable_side(),
             seen: HashMap::new(),
+            last: (0, false),
         }
     }
 
     /// Rule 1.
     pub(crate) fn is_vtable(&mut self, w1: u64) -> bool {
+        if self.last.0 == w1 {
+            return self.last.1;
+        }
         if !w1.is_multiple_of(8) || !in_ranges(&self.images, w1) {
             return false;
         }
         let (code, readable) = (&self.code, self.readable);
-        *self.seen.entry(w1).or_insert_with(|| {
+        let is = *self.seen.entry(w1).or_insert_with(|| {
             (0..4).all(|i| {
                 let f = read_word(readable, w1 + 8 * i);
                 f.is_some_and(|f| in_ranges(code, f))
             })
-        })
+        });
+        self.last = (w1, is);
+        is
     }
 
     /// Rule 2: whether the word at `at`, in the scanned range `[start,
