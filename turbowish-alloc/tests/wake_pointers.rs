@@ -297,3 +297,32 @@ fn awaiting_a_join_handle_is_a_waker_in_the_awaited_cell() {
     assert_eq!(edge_kind(&s, awaiting, awaited), Some(EdgeKind::JoinHandle));
     rt.shutdown_background();
 }
+
+/// A `Notify` and a held tokio `Mutex` under a typed root: the walk scans
+/// their bytes (`Tracer::scan`, `Tracer::locked`), and the waiter links it
+/// finds keep their kind.
+#[test]
+fn waiters_in_typed_roots_keep_their_kind() {
+    let _s = serial();
+    let rt = runtime();
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let lock = Arc::new(tokio::sync::Mutex::new(0u64));
+    let _roots = (
+        turbowish_alloc::root("notify", &notify),
+        turbowish_alloc::root("lock", &lock),
+    );
+    let guard = rt.block_on(lock.clone().lock_owned());
+    let n = notify.clone();
+    let (notified, _a) = spawn_with_cell(&rt, move || async move { n.notified().await });
+    let l = lock.clone();
+    let (locking, _b) = spawn_with_cell(&rt, move || async move { drop(l.lock().await) });
+    let s = snapshot_when_pending("typed-waiters", &[notified, locking]);
+    let notify_block = block_index(&s, Arc::as_ptr(&notify) as usize - 16);
+    let lock_block = block_index(&s, Arc::as_ptr(&lock) as usize - 16);
+    let kinds = waiter_kinds(&s, notify_block, notified);
+    assert!(kinds.contains(&EdgeKind::Waiter), "Notify: {kinds:?}");
+    let kinds = waiter_kinds(&s, lock_block, locking);
+    assert!(kinds.contains(&EdgeKind::Waiter), "Mutex: {kinds:?}");
+    drop(guard);
+    rt.shutdown_background();
+}

@@ -39,8 +39,12 @@
 //!    kinds stay empty when every target is conservative.
 //! 6. Only the words the scan keeps are classified: cell rule 5's runtime
 //!    bookkeeping is left out before, and its waker test (5b) is rule 2.
-//!    Blocks a typed walk covered are not scanned; their edges keep the
-//!    walk's kinds.
+//!    Typed and shared edges keep their kinds (blocks a typed walk covered
+//!    are not scanned). The words a walk read conservatively
+//!    (`Tracer::scan`: a `Notify`'s or a channel handle's bytes, a held
+//!    lock's) are classified too: each block holding such an edge into
+//!    task storage is read again as the scan reads blocks, and the walked
+//!    edge takes the kind found for its target.
 //!
 //! A limit: an executor that boxes each future apart from its own task
 //! record (`futures`' `LocalPool` and `ThreadPool`: the `Arc` the wakers

@@ -17,6 +17,7 @@ use crate::snapshot::threads::{self, ThreadInfo};
 use crate::snapshot::wakers::{WakerVtables, Wakers, Wakes};
 use crate::snapshot::{modules, symbolize, typed};
 use crate::stderr::Shown;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 use turbowish_format::StringTable;
@@ -58,6 +59,7 @@ pub(super) fn build_and_write(
         scanned: 0,
     };
     snap.edges = scanner.block_edges(&records, &walked);
+    let walked_wakes = scanner.walked_wakes(typed.scanned_edges());
     let scanned_roots: Vec<_> = ranges
         .into_iter()
         .map(|r| {
@@ -103,7 +105,7 @@ pub(super) fn build_and_write(
         .collect();
     fill_process(&mut snap, &mut strings, plan);
     fill_capture(&mut snap, pause(), scan_ns, symbolize_ns, scanned);
-    typed.apply(&mut snap, &mut strings, plan.clocks);
+    typed.apply(&mut snap, &mut strings, plan.clocks, &walked_wakes);
     cells.apply(&mut snap, &mut strings);
     let bytes = turbowish_format::write_file(&snap, &plan.path)
         .map_err(|e| format!("cannot write {}: {e}", Shown::path(&plan.path)))?;
@@ -136,21 +138,7 @@ impl Scanner<'_> {
             // memory: `scan_range` reads only the mapped part.
             let (start, end) = (r.addr as u64, (r.addr + r.size) as u64);
             let from = from as u32;
-            let mut targets = Vec::new();
-            let found = |_, to| targets.push(to);
-            let wakes = match self.cells.filters(from) {
-                false => self.scan_range(start, end, |_, _, _, _| true, found),
-                true => {
-                    let (cells, index) = (self.cells, self.index);
-                    let keep = |vt: &mut WakerVtables<'_>, at, word, to| {
-                        cells.keeps(index, (from, at, word, to), vt)
-                    };
-                    self.scan_range(start, end, keep, found)
-                }
-            };
-            targets.sort_unstable();
-            targets.dedup();
-            let kinds = wakes.kinds(targets.iter().copied());
+            let (targets, kinds) = self.scan_block(from, start, end);
             let kinds = kinds
                 .into_iter()
                 .chain(std::iter::repeat(EdgeKind::Conservative));
@@ -160,6 +148,51 @@ impl Scanner<'_> {
             }));
         }
         edges
+    }
+
+    /// Wakers rule 6: the wake kinds of the (block, target) pairs a typed
+    /// walk read conservatively, `scanned`, read again from the blocks
+    /// holding those that point into task storage.
+    fn walked_wakes(
+        &mut self,
+        scanned: impl Iterator<Item = (u32, u32)>,
+    ) -> HashMap<(u32, u32), EdgeKind> {
+        let mut from: Vec<u32> = (scanned.filter(|&(_, to)| self.wakers.is_storage(to)))
+            .map(|(from, _)| from)
+            .collect();
+        from.sort_unstable();
+        from.dedup();
+        let mut wakes = HashMap::new();
+        for from in from {
+            let (start, end) = self.index.bounds(from);
+            let (targets, kinds) = self.scan_block(from, start, end);
+            let pairs = targets.into_iter().zip(kinds).filter(|(_, k)| k.is_wake());
+            wakes.extend(pairs.map(|(to, kind)| ((from, to), kind)));
+        }
+        wakes
+    }
+
+    /// The blocks pointed into from the mapped parts of block `from`, at
+    /// `[start, end)`, but for the words cell rule 5 leaves out, sorted,
+    /// each once; and their kinds (wakers rule 5: empty when all are
+    /// conservative).
+    fn scan_block(&mut self, from: u32, start: u64, end: u64) -> (Vec<u32>, Vec<EdgeKind>) {
+        let mut targets = Vec::new();
+        let found = |_, to| targets.push(to);
+        let wakes = match self.cells.filters(from) {
+            false => self.scan_range(start, end, |_, _, _, _| true, found),
+            true => {
+                let (cells, index) = (self.cells, self.index);
+                let keep = |vt: &mut WakerVtables<'_>, at, word, to| {
+                    cells.keeps(index, (from, at, word, to), vt)
+                };
+                self.scan_range(start, end, keep, found)
+            }
+        };
+        targets.sort_unstable();
+        targets.dedup();
+        let kinds = wakes.kinds(targets.iter().copied());
+        (targets, kinds)
     }
 
     /// The blocks pointed into from the mapped parts of `[start, end)`,
