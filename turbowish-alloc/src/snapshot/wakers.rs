@@ -222,6 +222,7 @@ impl<'a> Wakers<'a> {
 pub(crate) struct Wakes(Vec<(u32, EdgeKind)>);
 
 impl Wakes {
+    #[inline]
     pub(crate) fn push(&mut self, to: u32, kind: EdgeKind) {
         if kind.is_wake() {
             self.0.push((to, kind));
@@ -230,10 +231,16 @@ impl Wakes {
 
     /// One kind per target of `targets` (sorted, each once); empty when all
     /// are conservative.
-    pub(crate) fn kinds(mut self, targets: impl Iterator<Item = u32>) -> Vec<EdgeKind> {
+    #[inline]
+    pub(crate) fn kinds(self, targets: impl Iterator<Item = u32>) -> Vec<EdgeKind> {
+        // Most holders have none: keep their path short.
         if self.0.is_empty() {
             return Vec::new();
         }
+        self.ranked(targets)
+    }
+
+    fn ranked(mut self, targets: impl Iterator<Item = u32>) -> Vec<EdgeKind> {
         self.0.sort_unstable_by_key(|&(to, kind)| (to, rank(kind)));
         self.0.dedup_by_key(|w| w.0);
         let mut wakes = self.0.into_iter().peekable();

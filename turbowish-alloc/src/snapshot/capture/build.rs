@@ -139,13 +139,13 @@ impl Scanner<'_> {
             let (start, end) = (r.addr as u64, (r.addr + r.size) as u64);
             let from = from as u32;
             let (targets, kinds) = self.scan_block(from, start, end);
-            let kinds = kinds
-                .into_iter()
-                .chain(std::iter::repeat(EdgeKind::Conservative));
-            edges.extend(targets.into_iter().zip(kinds).map(|(to, kind)| Edge {
-                kind,
-                ..Edge::new(BlockIndex::new(from), BlockIndex::new(to))
-            }));
+            let edge = |to| Edge::new(BlockIndex::new(from), BlockIndex::new(to));
+            if kinds.is_empty() {
+                edges.extend(targets.into_iter().map(edge));
+                continue;
+            }
+            let kinds = targets.into_iter().zip(kinds);
+            edges.extend(kinds.map(|(to, kind)| Edge { kind, ..edge(to) }));
         }
         edges
     }
