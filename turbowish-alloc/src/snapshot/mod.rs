@@ -10,7 +10,9 @@
 //! and every registered thread's stack and TLS ([`threads`]), and symbolizes
 //! stacks ([`symbolize`], over [`mapped`] files, with strings interned once
 //! by the format's `StringTable`). Every tokio task is found from its task
-//! cell ([`cells`]) and becomes a task row and root, traced or not.
+//! cell ([`cells`]) and becomes a task row and root, traced or not. The
+//! words pointing into task storage are classified as wakers, join handles
+//! or waiters ([`wakers`]).
 
 pub(crate) mod atfork;
 pub(crate) mod capture;
@@ -23,3 +25,4 @@ pub(crate) mod statics;
 pub(crate) mod symbolize;
 pub(crate) mod threads;
 pub(crate) mod typed;
+pub(crate) mod wakers;

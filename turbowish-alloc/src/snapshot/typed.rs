@@ -11,6 +11,7 @@ use crate::snapshot::scan::AddressIndex;
 use crate::tasks::registry::{self, Slot};
 use crate::trace::{EdgeKind, Holder, Tracer, WalkOutput};
 use core::sync::atomic::Ordering;
+use std::collections::HashMap;
 use std::time::Instant;
 use turbowish_format::StringTable;
 use turbowish_format::{
@@ -84,6 +85,23 @@ impl Typed {
         }
     }
 
+    /// The traced tasks' storage blocks, known before the scan (wakers
+    /// rule 3).
+    pub(crate) fn storage_blocks(&self) -> impl Iterator<Item = u32> + '_ {
+        self.rows.iter().filter_map(|r| r.storage).map(|b| b.get())
+    }
+
+    /// The (block, target) pairs a walk found by reading words
+    /// conservatively (`Tracer::scan`, a held lock): the wake
+    /// classification reads those words again (wakers rule 6).
+    pub(crate) fn scanned_edges(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let scanned = self.walk.edges.iter();
+        scanned.filter_map(|e| match e.from {
+            Holder::Block(from) if e.kind == EdgeKind::Conservative => Some((from, e.to)),
+            _ => None,
+        })
+    }
+
     /// Which of `n` blocks the walks covered completely (trace rule 4).
     pub(crate) fn complete_mask(&self, n: usize) -> Vec<bool> {
         let mut mask = vec![false; n];
@@ -94,8 +112,16 @@ impl Typed {
     }
 
     /// Adds tasks, typed roots, type names, containers and typed edges to
-    /// `snap`, whose `edges` hold the conservative edges (trace rule 4).
-    pub(crate) fn apply(self, snap: &mut Snapshot, strings: &mut StringTable, clocks: Clocks) {
+    /// `snap`, whose `edges` hold the conservative edges (trace rule 4);
+    /// `wakes` gives the kinds of the pairs of [`Typed::scanned_edges`]
+    /// that are wake pointers.
+    pub(crate) fn apply(
+        self,
+        snap: &mut Snapshot,
+        strings: &mut StringTable,
+        clocks: Clocks,
+        wakes: &HashMap<(u32, u32), turbowish_format::EdgeKind>,
+    ) {
         let Typed {
             rows,
             walk,
@@ -119,7 +145,7 @@ impl Typed {
             .collect();
         label_root_targets(snap, &labels, &walk, first_root);
         name_blocks(snap, strings, &walk);
-        merge_edges(snap, &labels, &walk);
+        merge_edges(snap, &labels, &walk, wakes);
         snap.containers = containers(&walk);
         let c = &mut snap.capture;
         c.typed_ns = walk_ns;
@@ -280,8 +306,14 @@ fn name_blocks(snap: &mut Snapshot, strings: &mut StringTable, walk: &WalkOutput
 
 /// Trace rule 4: a completely walked block has only its walked edges (the
 /// scan never read it); elsewhere a walked edge replaces the conservative
-/// edge to the same target, and the others stay.
-fn merge_edges(snap: &mut Snapshot, labels: &[StringIndex], walk: &WalkOutput) {
+/// edge to the same target, and the others stay. A conservatively read
+/// walked edge takes its kind from `wakes` (wakers rule 6).
+fn merge_edges(
+    snap: &mut Snapshot,
+    labels: &[StringIndex],
+    walk: &WalkOutput,
+    wakes: &HashMap<(u32, u32), turbowish_format::EdgeKind>,
+) {
     let mut walked: Vec<Edge> = walk
         .edges
         .iter()
@@ -292,7 +324,8 @@ fn merge_edges(snap: &mut Snapshot, labels: &[StringIndex], walk: &WalkOutput) {
                 kind: match e.kind {
                     EdgeKind::Typed if e.shared => turbowish_format::EdgeKind::Shared,
                     EdgeKind::Typed => turbowish_format::EdgeKind::Typed,
-                    EdgeKind::Conservative => turbowish_format::EdgeKind::Conservative,
+                    EdgeKind::Conservative => (wakes.get(&(from, e.to)).copied())
+                        .unwrap_or(turbowish_format::EdgeKind::Conservative),
                 },
                 label: labels[e.label as usize],
             }),

@@ -2,8 +2,10 @@
 //! live blocks, the edges between them (typed walks first, then the
 //! conservative scan: rule 9), the roots (module data, thread stacks and
 //! TLS, scanned above the capture's own frames: rule 6, and above parked
-//! threads' stack pointers: rule 14), symbolized stacks
-//! and the process and capture figures, written to the file (rule 5).
+//! threads' stack pointers: rule 14), the kinds of the words pointing into
+//! task storage (wakers, join handles, waiters: see
+//! [`wakers`](crate::snapshot::wakers)), symbolized stacks and the process
+//! and capture figures, written to the file (rule 5).
 
 use super::parked::Parked;
 use super::plan::Plan;
@@ -14,13 +16,15 @@ use crate::snapshot::cells::Cells;
 use crate::snapshot::scan::{self, AddressIndex};
 use crate::snapshot::statics::Statics;
 use crate::snapshot::threads::{self, ThreadInfo};
+use crate::snapshot::wakers::{WakerVtables, Wakers, Wakes};
 use crate::snapshot::{modules, symbolize, typed};
 use crate::stderr::Shown;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 use turbowish_format::StringTable;
 use turbowish_format::{
-    Block, BlockIndex, Edge, Root, RootKind, Snapshot, StackIndex, StringIndex,
+    Block, BlockIndex, Edge, EdgeKind, Root, RootKind, Snapshot, StackIndex, StringIndex,
 };
 
 /// Builds the snapshot from the frozen image and writes it to the plan's
@@ -48,21 +52,30 @@ pub(super) fn build_and_write(
     let (stack_index, cells) = add_stacks(&mut snap, plan, &records, &index, &readable);
     let symbolize_ns = (symbolize_started.elapsed().as_nanos() as u64).saturating_sub(cells.ns);
     let scan_started = Instant::now();
-    let mut scanned = 0u64;
     let walked = typed.complete_mask(records.len());
-    snap.edges = block_edges(&records, &walked, &index, &readable, &cells, &mut scanned);
+    let storage = typed.storage_blocks();
+    let mut scanner = Scanner {
+        index: &index,
+        readable: &readable,
+        cells: &cells,
+        wakers: Wakers::new(records.len(), &cells, storage, &plan.modules, &readable),
+        scanned: 0,
+    };
+    snap.edges = scanner.block_edges(&records, &walked);
+    let walked_wakes = scanner.walked_wakes(typed.scanned_edges());
     let scanned_roots: Vec<_> = ranges
         .into_iter()
         .map(|r| {
-            let found = scan_root(&index, &readable, r.start, r.end, &mut scanned);
+            let found = scanner.scan_root(r.start, r.end);
             (r, found)
         })
         .collect();
+    let scanned = scanner.scanned;
     let scan_ns = scan_started.elapsed().as_nanos() as u64;
     let mut strings = StringTable::new(&snap);
     let mut roots = Vec::with_capacity(scanned_roots.len());
     let mut statics: Vec<Option<Statics>> = plan.modules.iter().map(|_| None).collect();
-    for (r, found) in scanned_roots {
+    for (r, (found, kinds)) in scanned_roots {
         let labels = match r.module {
             Some(m) => {
                 let statics = statics[m].get_or_insert_with(|| Statics::load(&plan.modules[m]));
@@ -77,7 +90,7 @@ pub(super) fn build_and_write(
             len: r.end - r.start,
             targets: found.iter().map(|f| BlockIndex::new(f.0)).collect(),
             labels,
-            kinds: Vec::new(),
+            kinds,
             task: None,
         });
     }
@@ -95,72 +108,142 @@ pub(super) fn build_and_write(
         .collect();
     fill_process(&mut snap, &mut strings, plan);
     fill_capture(&mut snap, pause(), scan_ns, symbolize_ns, scanned);
-    typed.apply(&mut snap, &mut strings, plan.clocks);
+    typed.apply(&mut snap, &mut strings, plan.clocks, &walked_wakes);
     cells.apply(&mut snap, &mut strings);
     let bytes = turbowish_format::write_file(&snap, &plan.path)
         .map_err(|e| format!("cannot write {}: {e}", Shown::path(&plan.path)))?;
     Ok((bytes, snap.blocks.len() as u64, snap.edges.len() as u64))
 }
 
-/// Pointers from every block to every block, deduplicated per block,
-/// except from the blocks `walked` marks (their edges are the typed walk's)
-/// and the words cell rule 5 leaves out.
-fn block_edges(
-    records: &[Record],
-    walked: &[bool],
-    index: &AddressIndex,
-    readable: &[(u64, u64)],
-    cells: &Cells,
-    scanned: &mut u64,
-) -> Vec<Edge> {
-    let mut edges = Vec::new();
-    for (from, r) in records.iter().enumerate() {
-        if walked[from] {
-            continue;
-        }
-        // A stale record (a free TurboWish missed) may name unmapped memory:
-        // `scan_clipped` reads only the mapped part.
-        let (start, end) = (r.addr as u64, (r.addr + r.size) as u64);
-        let from = from as u32;
-        let targets = match cells.filters(from) {
-            false => scan_clipped(index, readable, start, end, scanned, |_, _, _| true),
-            true => scan_clipped(index, readable, start, end, scanned, |at, word, to| {
-                cells.keeps(index, from, at, word, to)
-            }),
-        };
-        let from_index = BlockIndex::new(from);
-        edges.extend((targets.into_iter()).map(|to| Edge::new(from_index, BlockIndex::new(to))));
-    }
-    edges
+/// The conservative scan of one capture, which classifies the words
+/// pointing into task storage (wakers rules 2 to 5).
+struct Scanner<'a> {
+    index: &'a AddressIndex,
+    readable: &'a [(u64, u64)],
+    cells: &'a Cells,
+    wakers: Wakers<'a>,
+    /// Bytes scanned so far.
+    scanned: u64,
 }
 
-/// The blocks pointed into from the mapped parts of `[start, end)` by the
-/// words `keep(address, word, block)` accepts, sorted, each once.
-fn scan_clipped(
-    index: &AddressIndex,
-    readable: &[(u64, u64)],
-    start: u64,
-    end: u64,
-    scanned: &mut u64,
-    mut keep: impl FnMut(u64, u64, u32) -> bool,
-) -> Vec<u32> {
-    let mut targets = Vec::new();
-    for (s, e) in scan::clip(readable, start, end) {
-        *scanned += e - s;
-        // SAFETY: `clip` keeps only ranges inside readable mappings. What is
-        // scanned stays mapped: the child never frees the parent's blocks,
-        // and roots are module segments, thread stacks and static TLS.
-        unsafe {
-            scan::scan_words(index, s, e - s, |at, word, to| {
-                if keep(at, word, to) {
-                    targets.push(to);
-                }
-            })
-        };
+impl Scanner<'_> {
+    /// Pointers from every block to every block, one edge per pair with
+    /// its kind (wakers rule 5), except from the blocks `walked` marks
+    /// (their edges are the typed walk's) and the words cell rule 5 leaves
+    /// out.
+    fn block_edges(&mut self, records: &[Record], walked: &[bool]) -> Vec<Edge> {
+        let mut edges = Vec::new();
+        for (from, r) in records.iter().enumerate() {
+            if walked[from] {
+                continue;
+            }
+            // A stale record (a free TurboWish missed) may name unmapped
+            // memory: `scan_range` reads only the mapped part.
+            let (start, end) = (r.addr as u64, (r.addr + r.size) as u64);
+            let from = from as u32;
+            let (targets, kinds) = self.scan_block(from, start, end);
+            let edge = |to| Edge::new(BlockIndex::new(from), BlockIndex::new(to));
+            if kinds.is_empty() {
+                edges.extend(targets.into_iter().map(edge));
+                continue;
+            }
+            let kinds = targets.into_iter().zip(kinds);
+            edges.extend(kinds.map(|(to, kind)| Edge { kind, ..edge(to) }));
+        }
+        edges
     }
-    targets.sort_unstable();
-    targets.dedup();
-    targets
+
+    /// Wakers rule 6: the wake kinds of the (block, target) pairs a typed
+    /// walk read conservatively, `scanned`, read again from the blocks
+    /// holding those that point into task storage.
+    fn walked_wakes(
+        &mut self,
+        scanned: impl Iterator<Item = (u32, u32)>,
+    ) -> HashMap<(u32, u32), EdgeKind> {
+        let mut from: Vec<u32> = (scanned.filter(|&(_, to)| self.wakers.is_storage(to)))
+            .map(|(from, _)| from)
+            .collect();
+        from.sort_unstable();
+        from.dedup();
+        let mut wakes = HashMap::new();
+        for from in from {
+            let (start, end) = self.index.bounds(from);
+            let (targets, kinds) = self.scan_block(from, start, end);
+            let pairs = targets.into_iter().zip(kinds).filter(|(_, k)| k.is_wake());
+            wakes.extend(pairs.map(|(to, kind)| ((from, to), kind)));
+        }
+        wakes
+    }
+
+    /// The blocks pointed into from the mapped parts of block `from`, at
+    /// `[start, end)`, but for the words cell rule 5 leaves out, sorted,
+    /// each once; and their kinds (wakers rule 5: empty when all are
+    /// conservative).
+    fn scan_block(&mut self, from: u32, start: u64, end: u64) -> (Vec<u32>, Vec<EdgeKind>) {
+        let mut targets = Vec::new();
+        let found = |_, to| targets.push(to);
+        let wakes = match self.cells.filters(from) {
+            false => self.scan_range(start, end, |_, _, _, _| true, found),
+            true => {
+                let (cells, index) = (self.cells, self.index);
+                let keep = |vt: &mut WakerVtables<'_>, at, word, to| {
+                    cells.keeps(index, (from, at, word, to), vt)
+                };
+                self.scan_range(start, end, keep, found)
+            }
+        };
+        targets.sort_unstable();
+        targets.dedup();
+        let kinds = wakes.kinds(targets.iter().copied());
+        (targets, kinds)
+    }
+
+    /// The blocks pointed into from the mapped parts of `[start, end)`,
+    /// sorted, each once, with the address of the first word pointing at
+    /// each; and their kinds (wakers rule 5: empty when all are
+    /// conservative).
+    fn scan_root(&mut self, start: u64, end: u64) -> (Vec<(u32, u64)>, Vec<EdgeKind>) {
+        let mut found = Vec::new();
+        let wakes = self.scan_range(start, end, |_, _, _, _| true, |at, b| found.push((b, at)));
+        found.sort_unstable();
+        found.dedup_by_key(|f| f.0);
+        let kinds = wakes.kinds(found.iter().map(|f| f.0));
+        (found, kinds)
+    }
+
+    /// Calls `found(address, block)` for every word in the mapped parts of
+    /// `[start, end)` that points into a block and that `keep(vtables,
+    /// address, word, block)` accepts; returns those of them that are wake
+    /// words (wakers rule 4).
+    fn scan_range(
+        &mut self,
+        start: u64,
+        end: u64,
+        mut keep: impl FnMut(&mut WakerVtables<'_>, u64, u64, u32) -> bool,
+        mut found: impl FnMut(u64, u32),
+    ) -> Wakes {
+        let mut wakes = Wakes::default();
+        let (index, wakers) = (self.index, &mut self.wakers);
+        for (s, e) in scan::clip(self.readable, start, end) {
+            self.scanned += e - s;
+            let classify = |at, word, to| {
+                if !keep(&mut wakers.vtables, at, word, to) {
+                    return;
+                }
+                found(at, to);
+                // Wakers rule 3: plain targets need no more reads.
+                if wakers.is_storage(to) {
+                    wakes.push(to, wakers.classify(index, at, word, to, (s, e)));
+                }
+            };
+            // SAFETY: `clip` keeps only ranges inside readable mappings.
+            // What is scanned stays mapped: the child never frees the
+            // parent's blocks, and roots are module segments, thread stacks
+            // and static TLS.
+            unsafe { scan::scan_words(index, s, e - s, classify) };
+        }
+        wakes
+    }
 }
 
 /// Bytes of static TLS beside the thread pointer: every module's TLS block
@@ -250,27 +333,6 @@ fn root_ranges(plan: &Plan, parked: &Parked, threads: &[ThreadInfo]) -> Vec<Root
         }
     }
     roots
-}
-
-/// The blocks pointed into from the mapped parts of `[start, end)`, sorted,
-/// each once, with the address of the first word pointing at each.
-fn scan_root(
-    index: &AddressIndex,
-    readable: &[(u64, u64)],
-    start: u64,
-    end: u64,
-    scanned: &mut u64,
-) -> Vec<(u32, u64)> {
-    let mut found = Vec::new();
-    for (s, e) in scan::clip(readable, start, end) {
-        *scanned += e - s;
-        // SAFETY: as in `scan_clipped`: `clip` keeps only readable ranges,
-        // and roots stay mapped in the child.
-        unsafe { scan::scan_words(index, s, e - s, |at, _, b| found.push((b, at))) };
-    }
-    found.sort_unstable();
-    found.dedup_by_key(|f| f.0);
-    found
 }
 
 /// Per target of a module-data root, the static holding the first word

@@ -52,16 +52,18 @@
 //! 5. Runtime bookkeeping is not ownership. (a) A cell's `queue_next`
 //!    (+8, the injection queue) is not scanned. (b) A word of a cell's
 //!    trailer pointing at a cell's first byte is a list link of the
-//!    owned-task list, and not scanned, unless the word after it points
-//!    into a module's image: a `Waker` is (data = a cell's first byte,
-//!    vtable = a static in tokio's code) and holds its task. (c) In the
-//!    runtime's own blocks (allocated by tokio's code through its runtime,
-//!    not by the task constructor: run queues and LIFO slots, the
+//!    owned-task list, and not scanned, unless it is a `Waker`'s data
+//!    (wakers rule 2: a waker vtable beside it, on the side this build's
+//!    `RawWaker` keeps it; the `JoinHandle`'s waker, for the task awaiting
+//!    it), which holds its task. (c) In the runtime's own blocks
+//!    (allocated by tokio's code through its runtime, not by the task
+//!    constructor: run queues and LIFO slots, the
 //!    owned-task list's shards, the blocking pool's queue, deferred
 //!    wakers), words pointing at a cell's first byte are not scanned.
 //!    Every other word is: a `JoinHandle` or a `Waker` anywhere else, a
 //!    `JoinSet`'s entries, and interior pointers (a timer's link to the
-//!    entry inside a future).
+//!    entry inside a future); the scan classifies those (see
+//!    [`wakers`](crate::snapshot::wakers)).
 //! 6. Every cell is a task root. A traced task whose id, or whose storage
 //!    block, is the cell's is one row with it: the row stays traced and
 //!    gains the cell, its reference count and its boxed future; its root
@@ -75,6 +77,7 @@ use crate::heap::record::Record;
 use crate::snapshot::modules::LoadedModule;
 use crate::snapshot::scan::{self, AddressIndex};
 use crate::snapshot::symbolize::Names;
+use crate::snapshot::wakers::WakerVtables;
 use core::sync::atomic::{AtomicBool, Ordering};
 use layout::{CELL_ALIGN, CellWords, FutureType, QUEUE_NEXT_AT, VTABLE_AT, Vtable};
 use origin::{Origin, Site};
@@ -133,10 +136,8 @@ pub(crate) struct Cells {
     cell_of: Vec<u32>,
     /// Per block: allocated by the runtime's own code (rule 5c).
     runtime: Vec<bool>,
-    /// Module images, sorted, to tell static addresses (rules 1c, 5b).
+    /// Module images, sorted, to tell static addresses (rule 1c).
     images: Vec<(u64, u64)>,
-    /// The readable ranges of the image.
-    readable: Vec<(u64, u64)>,
     /// Time spent, in ns.
     pub(crate) ns: u64,
 }
@@ -158,7 +159,6 @@ impl Cells {
             runtime: vec![false; records.len()],
             cell_of: vec![NOT_A_CELL; records.len()],
             images: images(modules),
-            readable: readable.to_vec(),
             ..Cells::default()
         };
         if !FINDING.load(Ordering::Relaxed) {
@@ -212,7 +212,7 @@ impl Cells {
         let at = scan::read_word(readable, start + VTABLE_AT)?;
         let images = &self.images;
         let vt = *seen.vtables.entry(at).or_insert_with(|| {
-            let vt = Vtable::read(at, readable, names, |a| in_image(images, a))?;
+            let vt = Vtable::read(at, readable, names, |a| in_ranges(images, a))?;
             self.vtables.push(vt);
             Some(self.vtables.len() as u32 - 1)
         });
@@ -270,14 +270,13 @@ impl Cells {
     }
 
     /// Whether the scan keeps the word at `at`, holding `word`, in block
-    /// `from`, pointing into block `to` whose bounds `index` has (rule 5).
+    /// `from`, pointing into block `to` whose bounds `index` has (rule 5);
+    /// `vtables` tells wakers (rule 5b).
     pub(crate) fn keeps(
         &self,
         index: &AddressIndex,
-        from: u32,
-        at: u64,
-        word: u64,
-        to: u32,
+        (from, at, word, to): (u32, u64, u64, u32),
+        vtables: &mut WakerVtables<'_>,
     ) -> bool {
         let to_header = self.cell_of[to as usize] != NOT_A_CELL && index.bounds(to).0 == word;
         if self.runtime[from as usize] {
@@ -287,7 +286,7 @@ impl Cells {
         if c == NOT_A_CELL {
             return true;
         }
-        let start = index.bounds(from).0;
+        let (start, end) = index.bounds(from);
         let offset = at - start;
         if offset == QUEUE_NEXT_AT {
             return false;
@@ -296,9 +295,16 @@ impl Cells {
         if offset < trailer || !to_header {
             return true;
         }
-        // Rule 5b: a waker's vtable follows its data.
-        at + 16 <= index.bounds(from).1
-            && scan::read_word(&self.readable, at + 8).is_some_and(|w| in_image(&self.images, w))
+        // Rule 5b.
+        vtables.is_waker_data(at, start, end)
+    }
+
+    /// Block `b`'s stage, as offsets from its start, if it is a cell (rule
+    /// 3).
+    pub(crate) fn stage_of(&self, b: u32) -> Option<(u64, u64)> {
+        let c = self.cells.get(*self.cell_of.get(b as usize)? as usize)?;
+        let vt = &self.vtables[c.vtable as usize];
+        Some((vt.stage, vt.trailer))
     }
 
     /// Whether the scan must look at each word of block `b` (rule 5).
@@ -308,7 +314,7 @@ impl Cells {
 }
 
 /// The address ranges of the modules' images, sorted and merged per module.
-fn images(modules: &[LoadedModule]) -> Vec<(u64, u64)> {
+pub(crate) fn images(modules: &[LoadedModule]) -> Vec<(u64, u64)> {
     let mut out: Vec<(u64, u64)> = modules
         .iter()
         .filter_map(|m| {
@@ -320,7 +326,8 @@ fn images(modules: &[LoadedModule]) -> Vec<(u64, u64)> {
     out
 }
 
-fn in_image(images: &[(u64, u64)], addr: u64) -> bool {
-    let i = images.partition_point(|&(s, _)| s <= addr);
-    i > 0 && addr < images[i - 1].1
+/// Whether `addr` lies in one of `ranges` (sorted, not overlapping).
+pub(crate) fn in_ranges(ranges: &[(u64, u64)], addr: u64) -> bool {
+    let i = ranges.partition_point(|&(s, _)| s <= addr);
+    i > 0 && addr < ranges[i - 1].1
 }
