@@ -35,8 +35,9 @@ impl HeapGraph {
     /// - A thread stack's pointer to a block a typed walk reaches (by a
     ///   typed edge, or as a typed root's target): a parked worker's dead
     ///   stack slots keep such copies (see the README's limits).
-    /// - Any other conservative pointer (from a block, static data or
-    ///   thread-locals) to a block a typed walk found owned by one holder
+    /// - Any other pointer the scan found (conservative, or one it
+    ///   classified as a waker, join handle or waiter: not a typed walk's),
+    ///   from a block, static data or thread-locals, to a block a typed walk found owned by one holder
     ///   alone ([`EdgeKind::Typed`], not [`EdgeKind::Shared`]): a `Vec`'s
     ///   buffer or a map's table has exactly one owner, and other words
     ///   pointing there are stale bytes in reused memory (a task's unused
@@ -175,7 +176,7 @@ fn all_edges(snap: &Snapshot, first_block: u32, owners: &Owners) -> Vec<(u32, u3
     });
     let between = snap.edges.iter().map(|e| {
         let (from, to) = (e.from.get(), e.to.get());
-        let weak = e.kind == EdgeKind::Conservative && owners.is_weak(None, false, to);
+        let weak = !e.kind.is_typed() && owners.is_weak(None, false, to);
         (first_block + from, first_block + to, weak)
     });
     let mut edges = Vec::with_capacity(roots as usize + snap.edges.len());

@@ -59,8 +59,11 @@
 //!    (allocated by tokio's code through its runtime, not by the task
 //!    constructor: run queues and LIFO slots, the
 //!    owned-task list's shards, the blocking pool's queue, deferred
-//!    wakers), words pointing at a cell's first byte are not scanned.
-//!    Every other word is: a `JoinHandle` or a `Waker` anywhere else, a
+//!    wakers), words pointing at a cell's first byte are not scanned,
+//!    (d) unless they are a `Waker`'s data (wakers rule 2): the I/O
+//!    driver keeps the wakers of tasks reading and writing sockets in its
+//!    own blocks (`ScheduledIo`'s reader and writer wakers), and those
+//!    hold their tasks. Every other word is: a `JoinHandle` or a `Waker` anywhere else, a
 //!    `JoinSet`'s entries, and interior pointers (a timer's link to the
 //!    entry inside a future); the scan classifies those (see
 //!    [`wakers`](crate::snapshot::wakers)).
@@ -279,14 +282,15 @@ impl Cells {
         vtables: &mut WakerVtables<'_>,
     ) -> bool {
         let to_header = self.cell_of[to as usize] != NOT_A_CELL && index.bounds(to).0 == word;
+        let (start, end) = index.bounds(from);
         if self.runtime[from as usize] {
-            return !to_header;
+            // Rule 5c, and the wakers the I/O driver keeps (5d).
+            return !to_header || vtables.is_waker_data(at, start, end);
         }
         let c = self.cell_of[from as usize];
         if c == NOT_A_CELL {
             return true;
         }
-        let (start, end) = index.bounds(from);
         let offset = at - start;
         if offset == QUEUE_NEXT_AT {
             return false;
