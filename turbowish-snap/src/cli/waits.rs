@@ -43,7 +43,8 @@ JSON output (--json) is one object; sizes are in bytes:
                thread-stack, thread-local, named-root, task (a task's future; `task` is its
                id), driver (tokio's I/O driver, timer or signal driver) or block; `via` is
                how it points at the next step, the last one at the task: waker, waiter,
-               join-handle, field NAME (a typed field) or pointer. A path of
+               join-handle, field NAME (a typed field) or pointer; `links`, on a driver,
+               counts its entries in a row the path passes (one step). A path of
                more than 11 steps keeps its first and last 5; one {elided} counts the rest";
 
 /// Arguments of `turbowish waits`.
@@ -326,7 +327,7 @@ fn why_no_path(a: &Analysis, t: TaskIndex) -> String {
 fn shown(listed: usize, total: usize) -> String {
     match listed == total {
         true => String::new(),
-        false => format!("; the first {listed} shown"),
+        false => format!("; the first {listed} shown, --top 0 for all"),
     }
 }
 
@@ -457,9 +458,13 @@ impl Report {
         }
         if self.text.all {
             let title = format!(
-                "wake paths: {} of {} pending tasks something can wake",
+                "wake paths: {} of {} pending tasks something can wake{}",
                 rows.len(),
-                self.wakeable_tasks
+                self.wakeable_tasks,
+                match (rows.len() as u64) < self.wakeable_tasks {
+                    true => " (--top 0 for all)",
+                    false => "",
+                }
             );
             let _ = writeln!(t, "\n{}", heading(&title));
         }
@@ -584,9 +589,11 @@ fn path_text(t: &mut String, steps: &[StepRow], id: u64) {
                 holder,
                 kind,
                 via: next,
+                links,
                 ..
             } => {
-                let _ = writeln!(t, "{indent}[{}] {holder}", via.unwrap_or(kind));
+                let links = links.map_or_else(String::new, |n| format!(", {n} linked entries"));
+                let _ = writeln!(t, "{indent}[{}] {holder}{links}", via.unwrap_or(kind));
                 via = Some(next);
             }
             StepRow::Elided { elided, via: next } => {

@@ -27,6 +27,11 @@ pub enum StepRow {
         task: Option<u64>,
         /// How it points at the next step (the last: at the task).
         via: String,
+        /// For a driver, how many of its entries in a row the path passes
+        /// through (the I/O driver's registrations are a linked list),
+        /// when more than one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        links: Option<u64>,
     },
     /// Steps left out of a long path's middle.
     Elided {
@@ -38,25 +43,56 @@ pub enum StepRow {
     },
 }
 
-/// `steps`, named; more than `2 * ENDS + 1` keep their first and last
-/// [`ENDS`], the rest one [`StepRow::Elided`].
+/// `steps`, named, a driver's entries in a row as one step; more than
+/// `2 * ENDS + 1` keep their first and last [`ENDS`], the rest one
+/// [`StepRow::Elided`].
 pub fn step_rows(a: &Analysis, holders: &Holders, steps: &[Step]) -> Vec<StepRow> {
-    let row = |s: &Step| row(a, holders, s);
-    if steps.len() <= 2 * ENDS + 1 {
-        return steps.iter().map(row).collect();
+    let mut rows = runs(steps.iter().map(|s| row(a, holders, s)));
+    if rows.len() <= 2 * ENDS + 1 {
+        return rows;
     }
-    let (head, rest) = steps.split_at(ENDS);
-    let (middle, tail) = rest.split_at(rest.len() - ENDS);
-    let elided = StepRow::Elided {
-        elided: middle.len() as u64,
-        via: middle
-            .last()
-            .map_or_else(String::new, |s| via_name(a.snapshot(), s.via)),
+    let tail = rows.split_off(rows.len() - ENDS);
+    let middle = rows.split_off(ENDS);
+    let via = match middle.last() {
+        Some(StepRow::Held { via, .. } | StepRow::Elided { via, .. }) => via.clone(),
+        None => String::new(),
     };
-    (head.iter().map(row))
-        .chain(std::iter::once(elided))
-        .chain(tail.iter().map(row))
-        .collect()
+    rows.push(StepRow::Elided {
+        elided: middle.len() as u64,
+        via,
+    });
+    rows.extend(tail);
+    rows
+}
+
+/// `rows` with each run of one driver's entries merged into its last.
+fn runs(rows: impl Iterator<Item = StepRow>) -> Vec<StepRow> {
+    let mut out: Vec<StepRow> = Vec::new();
+    for r in rows {
+        if let (
+            Some(StepRow::Held {
+                holder,
+                kind: "driver",
+                via,
+                links,
+                ..
+            }),
+            StepRow::Held {
+                holder: next,
+                kind: "driver",
+                via: next_via,
+                ..
+            },
+        ) = (out.last_mut(), &r)
+            && holder == next
+        {
+            *links = Some(links.unwrap_or(1) + 1);
+            *via = next_via.clone();
+            continue;
+        }
+        out.push(r);
+    }
+    out
 }
 
 fn row(a: &Analysis, holders: &Holders, step: &Step) -> StepRow {
@@ -83,6 +119,7 @@ fn row(a: &Analysis, holders: &Holders, step: &Step) -> StepRow {
         kind,
         task,
         via: via_name(snap, step.via),
+        links: None,
     }
 }
 
@@ -97,5 +134,58 @@ fn via_name(snap: &Snapshot, via: Via) -> String {
             l => format!("field {l}"),
         },
         Via::Pointer => "pointer".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(holder: &str, kind: &'static str, via: &str) -> StepRow {
+        StepRow::Held {
+            holder: holder.to_owned(),
+            kind,
+            task: None,
+            via: via.to_owned(),
+            links: None,
+        }
+    }
+
+    fn shape(rows: &[StepRow]) -> Vec<(String, Option<u64>, String)> {
+        let one = |r: &StepRow| match r {
+            StepRow::Held {
+                holder, links, via, ..
+            } => (holder.clone(), *links, via.clone()),
+            StepRow::Elided { elided, via } => (format!("{elided} elided"), None, via.clone()),
+        };
+        rows.iter().map(one).collect()
+    }
+
+    #[test]
+    fn a_run_of_one_drivers_entries_is_one_step() {
+        let io = "the I/O driver (socket readiness)";
+        let rows = runs(
+            [
+                held("a block", "block", "pointer"),
+                held(io, "driver", "pointer"),
+                held(io, "driver", "pointer"),
+                held(io, "driver", "waker"),
+                held("the timer", "driver", "waiter"),
+                held("b", "block", "pointer"),
+                held("b", "block", "pointer"),
+            ]
+            .into_iter(),
+        );
+        let expected = [
+            ("a block", None, "pointer"),
+            (io, Some(3), "waker"),
+            ("the timer", None, "waiter"),
+            ("b", None, "pointer"),
+            ("b", None, "pointer"),
+        ];
+        let expected: Vec<_> = (expected.iter())
+            .map(|&(h, l, v)| (h.to_owned(), l, v.to_owned()))
+            .collect();
+        assert_eq!(shape(&rows), expected);
     }
 }
