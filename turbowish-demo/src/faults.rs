@@ -7,12 +7,19 @@
 //! | `--zombie-wakers` | every closed connection runs a `disconnect-hook` task that registers its `Waker` in a never-pruned registry and finishes | `leaks`: completed tasks whose storage is still held, by the registry's buffer |
 //! | `--bloat` | every connection starts an `audit-log` task that keeps a 32 KiB array across `.await` | `bloat`: a future over 16 KiB, at its spawn site |
 //! | `--grow-cache` | one long-lived `response-cache` task keeps every reply in a map that is never evicted | `retainers`: every cached reply, reached from that task through `Cache.entries` |
+//! | `--stuck-queue` | every write queues a compaction job for a `compaction-scheduler` task that missed its start signal (a lost `Notify` wake-up) and holds the only senders of the `compactor` tasks' queues ([`stuck_queue`]) | `waits`: the scheduler stuck, the compactors stuck behind it |
+//! | `--lock-order` | every `SWAP` runs as two tasks that take two locks in opposite orders and deadlock; a time-out hides it from clients ([`lock_order`]) | `waits`: a cycle of two stuck tasks per `SWAP` |
 //!
 //! The server calls [`FaultState::connect`] for each connection,
-//! [`ConnFaults::request`] for each request and [`ConnFaults::disconnect`]
-//! when it closes; with every flag off they do nothing.
+//! [`ConnFaults::request`] for each request, [`FaultState::swap`] for each
+//! `SWAP` and [`ConnFaults::disconnect`] when it closes; with every flag off
+//! they do nothing but the swap.
+
+pub mod lock_order;
+pub mod stuck_queue;
 
 use crate::protocol::{Reply, Request};
+use crate::store::Store;
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
@@ -31,6 +38,10 @@ pub struct Faults {
     pub bloat: bool,
     /// `--grow-cache`: a cache that only grows.
     pub grow_cache: bool,
+    /// `--stuck-queue`: compaction workers nothing can wake.
+    pub stuck_queue: bool,
+    /// `--lock-order`: two tasks per `SWAP`, deadlocked.
+    pub lock_order: bool,
 }
 
 impl Faults {
@@ -40,6 +51,8 @@ impl Faults {
         zombie_wakers: true,
         bloat: true,
         grow_cache: true,
+        stuck_queue: true,
+        lock_order: true,
     };
 
     /// The flags that are on, as they are spelled on the command line.
@@ -49,6 +62,8 @@ impl Faults {
             (self.zombie_wakers, "--zombie-wakers"),
             (self.bloat, "--bloat"),
             (self.grow_cache, "--grow-cache"),
+            (self.stuck_queue, "--stuck-queue"),
+            (self.lock_order, "--lock-order"),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
@@ -72,15 +87,19 @@ pub struct FaultState {
     faults: Faults,
     /// Where requests send replies to be cached (with `--grow-cache`).
     cache: Option<mpsc::Sender<(String, Vec<u8>)>>,
+    /// Where writes queue compaction jobs (with `--stuck-queue`).
+    compaction: Option<stuck_queue::Backlog>,
 }
 
 impl FaultState {
-    /// Starts the long-lived fault tasks (the response cache). Must be called
-    /// inside a tokio runtime.
-    pub fn start(faults: Faults) -> FaultState {
+    /// Starts the long-lived fault tasks (the response cache, the
+    /// compaction pipeline for `store`). Must be called inside a tokio
+    /// runtime.
+    pub fn start(faults: Faults, store: &Store) -> FaultState {
         FaultState {
             faults,
             cache: faults.grow_cache.then(start_cache),
+            compaction: (faults.stuck_queue).then(|| stuck_queue::Backlog::start(store.clone())),
         }
     }
 
@@ -101,6 +120,17 @@ impl FaultState {
             zombie_wakers: self.faults.zombie_wakers,
             audit: self.faults.bloat.then(spawn_audit_log),
             cache: self.cache.clone(),
+            compaction: self.compaction.clone(),
+        }
+    }
+
+    /// `SWAP a b` on `store`: with `--lock-order` through two tasks that
+    /// deadlock (then by itself after a time-out), else at once.
+    pub async fn swap(&self, store: &Store, a: &str, b: &str) {
+        if self.faults.lock_order {
+            lock_order::swap(store, a, b).await;
+        } else {
+            store.swap(a, b);
         }
     }
 }
@@ -113,6 +143,7 @@ pub struct ConnFaults {
     zombie_wakers: bool,
     audit: Option<mpsc::Sender<String>>,
     cache: Option<mpsc::Sender<(String, Vec<u8>)>>,
+    compaction: Option<stuck_queue::Backlog>,
 }
 
 impl ConnFaults {
@@ -127,6 +158,11 @@ impl ConnFaults {
             let key = format!("c{}#{}", self.conn, self.requests);
             let _ = cache.send((key, render(reply))).await;
         }
+        if let Some(backlog) = &self.compaction {
+            for key in written_keys(request) {
+                backlog.enqueue(key);
+            }
+        }
     }
 
     /// The connection closed.
@@ -135,6 +171,15 @@ impl ConnFaults {
             spawn_disconnect_hook();
         }
         // Dropping `audit` ends the connection's audit-log task.
+    }
+}
+
+/// The keys `request` writes.
+fn written_keys(request: &Request) -> Vec<&str> {
+    match request {
+        Request::Set { key, .. } | Request::Del { key } => vec![key],
+        Request::Swap { a, b } => vec![a, b],
+        _ => Vec::new(),
     }
 }
 
@@ -255,7 +300,14 @@ mod tests {
         assert_eq!(Faults::default().names(), Vec::<&str>::new());
         assert_eq!(
             Faults::ALL.names(),
-            ["--leak-tasks", "--zombie-wakers", "--bloat", "--grow-cache"]
+            [
+                "--leak-tasks",
+                "--zombie-wakers",
+                "--bloat",
+                "--grow-cache",
+                "--stuck-queue",
+                "--lock-order"
+            ]
         );
     }
 

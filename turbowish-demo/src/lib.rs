@@ -1,5 +1,5 @@
-//! The TurboWish demo service: a small key-value server on tokio with four
-//! deliberate memory faults, for TurboWish to find.
+//! The TurboWish demo service: a small key-value server on tokio with six
+//! deliberate faults, for TurboWish to find.
 //!
 //! This crate is TurboWish's end-to-end exercise: a service shaped like the
 //! ones users run (a TCP server, a task per connection, shared state behind
@@ -18,8 +18,8 @@
 //! The example starts the server with every fault on (in a child process:
 //! it re-runs itself as `demo serve`), drives load, sends SIGUSR1 and
 //! waits for `turbowish-<pid>-1.twsnap`, drives more load, takes a second
-//! snapshot, then runs `turbowish diff`, `leaks`, `bloat` and `retainers` on
-//! the two files and prints the commands to run them yourself.
+//! snapshot, then runs `turbowish diff`, `leaks`, `bloat`, `retainers` and
+//! `waits` on the two files and prints the commands to run them yourself.
 //!
 //! # Running the server by hand
 //!
@@ -39,14 +39,14 @@
 //! # The protocol
 //!
 //! One request per line, one reply per line ([`protocol`]): `PING`,
-//! `GET key`, `SET key value [ttl_ms]`, `DEL key`, `SUBSCRIBE channel`,
+//! `GET key`, `SET key value [ttl_ms]`, `DEL key`, `SWAP a b`, `SUBSCRIBE channel`,
 //! `PUBLISH channel text`, `STATS`, `QUIT`. Malformed requests get
 //! `ERR reason` and the connection stays usable.
 //!
 //! # The faults
 //!
 //! Each is a pattern production services hit, behind a flag
-//! (`--all-faults` for all four); see [`faults`]:
+//! (`--all-faults` for all six); see [`faults`]:
 //!
 //! | flag | the fault | where TurboWish shows it |
 //! |------|-----------|--------------------------|
@@ -54,10 +54,12 @@
 //! | `--zombie-wakers` | every closed connection runs a `disconnect-hook` task that stores its `Waker` in a registry nobody prunes, then finishes | `turbowish leaks`: completed tasks whose storage the registry's buffer holds |
 //! | `--bloat` | every connection starts an `audit-log` task whose future keeps a 32 KiB array across `.await` | `turbowish bloat`: a future over 16 KiB at its spawn site |
 //! | `--grow-cache` | a long-lived `response-cache` task caches every reply and never evicts | `turbowish retainers`: the cached replies, reached from that task through `Cache.entries` |
+//! | `--stuck-queue` | every write queues a compaction job; the `compaction-scheduler` task missed its start signal (a lost `Notify` wake-up) and holds the only senders of the `compactor` tasks' queues | `turbowish waits`: the scheduler stuck, the compactors stuck behind it |
+//! | `--lock-order` | every `SWAP` runs as two tasks that lock two mutexes in opposite orders and deadlock (a time-out answers the client) | `turbowish waits`: a cycle of two stuck tasks per `SWAP` |
 //!
 //! With no flag the server is healthy, and TurboWish says so: no spawn site
-//! keeps gaining tasks, no zombie, no bloated future, and almost nothing
-//! unreachable.
+//! keeps gaining tasks, no zombie, no bloated future, no stuck task, and
+//! almost nothing unreachable.
 //!
 //! # How TurboWish is wired in
 //!
@@ -71,7 +73,9 @@
 //! The tasks it spawns, by name: `conn` (one per connection, its typed root
 //! the shared state), `expiry` (removes expired keys every 50 ms, its typed
 //! root the store), `subscription` (one per `SUBSCRIBE`), and the faults'
-//! `push-waiter`, `disconnect-hook`, `audit-log` and `response-cache`. The
+//! `push-waiter`, `disconnect-hook`, `audit-log`, `response-cache` and
+//! `compaction-scheduler` (the `compactor` tasks and a `SWAP`'s two halves
+//! are plain `tokio::spawn` tasks, found from their task cells). The
 //! state types ([`store::Entry`], [`store::Entries`], [`faults::Cache`], the
 //! server's shared state) derive [`Trace`](turbowish_alloc::Trace), so
 //! snapshots name their blocks by type and field.
@@ -81,7 +85,7 @@
 //! - [`protocol`]: requests and replies, parsed and formatted.
 //! - [`store`]: the shared `Arc<Mutex<..>>` map with expiry.
 //! - [`server`]: the accept loop, connections, expiry, pub/sub.
-//! - [`faults`]: the four faults.
+//! - [`faults`]: the six faults.
 //! - [`load`]: a blocking client, the checked load generator, a latency probe.
 //! - [`driver`]: the server as a child process: address, snapshots, stop.
 

@@ -382,6 +382,19 @@ fn script(
             };
             (request, Check::Exactly(Reply::Ok))
         }
+        // Once per run (connection 0's tenth request, i = 9): a SWAP of two
+        // of its keys, rare as in real traffic.
+        9 if conn == 0 && i == 9 => {
+            let other = format!("{tag}-c{conn}-k{}", (i + 1) % 8);
+            let (x, y) = (model.remove(&key), model.remove(&other));
+            for (k, v) in [(&key, y), (&other, x)] {
+                if let Some(v) = v {
+                    model.insert(k.clone(), v);
+                }
+            }
+            let request = Request::Swap { a: key, b: other };
+            (request, Check::Exactly(Reply::Ok))
+        }
         _ => match (i / 10) % 3 {
             0 => (Request::Ping, Check::Exactly(Reply::Pong)),
             1 => (Request::Stats, Check::AnyStats),
@@ -513,5 +526,32 @@ mod tests {
         }
         assert_eq!(sets, 40);
         assert!(model.len() <= 8);
+    }
+
+    #[test]
+    fn connection_0_swaps_once_and_its_model_follows() {
+        let mut model = HashMap::new();
+        let requests: Vec<Request> = (0..11).map(|i| script("t", 0, i, &mut model).0).collect();
+        let swaps: Vec<&Request> = (requests.iter())
+            .filter(|r| matches!(r, Request::Swap { .. }))
+            .collect();
+        assert_eq!(
+            swaps,
+            [&Request::Swap {
+                a: "t-c0-k1".into(),
+                b: "t-c0-k2".into()
+            }]
+        );
+        // k1 and k2 were set by requests 1 and 2, swapped by request 9, and
+        // request 10 set k2 again.
+        assert_eq!(model["t-c0-k1"], format!("t.0.2.{}", "x".repeat(40)));
+        assert_eq!(model["t-c0-k2"], format!("t.0.10.{}", "x".repeat(40)));
+        let later = (11..200).map(|i| script("t", 0, i, &mut model).0);
+        let others = (0..200).map(|i| script("t", 1, i, &mut HashMap::new()).0);
+        assert!(
+            later
+                .chain(others)
+                .all(|r| !matches!(r, Request::Swap { .. }))
+        );
     }
 }

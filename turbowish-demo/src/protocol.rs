@@ -9,6 +9,7 @@
 //! | `GET key` | `VALUE value` or `NIL` |
 //! | `SET key value [ttl_ms]` | `OK` |
 //! | `DEL key` | `INT 1` (removed) or `INT 0` |
+//! | `SWAP a b` | `OK`: the two keys' entries are exchanged (a missing key's absence too) |
 //! | `SUBSCRIBE channel` | `SUBSCRIBED channel`; later `MESSAGE channel text` lines |
 //! | `PUBLISH channel text...` | `INT n`, the number of subscribers reached |
 //! | `STATS` | `STATS keys=.. active=.. connections=.. requests=..` |
@@ -50,6 +51,13 @@ pub enum Request {
         /// The key to remove.
         key: String,
     },
+    /// `SWAP a b`: exchanges the entries (values and expiries) of two keys.
+    Swap {
+        /// The first key.
+        a: String,
+        /// The second key.
+        b: String,
+    },
     /// `SUBSCRIBE channel`: from now on the connection also receives every
     /// message published on `channel`.
     Subscribe {
@@ -75,7 +83,7 @@ pub enum Request {
 pub enum Reply {
     /// `PONG`, to `PING`.
     Pong,
-    /// `OK`, to `SET`.
+    /// `OK`, to `SET` and `SWAP`.
     Ok,
     /// `VALUE v`, to `GET` of a present key.
     Value(String),
@@ -161,6 +169,13 @@ impl Request {
                 _ => arity("DEL key"),
             },
             "SET" => parse_set(&args),
+            "SWAP" => match args[..] {
+                [a, b] => Ok(Request::Swap {
+                    a: a.into(),
+                    b: b.into(),
+                }),
+                _ => arity("SWAP a b"),
+            },
             "SUBSCRIBE" => match args[..] {
                 [channel] => Ok(Request::Subscribe {
                     channel: channel.into(),
@@ -240,6 +255,7 @@ impl fmt::Display for Request {
                 ttl: Some(ttl),
             } => write!(f, "SET {key} {value} {}", ttl.as_millis()),
             Request::Del { key } => write!(f, "DEL {key}"),
+            Request::Swap { a, b } => write!(f, "SWAP {a} {b}"),
             Request::Subscribe { channel } => write!(f, "SUBSCRIBE {channel}"),
             Request::Publish { channel, message } => write!(f, "PUBLISH {channel} {message}"),
             Request::Stats => f.write_str("STATS"),
@@ -366,6 +382,13 @@ mod tests {
         );
         assert_eq!(ok("del k"), Request::Del { key: "k".into() });
         assert_eq!(
+            ok("swap a b"),
+            Request::Swap {
+                a: "a".into(),
+                b: "b".into()
+            }
+        );
+        assert_eq!(
             ok("SUBSCRIBE news"),
             Request::Subscribe {
                 channel: "news".into()
@@ -390,6 +413,7 @@ mod tests {
             ok("SET a b"),
             ok("SET a b 1000"),
             ok("DEL a"),
+            ok("SWAP a b"),
             ok("SUBSCRIBE c"),
             ok("PUBLISH c some text"),
             Request::Stats,
@@ -414,6 +438,8 @@ mod tests {
         assert!(err("SET a b -5").contains("ttl_ms must be a whole number"));
         assert!(err("SET a b 99999999999999999999999").contains("ttl_ms"));
         assert!(err("DEL").contains("expected DEL key"));
+        assert!(err("SWAP a").contains("expected SWAP a b"));
+        assert!(err("SWAP a b c").contains("expected SWAP a b"));
         assert!(err("PUBLISH news").contains("expected PUBLISH channel message"));
         assert!(err("PUBLISH").contains("expected PUBLISH channel message"));
         assert!(err("SUBSCRIBE a b").contains("expected SUBSCRIBE channel"));

@@ -134,11 +134,12 @@ pub async fn serve(
         .named("expiry")
         .root(store.clone())
         .spawn();
+    let faults = FaultState::start(faults, &store);
     let shared = Arc::new(Shared {
         store,
         channels: Mutex::default(),
         counters: Counters::default(),
-        faults: FaultState::start(faults),
+        faults,
     });
     let why = tokio::select! {
         why = shutdown => why,
@@ -255,13 +256,17 @@ async fn answer(
             subscriptions.push(subscribe(shared, channel, push_tx.clone()));
             Reply::Subscribed(channel.clone())
         }
+        Request::Swap { a, b } => {
+            shared.faults.swap(&shared.store, a, b).await;
+            Reply::Ok
+        }
         other => execute(shared, other),
     };
     faults.request(&request, &reply).await;
     reply
 }
 
-/// Executes a request that needs nothing from the connection.
+/// Executes a request that needs nothing from the connection or the faults.
 fn execute(shared: &Shared, request: &Request) -> Reply {
     match request {
         Request::Ping => Reply::Pong,
@@ -279,8 +284,9 @@ fn execute(shared: &Shared, request: &Request) -> Reply {
             requests: shared.counters.requests.load(Ordering::Relaxed),
         }),
         Request::Quit => Reply::Bye,
-        // Needs the connection: handled by `answer`.
+        // Need the connection or a fault: handled by `answer`.
         Request::Subscribe { .. } => Reply::Error("SUBSCRIBE is handled elsewhere".into()),
+        Request::Swap { .. } => Reply::Error("SWAP is handled elsewhere".into()),
     }
 }
 

@@ -82,6 +82,47 @@ impl Store {
             .is_some_and(|e| e.is_live(now))
     }
 
+    /// Exchanges the entries of `a` and `b` (a missing key's absence too),
+    /// in one critical section.
+    pub fn swap(&self, a: &str, b: &str) {
+        if a == b {
+            return;
+        }
+        let mut map = self.lock();
+        let (ea, eb) = (map.entries.remove(a), map.entries.remove(b));
+        for (key, entry) in [(a, eb), (b, ea)] {
+            if let Some(entry) = entry {
+                map.entries.insert(key.to_owned(), entry);
+            }
+        }
+    }
+
+    /// The entry of `key`, unless missing or expired.
+    pub fn entry(&self, key: &str) -> Option<Entry> {
+        let now = Instant::now();
+        self.lock()
+            .entries
+            .get(key)
+            .filter(|e| e.is_live(now))
+            .cloned()
+    }
+
+    /// Sets `key` to `entry`, or removes it for `None`.
+    pub fn put(&self, key: &str, entry: Option<Entry>) {
+        let mut map = self.lock();
+        match entry {
+            Some(entry) => map.entries.insert(key.to_owned(), entry),
+            None => map.entries.remove(key),
+        };
+    }
+
+    /// Compacts `key`'s value: gives back the capacity it does not use.
+    pub fn compact(&self, key: &str) {
+        if let Some(e) = self.lock().entries.get_mut(key) {
+            e.value.shrink_to_fit();
+        }
+    }
+
     /// Removes every entry expired at `now`; how many.
     pub fn remove_expired(&self, now: Instant) -> usize {
         let mut map = self.lock();
@@ -131,6 +172,27 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert_eq!(s.remove_expired(Instant::now()), 1);
         assert_eq!(s.get("k").as_deref(), Some("y"));
+    }
+
+    #[test]
+    fn swap_exchanges_entries_and_absences() {
+        let s = Store::new();
+        s.set("a".into(), "1".into(), None);
+        s.set("b".into(), "2".into(), Some(Duration::from_secs(3600)));
+        s.swap("a", "b");
+        assert_eq!(
+            (s.get("a").as_deref(), s.get("b").as_deref()),
+            (Some("2"), Some("1"))
+        );
+        assert!(s.entry("a").unwrap().expires_at.is_some());
+        assert_eq!(s.entry("b").unwrap().expires_at, None);
+        s.swap("a", "missing");
+        assert_eq!((s.get("a"), s.get("missing").as_deref()), (None, Some("2")));
+        s.swap("b", "b");
+        assert_eq!(s.get("b").as_deref(), Some("1"));
+        s.put("b", None);
+        s.put("c", s.entry("missing"));
+        assert_eq!((s.get("b"), s.get("c").as_deref()), (None, Some("2")));
     }
 
     #[test]

@@ -17,9 +17,9 @@ use turbowish_demo::{Faults, Options};
 #[global_allocator]
 static A: TurboWish = TurboWish::system();
 
-/// A small key-value server over a line protocol (PING, GET, SET, DEL,
-/// SUBSCRIBE, PUBLISH, STATS, QUIT), with deliberate memory faults for
-/// TurboWish to find.
+/// A small key-value server over a line protocol (PING, GET, SET, DEL, SWAP,
+/// SUBSCRIBE, PUBLISH, STATS, QUIT), with deliberate faults for TurboWish to
+/// find.
 ///
 /// Prints `listening on ADDR` as its first line. `kill -USR1 PID` (or
 /// `turbowish snap PID`) writes a heap snapshot into TURBOWISH_DIR. Stops on
@@ -42,7 +42,13 @@ struct Args {
     /// A response cache that only grows, owned by one long-lived task.
     #[arg(long)]
     grow_cache: bool,
-    /// All four faults.
+    /// Every write queues a job for compaction workers that nothing can ever wake.
+    #[arg(long)]
+    stuck_queue: bool,
+    /// Every SWAP leaves two tasks deadlocked on two locks taken in opposite orders.
+    #[arg(long)]
+    lock_order: bool,
+    /// All six faults.
     #[arg(long)]
     all_faults: bool,
     /// Keep running when standard input closes (stop with SIGTERM or SIGINT).
@@ -60,6 +66,8 @@ impl Args {
                 zombie_wakers: self.zombie_wakers,
                 bloat: self.bloat,
                 grow_cache: self.grow_cache,
+                stuck_queue: self.stuck_queue,
+                lock_order: self.lock_order,
             }
         };
         Options {
