@@ -6,6 +6,7 @@
 
 pub mod bins;
 pub mod service;
+pub mod waits;
 
 use std::ffi::OsStr;
 use std::process::{Command, Output};

@@ -1,6 +1,6 @@
-//! The TurboWish end-to-end demo: a key-value service with four memory
-//! faults, two heap snapshots taken by signal while it serves, and what the
-//! `turbowish` CLI finds in them.
+//! The TurboWish end-to-end demo: a key-value service with six faults, two
+//! heap snapshots taken by signal while it serves, and what the `turbowish`
+//! CLI finds in them.
 //!
 //! ```sh
 //! cargo run --release --example demo            # about a second once built
@@ -11,7 +11,7 @@
 //! server with every fault on, in a child process, as a service would run),
 //! drives load at it over loopback from this process, asks for a snapshot
 //! with SIGUSR1, drives more load, asks for a second, and runs
-//! `turbowish diff`, `leaks`, `bloat` and `retainers` on the two files
+//! `turbowish diff`, `leaks`, `bloat`, `retainers` and `waits` on the two files
 //! through cargo. Nothing but cargo is needed.
 
 use std::io;
@@ -173,7 +173,7 @@ fn analyze(a: &Path, b: &Path, size: &Size) -> io::Result<()> {
     );
     let between = size.conns[1];
     let closed: usize = size.conns.iter().sum();
-    let steps: [(&str, Vec<&str>); 4] = [
+    let steps: [(&str, Vec<&str>); 5] = [
         (
             &format!(
                 "what grew: the response-cache task's retained bytes (a cache that only \
@@ -200,6 +200,17 @@ fn analyze(a: &Path, b: &Path, size: &Size) -> io::Result<()> {
              task through typed fields",
             vec!["retainers", "--type", "Vec<u8>", b, "--top", "1"],
         ),
+        (
+            &format!(
+                "tasks nothing can ever wake: the compaction-scheduler, which missed its \
+                 start signal, with the {} compactors stuck behind it (it holds the only \
+                 senders of their queues); and a deadlock per SWAP ({}, one per load run): \
+                 two tasks, each waiting for the lock the other holds",
+                turbowish_demo::faults::stuck_queue::SHARDS,
+                size.conns.len(),
+            ),
+            vec!["waits", b],
+        ),
     ];
     for (what, args) in steps {
         let shown: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
@@ -220,6 +231,7 @@ fn print_your_turn(a: &Path, b: &Path) {
          \x20 cargo run --release -p turbowish-snap -- bloat {b}\n\
          \x20 cargo run --release -p turbowish-snap -- tasks {b} --sort retained\n\
          \x20 cargo run --release -p turbowish-snap -- retainers --type 'Vec<u8>' {b}\n\
+         \x20 cargo run --release -p turbowish-snap -- waits {b} --all\n\
          (or `cargo install --path turbowish-snap` once, then `turbowish diff ...`)"
     );
 }
