@@ -23,7 +23,7 @@ use crate::store::{Entry, Store};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Barrier, Mutex};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinError, JoinHandle};
 
 /// How long `SWAP` waits for its two halves before it swaps by itself.
 pub const SWAP_TIMEOUT: Duration = Duration::from_millis(20);
@@ -33,22 +33,23 @@ type Slot = Arc<Mutex<Option<Entry>>>;
 
 /// Swaps the entries of `a` and `b` in `store`.
 pub async fn swap(store: &Store, a: &str, b: &str) {
-    let (store_, a_, b_) = (store.clone(), a.to_owned(), b.to_owned());
-    // Boxed, so that the halves' handles live in this block, freed when the
-    // time-out drops it: in the connection's own future their bytes would
-    // stay behind as stale words, which a snapshot's conservative scan reads
-    // as handles to the halves.
-    let exchange = Box::pin(async move {
-        let [ha, hb] = spawn_halves(&store_, [&a_, &b_], Default::default());
-        (ha.await, hb.await)
-    });
-    match tokio::time::timeout(SWAP_TIMEOUT, exchange).await {
+    // Boxed, so that the halves' handles live in a block of their own,
+    // freed when the time-out drops it: in the connection's future their
+    // bytes would stay behind, stale words that a snapshot's conservative
+    // scan reads as handles to the halves.
+    let halves = Box::pin(both(spawn_halves(store, [a, b], Default::default())));
+    match tokio::time::timeout(SWAP_TIMEOUT, halves).await {
         Ok((Ok(for_a), Ok(for_b))) => {
             store.put(a, for_a);
             store.put(b, for_b);
         }
         _ => store.swap(a, b),
     }
+}
+
+/// The outputs of both halves.
+async fn both<T>([a, b]: [JoinHandle<T>; 2]) -> (Result<T, JoinError>, Result<T, JoinError>) {
+    (a.await, b.await)
 }
 
 /// Spawns the two halves of a swap of keys `a` and `b`, whose slots are
