@@ -52,9 +52,11 @@ pub fn snapshot_parked(path: &Path, file: &str, lines: &[(u32, usize)]) -> Snaps
     })
 }
 
-/// `turbowish waits --json FILE`, plus `extra` arguments.
+/// `turbowish waits --json --top 0 FILE` (every task listed), plus `extra`
+/// arguments.
 pub fn waits(file: &Path, extra: &[&str]) -> Value {
     let mut args: Vec<&std::ffi::OsStr> = vec!["waits".as_ref(), file.as_os_str()];
+    args.extend(["--top".as_ref(), "0".as_ref()]);
     args.extend(extra.iter().map(std::ffi::OsStr::new));
     args.push("--json".as_ref());
     super::turbowish_json(&args)
