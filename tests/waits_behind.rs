@@ -5,8 +5,8 @@
 
 mod common;
 
+use common::turbowish;
 use common::waits::*;
-use common::{scrub_stack, turbowish, wait_for};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::oneshot;
 use turbowish::TurboWish;
@@ -20,8 +20,7 @@ const WAITERS: usize = 100;
 /// Tasks that have started.
 static STARTED: AtomicUsize = AtomicUsize::new(0);
 
-/// Spawns the holder and the waiters; their spawn lines. Runs in a task of
-/// its own, and ends by scrubbing the stack below it (see `common::waits`).
+/// Spawns the holder and the waiters; their spawn lines.
 fn setup() -> (u32, u32) {
     let (senders, receivers): (Vec<_>, Vec<_>) =
         (0..WAITERS).map(|_| oneshot::channel::<()>()).unzip();
@@ -38,24 +37,13 @@ fn setup() -> (u32, u32) {
             let _ = rx.await;
         }));
     }
-    scrub_stack();
     (holder, waiter)
 }
 
 #[test]
 fn tasks_waiting_on_senders_a_stuck_task_holds_are_stuck_behind_it() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap();
-    let (holder_line, waiter_line) =
-        rt.block_on(async { tokio::spawn(async { setup() }).await.unwrap() });
-    wait_for("every task to start", || {
-        match STARTED.load(Ordering::SeqCst) {
-            n if n == WAITERS + 1 => Ok(()),
-            n => Err(n),
-        }
-    });
+    let (rt, (holder_line, waiter_line)) =
+        park(setup, || STARTED.load(Ordering::SeqCst) == WAITERS + 1);
     let path = snapshot_path("waits-behind");
     let s = snapshot_parked(&path, FILE, &[(holder_line, 1), (waiter_line, WAITERS)]);
     let holder = *ids_at(&s, FILE, holder_line).first().unwrap();

@@ -8,7 +8,6 @@
 mod common;
 
 use common::waits::*;
-use common::{scrub_stack, wait_for};
 use serde_json::Value;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,10 +34,10 @@ struct Lines {
     acceptor: u32,
 }
 
-/// Spawns the tasks. Runs in a task of its own, and ends by scrubbing the
-/// stack below it (see `common::waits`), so that no stale word makes a
-/// task look wakeable: each must be found through its real waker.
-fn setup(listener: std::net::TcpListener) -> Lines {
+/// Spawns the tasks. (On a thread that then ends, see `common::waits`: no
+/// stale word makes a task look wakeable, each must be found through its
+/// real waker.)
+fn setup() -> Lines {
     let waiter = line!() + 4;
     for _ in 0..WAITERS {
         let (tx, rx) = oneshot::channel::<()>();
@@ -47,12 +46,13 @@ fn setup(listener: std::net::TcpListener) -> Lines {
     }
     let sleeper = line!() + 1;
     drop(tokio::spawn(started(tokio::time::sleep(HOUR))));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
     let listener = tokio::net::TcpListener::from_std(listener).unwrap();
     let acceptor = line!() + 1;
     drop(tokio::spawn(started(async move {
         drop(listener.accept().await)
     })));
-    scrub_stack();
     Lines {
         waiter,
         sleeper,
@@ -70,20 +70,7 @@ async fn started<F: Future<Output = ()>>(f: F) {
 
 #[test]
 fn tasks_a_live_root_can_wake_are_not_stuck() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let lines = rt.block_on(async { tokio::spawn(async { setup(listener) }).await.unwrap() });
-    wait_for("every task to start", || {
-        match STARTED.load(Ordering::SeqCst) {
-            n if n == WAITERS + 2 => Ok(()),
-            n => Err(n),
-        }
-    });
+    let (rt, lines) = park(setup, || STARTED.load(Ordering::SeqCst) == WAITERS + 2);
     let path = snapshot_path("waits-clean");
     let counts = [
         (lines.waiter, WAITERS),

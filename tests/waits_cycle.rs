@@ -5,8 +5,8 @@
 
 mod common;
 
+use common::turbowish;
 use common::waits::*;
-use common::{scrub_stack, turbowish, wait_for};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,8 +21,7 @@ const FILE: &str = "tests/waits_cycle.rs";
 /// Tasks that hold their first lock and have passed the barrier.
 static PASSED: AtomicUsize = AtomicUsize::new(0);
 
-/// Spawns the two tasks; their spawn line. Runs in a task of its own, and
-/// ends by scrubbing the stack below it (see `common::waits`).
+/// Spawns the two tasks; their spawn line.
 fn setup() -> u32 {
     let (a, b) = (Arc::new(Mutex::new(1u64)), Arc::new(Mutex::new(2u64)));
     let both_locked = Arc::new(Barrier::new(2));
@@ -37,23 +36,12 @@ fn setup() -> u32 {
             *mine += *theirs;
         }));
     }
-    scrub_stack();
     line
 }
 
 #[test]
 fn two_tasks_locking_in_opposite_orders_are_one_cycle() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap();
-    let line = rt.block_on(async { tokio::spawn(async { setup() }).await.unwrap() });
-    wait_for("both tasks past the barrier", || {
-        match PASSED.load(Ordering::SeqCst) {
-            2 => Ok(()),
-            n => Err(n),
-        }
-    });
+    let (rt, line) = park(setup, || PASSED.load(Ordering::SeqCst) == 2);
     let path = snapshot_path("waits-cycle");
     let s = snapshot_parked(&path, FILE, &[(line, 2)]);
     let pair = ids_at(&s, FILE, line);

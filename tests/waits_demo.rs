@@ -21,8 +21,14 @@ fn line_of(file: &str, text: &str) -> u32 {
         "faults/lock_order.rs" => include_str!("../turbowish-demo/src/faults/lock_order.rs"),
         _ => panic!("no source for {file}"),
     };
-    let at = (source.lines()).position(|l| l.trim() == text);
-    1 + at.unwrap_or_else(|| panic!("{text:?} is in src/{file}")) as u32
+    let at: Vec<usize> = (source.lines().enumerate())
+        .filter(|(_, l)| l.trim() == text)
+        .map(|(i, _)| i)
+        .collect();
+    match at[..] {
+        [i] => 1 + i as u32,
+        _ => panic!("{text:?} is on one line of src/{file}, not {at:?}"),
+    }
 }
 
 /// `src/FILE:LINE`, as a spawn site ends.
@@ -74,7 +80,10 @@ fn a_healthy_server_has_no_stuck_task_idle_or_under_load() {
 fn the_stuck_queue_and_the_lock_order_deadlocks_are_found() {
     let s = scenario("waits-on", &["--all-faults"]);
     let scheduler_site = site("faults/stuck_queue.rs", ".named(\"compaction-scheduler\")");
-    let compactor_site = site("faults/stuck_queue.rs", "drop(tokio::spawn(async move {");
+    // The spawn is on the line after the compactor's channel.
+    let channel = "let (tx, mut rx) = mpsc::channel::<Job>(SHARD_QUEUE);";
+    let compactor_line = line_of("faults/stuck_queue.rs", channel) + 1;
+    let compactor_site = format!("src/faults/stuck_queue.rs:{compactor_line}");
     let half_site = site("faults/lock_order.rs", "tokio::spawn(half.run())");
     // One SWAP per load run: one before snapshot A, two before B.
     for (file, swaps) in [(&s.a, 1), (&s.b, 2)] {

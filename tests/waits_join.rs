@@ -7,7 +7,6 @@
 mod common;
 
 use common::waits::*;
-use common::{scrub_stack, wait_for};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use turbowish::{TracedExt, TurboWish};
@@ -20,14 +19,12 @@ const FILE: &str = "tests/waits_join.rs";
 /// Tasks that have started.
 static STARTED: AtomicUsize = AtomicUsize::new(0);
 
-/// Spawns the two tasks; their spawn lines. Runs in a task of its own, and
-/// ends by scrubbing the stack below it (see `common::waits`).
+/// Spawns the two tasks; their spawn lines.
 fn setup() -> (u32, u32) {
     let stuck_line = line!() + 1;
     let stuck = never().named("stuck").spawn();
     let joiner_line = line!() + 1;
     drop(join(stuck).named("joiner").spawn());
-    scrub_stack();
     (stuck_line, joiner_line)
 }
 
@@ -43,18 +40,7 @@ async fn join(task: tokio::task::JoinHandle<()>) {
 
 #[test]
 fn a_task_awaiting_a_stuck_tasks_join_handle_is_stuck_behind_it() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap();
-    let (stuck_line, joiner_line) =
-        rt.block_on(async { tokio::spawn(async { setup() }).await.unwrap() });
-    wait_for("both tasks to start", || {
-        match STARTED.load(Ordering::SeqCst) {
-            2 => Ok(()),
-            n => Err(n),
-        }
-    });
+    let (rt, (stuck_line, joiner_line)) = park(setup, || STARTED.load(Ordering::SeqCst) == 2);
     let path = snapshot_path("waits-join");
     let s = snapshot_parked(&path, FILE, &[(stuck_line, 1), (joiner_line, 1)]);
     let one = |line| *ids_at(&s, FILE, line).first().unwrap();

@@ -2,21 +2,59 @@
 //! once the scenario's tasks are parked, their ids, and `turbowish waits
 //! --json` read into maps by task id.
 //!
-//! A scenario sets its tasks up from a spawned setup task (or a non-async
-//! helper) that ends with [`scrub_stack`](super::scrub_stack), and drops
-//! their `JoinHandle`s, so that no stale copy of a channel's, a lock's or a
-//! task's address survives on a live thread stack, where the conservative
-//! scan would read it as a way to reach (and wake) the task.
+//! A scenario runs on a current-thread runtime driven by a thread of its
+//! own ([`park`]) until its tasks have all reached their await; then that
+//! thread ends, leaving the runtime (and its pending tasks) to the test.
+//! A thread that polled tasks keeps stale words of those polls on its
+//! stack (a `Waker` it made, a channel's address), which the conservative
+//! scan reads as ways to reach and wake the tasks (the analysis's rule on
+//! stale stack words, `analysis::waits`, rule 3): with that thread gone,
+//! only what really holds a task's waker can wake it. (The demo's tests
+//! run a service on a multi-threaded runtime, workers and all.)
 
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use turbowish_snap::{Snapshot, TaskState};
 
 /// Where a test keeps its snapshot: `<tmp>/tw-<name>-<pid>.twsnap`.
 pub fn snapshot_path(name: &str) -> PathBuf {
     let file = format!("tw-{name}-{}.twsnap", std::process::id());
     std::env::temp_dir().join(file)
+}
+
+/// Runs `setup` inside a new current-thread runtime (with I/O and time),
+/// on a thread of its own, then drives the runtime until `parked` holds,
+/// and ends that thread. `setup` spawns the scenario's tasks and drops
+/// their handles; `parked` says when they have all been polled to their
+/// await (a counter each task bumps in its first poll, before its first
+/// await: on one thread, once the driver sees the count, those polls have
+/// returned). Returns the runtime, which nothing drives any more, and what
+/// `setup` returned.
+pub fn park<T: Send>(
+    setup: impl FnOnce() -> T + Send,
+    parked: impl Fn() -> bool + Send,
+) -> (tokio::runtime::Runtime, T) {
+    let driver = move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let out = {
+            let _in = rt.enter();
+            setup()
+        };
+        rt.block_on(async {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !parked() {
+                assert!(Instant::now() < deadline, "the tasks never parked");
+                tokio::task::yield_now().await;
+            }
+        });
+        (rt, out)
+    };
+    std::thread::scope(|s| s.spawn(driver).join().unwrap())
 }
 
 /// The ids of the tasks spawned at `line` of the test file `file` (such as
@@ -56,7 +94,7 @@ pub fn snapshot_parked(path: &Path, file: &str, lines: &[(u32, usize)]) -> Snaps
 /// arguments.
 pub fn waits(file: &Path, extra: &[&str]) -> Value {
     let mut args: Vec<&std::ffi::OsStr> = vec!["waits".as_ref(), file.as_os_str()];
-    args.extend(["--top".as_ref(), "0".as_ref()]);
+    args.extend(["--top", "0"].map(std::ffi::OsStr::new));
     args.extend(extra.iter().map(std::ffi::OsStr::new));
     args.push("--json".as_ref());
     super::turbowish_json(&args)

@@ -19,6 +19,7 @@
 //!
 //! `turbowish waits` finds each pair as a cycle of two stuck tasks.
 
+use super::clear_stack_below;
 use crate::store::{Entry, Store};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,8 @@ pub async fn swap(store: &Store, a: &str, b: &str) {
     // bytes would stay behind, stale words that a snapshot's conservative
     // scan reads as handles to the halves.
     let halves = Box::pin(both(spawn_halves(store, [a, b], Default::default())));
+    // No copy of the slots' addresses stays in a dead slot.
+    clear_stack_below();
     match tokio::time::timeout(SWAP_TIMEOUT, halves).await {
         Ok((Ok(for_a), Ok(for_b))) => {
             store.put(a, for_a);
@@ -91,6 +94,8 @@ impl Half {
         let mut staged = self.mine.lock().await;
         *staged = self.store.entry(&self.key);
         self.both_read.wait().await;
+        // Waking the other half left its `Waker` in a dead stack slot.
+        clear_stack_below();
         // The other order from the other half's: the deadlock.
         let other = self.theirs.lock().await;
         other.clone()

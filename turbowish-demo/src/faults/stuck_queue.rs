@@ -23,6 +23,7 @@
 //! stuck behind it. Nothing else does: no task count grows, and the backlog
 //! is a bounded queue.
 
+use super::clear_stack_below;
 use crate::store::Store;
 use std::sync::Arc;
 use tokio::sync::{Notify, mpsc};
@@ -56,9 +57,12 @@ impl Backlog {
     pub fn start(store: Store) -> Backlog {
         let (jobs, backlog) = mpsc::channel(BACKLOG);
         // The setup runs as a task of its own, which then ends: the queues'
-        // and tasks' addresses it handles stay off the caller's stack, where
-        // dead slots would keep them for a snapshot's conservative scan.
-        drop(tokio::spawn(async move { start_pipeline(store, backlog) }));
+        // and tasks' addresses it handles stay off the caller's stack (see
+        // `clear_stack_below`).
+        drop(tokio::spawn(async move {
+            start_pipeline(store, backlog);
+            clear_stack_below();
+        }));
         Backlog { jobs }
     }
 
@@ -87,13 +91,19 @@ impl Ready {
     }
 }
 
-/// The store announces it is ready (it has nothing to load), then the
-/// compactors and the scheduler start, too late to hear it.
+/// The compactors start, the store announces it is ready (it has nothing
+/// to load), then the scheduler starts, too late to hear it.
+///
+/// The compactors come first, their senders in an array rather than a
+/// `Vec`: a cell's padding keeps stale words that can point at any block
+/// made before it (README, Limits), and a compactor's cell pointing at the
+/// `Notify` or at a buffer of every sender would look, to `waits`, like a
+/// compactor that can wake the scheduler or the other compactors.
 fn start_pipeline(store: Store, backlog: mpsc::Receiver<Job>) {
+    let shards: [mpsc::Sender<Job>; SHARDS] = std::array::from_fn(|_| compactor(store.clone()));
     let ready = Ready::default();
     let waiter = ready.clone();
     ready.announce();
-    let shards: Vec<mpsc::Sender<Job>> = (0..SHARDS).map(|_| compactor(store.clone())).collect();
     schedule(backlog, shards, waiter)
         .named("compaction-scheduler")
         .spawn();
@@ -112,7 +122,11 @@ fn compactor(store: Store) -> mpsc::Sender<Job> {
 
 /// Once the store is ready, hands each job of the backlog to its key's
 /// shard.
-async fn schedule(mut backlog: mpsc::Receiver<Job>, shards: Vec<mpsc::Sender<Job>>, ready: Ready) {
+async fn schedule(
+    mut backlog: mpsc::Receiver<Job>,
+    shards: [mpsc::Sender<Job>; SHARDS],
+    ready: Ready,
+) {
     ready.wait().await;
     while let Some(job) = backlog.recv().await {
         let shard = shard_of(&job.key, shards.len());
