@@ -1,9 +1,10 @@
 //! Waiting is not being stuck: plain `tokio::spawn` tasks that wait on
 //! something a live root can still wake. Tasks awaiting oneshot receivers
 //! whose senders a static holds, a task sleeping for an hour (the timer
-//! wheel), a task awaiting a socket's `accept` (the I/O driver): `turbowish
-//! waits` finds none of them stuck, and with `--all` gives each a wake path
-//! from a live root.
+//! wheel), a task awaiting a socket's `accept` and one awaiting data on a
+//! connection (the I/O driver: an intrusive waiter, a stored `Waker`):
+//! `turbowish waits` finds none of them stuck, and with `--all` gives each a
+//! wake path from a live root.
 
 mod common;
 
@@ -27,11 +28,14 @@ static PARKED: Mutex<Vec<oneshot::Sender<()>>> = Mutex::new(Vec::new());
 /// Tasks that have started.
 static STARTED: AtomicUsize = AtomicUsize::new(0);
 
-/// The spawn lines of the three kinds of tasks.
+/// The spawn lines of the four kinds of tasks, and the client end of the
+/// reader's connection (kept open: the reader may yet get data).
 struct Lines {
     waiter: u32,
     sleeper: u32,
     acceptor: u32,
+    reader: u32,
+    client: std::net::TcpStream,
 }
 
 /// Spawns the tasks. (On a thread that then ends, see `common::waits`: no
@@ -53,11 +57,27 @@ fn setup() -> Lines {
     drop(tokio::spawn(started(async move {
         drop(listener.accept().await)
     })));
+    let (client, server) = connected_pair();
+    let reader = line!() + 1;
+    drop(tokio::spawn(started(std::future::poll_fn(move |cx| {
+        server.poll_read_ready(cx).map(drop)
+    }))));
     Lines {
         waiter,
         sleeper,
         acceptor,
+        reader,
+        client,
     }
+}
+
+/// Both ends of a loopback TCP connection; the server's as tokio's.
+fn connected_pair() -> (std::net::TcpStream, tokio::net::TcpStream) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    (client, tokio::net::TcpStream::from_std(server).unwrap())
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -70,12 +90,13 @@ async fn started<F: Future<Output = ()>>(f: F) {
 
 #[test]
 fn tasks_a_live_root_can_wake_are_not_stuck() {
-    let (rt, lines) = park(setup, || STARTED.load(Ordering::SeqCst) == WAITERS + 2);
+    let (rt, lines) = park(setup, || STARTED.load(Ordering::SeqCst) == WAITERS + 3);
     let path = snapshot_path("waits-clean");
     let counts = [
         (lines.waiter, WAITERS),
         (lines.sleeper, 1),
         (lines.acceptor, 1),
+        (lines.reader, 1),
     ];
     let s = snapshot_parked(&path, FILE, &counts);
 
@@ -108,6 +129,7 @@ fn tasks_a_live_root_can_wake_are_not_stuck() {
         assert!(holder.contains("PARKED"), "{:#}", wakeable[&task]);
     }
 
+    drop(lines.client);
     rt.shutdown_background();
     let _ = std::fs::remove_file(&path);
 }
