@@ -96,10 +96,14 @@ impl FaultState {
     /// compaction pipeline for `store`). Must be called inside a tokio
     /// runtime.
     pub fn start(faults: Faults, store: &Store) -> FaultState {
+        // The backlog before the cache: its queue's padding keeps stale
+        // words, which could point at the cache's `Arc` made just before,
+        // and make the cache look shared (see `clear_stack_below`).
+        let compaction = (faults.stuck_queue).then(|| stuck_queue::Backlog::start(store.clone()));
         FaultState {
             faults,
             cache: faults.grow_cache.then(start_cache),
-            compaction: (faults.stuck_queue).then(|| stuck_queue::Backlog::start(store.clone())),
+            compaction,
         }
     }
 
@@ -181,11 +185,15 @@ impl ConnFaults {
 /// frames do not write, copies of pointers computed by the polls it ran
 /// before (README, Limits), and the conservative scan reads them. A copy
 /// of a stuck task's lock, queue or `Waker` there makes the task look
-/// wakeable, which `turbowish waits` prefers to a false "stuck". The two
-/// faults that only `waits` explains call this after making their tasks
-/// and locks: without it, in 10 test runs `waits` missed a `SWAP`'s cycle
-/// in 4, and in a release run of the demo it missed the stuck compaction
-/// pipeline and one of two cycles.
+/// wakeable, which `turbowish waits` prefers to a false "stuck". And a
+/// task is built on the stack and copied to the heap with its padding, so
+/// its storage can carry stale words of earlier polls: a stuck task's
+/// storage is a root, and one pointing at the cache's `Arc` (seen in a
+/// release run) makes the cache shared, no longer retained by its task.
+/// The two faults that only `waits` explains call this before and after
+/// making their tasks and locks: without it, in 10 test runs `waits`
+/// missed a `SWAP`'s cycle in 4, and in a release run of the demo it
+/// missed the stuck compaction pipeline and one of two cycles.
 #[inline(never)]
 fn clear_stack_below() {
     let zeros = [0u8; 64 * 1024];

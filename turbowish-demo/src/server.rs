@@ -134,12 +134,11 @@ pub async fn serve(
         .named("expiry")
         .root(store.clone())
         .spawn();
-    let faults = FaultState::start(faults, &store);
     let shared = Arc::new(Shared {
+        faults: FaultState::start(faults, &store),
         store,
         channels: Mutex::default(),
         counters: Counters::default(),
-        faults,
     });
     let why = tokio::select! {
         why = shutdown => why,

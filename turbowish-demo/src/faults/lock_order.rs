@@ -38,8 +38,11 @@ pub async fn swap(store: &Store, a: &str, b: &str) {
     // freed when the time-out drops it: in the connection's future their
     // bytes would stay behind, stale words that a snapshot's conservative
     // scan reads as handles to the halves.
+    // The halves are built on the stack and copied to the heap with their
+    // padding: no stale word of earlier polls goes with them; and no copy
+    // of the slots' addresses stays in a dead slot (see `clear_stack_below`).
+    clear_stack_below();
     let halves = Box::pin(both(spawn_halves(store, [a, b], Default::default())));
-    // No copy of the slots' addresses stays in a dead slot.
     clear_stack_below();
     match tokio::time::timeout(SWAP_TIMEOUT, halves).await {
         Ok((Ok(for_a), Ok(for_b))) => {

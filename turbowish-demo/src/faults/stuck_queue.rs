@@ -57,9 +57,13 @@ impl Backlog {
     pub fn start(store: Store) -> Backlog {
         let (jobs, backlog) = mpsc::channel(BACKLOG);
         // The setup runs as a task of its own, which then ends: the queues'
-        // and tasks' addresses it handles stay off the caller's stack (see
-        // `clear_stack_below`).
+        // and tasks' addresses it handles stay off the caller's stack. It
+        // clears the stack below it before (a task is built on the stack
+        // and copied to the heap with its padding, which would carry stale
+        // words of earlier polls, such as the cache's address, into the
+        // scheduler's storage) and after (see `clear_stack_below`).
         drop(tokio::spawn(async move {
+            clear_stack_below();
             start_pipeline(store, backlog);
             clear_stack_below();
         }));
