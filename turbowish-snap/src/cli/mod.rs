@@ -168,10 +168,10 @@ enum Command {
     /// A pending task is stuck when no waker, join handle or waiter link
     /// for it is held by anything that can run: static data, thread-locals,
     /// thread stacks, named roots, a running or scheduled task, or what
-    /// those reach, through tasks that can themselves be woken. A thread
-    /// stack's bare pointer at a task (a join handle, or the stale copy a
-    /// worker's run loop leaves after polling it) does not count; a waker
-    /// on a stack does. Stuck tasks are listed by cause: each deadlock
+    /// those reach, through tasks that can themselves be woken. On a thread
+    /// stack only a whole waker counts: a bare pointer at a task or into
+    /// its future there is a stale copy an earlier poll left (or a join
+    /// handle, which cannot make it progress). Stuck tasks are listed by cause: each deadlock
     /// cycle (tasks holding each other's wakers), the tasks behind each
     /// stuck task that holds their wakers (grouped by spawn site), then the
     /// tasks nothing holds a waker for. A wake path is the chain from a

@@ -182,11 +182,10 @@ fn is_start(snap: &crate::model::Snapshot, r: &Root) -> bool {
 }
 
 /// Whether a root of kind `root` pointing by `kind` into a pending task's
-/// storage makes the task live (rule 3: from a stack, only a waker or a
-/// waiter link).
+/// storage makes the task live (rule 3: from a stack, only a waker).
 fn wakes_from_root(root: RootKind, kind: EdgeKind) -> bool {
     match root {
-        RootKind::ThreadStack => matches!(kind, EdgeKind::Waker | EdgeKind::Waiter),
+        RootKind::ThreadStack => kind == EdgeKind::Waker,
         _ => kind.is_wake(),
     }
 }

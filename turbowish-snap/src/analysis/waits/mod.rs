@@ -36,16 +36,21 @@
 //!    once, one pass over the graph in total. Roots other than thread
 //!    stacks are entered first, stacks last, so that a wake path (rule 10)
 //!    names a stack only when nothing else reaches the holder.
-//! 3. **Stale stack words.** From a thread stack, only a `Waker` or a
-//!    waiter link makes a task live. A bare pointer at a task cell's first
-//!    byte on a stack (a `JoinHandle` word, or a
-//!    conservative one) does not: that is what a worker's run loop leaves
-//!    in its dead slots after polling a task (see the README's Limits),
+//! 3. **Stale stack words.** From a thread stack, only a whole `Waker`
+//!    (its two words) makes a task live. A bare pointer at a task cell's
+//!    first byte on a stack (a `JoinHandle` word, or a conservative one)
+//!    does not: that is what a worker's run loop leaves in its live
+//!    frames' unused slots after polling a task (see the README's Limits),
 //!    and a `JoinHandle` held by a `block_on` future cannot make the task
-//!    progress anyway. Every other stack word is followed as usual, so a
-//!    stale word on a stack can still make a stuck task look wakeable:
-//!    a false "wakeable" is preferred to a false "stuck", since a user acts
-//!    on stuck reports.
+//!    progress anyway. Nor does a pointer into a task's future (a waiter
+//!    link): a primitive that spawned tasks wait on is `'static`, so it
+//!    lives on the heap or in a static, never on a stack, and such a word
+//!    on a stack is a copy left by an earlier poll of that task (seen
+//!    making one of a deadlocked pair look wakeable in 4 of 10 runs).
+//!    Every other stack word is followed as usual, so a stale word on a
+//!    stack can still make a stuck task look wakeable (through a block
+//!    that holds its waker): a false "wakeable" is preferred to a false
+//!    "stuck", since a user acts on stuck reports.
 //! 4. **Runtime bookkeeping is never a wake path.** The owned-task list,
 //!    the run queues and the scheduler's other lists point at every cell;
 //!    the capture leaves those words out (cell rule 5 in
