@@ -5,7 +5,6 @@
 
 mod common;
 
-use common::turbowish;
 use common::waits::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::oneshot;
@@ -71,13 +70,7 @@ fn tasks_waiting_on_senders_a_stuck_task_holds_are_stuck_behind_it() {
     }
 
     // The text names the holder's spawn site and counts the tasks behind it.
-    let out = turbowish(&["waits".as_ref(), path.as_os_str()]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = waits_text(&path);
     assert!(text.contains(&format!("{FILE}:{holder_line}")), "{text}");
     assert!(text.contains(&WAITERS.to_string()), "{text}");
 

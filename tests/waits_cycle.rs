@@ -5,7 +5,6 @@
 
 mod common;
 
-use common::turbowish;
 use common::waits::*;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -67,13 +66,7 @@ fn two_tasks_locking_in_opposite_orders_are_one_cycle() {
         assert_task_object(t, "tokio", &format!("{FILE}:{line}"), "pending");
     }
 
-    let out = turbowish(&["waits".as_ref(), path.as_os_str()]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = waits_text(&path);
     for id in &pair {
         assert!(text.contains(&id.to_string()), "task {id}: {text}");
     }

@@ -100,6 +100,17 @@ pub fn waits(file: &Path, extra: &[&str]) -> Value {
     super::turbowish_json(&args)
 }
 
+/// `turbowish waits FILE` as text, which must succeed.
+pub fn waits_text(file: &Path) -> String {
+    let out = super::turbowish(&["waits".as_ref(), file.as_os_str()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The stuck tasks of `waits --json`, by id.
 pub fn stuck(v: &Value) -> HashMap<u64, &Value> {
     let list = v["stuck"]

@@ -120,17 +120,7 @@ extern "C" fn call_with_rbp(bad: usize, f: extern "C" fn() -> usize) -> usize {
 /// below the live stack.
 #[cfg(target_arch = "x86_64")]
 fn unmapped_stack_address() -> usize {
-    // SAFETY: `attr` is initialised by pthread_getattr_np before use and
-    // destroyed once; the out-pointers are valid locals.
-    let lo = unsafe {
-        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
-        assert_eq!(libc::pthread_getattr_np(libc::pthread_self(), &mut attr), 0);
-        let mut addr = core::ptr::null_mut();
-        let mut size = 0;
-        libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
-        libc::pthread_attr_destroy(&mut attr);
-        addr as usize
-    };
+    let lo = common::stack_lo();
     let here = &lo as *const usize as usize;
     assert!(here - lo > 1 << 30, "stack rlimit is not unlimited");
     ((lo + here) / 2) & !0xfff

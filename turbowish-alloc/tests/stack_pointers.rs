@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::wait_for;
+use common::{stack_lo, wait_for};
 use std::io::{PipeReader, PipeWriter};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -71,20 +71,6 @@ fn free_masked(masked: usize) {
     // SAFETY: `masked` came from `leave_in_dead_frame`'s `Box::into_raw` of a
     // `Box<Payload>`, freed once, here.
     drop(unsafe { Box::from_raw((masked ^ MASK) as *mut Payload) });
-}
-
-fn stack_lo() -> usize {
-    // SAFETY: `attr` is initialised by pthread_getattr_np before use and
-    // destroyed once; the out-pointers are valid locals.
-    unsafe {
-        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
-        assert_eq!(libc::pthread_getattr_np(libc::pthread_self(), &mut attr), 0);
-        let mut addr = core::ptr::null_mut();
-        let mut size = 0;
-        libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
-        libc::pthread_attr_destroy(&mut attr);
-        addr as usize
-    }
 }
 
 /// Starts a worker that leaves a dead copy, holds a live box, reports, and

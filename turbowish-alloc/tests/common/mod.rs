@@ -178,3 +178,18 @@ pub fn names_in(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// The lowest address of the calling thread's stack mapping.
+pub fn stack_lo() -> usize {
+    // SAFETY: `attr` is initialised by pthread_getattr_np before use and
+    // destroyed once; the out-pointers are valid locals.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        assert_eq!(libc::pthread_getattr_np(libc::pthread_self(), &mut attr), 0);
+        let mut addr = core::ptr::null_mut();
+        let mut size = 0;
+        libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        addr as usize
+    }
+}
