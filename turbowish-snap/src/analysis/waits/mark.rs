@@ -1,7 +1,7 @@
 //! The mark (rules 1 to 4 of [`waits`](super)): what is live, which
 //! pending tasks something live can wake, and who marked each block.
 
-use super::wiring::{NONE, Standing, Wiring, standing, storage_blocks};
+use super::wiring::{NONE, Standing, Wiring, standing, storage_blocks, unwakeable};
 use crate::analysis::graph::is_c_runtime;
 use crate::model::{EdgeKind, Root, RootKind, TaskIndex};
 use std::collections::VecDeque;
@@ -108,7 +108,8 @@ impl Marking {
                 queue.push_back(b);
             }
             GUARDED if waking => {
-                if let Some(t) = w.owner(b) {
+                let owner = w.owner(b).filter(|&t| !unwakeable(w.snap.task(t)));
+                if let Some(t) = owner {
                     self.make_live(w, t, from, Some(b), queue);
                 }
             }

@@ -57,7 +57,12 @@
 //!    `turbowish-alloc/src/snapshot/cells/mod.rs`), so a task is not live
 //!    because the runtime keeps track of it.
 //! 5. **Stuck** tasks are the pending tasks rule 2 leaves unmarked. A
-//!    pending task with no known storage (never polled) is not judged.
+//!    pending task with no known storage (never polled) is not judged. A
+//!    pending tokio task whose cell's reference count is 1 (only the
+//!    owned-task list's) has no `Waker` clone, `JoinHandle` or
+//!    `AbortHandle` anywhere: it is never entered, and every word that
+//!    looks like one of those for it is stale (the state word is exact
+//!    where the scan is conservative).
 //! 6. **Holders.** For a stuck task S, each wake pointer into S's storage
 //!    from a block that is not live is held by the stuck task whose
 //!    storage reaches that block without passing through another task's

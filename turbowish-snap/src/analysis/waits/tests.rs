@@ -49,7 +49,8 @@ impl Heap {
             state,
             storage: Some(b(cell)),
             cell: Some(b(cell)),
-            refs: 1,
+            // The owned-task list's, and one for a waker or handle.
+            refs: 2,
             ..Task::default()
         });
         s.roots.push(Root {
@@ -439,4 +440,22 @@ fn a_path_through_a_task_names_it_once() {
             (Holder::Block(b(2)), Via::Waiter)
         ]
     );
+}
+
+/// A static holds a waker for each of two pending tasks; the first's cell
+/// counts one reference (the owned-task list's): that waker is a stale
+/// copy, and the task is stuck with no waker (rule 5).
+#[test]
+fn a_cell_with_one_reference_has_no_waker_whatever_points_at_it() {
+    let mut h = Heap::new(2);
+    let (lone, held) = (h.task(Pending, 0), h.task(Pending, 1));
+    h.root(RootKind::Static, "svc", &[(0, Waker), (1, Waker)]);
+    let mut s = h.build();
+    s.tasks[lone.index()].refs = 1;
+    let w = Waits::new(&s);
+    assert_eq!(stuck_tasks(&w), [lone]);
+    let lone = stuck_of(&w, lone).unwrap();
+    assert_eq!(lone.reason, Reason::NoWaker);
+    assert!(lone.holders.is_empty() && !lone.held_by_unreachable);
+    assert!(stuck_of(&w, held).is_none());
 }

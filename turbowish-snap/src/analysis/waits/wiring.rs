@@ -137,6 +137,14 @@ pub(super) fn standing(state: TaskState, kind: TaskKind) -> Standing {
     }
 }
 
+/// Whether nothing can wake or abort pending task `t`, whatever pointers
+/// the scan found (rule 5): its tokio cell's reference count is 1, the
+/// owned-task list's own reference, so no `Waker` clone, `JoinHandle` or
+/// `AbortHandle` of it exists, and words that look like one are stale.
+pub(super) fn unwakeable(t: &crate::model::Task) -> bool {
+    t.cell.is_some() && t.refs == 1 && t.state == TaskState::Pending
+}
+
 /// Task `t`'s storage blocks: its storage, cell and boxed future, each
 /// once.
 pub(super) fn storage_blocks(t: &crate::model::Task) -> impl Iterator<Item = BlockIndex> {
