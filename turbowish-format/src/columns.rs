@@ -28,7 +28,7 @@
 
 use crate::Error;
 use crate::index::{BlockIndex, FrameIndex, StackIndex, StringIndex, TaskIndex};
-use crate::legacy::{CaptureV3, TaskV3};
+use crate::legacy::{CaptureV3, TaskV3, TaskV4};
 use crate::model::{
     Block, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind, Snapshot,
     Task,
@@ -202,6 +202,10 @@ fn read_table<R: Read>(
         }
         Table::Tasks if version < 4 => {
             let old: Vec<TaskV3> = rows(src, "tasks")?;
+            s.tasks = old.into_iter().map(Task::from).collect();
+        }
+        Table::Tasks if version < 5 => {
+            let old: Vec<TaskV4> = rows(src, "tasks")?;
             s.tasks = old.into_iter().map(Task::from).collect();
         }
         Table::Tasks => s.tasks = rows(src, "tasks")?,
@@ -442,7 +446,8 @@ mod tests {
         assert_eq!(min_bytes::<BlockColumns>(), 6);
         assert_eq!(min_bytes::<EdgeColumns>(), 4);
         assert_eq!(min_bytes::<WireRoot>(), 8);
-        assert_eq!(min_bytes::<Task>(), 19);
+        assert_eq!(min_bytes::<Task>(), 20);
+        assert_eq!(min_bytes::<TaskV4>(), 19);
         assert_eq!(min_bytes::<TaskV3>(), 15);
         assert_eq!(min_bytes::<String>(), 1);
         assert_eq!(least(&NO_CONTAINER), 3);

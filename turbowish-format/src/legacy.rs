@@ -4,7 +4,9 @@
 //!
 //! Version 4 added to [`Capture`] the task cell figures and to [`Task`] its
 //! kind, cell, boxed future and reference count. Version 2 and 3 files hold
-//! traced tasks only, read as [`TaskKind::Traced`] with no cell.
+//! traced tasks only, read as [`TaskKind::Traced`] with no cell. Version 5
+//! added to [`Task`] whether a `JoinHandle` exists; version 4 files read
+//! as if none did (they hold no join handle pointers either).
 
 use crate::index::{BlockIndex, StringIndex};
 use crate::model::{Capture, Task, TaskKind, TaskState};
@@ -73,6 +75,57 @@ pub(crate) struct TaskV3 {
     value_type: StringIndex,
 }
 
+/// [`Task`] as version 4 encodes it.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct TaskV4 {
+    serial: u64,
+    id: u64,
+    name: StringIndex,
+    file: StringIndex,
+    line: u32,
+    column: u32,
+    future_type: StringIndex,
+    future_size: u64,
+    state: TaskState,
+    polls: u64,
+    spawned_ns: u64,
+    last_poll_ns: u64,
+    finished_ns: u64,
+    storage: Option<BlockIndex>,
+    value_type: StringIndex,
+    kind: TaskKind,
+    cell: Option<BlockIndex>,
+    future_block: Option<BlockIndex>,
+    refs: u64,
+}
+
+impl From<TaskV4> for Task {
+    fn from(t: TaskV4) -> Task {
+        Task {
+            serial: t.serial,
+            id: t.id,
+            name: t.name,
+            file: t.file,
+            line: t.line,
+            column: t.column,
+            future_type: t.future_type,
+            future_size: t.future_size,
+            state: t.state,
+            polls: t.polls,
+            spawned_ns: t.spawned_ns,
+            last_poll_ns: t.last_poll_ns,
+            finished_ns: t.finished_ns,
+            storage: t.storage,
+            value_type: t.value_type,
+            kind: t.kind,
+            cell: t.cell,
+            future_block: t.future_block,
+            refs: t.refs,
+            join_handle: false,
+        }
+    }
+}
+
 impl From<TaskV3> for Task {
     fn from(t: TaskV3) -> Task {
         Task {
@@ -95,6 +148,7 @@ impl From<TaskV3> for Task {
             cell: None,
             future_block: None,
             refs: 0,
+            join_handle: false,
         }
     }
 }

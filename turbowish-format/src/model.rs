@@ -450,6 +450,10 @@ pub struct Task {
     /// The cell's reference count (JoinHandle, wakers, the runtime's lists),
     /// from its state word; 0 when no cell was read. Since format version 4.
     pub refs: u64,
+    /// Whether a `JoinHandle` of the task still exists: the cell state
+    /// word's `JOIN_INTEREST` bit (false when no cell was read). With it the
+    /// reference count tells how many wakers exist. Since format version 5.
+    pub join_handle: bool,
 }
 
 /// How a [`Task`] was made. Since format version 4.

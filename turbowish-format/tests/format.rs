@@ -122,6 +122,7 @@ fn rich() -> Snapshot {
         cell: Some(block_(1)),
         future_block: Some(block_(2)),
         refs: 3,
+        join_handle: true,
     }];
     s.containers = vec![Container {
         block: block_(2),
@@ -727,6 +728,7 @@ fn version_4_files_read_with_no_wake_pointers() {
     let v4 = read(&golden(4)[..]).unwrap();
     assert!(v4.edges.iter().all(|e| !e.kind.is_wake()));
     assert!(v4.roots.iter().all(|r| r.kinds.is_empty()));
+    assert!(v4.tasks.iter().all(|t| !t.join_handle) && v4.tasks.iter().any(|t| t.refs > 0));
     let mut as_v4 = golden(5);
     as_v4[8..10].copy_from_slice(&4u16.to_le_bytes());
     assert!(

@@ -279,6 +279,7 @@ fn expected() -> Snapshot {
         cell: storage.filter(|_| serial == 2).map(BlockIndex::new),
         future_block: None,
         refs: if serial == 2 { 2 } else { 0 },
+        join_handle: serial == 2,
     };
     // Tasks found from their tokio cells: no serial, name, polls or times.
     let cell_task = |id, kind, state, cell: u32, future_block: Option<u32>, refs| Task {
@@ -301,6 +302,7 @@ fn expected() -> Snapshot {
         cell: Some(BlockIndex::new(cell)),
         future_block: future_block.map(BlockIndex::new),
         refs,
+        join_handle: kind == TaskKind::Tokio,
     };
     s.tasks = vec![
         task(1, 7, conn, TaskState::Pending, 12, Some(2)),
@@ -341,6 +343,10 @@ fn assert_covers_everything(s: &Snapshot) {
     for st in [Pending, Running, Completed, Cancelled, Notified] {
         assert!(states(st), "no {st:?} task");
     }
+    assert!(
+        s.tasks.iter().any(|t| t.join_handle),
+        "no task with a JoinHandle"
+    );
     let task_kinds = |k| s.tasks.iter().any(|t| t.kind == k);
     for k in [TaskKind::Traced, TaskKind::Tokio, TaskKind::Blocking] {
         assert!(task_kinds(k), "no {k:?} task");

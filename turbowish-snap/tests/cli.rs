@@ -2016,6 +2016,10 @@ fn waits_service() -> Snapshot {
     let main = "/home/dev/svc/src/main.rs";
     let forever = w.task(40, Pending, main, 50, "svc::forever::{async_fn_env#0}");
     w.edge(worker, forever, JoinHandle);
+    // Its handle exists (the state word's JOIN_INTEREST), and holds its
+    // second reference.
+    let t = w.b.snapshot_mut().tasks.last_mut().unwrap();
+    t.join_handle = true;
     let lost = w.task(41, Pending, main, 60, "svc::lost::{async_fn_env#0}");
     let leaked = w.block(48, StackIndex::EMPTY);
     w.edge(leaked, lost, Waker);

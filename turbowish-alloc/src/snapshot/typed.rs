@@ -216,6 +216,7 @@ fn task_row(snap: &mut Snapshot, strings: &mut StringTable, row: &Row, clocks: C
         cell: None,
         future_block: None,
         refs: 0,
+        join_handle: false, // known from a cell (cell rule 6)
     }
 }
 

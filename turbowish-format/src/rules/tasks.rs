@@ -124,6 +124,12 @@ pub fn cell_state(word: u64) -> (TaskState, u64) {
     (state, word >> cell::REF_SHIFT)
 }
 
+/// Whether a tokio task cell's state `word` says a `JoinHandle` of the
+/// task still exists (rule 6).
+pub fn cell_join_handle(word: u64) -> bool {
+    word & cell::JOIN_INTEREST != 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +152,8 @@ mod tests {
             assert_eq!(cell_state(bits | refs), (want, 3), "{bits:#x}");
         }
         assert_eq!(cell_state(1 << 6).1, 1);
+        assert!(cell_join_handle(cell::JOIN_INTEREST | refs));
+        assert!(!cell_join_handle(cell::JOIN_WAKER | cell::NOTIFIED | refs));
     }
 
     const ALL: [Phase; 4] = [

@@ -2,7 +2,7 @@
 
 use super::{Cell, Cells};
 use std::collections::HashMap;
-use turbowish_format::rules::tasks::cell_state;
+use turbowish_format::rules::tasks::{cell_join_handle, cell_state};
 use turbowish_format::{
     BlockIndex, Root, RootKind, Snapshot, StringIndex, StringTable, Task, TaskIndex, TaskKind,
 };
@@ -62,6 +62,7 @@ impl Cells {
             cell: Some(cell.block),
             future_block: cell.future_block,
             refs,
+            join_handle: cell_join_handle(cell.words.state),
             ..Task::default()
         });
         snap.roots.push(Root {
@@ -87,6 +88,7 @@ fn join_traced(snap: &mut Snapshot, i: TaskIndex, cell: &Cell) {
     let t = &mut snap.tasks[i];
     t.cell = Some(cell.block);
     t.refs = cell_state(cell.words.state).1;
+    t.join_handle = cell_join_handle(cell.words.state);
     t.future_block = t.future_block.or(cell.future_block);
     t.storage = t.storage.or(Some(cell.block));
     let Some(root) =

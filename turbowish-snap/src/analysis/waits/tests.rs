@@ -220,7 +220,8 @@ fn a_task_awaiting_a_stuck_tasks_join_handle_is_behind_it() {
     let mut h = Heap::new(2);
     let (a, b_) = (h.task(Pending, 0), h.task(Pending, 1));
     h.edge(1, 0, Waker).edge(0, 1, JoinHandle);
-    let s = h.build();
+    let mut s = h.build();
+    s.tasks[b_.index()].join_handle = true;
     let w = Waits::new(&s);
     assert!(w.cycles().is_empty());
     assert_eq!(stuck_of(&w, a).unwrap().reason, Reason::Behind(b_));
@@ -253,7 +254,9 @@ fn a_stack_word_at_a_cell_wakes_its_task_only_if_it_is_a_waker() {
     h.task(Pending, 0);
     h.root(RootKind::ThreadStack, "thread 7", &[(1, Conservative)]);
     h.edge(1, 0, JoinHandle);
-    assert!(Waits::new(&h.build()).stuck().is_empty());
+    let mut s = h.build();
+    s.tasks[0].join_handle = true;
+    assert!(Waits::new(&s).stuck().is_empty());
 }
 
 /// A running task's future (block 0) holds task 2's waker; a notified
@@ -442,20 +445,32 @@ fn a_path_through_a_task_names_it_once() {
     );
 }
 
-/// A static holds a waker for each of two pending tasks; the first's cell
-/// counts one reference (the owned-task list's): that waker is a stale
-/// copy, and the task is stuck with no waker (rule 5).
+/// A static holds a waker word for tasks 0 and 1 and a join-handle word
+/// for tasks 2 and 3; the state words allow only some (rule 5): a waker
+/// needs a reference of its own, a join handle `JOIN_INTEREST`. The others
+/// are stale copies, and their tasks are stuck with no waker.
 #[test]
-fn a_cell_with_one_reference_has_no_waker_whatever_points_at_it() {
-    let mut h = Heap::new(2);
-    let (lone, held) = (h.task(Pending, 0), h.task(Pending, 1));
-    h.root(RootKind::Static, "svc", &[(0, Waker), (1, Waker)]);
+fn the_state_word_tells_stale_wakers_and_join_handles() {
+    let mut h = Heap::new(4);
+    let tasks: Vec<TaskIndex> = (0..4).map(|c| h.task(Pending, c)).collect();
+    let words = [(0, Waker), (1, Waker), (2, JoinHandle), (3, JoinHandle)];
+    h.root(RootKind::Static, "svc", &words);
     let mut s = h.build();
-    s.tasks[lone.index()].refs = 1;
+    // (references, JOIN_INTEREST): the list's only; one more for a waker;
+    // the list's and the handle's; the same without the handle.
+    let states = [(1, false), (2, false), (2, true), (2, false)];
+    for (t, (refs, handle)) in tasks.iter().zip(states) {
+        (s.tasks[t.index()].refs, s.tasks[t.index()].join_handle) = (refs, handle);
+    }
     let w = Waits::new(&s);
-    assert_eq!(stuck_tasks(&w), [lone]);
-    let lone = stuck_of(&w, lone).unwrap();
-    assert_eq!(lone.reason, Reason::NoWaker);
-    assert!(lone.holders.is_empty() && !lone.held_by_unreachable);
-    assert!(stuck_of(&w, held).is_none());
+    assert_eq!(stuck_tasks(&w), [tasks[0], tasks[3]]);
+    for t in [tasks[0], tasks[3]] {
+        let stuck = stuck_of(&w, t).unwrap();
+        assert_eq!(stuck.reason, Reason::NoWaker);
+        assert!(stuck.holders.is_empty() && !stuck.held_by_unreachable);
+        assert!(stuck.join_handle_holders.is_empty());
+    }
+    // With the handle alive, task 3's word is its JoinHandle.
+    s.tasks[tasks[3].index()].join_handle = true;
+    assert_eq!(stuck_tasks(&Waits::new(&s)), [tasks[0]]);
 }

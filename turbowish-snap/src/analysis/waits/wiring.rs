@@ -137,12 +137,21 @@ pub(super) fn standing(state: TaskState, kind: TaskKind) -> Standing {
     }
 }
 
-/// Whether nothing can wake or abort pending task `t`, whatever pointers
-/// the scan found (rule 5): its tokio cell's reference count is 1, the
-/// owned-task list's own reference, so no `Waker` clone, `JoinHandle` or
-/// `AbortHandle` of it exists, and words that look like one are stale.
-pub(super) fn unwakeable(t: &crate::model::Task) -> bool {
-    t.cell.is_some() && t.refs == 1 && t.state == TaskState::Pending
+/// Whether a pointer of `kind` into pending task `t`'s storage can be what
+/// it looks like (rule 5). For a task read from its tokio cell, the state
+/// word is exact where the scan is not: a `JoinHandle` word is stale once
+/// the handle is dropped (no `JOIN_INTEREST`), and a `Waker` or waiter
+/// word is stale when the reference count leaves none for a waker (one
+/// reference is the owned-task list's, one the `JoinHandle`'s).
+pub(super) fn can_wake(t: &crate::model::Task, kind: EdgeKind) -> bool {
+    if t.cell.is_none() || t.state != TaskState::Pending {
+        return kind.is_wake();
+    }
+    match kind {
+        EdgeKind::JoinHandle => t.join_handle,
+        EdgeKind::Waker | EdgeKind::Waiter => t.refs > 1 + u64::from(t.join_handle),
+        _ => false,
+    }
 }
 
 /// Task `t`'s storage blocks: its storage, cell and boxed future, each
