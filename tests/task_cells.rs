@@ -140,6 +140,9 @@ fn plain_tokio_tasks_are_rows() {
             Err(ready)
         }
     });
+    // The traced task gets its id and storage at its first poll: only then
+    // is it one row with its cell.
+    common::wait_until_parked(1, |t| t.name == "traced");
     let s = snapshot_when_settled(&lines);
     assert_eq!(s.capture.cells_not_understood, 0);
     let a = Analysis::new(&s);
