@@ -2,7 +2,7 @@
 //! holds a way to wake it, deadlock cycles, and the task each is behind.
 
 use super::mark::Marking;
-use super::wiring::{NONE, Standing, Wiring, can_wake, standing, storage_blocks};
+use super::wiring::{NONE, Standing, Wiring, standing, storage_blocks};
 use super::{Reason, Stuck};
 use crate::model::{EdgeKind, TaskIndex};
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -32,9 +32,8 @@ pub(super) fn explain(w: Wiring, m: &Marking) -> (Vec<Stuck>, Vec<Vec<TaskIndex>
     let mut search = ReverseSearch::new(w, m);
     for e in snap.edges.iter().filter(|e| e.kind.is_wake()) {
         let (from, to) = (e.from.get(), e.to.get());
-        let owner = w.owner(to).filter(|&t| can_wake(snap.task(t), e.kind));
-        let Some(s) = owner.map(|t| index[t.index()]).filter(|&s| s != NONE) else {
-            continue; // live, or (rule 5) only stale words point at it
+        let Some(s) = w.owner(to).map(|t| index[t.index()]).filter(|&s| s != NONE) else {
+            continue;
         };
         if m.is_marked(from) || w.owner(from) == Some(stuck[s as usize]) {
             continue; // its own waiter nodes (rule 6)

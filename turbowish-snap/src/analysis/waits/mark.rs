@@ -1,7 +1,7 @@
 //! The mark (rules 1 to 4 of [`waits`](super)): what is live, which
 //! pending tasks something live can wake, and who marked each block.
 
-use super::wiring::{NONE, Standing, Wiring, can_wake, standing, storage_blocks};
+use super::wiring::{NONE, Standing, Wiring, standing, storage_blocks};
 use crate::analysis::graph::is_c_runtime;
 use crate::model::{EdgeKind, Root, RootKind, TaskIndex};
 use std::collections::VecDeque;
@@ -83,11 +83,7 @@ impl Marking {
             let kinds =
                 (root.kinds.iter().copied()).chain(std::iter::repeat(EdgeKind::Conservative));
             for (&b, kind) in root.targets.iter().zip(kinds) {
-                let kind = match wakes_from_root(root.kind, kind) {
-                    true => kind,
-                    false => EdgeKind::Conservative,
-                };
-                self.visit(w, r, b.get(), kind, queue);
+                self.visit(w, r, b.get(), wakes_from_root(root.kind, kind), queue);
             }
         }
     }
@@ -98,23 +94,21 @@ impl Marking {
         while let Some(b) = queue.pop_front() {
             let from = self.roots + b;
             for (to, kind) in w.out(b) {
-                self.visit(w, from, to, kind, queue);
+                self.visit(w, from, to, kind.is_wake(), queue);
             }
         }
     }
 
-    /// A pointer of `kind` from `from` (packed) to block `b`: into a
-    /// pending task's storage, it wakes the task if it is a wake pointer
-    /// the task's state allows (rules 2 and 5).
-    fn visit(&mut self, w: Wiring, from: u32, b: u32, kind: EdgeKind, queue: &mut VecDeque<u32>) {
+    /// A pointer from `from` (packed) to block `b`, `waking` its task if
+    /// it points into a pending task's storage (rule 2).
+    fn visit(&mut self, w: Wiring, from: u32, b: u32, waking: bool, queue: &mut VecDeque<u32>) {
         match self.up[b as usize] {
             UNMARKED => {
                 self.up[b as usize] = from;
                 queue.push_back(b);
             }
-            GUARDED if kind.is_wake() => {
-                let owner = w.owner(b).filter(|&t| can_wake(w.snap.task(t), kind));
-                if let Some(t) = owner {
+            GUARDED if waking => {
+                if let Some(t) = w.owner(b) {
                     self.make_live(w, t, from, Some(b), queue);
                 }
             }

@@ -58,13 +58,6 @@
 //!    because the runtime keeps track of it.
 //! 5. **Stuck** tasks are the pending tasks rule 2 leaves unmarked. A
 //!    pending task with no known storage (never polled) is not judged.
-//!    For a pending task read from its tokio cell, the state word decides
-//!    which pointers can be real, being exact where the scan is not: a
-//!    `JoinHandle` word only while the handle exists (`JOIN_INTEREST`), a
-//!    `Waker` or waiter word only while the reference count leaves room
-//!    for a waker (one reference is the owned-task list's, one the
-//!    `JoinHandle`'s). The others are stale copies: they enter nothing
-//!    and make no holder.
 //! 6. **Holders.** For a stuck task S, each wake pointer into S's storage
 //!    from a block that is not live is held by the stuck task whose
 //!    storage reaches that block without passing through another task's

@@ -49,8 +49,7 @@ impl Heap {
             state,
             storage: Some(b(cell)),
             cell: Some(b(cell)),
-            // The owned-task list's, and one for a waker or handle.
-            refs: 2,
+            refs: 1,
             ..Task::default()
         });
         s.roots.push(Root {
@@ -220,8 +219,7 @@ fn a_task_awaiting_a_stuck_tasks_join_handle_is_behind_it() {
     let mut h = Heap::new(2);
     let (a, b_) = (h.task(Pending, 0), h.task(Pending, 1));
     h.edge(1, 0, Waker).edge(0, 1, JoinHandle);
-    let mut s = h.build();
-    s.tasks[b_.index()].join_handle = true;
+    let s = h.build();
     let w = Waits::new(&s);
     assert!(w.cycles().is_empty());
     assert_eq!(stuck_of(&w, a).unwrap().reason, Reason::Behind(b_));
@@ -254,9 +252,7 @@ fn a_stack_word_at_a_cell_wakes_its_task_only_if_it_is_a_waker() {
     h.task(Pending, 0);
     h.root(RootKind::ThreadStack, "thread 7", &[(1, Conservative)]);
     h.edge(1, 0, JoinHandle);
-    let mut s = h.build();
-    s.tasks[0].join_handle = true;
-    assert!(Waits::new(&s).stuck().is_empty());
+    assert!(Waits::new(&h.build()).stuck().is_empty());
 }
 
 /// A running task's future (block 0) holds task 2's waker; a notified
@@ -443,34 +439,4 @@ fn a_path_through_a_task_names_it_once() {
             (Holder::Block(b(2)), Via::Waiter)
         ]
     );
-}
-
-/// A static holds a waker word for tasks 0 and 1 and a join-handle word
-/// for tasks 2 and 3; the state words allow only some (rule 5): a waker
-/// needs a reference of its own, a join handle `JOIN_INTEREST`. The others
-/// are stale copies, and their tasks are stuck with no waker.
-#[test]
-fn the_state_word_tells_stale_wakers_and_join_handles() {
-    let mut h = Heap::new(4);
-    let tasks: Vec<TaskIndex> = (0..4).map(|c| h.task(Pending, c)).collect();
-    let words = [(0, Waker), (1, Waker), (2, JoinHandle), (3, JoinHandle)];
-    h.root(RootKind::Static, "svc", &words);
-    let mut s = h.build();
-    // (references, JOIN_INTEREST): the list's only; one more for a waker;
-    // the list's and the handle's; the same without the handle.
-    let states = [(1, false), (2, false), (2, true), (2, false)];
-    for (t, (refs, handle)) in tasks.iter().zip(states) {
-        (s.tasks[t.index()].refs, s.tasks[t.index()].join_handle) = (refs, handle);
-    }
-    let w = Waits::new(&s);
-    assert_eq!(stuck_tasks(&w), [tasks[0], tasks[3]]);
-    for t in [tasks[0], tasks[3]] {
-        let stuck = stuck_of(&w, t).unwrap();
-        assert_eq!(stuck.reason, Reason::NoWaker);
-        assert!(stuck.holders.is_empty() && !stuck.held_by_unreachable);
-        assert!(stuck.join_handle_holders.is_empty());
-    }
-    // With the handle alive, task 3's word is its JoinHandle.
-    s.tasks[tasks[3].index()].join_handle = true;
-    assert_eq!(stuck_tasks(&Waits::new(&s)), [tasks[0]]);
 }

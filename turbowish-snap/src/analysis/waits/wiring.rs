@@ -137,23 +137,6 @@ pub(super) fn standing(state: TaskState, kind: TaskKind) -> Standing {
     }
 }
 
-/// Whether a pointer of `kind` into pending task `t`'s storage can be what
-/// it looks like (rule 5). For a task read from its tokio cell, the state
-/// word is exact where the scan is not: a `JoinHandle` word is stale once
-/// the handle is dropped (no `JOIN_INTEREST`), and a `Waker` or waiter
-/// word is stale when the reference count leaves none for a waker (one
-/// reference is the owned-task list's, one the `JoinHandle`'s).
-pub(super) fn can_wake(t: &crate::model::Task, kind: EdgeKind) -> bool {
-    if t.cell.is_none() || t.state != TaskState::Pending {
-        return kind.is_wake();
-    }
-    match kind {
-        EdgeKind::JoinHandle => t.join_handle,
-        EdgeKind::Waker | EdgeKind::Waiter => t.refs > 1 + u64::from(t.join_handle),
-        _ => false,
-    }
-}
-
 /// Task `t`'s storage blocks: its storage, cell and boxed future, each
 /// once.
 pub(super) fn storage_blocks(t: &crate::model::Task) -> impl Iterator<Item = BlockIndex> {
