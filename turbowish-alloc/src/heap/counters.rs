@@ -35,10 +35,12 @@ const SLOTS: usize = 1024;
 #[repr(align(64))]
 #[derive(Debug)]
 pub(crate) struct Counts {
-    live_bytes: AtomicI64,
-    live_blocks: AtomicI64,
+    /// Allocated and freed: live figures are the differences, so each event
+    /// writes two counters.
     total_bytes: AtomicI64,
     total_blocks: AtomicI64,
+    freed_bytes: AtomicI64,
+    freed_blocks: AtomicI64,
     /// Live bytes at the last peak publication (rule 5).
     published: AtomicI64,
     /// 1 while a thread owns the slot.
@@ -48,10 +50,10 @@ pub(crate) struct Counts {
 impl Counts {
     const fn new() -> Counts {
         Counts {
-            live_bytes: AtomicI64::new(0),
-            live_blocks: AtomicI64::new(0),
             total_bytes: AtomicI64::new(0),
             total_blocks: AtomicI64::new(0),
+            freed_bytes: AtomicI64::new(0),
+            freed_blocks: AtomicI64::new(0),
             published: AtomicI64::new(0),
             owner: AtomicU32::new(0),
         }
@@ -63,28 +65,40 @@ impl Counts {
         c.store(c.load(Relaxed).wrapping_add(d), Relaxed);
     }
 
-    fn take(&self) -> Sums {
-        Sums {
-            live_bytes: self.live_bytes.swap(0, Relaxed),
-            live_blocks: self.live_blocks.swap(0, Relaxed),
-            total_bytes: self.total_bytes.swap(0, Relaxed),
-            total_blocks: self.total_blocks.swap(0, Relaxed),
-        }
+    fn live_bytes(&self) -> i64 {
+        self.total_bytes.load(Relaxed) - self.freed_bytes.load(Relaxed)
     }
 
-    fn add_shared(&self, s: &Sums) {
-        self.live_bytes.fetch_add(s.live_bytes, Relaxed);
-        self.live_blocks.fetch_add(s.live_blocks, Relaxed);
-        self.total_bytes.fetch_add(s.total_bytes, Relaxed);
-        self.total_blocks.fetch_add(s.total_blocks, Relaxed);
+    fn take(&self) -> [i64; 4] {
+        [
+            self.total_bytes.swap(0, Relaxed),
+            self.total_blocks.swap(0, Relaxed),
+            self.freed_bytes.swap(0, Relaxed),
+            self.freed_blocks.swap(0, Relaxed),
+        ]
+    }
+
+    fn add_shared(&self, [tb, tn, fb, fnum]: [i64; 4]) {
+        self.total_bytes.fetch_add(tb, Relaxed);
+        self.total_blocks.fetch_add(tn, Relaxed);
+        self.freed_bytes.fetch_add(fb, Relaxed);
+        self.freed_blocks.fetch_add(fnum, Relaxed);
     }
 
     fn read(&self) -> Sums {
+        let (tb, tn) = (
+            self.total_bytes.load(Relaxed),
+            self.total_blocks.load(Relaxed),
+        );
+        let (fb, fnum) = (
+            self.freed_bytes.load(Relaxed),
+            self.freed_blocks.load(Relaxed),
+        );
         Sums {
-            live_bytes: self.live_bytes.load(Relaxed),
-            live_blocks: self.live_blocks.load(Relaxed),
-            total_bytes: self.total_bytes.load(Relaxed),
-            total_blocks: self.total_blocks.load(Relaxed),
+            live_bytes: tb - fb,
+            live_blocks: tn - fnum,
+            total_bytes: tb,
+            total_blocks: tn,
         }
     }
 }
@@ -122,9 +136,9 @@ struct Mine(Cell<usize>);
 impl Drop for Mine {
     fn drop(&mut self) {
         if let Some(slot) = SLOT.get(self.0.replace(NO_SLOT)) {
-            let unpublished = slot.live_bytes.load(Relaxed) - slot.published.load(Relaxed);
+            let unpublished = slot.live_bytes() - slot.published.load(Relaxed);
             crate::heap::stats::publish(unpublished);
-            RETIRED.add_shared(&slot.take());
+            RETIRED.add_shared(slot.take());
             slot.published.store(0, Relaxed);
             slot.owner.store(0, Relaxed);
         }
@@ -167,16 +181,9 @@ fn mine() -> &'static Counts {
 pub(crate) fn allocated(size: usize) {
     let c = mine();
     if core::ptr::eq(c, &SPILL) {
-        c.add_shared(&Sums {
-            live_bytes: size as i64,
-            live_blocks: 1,
-            total_bytes: size as i64,
-            total_blocks: 1,
-        });
+        c.add_shared([size as i64, 1, 0, 0]);
         return;
     }
-    Counts::bump(&c.live_bytes, size as i64);
-    Counts::bump(&c.live_blocks, 1);
     Counts::bump(&c.total_bytes, size as i64);
     Counts::bump(&c.total_blocks, 1);
     flush_if_moved(c);
@@ -189,29 +196,27 @@ pub(crate) fn freed(size: usize) {
     if core::ptr::eq(c, &SPILL) {
         return freed_shared(size);
     }
-    Counts::bump(&c.live_bytes, -(size as i64));
-    Counts::bump(&c.live_blocks, -1);
+    Counts::bump(&c.freed_bytes, size as i64);
+    Counts::bump(&c.freed_blocks, 1);
     flush_if_moved(c);
 }
 
 /// Counts a block back as live without counting a new allocation (a side
 /// record restored after a failed `realloc`).
 pub(crate) fn restored(size: usize) {
-    SPILL.live_bytes.fetch_add(size as i64, Relaxed);
-    SPILL.live_blocks.fetch_add(1, Relaxed);
+    SPILL.add_shared([0, 0, -(size as i64), -1]);
 }
 
 /// Counts a free atomically, for a thread whose own counters may be
 /// mid-update (a signal handler that interrupted them).
 pub(crate) fn freed_shared(size: usize) {
-    SPILL.live_bytes.fetch_sub(size as i64, Relaxed);
-    SPILL.live_blocks.fetch_sub(1, Relaxed);
+    SPILL.add_shared([0, 0, size as i64, 1]);
 }
 
 /// Rule 5.
 #[inline(always)]
 fn flush_if_moved(c: &Counts) {
-    let live = c.live_bytes.load(Relaxed);
+    let live = c.live_bytes();
     let moved = live - c.published.load(Relaxed);
     if moved.abs() >= FLUSH_BYTES {
         c.published.store(live, Relaxed);

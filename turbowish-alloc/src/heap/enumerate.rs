@@ -20,8 +20,10 @@
 //! 5. In the fork child the image is frozen and single-threaded, so memory is
 //!    read in place. In a running process another thread may unmap memory at
 //!    any time, so memory is copied with `process_vm_readv`, which fails
-//!    instead of faulting; a block half-written or freed during the copy is
-//!    listed or not, as at one of the instants the copy spanned.
+//!    instead of faulting (or, where a sandbox forbids that call, read from
+//!    `/proc/self/mem`, which fails likewise); a block half-written or freed
+//!    during the copy is listed or not, as at one of the instants the copy
+//!    spanned.
 
 use crate::heap::header::{self, HEADER};
 use crate::heap::record::Record;
@@ -218,8 +220,22 @@ fn copy_live(at: usize, buf: &mut [[u64; 2]]) -> &[[u64; 2]] {
     // the kernel reads `remote` with fault checks and reports failure instead
     // of faulting.
     let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
-    let words = if n > 0 { n as usize / HEADER } else { 0 };
-    &buf[..words]
+    let n = if n < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EFAULT) {
+        read_proc_mem(at, buf)
+    } else {
+        n.max(0) as usize
+    };
+    &buf[..n / HEADER]
+}
+
+/// [`copy_live`]'s fallback: the same bytes through `/proc/self/mem`.
+fn read_proc_mem(at: usize, buf: &mut [[u64; 2]]) -> usize {
+    // SAFETY: viewing our own initialised words as bytes.
+    let bytes =
+        unsafe { core::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), size_of_val(buf)) };
+    File::open("/proc/self/mem")
+        .and_then(|f| f.read_at(bytes, at as u64))
+        .unwrap_or(0)
 }
 
 /// Reads the header of the block that would start at `addr`, in a running
