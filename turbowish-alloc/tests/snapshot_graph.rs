@@ -71,9 +71,16 @@ fn roots_reaching(s: &Snapshot, block: usize) -> Vec<(RootKind, String)> {
 #[test]
 fn a_known_graph_is_captured_exactly() {
     // A Box holding a Vec of Arc<String>, the Arcs shared with a second Vec.
-    let strings: Vec<Arc<String>> = (0..3).map(|i| Arc::new(format!("shared-{i}"))).collect();
-    let graph: Box<Vec<Arc<String>>> = Box::new(strings.clone());
-    let second_owner: Vec<Arc<String>> = strings;
+    // Built on a thread of its own, so in a malloc arena of its own: no
+    // free-list link left in memory this thread used before can lie in a
+    // later block's uninitialised bytes, pointing into the graph.
+    let (graph, second_owner) = std::thread::spawn(|| {
+        let strings: Vec<Arc<String>> = (0..3).map(|i| Arc::new(format!("shared-{i}"))).collect();
+        let graph: Box<Vec<Arc<String>>> = Box::new(strings.clone());
+        (graph, strings)
+    })
+    .join()
+    .unwrap();
     // Reachable only from a static.
     // Masked until the snapshot is taken: an unmasked copy in this frame
     // would be a real root to the block.

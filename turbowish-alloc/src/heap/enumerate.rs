@@ -17,34 +17,28 @@
 //!    rule 5), so user data is never read as headers.
 //! 4. Blocks with `tracked` clear (TurboWish's own, header rule 2) are
 //!    skipped like any other but not listed.
-//! 5. In the fork child the image is frozen and single-threaded, so memory is
-//!    read in place. In a running process another thread may unmap memory at
-//!    any time, so memory is copied with `process_vm_readv`, which fails
-//!    instead of faulting (or, where a sandbox forbids that call, read from
-//!    `/proc/self/mem`, which fails likewise); a block half-written or freed
-//!    during the copy is listed or not, as at one of the instants the copy
-//!    spanned.
+//! 5. Memory is never read in place: it is copied with `process_vm_readv`,
+//!    which fails instead of faulting. In a running process another thread
+//!    may unmap memory at any time; in the fork child nothing else runs, but
+//!    the walk's own allocations may make the allocator give memory back to
+//!    the kernel (glibc trims a heap's top with `brk`, or seals it with
+//!    `PROT_NONE`; a growing buffer is moved with `mremap`) under pages the
+//!    walk has still to read. Where a sandbox forbids the call, memory is read from
+//!    `/proc/self/mem`, which fails likewise. In a running process, a block
+//!    half-written or freed during the copy is listed or not, as at one of
+//!    the instants the copy spanned.
 
 use crate::heap::header::{self, HEADER};
 use crate::heap::record::Record;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-/// How memory is read (rule 5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Reading {
-    /// In the fork child: in place.
-    Frozen,
-    /// In a running process: copied.
-    Live,
-}
-
 /// Every live tracked block, sorted by address: the side table's and those
 /// with headers.
-pub(crate) fn live_blocks(reading: Reading) -> Vec<Record> {
+pub(crate) fn live_blocks() -> Vec<Record> {
     let mut out = crate::heap::table::records();
     for (start, end) in anonymous_writable().unwrap_or_default() {
-        walk_mapping(start, end, reading, &mut out);
+        walk_mapping(start, end, &mut out);
     }
     out.sort_unstable_by_key(|r| r.addr);
     out.dedup_by_key(|r| r.addr);
@@ -76,7 +70,7 @@ const PAGE: usize = 4096;
 const PAGEMAP_BATCH: usize = 4096;
 
 /// Walks one mapping, run of populated pages by run (rule 1).
-fn walk_mapping(start: usize, end: usize, reading: Reading, out: &mut Vec<Record>) {
+fn walk_mapping(start: usize, end: usize, out: &mut Vec<Record>) {
     let pagemap = File::open("/proc/self/pagemap").ok();
     let mut cursor = Cursor { next: start, out };
     let mut entries = vec![0u64; PAGEMAP_BATCH];
@@ -95,7 +89,7 @@ fn walk_mapping(start: usize, end: usize, reading: Reading, out: &mut Vec<Record
                 i += 1;
             }
             let (a, b) = (page + run_start * PAGE, page + i * PAGE);
-            cursor.walk_run(a, b, reading);
+            cursor.walk_run(a, b);
         }
         page += n * PAGE;
     }
@@ -130,37 +124,23 @@ struct Cursor<'a> {
     out: &'a mut Vec<Record>,
 }
 
-/// Bytes copied at once when reading a live process (rule 5).
+/// Bytes copied at once (rule 5).
 const COPY_CHUNK: usize = 64 * 1024;
 
 impl Cursor<'_> {
-    /// Walks `[a, b)`, page-aligned and readable.
-    fn walk_run(&mut self, a: usize, b: usize, reading: Reading) {
-        match reading {
-            Reading::Frozen => {
-                let from = self.next.max(a);
-                if from < b {
-                    // SAFETY: rule 5: in the fork child nothing else runs,
-                    // and `[a, b)` lies in a readable mapping (rule 1), so
-                    // the words stay mapped and unchanged while read.
-                    let words = unsafe { words_at(from & !(HEADER - 1), b) };
-                    self.walk_words(from & !(HEADER - 1), words);
-                }
+    /// Walks `[a, b)`, page-aligned, copying it a chunk at a time (rule 5).
+    fn walk_run(&mut self, a: usize, b: usize) {
+        let mut buf = vec![[0u64; 2]; COPY_CHUNK / HEADER];
+        let mut at = a.max(self.next & !(PAGE - 1));
+        while at < b {
+            let len = (b - at).min(COPY_CHUNK);
+            let got = copy_live(at, &mut buf[..len / HEADER]);
+            if got.is_empty() {
+                at += PAGE; // unmapped meanwhile: skip a page
+                continue;
             }
-            Reading::Live => {
-                let mut buf = vec![[0u64; 2]; COPY_CHUNK / HEADER];
-                let mut at = a;
-                while at < b {
-                    let len = (b - at).min(COPY_CHUNK);
-                    let got = copy_live(at, &mut buf[..len / HEADER]);
-                    if got.is_empty() {
-                        at += PAGE; // unmapped meanwhile: skip a page
-                        continue;
-                    }
-                    self.walk_words(at, got);
-                    at += size_of_val(got);
-                }
-            }
+            self.walk_words(at, got);
+            at += size_of_val(got);
         }
     }
 
@@ -193,16 +173,6 @@ impl Cursor<'_> {
             }
         }
     }
-}
-
-/// The 16-byte words of `[from, to)`.
-///
-/// # Safety
-///
-/// The range must be readable, 16-aligned at `from`, and unchanged for `'a`.
-unsafe fn words_at<'a>(from: usize, to: usize) -> &'a [[u64; 2]] {
-    // SAFETY: as the caller guarantees.
-    unsafe { core::slice::from_raw_parts(from as *const [u64; 2], (to - from) / HEADER) }
 }
 
 /// Copies this process's memory at `at` into `buf` (rule 5); returns the

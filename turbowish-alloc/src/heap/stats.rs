@@ -14,7 +14,7 @@
 //! [`stats`] and [`stats_by_task`] are the public readers.
 
 pub use crate::heap::counters::FLUSH_BYTES;
-use crate::heap::enumerate::{self, Reading};
+use crate::heap::enumerate;
 use crate::heap::header::HEADER;
 use crate::heap::stack::intern;
 use crate::heap::{counters, guard, table};
@@ -134,7 +134,7 @@ pub fn stats_by_task() -> Vec<TaskStats> {
     let mut out = guard::with_untracked(
         || {
             let mut by_task = std::collections::HashMap::<u64, TaskStats>::new();
-            for r in enumerate::live_blocks(Reading::Live) {
+            for r in enumerate::live_blocks() {
                 let e = by_task.entry(u64::from(r.task)).or_insert(TaskStats {
                     task: u64::from(r.task),
                     live_bytes: 0,

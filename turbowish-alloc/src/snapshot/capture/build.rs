@@ -9,7 +9,7 @@
 
 use super::parked::Parked;
 use super::plan::Plan;
-use crate::heap::enumerate::{self, Reading};
+use crate::heap::enumerate;
 use crate::heap::record::Record;
 use crate::heap::stack::intern;
 use crate::heap::table;
@@ -38,7 +38,7 @@ pub(super) fn build_and_write(
     pause: impl FnOnce() -> Duration,
 ) -> Result<(u64, u64, u64), String> {
     let enumerate_started = Instant::now();
-    let records = born_before_the_snapshot(enumerate::live_blocks(Reading::Frozen));
+    let records = born_before_the_snapshot(enumerate::live_blocks());
     let enumerate_ns = enumerate_started.elapsed().as_nanos() as u64;
     let mut snap = Snapshot::default();
     let readable = scan::readable_ranges().map_err(|e| format!("reading /proc/self/maps: {e}"))?;
