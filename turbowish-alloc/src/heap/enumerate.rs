@@ -17,40 +17,66 @@
 //!    rule 5), so user data is never read as headers.
 //! 4. Blocks with `tracked` clear (TurboWish's own, header rule 2) are
 //!    skipped like any other but not listed.
-//! 5. Memory is never read in place: it is copied with `process_vm_readv`,
-//!    which fails instead of faulting. In a running process another thread
-//!    may unmap memory at any time; in the fork child nothing else runs, but
-//!    the walk's own allocations may make the allocator give memory back to
-//!    the kernel (glibc trims a heap's top with `brk`, or seals it with
-//!    `PROT_NONE`; a growing buffer is moved with `mremap`) under pages the
-//!    walk has still to read. Where a sandbox forbids the call, memory is read from
-//!    `/proc/self/mem`, which fails likewise. In a running process, a block
-//!    half-written or freed during the copy is listed or not, as at one of
-//!    the instants the copy spanned.
+//! 5. In a running process another thread may unmap memory at any time, so
+//!    memory is copied with `process_vm_readv`, which fails instead of
+//!    faulting (or, where a sandbox forbids that call, read from
+//!    `/proc/self/mem`, which fails likewise); a block half-written or freed
+//!    during the copy is listed or not, as at one of the instants the copy
+//!    spanned.
+//! 6. In the fork child nothing else runs, so memory is read in place, which
+//!    is several times faster. But the walk's own frees could make the
+//!    allocator give memory back to the kernel (glibc trims a heap's top with
+//!    `brk` or seals it with `PROT_NONE`; a growing buffer moves with
+//!    `mremap`) under pages the walk has still to read. So everything the
+//!    walk needs is allocated before it starts and freed after it ends:
+//!    the map list and its text, the pagemap buffer and file, and the output,
+//!    reserved for the blocks the counters count plus a margin. Should the
+//!    output fill up all the same, the walk copies from then on (rule 5).
 
 use crate::heap::header::{self, HEADER};
 use crate::heap::record::Record;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
+/// Where the walk runs (rules 5 and 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reading {
+    /// In a running process: memory is copied.
+    Live,
+    /// In the fork child: memory is read in place.
+    Frozen,
+}
+
 /// Every live tracked block, sorted by address: the side table's and those
 /// with headers.
-pub(crate) fn live_blocks() -> Vec<Record> {
+pub(crate) fn live_blocks(reading: Reading) -> Vec<Record> {
     let mut out = crate::heap::table::records();
-    for (start, end) in anonymous_writable().unwrap_or_default() {
-        walk_mapping(start, end, &mut out);
+    // Rule 6: every allocation before the walk, every free after it (the
+    // last free before it, opening a file, comes before the maps are read).
+    let pagemap = File::open("/proc/self/pagemap").ok();
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let ranges: Vec<(usize, usize)> = maps.lines().filter_map(parse_maps_line).collect();
+    let counted = crate::heap::counters::sum().live_blocks.max(0) as usize;
+    out.reserve(counted + counted / 8 + 4096);
+    let mut walk = Walk {
+        next: 0,
+        in_place: reading == Reading::Frozen,
+        out,
+        pagemap,
+        entries: vec![0u64; PAGEMAP_BATCH],
+        buf: vec![[0u64; 2]; COPY_CHUNK / HEADER],
+    };
+    for &(start, end) in &ranges {
+        walk.mapping(start, end);
     }
+    let Walk { mut out, .. } = walk;
+    drop((ranges, maps));
     out.sort_unstable_by_key(|r| r.addr);
     out.dedup_by_key(|r| r.addr);
     out
 }
 
-/// Rule 1: `(start, end)` of private anonymous read-write mappings.
-fn anonymous_writable() -> std::io::Result<Vec<(usize, usize)>> {
-    let maps = std::fs::read_to_string("/proc/self/maps")?;
-    Ok(maps.lines().filter_map(parse_maps_line).collect())
-}
-
+/// Rule 1: `(start, end)` of a private anonymous read-write mapping.
 fn parse_maps_line(line: &str) -> Option<(usize, usize)> {
     let mut f = line.split_ascii_whitespace();
     let (range, perms, _offset, _dev, inode) =
@@ -68,32 +94,6 @@ fn parse_maps_line(line: &str) -> Option<(usize, usize)> {
 const PAGE: usize = 4096;
 /// Pagemap entries read at once: 16 MiB of address space.
 const PAGEMAP_BATCH: usize = 4096;
-
-/// Walks one mapping, run of populated pages by run (rule 1).
-fn walk_mapping(start: usize, end: usize, out: &mut Vec<Record>) {
-    let pagemap = File::open("/proc/self/pagemap").ok();
-    let mut cursor = Cursor { next: start, out };
-    let mut entries = vec![0u64; PAGEMAP_BATCH];
-    let mut page = start;
-    while page < end {
-        let n = ((end - page) / PAGE).min(PAGEMAP_BATCH);
-        let populated = populated_pages(pagemap.as_ref(), page, &mut entries[..n]);
-        let mut i = 0;
-        while i < n {
-            if !populated(&entries, i) {
-                i += 1;
-                continue;
-            }
-            let run_start = i;
-            while i < n && populated(&entries, i) {
-                i += 1;
-            }
-            let (a, b) = (page + run_start * PAGE, page + i * PAGE);
-            cursor.walk_run(a, b);
-        }
-        page += n * PAGE;
-    }
-}
 
 /// Fills `entries` from pagemap for the pages from `page`; returns the test
 /// of one entry (every page counts as populated without pagemap).
@@ -118,35 +118,80 @@ fn populated_pages(
     }
 }
 
-/// Where the walk stands: the next address a header may start at (rule 3).
-struct Cursor<'a> {
+/// The walk's state, all of it allocated before it starts (rule 6).
+struct Walk {
+    /// The next address a header may start at (rule 3).
     next: usize,
-    out: &'a mut Vec<Record>,
+    /// Rule 6 (else rule 5).
+    in_place: bool,
+    out: Vec<Record>,
+    pagemap: Option<File>,
+    entries: Vec<u64>,
+    buf: Vec<[u64; 2]>,
 }
 
 /// Bytes copied at once (rule 5).
 const COPY_CHUNK: usize = 64 * 1024;
 
-impl Cursor<'_> {
-    /// Walks `[a, b)`, page-aligned, copying it a chunk at a time (rule 5).
-    fn walk_run(&mut self, a: usize, b: usize) {
-        let mut buf = vec![[0u64; 2]; COPY_CHUNK / HEADER];
+impl Walk {
+    /// Walks one mapping, run of populated pages by run (rule 1).
+    fn mapping(&mut self, start: usize, end: usize) {
+        let mut page = start;
+        while page < end {
+            let n = ((end - page) / PAGE).min(PAGEMAP_BATCH);
+            let mut entries = core::mem::take(&mut self.entries);
+            let populated = populated_pages(self.pagemap.as_ref(), page, &mut entries[..n]);
+            let mut i = 0;
+            while i < n {
+                if !populated(&entries, i) {
+                    i += 1;
+                    continue;
+                }
+                let run_start = i;
+                while i < n && populated(&entries, i) {
+                    i += 1;
+                }
+                self.run(page + run_start * PAGE, page + i * PAGE);
+            }
+            self.entries = entries;
+            page += n * PAGE;
+        }
+    }
+
+    /// Walks `[a, b)`: page-aligned, populated and, as far as the maps said,
+    /// readable.
+    fn run(&mut self, a: usize, b: usize) {
         let mut at = a.max(self.next & !(PAGE - 1));
         while at < b {
             let len = (b - at).min(COPY_CHUNK);
-            let got = copy_live(at, &mut buf[..len / HEADER]);
-            if got.is_empty() {
-                at += PAGE; // unmapped meanwhile: skip a page
+            if self.in_place {
+                // SAFETY: rule 6: nothing else runs in the child and the walk
+                // has freed nothing since reading the maps, so `[at, at +
+                // len)`, in a populated page run of a read-write mapping, is
+                // mapped and unchanged while read; `at` is page-aligned.
+                let words =
+                    unsafe { core::slice::from_raw_parts(at as *const [u64; 2], len / HEADER) };
+                self.words(at, words);
+                // Rule 6: if the output filled up, copy from where it did.
+                at = if self.in_place {
+                    at + len
+                } else {
+                    self.next & !(PAGE - 1)
+                };
                 continue;
             }
-            self.walk_words(at, got);
-            at += size_of_val(got);
+            let mut buf = core::mem::take(&mut self.buf);
+            let got = copy_live(at, &mut buf[..len / HEADER]);
+            let copied = size_of_val(got);
+            self.words(at, got);
+            self.buf = buf;
+            at += if copied == 0 { PAGE } else { copied }; // unmapped meanwhile: skip a page
         }
     }
 
     /// Checks each 16-byte position of `words` (read at `base`) at or after
     /// `self.next` (rules 2-4).
-    fn walk_words(&mut self, base: usize, words: &[[u64; 2]]) {
+    fn words(&mut self, base: usize, words: &[[u64; 2]]) {
         let end = base + size_of_val(words);
         while self.next < end {
             let at = self.next.max(base).next_multiple_of(HEADER);
@@ -161,6 +206,13 @@ impl Cursor<'_> {
             if let Some(f) = header::decode(at, w) {
                 self.next = (at + HEADER + f.size).next_multiple_of(HEADER);
                 if f.tracked {
+                    if self.in_place && self.out.len() == self.out.capacity() {
+                        // Rule 6: growing the output may free memory; this
+                        // header is read again, copied.
+                        self.in_place = false;
+                        self.next = at;
+                        return;
+                    }
                     self.out.push(Record {
                         addr: at + HEADER,
                         size: f.size,
@@ -218,4 +270,66 @@ pub(crate) fn header_before(addr: usize) -> Option<header::Fields> {
     let mut buf = [[0u64; 2]; 1];
     let got = copy_live(base, &mut buf);
     got.first().and_then(|&w| header::decode(base, w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::heap::header::Fields;
+
+    /// Four pages with a tracked header every 48 bytes (32-byte blocks), and
+    /// a copy of one of them planted inside another block.
+    fn pages_with_headers() -> (*mut u8, std::alloc::Layout, Vec<usize>) {
+        let layout = std::alloc::Layout::from_size_align(4 * PAGE, PAGE).unwrap();
+        // SAFETY: a non-zero layout; freed by the caller.
+        let base = unsafe { std::alloc::alloc_zeroed(layout) };
+        let mut blocks = Vec::new();
+        for at in (0..4 * PAGE - 48).step_by(48) {
+            let f = Fields {
+                size: 32,
+                stack: 0,
+                task: at as u32,
+                epoch: 0,
+                tracked: true,
+                watched: false,
+            };
+            // SAFETY: 16-aligned, inside the allocation.
+            unsafe { header::write(base.add(at), &f) };
+            blocks.push(base as usize + at + HEADER);
+        }
+        // SAFETY: a copy of the first header inside the first block's data.
+        unsafe {
+            base.add(HEADER + 16)
+                .cast::<[u64; 2]>()
+                .write(base.cast::<[u64; 2]>().read())
+        };
+        (base, layout, blocks)
+    }
+
+    fn walk(in_place: bool, capacity: usize, a: usize, b: usize) -> Vec<usize> {
+        let mut w = Walk {
+            next: 0,
+            in_place,
+            out: Vec::with_capacity(capacity),
+            pagemap: None,
+            entries: vec![0; PAGEMAP_BATCH],
+            buf: vec![[0; 2]; COPY_CHUNK / HEADER],
+        };
+        w.run(a, b);
+        w.out.iter().map(|r| r.addr).collect()
+    }
+
+    /// Rules 3, 5 and 6: in place, copied, and in place with an output that
+    /// fills up half-way (the walk goes on copying), every header is found
+    /// once and the planted copy never.
+    #[test]
+    fn every_reading_finds_the_same_blocks() {
+        let (base, layout, blocks) = pages_with_headers();
+        let (a, b) = (base as usize, base as usize + 4 * PAGE);
+        assert_eq!(walk(true, blocks.len(), a, b), blocks);
+        assert_eq!(walk(false, 0, a, b), blocks);
+        assert_eq!(walk(true, blocks.len() / 2, a, b), blocks);
+        // SAFETY: allocated above with `layout`.
+        unsafe { std::alloc::dealloc(base, layout) };
+    }
 }

@@ -134,7 +134,7 @@ pub fn stats_by_task() -> Vec<TaskStats> {
     let mut out = guard::with_untracked(
         || {
             let mut by_task = std::collections::HashMap::<u64, TaskStats>::new();
-            for r in enumerate::live_blocks() {
+            for r in enumerate::live_blocks(enumerate::Reading::Live) {
                 let e = by_task.entry(u64::from(r.task)).or_insert(TaskStats {
                     task: u64::from(r.task),
                     live_bytes: 0,

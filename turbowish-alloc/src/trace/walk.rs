@@ -184,8 +184,8 @@ pub struct Walk {
 /// assert_eq!(walk.edges[1].label, "[]");
 /// ```
 pub fn walk<T: Trace + ?Sized>(value: &T) -> Walk {
-    use crate::heap::enumerate::live_blocks;
-    crate::heap::guard::with_untracked(live_blocks, |r| walk_among(r, value))
+    use crate::heap::enumerate::{Reading, live_blocks};
+    crate::heap::guard::with_untracked(|| live_blocks(Reading::Live), |r| walk_among(r, value))
 }
 
 /// [`walk`] over the live blocks `records`.

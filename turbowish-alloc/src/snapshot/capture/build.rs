@@ -38,7 +38,7 @@ pub(super) fn build_and_write(
     pause: impl FnOnce() -> Duration,
 ) -> Result<(u64, u64, u64), String> {
     let enumerate_started = Instant::now();
-    let records = born_before_the_snapshot(enumerate::live_blocks());
+    let records = born_before_the_snapshot(enumerate::live_blocks(enumerate::Reading::Frozen));
     let enumerate_ns = enumerate_started.elapsed().as_nanos() as u64;
     let mut snap = Snapshot::default();
     let readable = scan::readable_ranges().map_err(|e| format!("reading /proc/self/maps: {e}"))?;
