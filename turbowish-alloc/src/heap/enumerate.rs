@@ -213,13 +213,19 @@ impl Walk {
                         self.next = at;
                         return;
                     }
+                    let addr = at + HEADER;
                     self.out.push(Record {
-                        addr: at + HEADER,
+                        addr,
                         size: f.size,
                         task: f.task,
                         stack: f.stack,
                         epoch: f.epoch,
-                        watcher: 0,
+                        // Table rule 4: the row is on the watch list.
+                        watcher: if f.watched {
+                            crate::heap::table::watcher_of(addr)
+                        } else {
+                            0
+                        },
                     });
                 }
             }

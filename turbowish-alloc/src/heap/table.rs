@@ -159,6 +159,12 @@ pub(crate) fn unwatch(addr: usize) -> Option<u32> {
     WATCHES.remove(addr).map(|r| r.watcher)
 }
 
+/// The row watching the header block at `addr` (rule 4), plus one; 0 if
+/// none. Takes one watch-list lock; allocates nothing.
+pub(crate) fn watcher_of(addr: usize) -> u32 {
+    WATCHES.get(addr).map_or(0, |r| r.watcher)
+}
+
 /// Marks the live block starting at `addr` as watched by registry row
 /// `watcher - 1` (rule 4), returning its record; `None` if no block starts
 /// there. The caller holds the reentrancy guard, and the block is the
