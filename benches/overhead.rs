@@ -34,8 +34,9 @@
 //! and the bench prints `overhead: skipping tw-sampled: ...` instead of a
 //! figure (dispatch rule 3).
 //!
-//! Run: `cargo bench -p turbowish --bench overhead` (under 5 minutes on 2
-//! cores shared with other builds; dhat takes half of it). `cargo bench -p turbowish --bench overhead -- --test` (or
+//! Run: `cargo bench -p turbowish --bench overhead` (under 5 minutes on
+//! 2 cores shared with other builds; dhat takes half of it).
+//! `cargo bench -p turbowish --bench overhead -- --test` (or
 //! `cargo test -p turbowish --bench overhead`) runs each variant once on
 //! a tiny workload, in seconds, with the same checks, and checks that the
 //! tracking allocators saw the work.
