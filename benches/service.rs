@@ -11,8 +11,8 @@
 //!
 //! # How
 //!
-//! The server runs in a child process, this executable re-run with the
-//! variant's environment, whose global allocator is chosen from it
+//! Each variant's server runs in a child process, this executable re-run
+//! with the variant's environment, whose global allocator is chosen from it
 //! (`common/dispatch.rs`; the child first checks it runs what it was asked
 //! for, dispatch rule 2). The child runs `turbowish_demo::server::run`, the
 //! code `turbowish-kv` runs (2 tokio workers, one traced task per
@@ -22,48 +22,60 @@
 //! TurboWish has tracked. Closing its standard input stops it.
 //!
 //! The load generator runs in this (parent) process, on plain threads, and
-//! is not counted: [`FULL`] connections of [`Load::requests`] requests each,
-//! [`Load::concurrency`] at a time, each request waiting for its reply. Each
-//! connection works on 16 keys of its own: 40% `SET` with values of 200 to
-//! 400 bytes, 50% `GET`, 10% `DEL`, in an order fixed by the connection's
-//! number, so every variant serves the same requests; every reply is checked
-//! against a model of the connection's keys. A warm-up load, not measured,
-//! comes first (so malloc arenas, TurboWish's table and the store reach
-//! their steady size). Then:
+//! is not counted. The load is cut into slices ([`SLICE`]): a slice is
+//! [`Load::connections`] connections of [`Load::requests`] requests each, all
+//! at once, each request waiting for its reply. Each connection works on 16
+//! keys of its own: 40% `SET` with values of 200 to 400 bytes, 50% `GET`,
+//! 10% `DEL`, in an order fixed by the connection's number, so every
+//! variant serves the same requests; every reply is checked against a model
+//! of the connection's keys.
+//!
+//! All the servers run side by side for the whole bench. Each first gets
+//! one slice, not measured (so malloc arenas, TurboWish's table and the
+//! store reach their steady size). Then [`ROUNDS`] rounds each give every
+//! server one slice, in an order that rotates between rounds, so that the
+//! machine's drift (other processes) falls on every variant alike. A slice
+//! on one server is measured so:
 //!
 //! 1. `cpu` (the start mark);
-//! 2. the load;
+//! 2. the slice;
 //! 3. a control connection asks `STATS` until the server counts it as the
-//!    only open connection (every connection of the load has been handled,
+//!    only open connection (every connection of the slice has been handled,
 //!    its teardown included), and checks that the server counted exactly
-//!    the requests sent;
+//!    the requests sent to it so far;
 //! 4. `cpu` again: the figure is the CPU time between the marks divided by
-//!    the requests of the load.
+//!    the requests of the slice.
 //!
-//! Every variant runs the same server code, so what the task wrapper
-//! (`traced`, measured by the `poll` bench) costs is in every variant, the
-//! baseline included: the ratios measure the allocator.
+//! A server waiting for its next slice only runs its expiry task (a timer
+//! every 50 ms), which the marks leave out. Every variant runs the same
+//! server code, so what the task wrapper (`traced`, measured by the `poll`
+//! bench) costs is in every variant, the baseline included: the ratios
+//! measure the allocator.
 //!
 //! # Output
 //!
-//! Several rounds each run every variant once (a fresh server each time),
-//! back to back in rotating order; each variant's CPU per request is divided
-//! by the `system` figure of the same round. The table gives the median of
-//! those ratios with the min-max range, the median CPU time per request, and
-//! the median throughput the load generator saw.
+//! Each variant's CPU per request is divided by the `system` figure of the
+//! same round. The table gives the median of those ratios with the min-max
+//! range and the range of the middle half; the pooled ratio (the variant's
+//! CPU time over all rounds divided by the baseline's, less sensitive to
+//! single slices); the median CPU time per request; and the median
+//! throughput the load generator saw. On a shared 2-core machine single
+//! slices vary by tens of percent either way (how requests batch depends on
+//! what else runs), so only the median and pooled figures resolve a few
+//! percent.
 //!
 //! # Running
 //!
-//! `cargo bench -p turbowish --bench service` (about 2 minutes on 2 cores
-//! once built, with the three variants of today; `tw-sampled` adds 40 s). `cargo test -p turbowish --bench service` (or `cargo bench
-//! ... -- --test`) runs each variant once on [`TINY`], in seconds, with
-//! these checks: every reply right; the server counted exactly the requests
-//! sent; the child runs the allocator and stack mode asked for and
-//! TurboWish warned about nothing; and in the TurboWish variants TurboWish
-//! tracked at least one block per request of the load (each request
-//! allocates its line and its reply). A variant whose stack mode this build
-//! of TurboWish does not know (`sampled`, until it exists) is skipped with a
-//! message, never given a figure.
+//! `cargo bench -p turbowish --bench service` (about 1.5 minutes on 2
+//! cores once built, with three variants). `cargo test -p turbowish --bench service` (or `cargo bench
+//! ... -- --test`) runs two rounds of [`TINY`] slices, in a second, with
+//! these checks: every reply right; each server counted exactly the
+//! requests sent to it; each child runs the allocator and stack mode asked
+//! for and TurboWish warned about nothing; and in the TurboWish variants
+//! TurboWish tracked at least one block per request of each slice (each
+//! request allocates its line and its reply). A variant whose stack mode
+//! this build of TurboWish does not know (`sampled`, until it exists) is
+//! skipped with a message, never given a figure.
 
 #[path = "common/dispatch.rs"]
 mod dispatch;
@@ -93,10 +105,10 @@ struct Load {
     concurrency: usize,
 }
 
-/// 160,000 requests; about 2.5 s under `System` on a 2-core machine.
-const FULL: Load = Load {
-    connections: 160,
-    requests: 1000,
+/// One slice: 20,000 requests, about 0.3 s on a 2-core machine.
+const SLICE: Load = Load {
+    connections: 8,
+    requests: 2500,
     concurrency: 8,
 };
 /// For test mode: every path, in a fraction of a second.
@@ -112,14 +124,6 @@ const KEYS: u64 = 16;
 impl Load {
     fn total(&self) -> usize {
         self.connections * self.requests
-    }
-
-    /// The unmeasured load before the marks: a quarter of the requests.
-    fn warm_up(&self) -> Load {
-        Load {
-            requests: self.requests / 4,
-            ..*self
-        }
     }
 }
 
@@ -285,7 +289,7 @@ fn tracked() -> String {
 }
 
 // ---------------------------------------------------------------------------
-// The parent: one server per variant and round.
+// The parent: one server per variant, for the whole bench.
 
 struct Variant {
     name: &'static str,
@@ -326,18 +330,23 @@ const VARIANTS: [Variant; 4] = [
     },
 ];
 
-/// Interleaved rounds.
-const ROUNDS: usize = 9;
+/// Interleaved rounds: one measured slice per server in each.
+const ROUNDS: usize = 80;
 /// How long a server may take to start or to answer `cpu`.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A server child. Dropping it kills the process.
 struct Server {
+    variant: &'static Variant,
     child: Child,
     stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
     stderr: Option<JoinHandle<String>>,
     addr: SocketAddr,
+    /// Slices driven so far (each has keys of its own).
+    slices: usize,
+    /// Requests sent so far, control requests included.
+    sent: u64,
 }
 
 /// What `cpu` answered.
@@ -349,7 +358,7 @@ struct Mark {
 impl Server {
     /// Starts `v`'s server and reads its address. `Err` (with the reason)
     /// when it does not support `v`'s stack mode; panics on anything else.
-    fn start(v: &Variant) -> Result<Server, String> {
+    fn start(v: &'static Variant) -> Result<Server, String> {
         let exe = std::env::current_exe()
             .unwrap_or_else(|e| panic!("cannot find this executable to re-run it: {e}"));
         let mut cmd = Command::new(exe);
@@ -369,15 +378,18 @@ impl Server {
             s
         });
         let mut server = Server {
+            variant: v,
             child,
             stdin,
             lines,
             stderr: Some(stderr),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            slices: 0,
+            sent: 0,
         };
         match server.line() {
             Some(l) => server.addr = parse_addr(&l),
-            None => return Err(server.failed(v)),
+            None => return Err(server.failed()),
         }
         Ok(server)
     }
@@ -393,14 +405,17 @@ impl Server {
 
     /// The reason the server stopped before its address, if it is an
     /// unsupported stack mode; panics otherwise.
-    fn failed(mut self, v: &Variant) -> String {
+    fn failed(mut self) -> String {
         let status = self.child.wait().expect("waiting for the server");
         let stderr = self.stderr.take().map(|h| h.join().unwrap_or_default());
         let stderr = stderr.unwrap_or_default();
         if status.code() == Some(dispatch::UNSUPPORTED_EXIT) {
             return stderr.trim().to_owned();
         }
-        panic!("the {} server exited ({status}):\n{stderr}", v.name)
+        panic!(
+            "the {} server exited ({status}):\n{stderr}",
+            self.variant.name
+        )
     }
 
     /// The server's CPU time and tracked blocks now.
@@ -414,22 +429,38 @@ impl Server {
         parse_mark(&line).unwrap_or_else(|| panic!("the server answered {line:?} to `cpu`"))
     }
 
-    /// Stops the server (end of its input) and returns its stderr; panics
-    /// unless it exits cleanly within [`CHILD_TIMEOUT`].
-    fn stop(mut self) -> String {
+    /// Drives one slice of `load` and checks that the server served it all:
+    /// every reply right, and the server's request count exact once every
+    /// connection of the slice is closed.
+    fn slice(&mut self, load: &Load, control: &mut Client) {
+        let name = self.variant.name;
+        self.slices += 1;
+        let tag = format!("s{}", self.slices);
+        drive(self.addr, load, &tag).unwrap_or_else(|e| panic!("{name}: slice {tag}: {e}"));
+        let (stats, calls) = settle(control).unwrap_or_else(|e| panic!("{name}: {e}"));
+        self.sent += (load.total() + calls) as u64;
+        assert_eq!(stats.requests, self.sent, "{name}: requests counted");
+    }
+
+    /// Stops the server (end of its input) and checks it exited cleanly,
+    /// with no warning from TurboWish, within [`CHILD_TIMEOUT`].
+    fn stop(mut self) {
+        let name = self.variant.name;
         drop(self.stdin.take());
         let deadline = Instant::now() + CHILD_TIMEOUT;
         let status = loop {
             match self.child.try_wait().expect("waiting for the server") {
                 Some(status) => break status,
-                None if Instant::now() > deadline => panic!("the server did not stop"),
+                None if Instant::now() > deadline => panic!("{name}: the server did not stop"),
                 None => std::thread::sleep(Duration::from_millis(5)),
             }
         };
         let stderr = self.stderr.take().map(|h| h.join().unwrap_or_default());
         let stderr = stderr.unwrap_or_default();
-        assert!(status.success(), "the server exited ({status}):\n{stderr}");
-        stderr
+        assert!(status.success(), "{name}: exited ({status}):\n{stderr}");
+        if let Some(line) = dispatch::rejected_setting(&stderr) {
+            panic!("{name}: TurboWish rejected a setting: {line}");
+        }
     }
 }
 
@@ -475,45 +506,50 @@ fn parse_mark(line: &str) -> Option<Mark> {
     })
 }
 
-/// One measured run of a variant.
-struct Run {
-    /// Server CPU time per request of the load.
-    cpu_per_request: Duration,
-    /// Requests per second the load generator saw.
-    throughput: f64,
+/// A server with its control connection, ready for measured slices.
+struct Measured {
+    server: Server,
+    control: Client,
+    /// CPU microseconds per request, and requests per second, per slice.
+    cpu_us: Vec<f64>,
+    rps: Vec<f64>,
 }
 
-/// Runs `v` on a fresh server under `load`, with every check. `Err` when the
-/// variant's stack mode is unsupported.
-fn run_variant(v: &Variant, load: &Load) -> Result<Run, String> {
-    let mut server = Server::start(v)?;
-    let fail = |what: &str, e: String| -> ! { panic!("{}: {what}: {e}", v.name) };
-    let warm = load.warm_up();
-    drive(server.addr, &warm, "warm").unwrap_or_else(|e| fail("warm-up", e));
-    let mut control =
-        Client::connect(server.addr).unwrap_or_else(|e| fail("connect", e.to_string()));
-    let start = server.mark();
-    let started = Instant::now();
-    drive(server.addr, load, "load").unwrap_or_else(|e| fail("load", e));
-    let wall = started.elapsed();
-    let (stats, calls) = settle(&mut control).unwrap_or_else(|e| fail("settling", e));
-    let end = server.mark();
-    let sent = warm.total() + load.total() + calls;
-    assert_eq!(
-        stats.requests, sent as u64,
-        "{}: requests the server counted",
-        v.name
-    );
-    check_tracked(v, &start, &end, load.total());
-    drop(control);
-    let stderr = server.stop();
-    if let Some(line) = dispatch::rejected_setting(&stderr) {
-        panic!("{}: TurboWish rejected a setting: {line}", v.name);
+impl Measured {
+    /// Starts `v`'s server and gives it its warm-up slice; `None` (with a
+    /// message) when its stack mode is unsupported.
+    fn start(v: &'static Variant, load: &Load) -> Option<Measured> {
+        let mut server = match Server::start(v) {
+            Ok(server) => server,
+            Err(why) => {
+                println!("service: skipping {}: {why}", v.name);
+                return None;
+            }
+        };
+        let mut control = Client::connect(server.addr)
+            .unwrap_or_else(|e| panic!("{}: control connection: {e}", v.name));
+        server.slice(load, &mut control);
+        Some(Measured {
+            server,
+            control,
+            cpu_us: Vec::new(),
+            rps: Vec::new(),
+        })
     }
-    Ok(Run {
-        cpu_per_request: (end.cpu - start.cpu) / load.total() as u32,
-        throughput: load.total() as f64 / wall.as_secs_f64(),
-    })
+
+    /// One measured slice; returns its CPU microseconds per request.
+    fn measure(&mut self, load: &Load) -> f64 {
+        let start = self.server.mark();
+        let started = Instant::now();
+        self.server.slice(load, &mut self.control);
+        let wall = started.elapsed();
+        let end = self.server.mark();
+        check_tracked(self.server.variant, &start, &end, load.total());
+        let us = (end.cpu - start.cpu).as_secs_f64() * 1e6 / load.total() as f64;
+        self.cpu_us.push(us);
+        self.rps.push(load.total() as f64 / wall.as_secs_f64());
+        us
+    }
 }
 
 /// TurboWish variants tracked at least a block per request; the others
@@ -532,45 +568,47 @@ fn check_tracked(v: &Variant, start: &Mark, end: &Mark, requests: usize) {
     }
 }
 
-/// The variants this build supports: an optional one whose stack mode is
-/// unknown is left out, with a message (never a figure).
-fn usable_variants() -> Vec<&'static Variant> {
-    VARIANTS
-        .iter()
-        .filter(|v| {
-            if !v.optional {
-                return true;
-            }
-            let probe = run_variant(v, &TINY);
-            if let Err(why) = &probe {
-                println!("service: skipping {}: {why}", v.name);
-            }
-            probe.is_ok()
-        })
-        .collect()
+fn print_table(servers: &[Measured], load: &Load) {
+    let base = &servers[0].cpu_us;
+    println!(
+        "\nserver CPU time per request, ratio to {} of the same round (median, min-max and \
+         middle half of {} interleaved rounds; pooled: all rounds' CPU time over the \
+         baseline's; slices of {} connections x {} requests)",
+        servers[0].server.variant.name,
+        base.len(),
+        load.connections,
+        load.requests
+    );
+    println!(
+        "  {:<11} {:<18} {:>11} {:>6} {:>12} {:>11}",
+        "variant", "ratio (min-max)", "middle half", "pooled", "CPU/request", "requests/s"
+    );
+    for (i, m) in servers.iter().enumerate() {
+        let (us, _, _) = rounds::summary(&m.cpu_us);
+        let (rps, _, _) = rounds::summary(&m.rps);
+        let ratios = rounds::ratios(&m.cpu_us, base);
+        let (q1, q3) = (
+            rounds::quantile(&ratios, 0.25),
+            rounds::quantile(&ratios, 0.75),
+        );
+        let [ratio, half, pooled] = if i == 0 {
+            [String::new(), String::new(), String::new()]
+        } else {
+            let r = rounds::ratio;
+            let pooled = mean(&m.cpu_us) / mean(base);
+            [
+                rounds::ratio_cell(&ratios),
+                format!("{}-{}", r(q1), r(q3)),
+                r(pooled),
+            ]
+        };
+        let name = m.server.variant.name;
+        println!("  {name:<11} {ratio:<18} {half:>11} {pooled:>6} {us:>9.2} us {rps:>11.0}");
+    }
 }
 
-fn print_table(variants: &[&Variant], cpu_us: &[Vec<f64>], rps: &[Vec<f64>], load: &Load) {
-    let rounds = cpu_us[0].len();
-    println!(
-        "\nserver CPU time per request, ratio to {} of the same round (median and min-max of \
-         {rounds} interleaved rounds; {} connections x {} requests, {} at a time)",
-        variants[0].name, load.connections, load.requests, load.concurrency
-    );
-    println!(
-        "  {:<11} {:<18} {:>12} {:>12}",
-        "variant", "ratio", "CPU/request", "requests/s"
-    );
-    for (i, v) in variants.iter().enumerate() {
-        let cell = if i == 0 {
-            String::new()
-        } else {
-            rounds::ratio_cell(&rounds::ratios(&cpu_us[i], &cpu_us[0]))
-        };
-        let (us, _, _) = rounds::summary(&cpu_us[i]);
-        let (r, _, _) = rounds::summary(&rps[i]);
-        println!("  {:<11} {cell:<18} {:>9.2} us {r:>12.0}", v.name, us);
-    }
+fn mean(xs: &[f64]) -> f64 {
+    xs.iter().sum::<f64>() / xs.len() as f64
 }
 
 fn main() {
@@ -582,20 +620,21 @@ fn main() {
         return;
     }
     let tiny = rounds::test_mode(&args);
-    let (load, rounds) = if tiny { (TINY, 1) } else { (FULL, ROUNDS) };
-    let variants = usable_variants();
-    let mut rps = vec![Vec::new(); variants.len()];
-    let cpu_us = rounds::interleave(rounds, variants.len(), |i| {
-        let v = variants[i];
-        let run = run_variant(v, &load).unwrap_or_else(|why| panic!("{}: {why}", v.name));
-        rps[i].push(run.throughput);
-        run.cpu_per_request.as_secs_f64() * 1e6
-    });
-    print_table(&variants, &cpu_us, &rps, &load);
+    let (load, rounds) = if tiny { (TINY, 2) } else { (SLICE, ROUNDS) };
+    let mut servers: Vec<Measured> = VARIANTS
+        .iter()
+        .filter_map(|v| match Measured::start(v, &load) {
+            None if !v.optional => panic!("{} is not optional", v.name),
+            started => started,
+        })
+        .collect();
+    rounds::interleave(rounds, servers.len(), |i| servers[i].measure(&load));
+    print_table(&servers, &load);
+    let n = servers.len();
+    for m in servers {
+        m.server.stop();
+    }
     if tiny {
-        println!(
-            "service: {} variants checked (test mode: the figures mean nothing)",
-            variants.len()
-        );
+        println!("service: {n} variants checked (test mode: the figures mean nothing)");
     }
 }

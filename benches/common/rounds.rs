@@ -31,9 +31,15 @@ pub fn ratios(xs: &[f64], base: &[f64]) -> Vec<f64> {
 
 /// Median, min and max.
 pub fn summary(xs: &[f64]) -> (f64, f64, f64) {
+    (quantile(xs, 0.5), quantile(xs, 0.0), quantile(xs, 1.0))
+}
+
+/// The `q` quantile (0 to 1) of `xs`, by nearest rank.
+pub fn quantile(xs: &[f64], q: f64) -> f64 {
     let mut xs = xs.to_vec();
     xs.sort_by(f64::total_cmp);
-    (xs[xs.len() / 2], xs[0], xs[xs.len() - 1])
+    let rank = (q * xs.len() as f64).ceil() as usize;
+    xs[rank.clamp(1, xs.len()) - 1]
 }
 
 /// The median ratio with its range, like "1.07 (1.02-1.11)"; the bare median
