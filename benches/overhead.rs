@@ -1,165 +1,71 @@
-//! What TurboWish costs a service-like program, next to plain `System` and to
-//! dhat.
+//! What TurboWish costs a service-like program, next to plain `System`,
+//! jemalloc and dhat.
 //!
 //! One allocation-heavy workload (a 2-worker tokio runtime running 64 tasks
 //! that build and drop vectors, strings, hash maps and byte buffers of 16 B to
 //! 64 KiB, keep some of them across rounds and migrate between workers) is
-//! timed under four global allocators:
+//! timed under these global allocators:
 //!
-//! | variant  | allocator                                        |
-//! |----------|--------------------------------------------------|
-//! | `system` | `std::alloc::System` (the baseline)              |
-//! | `tw-off` | `TurboWish`, `TURBOWISH_STACK=off`               |
-//! | `tw-fp`  | `TurboWish`, `TURBOWISH_STACK=fp`, depth 32      |
-//! | `dhat`   | `dhat::Alloc` with a heap `Profiler` running     |
+//! | variant          | allocator                                               |
+//! |------------------|---------------------------------------------------------|
+//! | `system`         | `std::alloc::System` (the baseline of every ratio)      |
+//! | `tw-off`         | `TurboWish::system()`, `TURBOWISH_STACK=off`            |
+//! | `tw-fp`          | `TurboWish::system()`, `TURBOWISH_STACK=fp`, depth 32   |
+//! | `tw-sampled`     | `TurboWish::system()`, `TURBOWISH_STACK=sampled` (optional, below) |
+//! | `jemalloc`       | `tikv_jemallocator::Jemalloc` (the second baseline)     |
+//! | `tw-jemalloc`    | `TurboWish::new(Jemalloc)`, `TURBOWISH_STACK=off`       |
+//! | `tw-jemalloc-fp` | `TurboWish::new(Jemalloc)`, `TURBOWISH_STACK=fp`        |
+//! | `dhat`           | `dhat::Alloc` with a heap `Profiler` running            |
 //!
 //! The global allocator is fixed per binary, so this binary's allocator
-//! (`Dispatch`) forwards to one of them, chosen once at the first allocation
-//! from `TW_BENCH_ALLOC`. Every variant runs in a child process (this same
-//! executable, re-run with the variant's environment); the child builds the
-//! runtime, runs the workload once untimed (so malloc arenas, TurboWish's
-//! table and dhat's maps reach their steady size), then times `iters` runs and
-//! prints the time. Process start-up is never measured. The dispatch itself
-//! (one load and branch) is paid by all four variants, the baseline included.
+//! forwards to one of them, chosen once at the first allocation from
+//! `TW_BENCH_ALLOC` (`common/dispatch.rs`). Every variant runs in a child
+//! process (this same executable, re-run with the variant's environment); the
+//! child first checks that it runs the allocator and stack mode it was asked
+//! for (dispatch rule 2), builds the runtime, runs the workload once untimed
+//! (so malloc arenas, TurboWish's table and dhat's maps reach their steady
+//! size), then times `iters` runs and prints the time. Process start-up is
+//! never measured. The dispatch itself (one load and branch) is paid by every
+//! variant, the baselines included.
 //!
-//! Run: `cargo bench -p turbowish --bench overhead` (about 3 minutes on
-//! 2 cores). `cargo bench -p turbowish --bench overhead -- --test` (or
+//! A variant marked optional runs only if this build of TurboWish knows its
+//! stack mode: `sampled` is checked by name against TurboWish's settings, so
+//! the row appears as soon as the mode exists; until then TurboWish warns
+//! and the bench prints `overhead: skipping tw-sampled: ...` instead of a
+//! figure (dispatch rule 3).
+//!
+//! Run: `cargo bench -p turbowish --bench overhead` (under 5 minutes on
+//! 2 cores shared with other builds; dhat takes half of it).
+//! `cargo bench -p turbowish --bench overhead -- --test` (or
 //! `cargo test -p turbowish --bench overhead`) runs each variant once on
-//! a tiny workload, in seconds, and checks that the child really used the
-//! allocator it was asked for and that the tracking allocators saw the work.
+//! a tiny workload, in seconds, with the same checks, and checks that the
+//! tracking allocators saw the work.
 //!
 //! Output: first criterion's usual per-variant time per workload run
 //! (`overhead/system` and so on). Then, because the machine may be noisy, an
-//! interleaved comparison: several rounds each run all four variants back to
+//! interleaved comparison: several rounds each run every variant back to
 //! back in rotating order, and each variant's time is divided by the `system`
-//! time of the same round. The table gives the median of those ratios with the
-//! min-max range; 1.00 means no overhead, 1.25 means the workload took 25%
-//! longer. Then the median time per run, and the time each allocation (with
-//! its free) adds on average, from the median times and the allocation count:
-//! the figure to multiply by your own service's allocation rate. Below it,
-//! figures the tracking allocators counted about the workload (allocations
-//! per run, table and peak sizes).
+//! time of the same round, and the rows over jemalloc also by the `jemalloc`
+//! time of the same round (what TurboWish adds to jemalloc). The table gives
+//! the median of those ratios with the min-max range; 1.00 means no overhead,
+//! 1.25 means the workload took 25% longer. Then the median time per run, and
+//! the time each allocation (with its free) adds on average over the row's
+//! baseline, from the median times and the allocation count: the figure to
+//! multiply by your own service's allocation rate. Below it, figures the
+//! tracking allocators counted about the workload (allocations per run, table
+//! and peak sizes).
+
+#[path = "common/dispatch.rs"]
+mod dispatch;
+#[path = "common/rounds.rs"]
+mod rounds;
 
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, measurement::WallTime};
-use std::alloc::{GlobalAlloc, Layout, System};
+use dispatch::Mode;
 use std::collections::{HashMap, VecDeque};
 use std::hint::black_box;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::time::{Duration, Instant};
-use turbowish::{StackMode, TurboWish};
-
-// ---------------------------------------------------------------------------
-// The dispatching global allocator.
-
-/// Which allocator this process uses. `Unset` only until the first allocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-enum Mode {
-    Unset = 0,
-    System = 1,
-    TurboWish = 2,
-    Dhat = 3,
-}
-
-/// The mode, as a `Mode` discriminant. Written once (possibly by two threads
-/// racing to the first allocation, which compute the same value).
-static MODE: AtomicU8 = AtomicU8::new(Mode::Unset as u8);
-static TURBOWISH: TurboWish = TurboWish::system();
-static DHAT: dhat::Alloc = dhat::Alloc;
-
-/// Forwards every call to the allocator named by `TW_BENCH_ALLOC`
-/// (`system`, the default; `turbowish`; `dhat`).
-struct Dispatch;
-
-#[global_allocator]
-static ALLOC: Dispatch = Dispatch;
-
-#[inline(always)]
-fn mode() -> Mode {
-    match MODE.load(Relaxed) {
-        1 => Mode::System,
-        2 => Mode::TurboWish,
-        3 => Mode::Dhat,
-        _ => choose_mode(),
-    }
-}
-
-/// Reads `TW_BENCH_ALLOC` with `libc::getenv`: `std::env` takes a lock and
-/// allocates, neither of which an allocator may do.
-#[cold]
-fn choose_mode() -> Mode {
-    // SAFETY: the name is NUL-terminated; getenv neither allocates nor locks
-    // in glibc, and nothing in this program calls setenv.
-    let p = unsafe { libc::getenv(c"TW_BENCH_ALLOC".as_ptr()) };
-    let value = if p.is_null() {
-        &b""[..]
-    } else {
-        // SAFETY: getenv returned a NUL-terminated string in the environment.
-        unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes()
-    };
-    let m = match value {
-        b"turbowish" => Mode::TurboWish,
-        b"dhat" => Mode::Dhat,
-        _ => Mode::System, // the child rejects unknown names (`check_mode`)
-    };
-    MODE.store(m as u8, Relaxed);
-    m
-}
-
-// SAFETY: each method passes its arguments unchanged to one allocator and
-// returns its result unchanged. The mode is fixed before the first block is
-// allocated and never changes, so every block is freed or resized by the
-// allocator that made it.
-unsafe impl GlobalAlloc for Dispatch {
-    #[inline]
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract is forwarded unchanged.
-        unsafe {
-            match mode() {
-                Mode::TurboWish => TURBOWISH.alloc(layout),
-                Mode::Dhat => DHAT.alloc(layout),
-                _ => System.alloc(layout),
-            }
-        }
-    }
-
-    #[inline]
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract is forwarded unchanged.
-        unsafe {
-            match mode() {
-                Mode::TurboWish => TURBOWISH.alloc_zeroed(layout),
-                Mode::Dhat => DHAT.alloc_zeroed(layout),
-                _ => System.alloc_zeroed(layout),
-            }
-        }
-    }
-
-    #[inline]
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from the same allocator (the mode never changes).
-        unsafe {
-            match mode() {
-                Mode::TurboWish => TURBOWISH.dealloc(ptr, layout),
-                Mode::Dhat => DHAT.dealloc(ptr, layout),
-                _ => System.dealloc(ptr, layout),
-            }
-        }
-    }
-
-    #[inline]
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: `ptr` came from the same allocator (the mode never changes).
-        unsafe {
-            match mode() {
-                Mode::TurboWish => TURBOWISH.realloc(ptr, layout, new_size),
-                Mode::Dhat => DHAT.realloc(ptr, layout, new_size),
-                _ => System.realloc(ptr, layout, new_size),
-            }
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------
 // The workload.
@@ -302,12 +208,12 @@ fn mixed_buffer(rng: &mut Rng) -> Box<[u8]> {
 // ---------------------------------------------------------------------------
 // The child: runs the workload under one allocator and reports.
 
-/// Set (to anything) in a child's environment.
-const CHILD_VAR: &str = "TW_BENCH_CHILD";
-
 fn child_main() {
+    if let Err(e) = dispatch::check_child() {
+        e.exit("overhead child");
+    }
     if let Err(e) = run_child() {
-        eprintln!("overhead child ({:?}): {e}", mode());
+        eprintln!("overhead child ({:?}): {e}", dispatch::mode());
         std::process::exit(1);
     }
 }
@@ -319,10 +225,10 @@ fn run_child() -> Result<(), String> {
     } else {
         FULL
     };
-    check_mode()?;
     // Testing mode tracks every block like a normal profile (same allocator
     // path) but writes no dhat-heap.json on drop.
-    let _profiler = (mode() == Mode::Dhat).then(|| dhat::Profiler::builder().testing().build());
+    let _profiler =
+        (dispatch::mode() == Mode::Dhat).then(|| dhat::Profiler::builder().testing().build());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
@@ -348,33 +254,6 @@ fn env_parse<T: std::str::FromStr>(name: &str) -> Result<T, String> {
     v.parse().map_err(|_| format!("{name}={v:?} is not valid"))
 }
 
-/// Fails unless the allocator and TurboWish settings are those requested.
-fn check_mode() -> Result<(), String> {
-    let want = std::env::var("TW_BENCH_ALLOC").unwrap_or_default();
-    let got = mode();
-    let expected = match want.as_str() {
-        "system" => Mode::System,
-        "turbowish" => Mode::TurboWish,
-        "dhat" => Mode::Dhat,
-        other => return Err(format!("unknown TW_BENCH_ALLOC={other:?}")),
-    };
-    if got != expected {
-        return Err(format!("asked for {want}, dispatching to {got:?}"));
-    }
-    if got == Mode::TurboWish {
-        let stack = turbowish::settings().stack;
-        let asked = std::env::var("TURBOWISH_STACK").unwrap_or_default();
-        let ok = matches!(
-            (asked.as_str(), stack),
-            ("off", StackMode::Off) | ("fp", StackMode::FramePointer)
-        );
-        if !ok {
-            return Err(format!("TURBOWISH_STACK={asked:?} but mode is {stack:?}"));
-        }
-    }
-    Ok(())
-}
-
 /// What the tracking allocator counted, when there is one.
 enum Counts {
     None,
@@ -384,8 +263,8 @@ enum Counts {
 
 impl Counts {
     fn now() -> Self {
-        match mode() {
-            Mode::TurboWish => Counts::TurboWish(turbowish::stats()),
+        match dispatch::mode() {
+            m if m.tracks() => Counts::TurboWish(turbowish::stats()),
             Mode::Dhat => Counts::Dhat(dhat::HeapStats::get()),
             _ => Counts::None,
         }
@@ -434,38 +313,58 @@ impl Counts {
 
 struct Variant {
     name: &'static str,
+    /// `TW_BENCH_ALLOC` (see `common/dispatch.rs`).
     alloc: &'static str,
+    /// `TURBOWISH_STACK` (ignored by the allocators that are not TurboWish).
     stack: &'static str,
+    /// A second baseline, by name, that this row is also compared with.
+    base: Option<&'static str>,
+    /// Skipped, with a message, when this build of TurboWish does not know
+    /// its stack mode (a mode the bench was written ahead of).
+    optional: bool,
     /// Criterion's measurement time. A dhat run takes seconds, so it gets
     /// more: one or two runs per sample (criterion warns when it is one).
     measure_secs: u64,
 }
 
-const VARIANTS: [Variant; 4] = [
-    Variant {
-        name: "system",
-        alloc: "system",
-        stack: "off",
-        measure_secs: 5,
-    },
-    Variant {
-        name: "tw-off",
-        alloc: "turbowish",
-        stack: "off",
-        measure_secs: 5,
-    },
-    Variant {
-        name: "tw-fp",
-        alloc: "turbowish",
-        stack: "fp",
-        measure_secs: 5,
-    },
-    Variant {
-        name: "dhat",
-        alloc: "dhat",
-        stack: "off",
-        measure_secs: 30,
-    },
+impl Variant {
+    const fn new(name: &'static str, alloc: &'static str, stack: &'static str) -> Variant {
+        Variant {
+            name,
+            alloc,
+            stack,
+            base: None,
+            optional: false,
+            measure_secs: 3,
+        }
+    }
+
+    const fn vs(mut self, base: &'static str) -> Variant {
+        self.base = Some(base);
+        self
+    }
+
+    const fn optional(mut self) -> Variant {
+        self.optional = true;
+        self
+    }
+
+    const fn measure_secs(mut self, secs: u64) -> Variant {
+        self.measure_secs = secs;
+        self
+    }
+}
+
+/// The first is the baseline of every ratio.
+const VARIANTS: [Variant; 8] = [
+    Variant::new("system", "system", "off"),
+    Variant::new("tw-off", "turbowish", "off"),
+    Variant::new("tw-fp", "turbowish", "fp"),
+    Variant::new("tw-sampled", "turbowish", "sampled").optional(),
+    Variant::new("jemalloc", "jemalloc", "off"),
+    Variant::new("tw-jemalloc", "turbowish-jemalloc", "off").vs("jemalloc"),
+    Variant::new("tw-jemalloc-fp", "turbowish-jemalloc", "fp").vs("jemalloc"),
+    Variant::new("dhat", "dhat", "off").measure_secs(30),
 ];
 
 /// Interleaved rounds, and timed workload runs per child in each.
@@ -480,32 +379,32 @@ struct Report {
     allocs: Option<u64>,
 }
 
-/// Runs `v` in a child process for `iters` timed workload runs.
-fn run_variant(v: &Variant, iters: u64, tiny: bool) -> Report {
+/// Runs `v` in a child process for `iters` timed workload runs. `Err` when
+/// the child does not support the variant's stack mode, with the reason.
+fn run_variant(v: &Variant, iters: u64, tiny: bool) -> Result<Report, String> {
     let exe = std::env::current_exe()
         .unwrap_or_else(|e| panic!("cannot find this executable to re-run it: {e}"));
-    let out = Command::new(exe)
-        .env(CHILD_VAR, "1")
-        .env("TW_BENCH_ALLOC", v.alloc)
-        .env("TURBOWISH_STACK", v.stack)
-        .env_remove("TURBOWISH_DEPTH")
+    let mut cmd = Command::new(exe);
+    dispatch::configure(&mut cmd, v.alloc, v.stack);
+    let out = cmd
         .env("TW_BENCH_ITERS", iters.to_string())
         .env("TW_BENCH_TINY", if tiny { "1" } else { "0" })
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot start the {} child: {e}", v.name));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(dispatch::UNSUPPORTED_EXIT) {
+        return Err(stderr.trim().to_owned());
+    }
+    if !out.status.success() || dispatch::rejected_setting(&stderr).is_some() {
         panic!(
-            "the {} child failed ({}):\n{}{}",
-            v.name,
-            out.status,
-            stdout,
-            String::from_utf8_lossy(&out.stderr)
+            "the {} child failed ({}):\n{stdout}{stderr}",
+            v.name, out.status
         );
     }
-    parse_report(&stdout)
-        .unwrap_or_else(|| panic!("the {} child printed no time:\n{stdout}", v.name))
+    Ok(parse_report(&stdout)
+        .unwrap_or_else(|| panic!("the {} child printed no time:\n{stdout}", v.name)))
 }
 
 fn parse_report(stdout: &str) -> Option<Report> {
@@ -521,111 +420,115 @@ fn parse_report(stdout: &str) -> Option<Report> {
     })
 }
 
-fn bench_variants(group: &mut BenchmarkGroup<'_, WallTime>, tiny: bool) {
-    for v in &VARIANTS {
+/// The variants this build supports: an optional one whose stack mode is
+/// unknown is left out, with a message (never a figure).
+fn usable_variants() -> Vec<&'static Variant> {
+    VARIANTS
+        .iter()
+        .filter(|v| {
+            if !v.optional {
+                return true;
+            }
+            let probe = run_variant(v, 1, true);
+            if let Err(why) = &probe {
+                println!("overhead: skipping {}: {why}", v.name);
+            }
+            probe.is_ok()
+        })
+        .collect()
+}
+
+fn bench_variants(group: &mut BenchmarkGroup<'_, WallTime>, variants: &[&Variant], tiny: bool) {
+    for v in variants {
         group.measurement_time(Duration::from_secs(v.measure_secs));
         group.bench_function(v.name, |b| {
-            b.iter_custom(|iters| run_variant(v, iters, tiny).elapsed)
+            b.iter_custom(|iters| {
+                let report = run_variant(v, iters, tiny);
+                report
+                    .unwrap_or_else(|why| panic!("{}: {why}", v.name))
+                    .elapsed
+            })
         });
     }
 }
 
-/// Runs every variant once per round, in rotating order, and prints each
-/// variant's time as a ratio to the same round's `system` time.
-fn interleaved() {
-    let n = VARIANTS.len();
-    let mut ratios = vec![Vec::with_capacity(ROUNDS); n];
-    let mut times = vec![Vec::with_capacity(ROUNDS); n];
-    let mut infos = vec![String::new(); n];
+/// Runs every variant once per round, in rotating order, and prints the
+/// ratios to the baselines of the same round.
+fn interleaved(variants: &[&Variant]) {
+    let mut infos = vec![String::new(); variants.len()];
     let mut allocs = None;
-    for round in 0..ROUNDS {
-        let mut elapsed = vec![Duration::ZERO; n];
-        for k in 0..n {
-            let i = (round + k) % n;
-            let r = run_variant(&VARIANTS[i], RUNS_PER_CHILD, false);
-            elapsed[i] = r.elapsed / RUNS_PER_CHILD as u32;
-            infos[i] = r.info;
-            allocs = allocs.or(r.allocs);
-        }
-        for i in 0..n {
-            ratios[i].push(elapsed[i].as_secs_f64() / elapsed[0].as_secs_f64());
-            times[i].push(elapsed[i].as_secs_f64() * 1e3);
+    let ms = rounds::interleave(ROUNDS, variants.len(), |i| {
+        let v = variants[i];
+        let r =
+            run_variant(v, RUNS_PER_CHILD, false).unwrap_or_else(|why| panic!("{}: {why}", v.name));
+        infos[i] = r.info;
+        allocs = allocs.or(r.allocs);
+        r.elapsed.as_secs_f64() * 1e3 / RUNS_PER_CHILD as f64
+    });
+    print_table(variants, &ms, allocs);
+    for (v, info) in variants.iter().zip(infos) {
+        if !info.is_empty() {
+            println!("  {:<14} {info}", v.name);
         }
     }
-    print_table(&mut ratios, &mut times, &infos, allocs);
 }
 
-fn print_table(
-    ratios: &mut [Vec<f64>],
-    times: &mut [Vec<f64>],
-    infos: &[String],
-    allocs: Option<u64>,
-) {
+/// One row per variant: ms per run, the ratios, and what each allocation
+/// (with its free) adds over the row's own baseline: the figure that
+/// carries over to workloads with other allocation rates.
+fn print_table(variants: &[&Variant], ms: &[Vec<f64>], allocs: Option<u64>) {
+    let base_of = |name: &str| variants.iter().position(|v| v.name == name);
+    let second = variants.iter().find_map(|v| v.base).unwrap_or("-");
     println!(
-        "\nallocator overhead, ratio to System (median of {ROUNDS} interleaved rounds, \
-         {RUNS_PER_CHILD} runs each)"
+        "\nallocator overhead: ratio of the workload's time to the baselines' of the same \
+         round (median and min-max of {ROUNDS} interleaved rounds, {RUNS_PER_CHILD} runs each)"
     );
-    let (system_ms, _, _) = summary(&mut times[0].clone());
-    for (i, v) in VARIANTS.iter().enumerate() {
-        let (med, lo, hi) = summary(&mut ratios[i]);
-        let (ms, _, _) = summary(&mut times[i]);
-        let range = if i == 0 {
+    println!(
+        "  {:<14} {:<18} {:<18} {:>8}  added per allocation",
+        "variant",
+        format!("vs {}", variants[0].name),
+        format!("vs {second}"),
+        "ms/run"
+    );
+    for (i, v) in variants.iter().enumerate() {
+        let b = v.base.and_then(base_of);
+        let vs_first = if i == 0 {
             String::new()
         } else {
-            format!("({}-{})", ratio(lo), ratio(hi))
+            rounds::ratio_cell(&rounds::ratios(&ms[i], &ms[0]))
         };
-        // What each allocation (with its free) costs on top of System: the
-        // figure that carries over to workloads with other allocation rates.
-        let extra = match allocs {
-            Some(n) if i > 0 && n > 0 => {
-                format!(
-                    "  {:+.0} ns per allocation",
-                    (ms - system_ms) * 1e6 / n as f64
-                )
+        let vs_second = b.map_or(String::new(), |b| {
+            rounds::ratio_cell(&rounds::ratios(&ms[i], &ms[b]))
+        });
+        let (med, _, _) = rounds::summary(&ms[i]);
+        let b = b.unwrap_or(0);
+        let added = match allocs {
+            Some(n) if i != b && n > 0 => {
+                let (base_ms, _, _) = rounds::summary(&ms[b]);
+                let ns = (med - base_ms) * 1e6 / n as f64;
+                format!("{ns:+.0} ns (vs {})", variants[b].name)
             }
             _ => String::new(),
         };
         println!(
-            "  {:<7} {:>5}  {range:<13} {ms:7.1} ms/run{extra}",
-            v.name,
-            ratio(med)
+            "  {:<14} {vs_first:<18} {vs_second:<18} {med:8.1}  {added}",
+            v.name
         );
     }
-    for (v, info) in VARIANTS.iter().zip(infos) {
-        if !info.is_empty() {
-            println!("  {:<7} {info}", v.name);
-        }
-    }
-}
-
-/// Median, min and max (sorts in place).
-fn summary(xs: &mut [f64]) -> (f64, f64, f64) {
-    xs.sort_by(f64::total_cmp);
-    (xs[xs.len() / 2], xs[0], xs[xs.len() - 1])
-}
-
-/// Two decimals below 10x, one above, like "1.07" and "12.4".
-fn ratio(x: f64) -> String {
-    if x < 10.0 {
-        format!("{x:.2}")
-    } else {
-        format!("{x:.1}")
-    }
-}
-
-/// Criterion's own rule: `--test`, or no `--bench` (as `cargo test` runs us).
-fn test_mode(args: &[String]) -> bool {
-    let has = |flag: &str| args.iter().any(|a| a == flag);
-    has("--test") || !has("--bench")
 }
 
 fn main() {
-    if std::env::var_os(CHILD_VAR).is_some() {
+    if std::env::var_os(dispatch::CHILD_VAR).is_some() {
         return child_main();
     }
     let args: Vec<String> = std::env::args().collect();
-    let tiny = test_mode(&args);
+    let tiny = rounds::test_mode(&args);
     let listing = args.iter().any(|a| a == "--list");
+    let variants: Vec<&Variant> = if listing {
+        VARIANTS.iter().collect()
+    } else {
+        usable_variants()
+    };
     let mut c = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
@@ -634,11 +537,11 @@ fn main() {
         let mut group = c.benchmark_group("overhead");
         // Every sample is a process: equal-sized samples keep the count low.
         group.sampling_mode(SamplingMode::Flat);
-        bench_variants(&mut group, tiny);
+        bench_variants(&mut group, &variants, tiny);
         group.finish();
     }
     c.final_summary();
     if !tiny && !listing {
-        interleaved();
+        interleaved(&variants);
     }
 }
