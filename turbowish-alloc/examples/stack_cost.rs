@@ -1,0 +1,78 @@
+//! Per-event cost of stack capture, measured by hand (not a timed test):
+//! one thread, at a chosen call depth, allocates and frees a 64-byte block
+//! from two call sites in turn, and prints the nanoseconds per pair.
+//!
+//! ```sh
+//! for m in off fp sampled; do
+//!   TURBOWISH_STACK=$m cargo run --release -p turbowish-alloc --example stack_cost -- 20
+//! done
+//! ```
+//!
+//! The difference between `fp` and `off` is what a stack costs per event at
+//! that depth (walk, hash, interning); `sampled` should be close to `off`.
+
+use std::hint::black_box;
+use std::time::Instant;
+use turbowish_alloc::TurboWish;
+
+#[global_allocator]
+static ALLOC: TurboWish = TurboWish::system();
+
+const PAIRS: u32 = 1 << 21;
+const RUNS: usize = 9;
+
+#[inline(never)]
+fn site_a() -> Box<[u8; 64]> {
+    black_box(Box::new([1u8; 64]))
+}
+
+#[inline(never)]
+fn site_b() -> Box<[u8; 64]> {
+    black_box(Box::new([2u8; 64]))
+}
+
+/// Times `PAIRS` alloc/free pairs, `RUNS` times: nanoseconds per pair, sorted.
+#[inline(never)]
+fn timed() -> Vec<f64> {
+    let mut runs: Vec<f64> = (0..RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            for i in 0..PAIRS {
+                let b = if i & 1 == 0 { site_a() } else { site_b() };
+                drop(black_box(b));
+            }
+            start.elapsed().as_nanos() as f64 / f64::from(PAIRS)
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    runs
+}
+
+/// Recurses `depth` frames (each keeps a frame: the result is used after
+/// the call), then times.
+#[inline(never)]
+fn at_depth(depth: usize) -> Vec<f64> {
+    if depth == 0 {
+        return timed();
+    }
+    let mut r = at_depth(black_box(depth - 1));
+    black_box(&mut r);
+    r
+}
+
+fn main() {
+    let depth: usize = std::env::args()
+        .nth(1)
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(20);
+    let settings = turbowish_alloc::settings();
+    let runs = at_depth(depth);
+    println!(
+        "stack {:?}, depth {depth} (+ main's callers): {:.1} ns per alloc/free pair \
+         (min {:.1}, max {:.1}, {RUNS} runs of {PAIRS})",
+        settings.stack,
+        runs[RUNS / 2],
+        runs[0],
+        runs[RUNS - 1]
+    );
+}
