@@ -155,7 +155,7 @@ mod trace;
 pub use error::Error;
 pub use heap::shim::TurboWish;
 pub use heap::stack::intern::StackId;
-pub use heap::stack::settings::{DEFAULT_DEPTH, Settings};
+pub use heap::stack::settings::{DEFAULT_DEPTH, DEFAULT_SAMPLE_BYTES, Settings};
 pub use heap::stack::walk::{MAX_DEPTH, StackMode};
 pub use heap::stats::{FLUSH_BYTES, Stats, TaskStats, stats, stats_by_task};
 pub use heap::table::{Block, block};

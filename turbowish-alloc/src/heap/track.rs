@@ -7,12 +7,10 @@
 //! allocations go untracked to the inner allocator.
 
 use crate::heap::record::Record;
-use crate::heap::stack::intern;
-use crate::heap::stack::walk::{self, MAX_DEPTH, Origin, StackMode};
+use crate::heap::stack::{self, walk::Origin};
 use crate::heap::{stats, table};
 use crate::snapshot::threads;
 use crate::tasks::tag;
-use core::mem::MaybeUninit;
 use core::sync::atomic::Ordering::Relaxed;
 
 /// Records a block the inner allocator just returned (table rule 2).
@@ -20,14 +18,7 @@ use core::sync::atomic::Ordering::Relaxed;
 #[inline]
 pub(crate) fn allocated(addr: usize, size: usize, origin: Origin) {
     threads::register_current();
-    let settings = crate::init::settings();
-    let stack = match settings.stack {
-        StackMode::Off => 0,
-        mode => {
-            let mut buf = [MaybeUninit::uninit(); MAX_DEPTH];
-            intern::intern(walk::capture(mode, origin, &mut buf, settings.depth))
-        }
-    };
+    let stack = stack::stack_for(crate::init::settings(), size, origin);
     let record = Record {
         addr,
         size,
