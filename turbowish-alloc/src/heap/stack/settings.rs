@@ -31,6 +31,17 @@ pub struct Settings {
     pub depth: usize,
 }
 
+impl Settings {
+    /// The mean of the stack sample in bytes, as snapshots record it
+    /// (`Capture::stack_sample_bytes`): 0 unless stacks are sampled.
+    pub(crate) fn sample_bytes(&self) -> u64 {
+        match self.stack {
+            StackMode::Sampled { mean_bytes } => mean_bytes,
+            _ => 0,
+        }
+    }
+}
+
 /// Default number of frames per stack.
 pub const DEFAULT_DEPTH: usize = 32;
 /// Default mean of `TURBOWISH_STACK=sampled`: one stack per 512 KiB
