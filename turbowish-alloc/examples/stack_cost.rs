@@ -1,10 +1,11 @@
 //! Per-event cost of stack capture, measured by hand (not a timed test):
-//! one thread, at a chosen call depth, allocates and frees a 64-byte block
-//! from two call sites in turn, and prints the nanoseconds per pair.
+//! one thread, at a chosen call depth, allocates and frees a block of a
+//! chosen size (default 64 bytes) from two call sites in turn, and prints
+//! the nanoseconds per pair.
 //!
 //! ```sh
 //! for m in off fp sampled; do
-//!   TURBOWISH_STACK=$m cargo run --release -p turbowish-alloc --example stack_cost -- 20
+//!   TURBOWISH_STACK=$m cargo run --release -p turbowish-alloc --example stack_cost -- 20 64
 //! done
 //! ```
 //!
@@ -22,23 +23,28 @@ const PAIRS: u32 = 1 << 21;
 const RUNS: usize = 9;
 
 #[inline(never)]
-fn site_a() -> Box<[u8; 64]> {
-    black_box(Box::new([1u8; 64]))
+fn site_a(size: usize) -> Vec<u8> {
+    black_box(Vec::with_capacity(size))
 }
 
 #[inline(never)]
-fn site_b() -> Box<[u8; 64]> {
-    black_box(Box::new([2u8; 64]))
+fn site_b(size: usize) -> Vec<u8> {
+    black_box(Vec::with_capacity(size))
 }
 
-/// Times `PAIRS` alloc/free pairs, `RUNS` times: nanoseconds per pair, sorted.
+/// Times `PAIRS` alloc/free pairs of `size` bytes, `RUNS` times:
+/// nanoseconds per pair, sorted.
 #[inline(never)]
-fn timed() -> Vec<f64> {
+fn timed(size: usize) -> Vec<f64> {
     let mut runs: Vec<f64> = (0..RUNS)
         .map(|_| {
             let start = Instant::now();
             for i in 0..PAIRS {
-                let b = if i & 1 == 0 { site_a() } else { site_b() };
+                let b = if i & 1 == 0 {
+                    site_a(size)
+                } else {
+                    site_b(size)
+                };
                 drop(black_box(b));
             }
             start.elapsed().as_nanos() as f64 / f64::from(PAIRS)
@@ -51,24 +57,26 @@ fn timed() -> Vec<f64> {
 /// Recurses `depth` frames (each keeps a frame: the result is used after
 /// the call), then times.
 #[inline(never)]
-fn at_depth(depth: usize) -> Vec<f64> {
+fn at_depth(depth: usize, size: usize) -> Vec<f64> {
     if depth == 0 {
-        return timed();
+        return timed(size);
     }
-    let mut r = at_depth(black_box(depth - 1));
+    let mut r = at_depth(black_box(depth - 1), size);
     black_box(&mut r);
     r
 }
 
 fn main() {
-    let depth: usize = std::env::args()
-        .nth(1)
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(20);
+    let arg = |i: usize, default| {
+        (std::env::args().nth(i))
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(default)
+    };
+    let (depth, size) = (arg(1, 20), arg(2, 64).max(1));
     let settings = turbowish_alloc::settings();
-    let runs = at_depth(depth);
+    let runs = at_depth(depth, size);
     println!(
-        "stack {:?}, depth {depth} (+ main's callers): {:.1} ns per alloc/free pair \
+        "stack {:?}, depth {depth} (+ main's callers), {size} B: {:.1} ns per alloc/free pair \
          (min {:.1}, max {:.1}, {RUNS} runs of {PAIRS})",
         settings.stack,
         runs[RUNS / 2],

@@ -179,9 +179,10 @@ pub struct Capture {
     /// 0 when every block allocated with stacks on has its stack; else the
     /// mean of the Poisson sample by bytes that chose which blocks got one
     /// (`TURBOWISH_STACK=sampled`): a block of `size` bytes has its stack
-    /// with probability `1 - exp(-size / stack_sample_bytes)`, and a block
-    /// without one was not sampled. Figures by allocation site are then
-    /// estimates. Since format version 6; older files read as 0.
+    /// with probability `1 - exp(-size / stack_sample_bytes)`
+    /// ([`rules::sampling`](crate::rules::sampling)), and a block without
+    /// one was not sampled. Figures by allocation site are then estimates.
+    /// Since format version 6; older files read as 0.
     pub stack_sample_bytes: u64,
 }
 

@@ -1,5 +1,7 @@
 //! Which blocks get a stack under `TURBOWISH_STACK=sampled[:BYTES]`: a
-//! Poisson sample of the allocated bytes, as jemalloc and tcmalloc take it.
+//! Poisson sample of the allocated bytes, as jemalloc and tcmalloc take it,
+//! by the format's sampling rules (`turbowish_format::rules::sampling`),
+//! which the reader relies on to weigh the sampled blocks.
 //!
 //! # Rules
 //!
@@ -110,6 +112,7 @@ fn gap(s: &Sampler, mean: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use turbowish_format::rules::sampling::probability;
 
     /// The fraction of blocks of `size` bytes sampled, and of bytes, over
     /// `n` blocks on a fresh thread.
@@ -130,7 +133,7 @@ mod tests {
             (100, 100),
             (7, 1000),
         ] {
-            let p = -(-(size as f64) / mean as f64).exp_m1();
+            let p = probability(size as u64, mean);
             let n = 400_000;
             let got = sampled_fraction(size, mean, n);
             // Five standard deviations of a binomial proportion.

@@ -6,10 +6,11 @@
 //!
 //! 1. **A sampled block stands for `1 / p` blocks**, where `p = 1 -
 //!    exp(-size / mean)` is the chance that a block of its size got a stack
-//!    ([`sample_weight`]): the sums over a site's sampled blocks, of `1 / p`
-//!    and of `size / p`, are unbiased estimates of the site's live blocks
-//!    and bytes. A block of 16 bytes sampled every 512 KiB stands for about
-//!    32 769 blocks; one of 4 MiB, for itself alone.
+//!    (the format's [`probability`]): the sums over a site's sampled
+//!    blocks, of `1 / p` and of `size / p` ([`sample_weight`]), are
+//!    unbiased estimates of the site's live blocks and bytes. A block of 16
+//!    bytes sampled every 512 KiB stands for about 32 769 blocks; one of
+//!    4 MiB, for itself alone.
 //! 2. **A block without a stack was not sampled**: it is in no site's
 //!    figures (its bytes are in the sites' estimates, through the sampled
 //!    blocks that stand for it), so site figures sum to about the live
@@ -24,17 +25,18 @@
 //! once, exactly, as before.
 
 use crate::model::{Block, Snapshot, StackIndex};
+use crate::rules::sampling::probability;
 
-/// How many blocks a block with a stack stands for, in a snapshot sampled
-/// every `mean` bytes (rule 1): `1 / (1 - exp(-size / mean))`. 1 when
+/// How many blocks a block of `size` bytes with a stack stands for, in a
+/// snapshot sampled every `mean` bytes (rule 1): the inverse of its
+/// [`probability`] to have one, `1 / (1 - exp(-size / mean))`. 1 when
 /// `mean` is 0 (not sampled), and for an empty block, which sampling never
 /// picks (a file that says otherwise is counted as it says).
 pub fn sample_weight(size: u64, mean: u64) -> f64 {
-    if mean == 0 || size == 0 {
-        return 1.0;
+    match probability(size, mean) {
+        p if p > 0.0 => 1.0 / p,
+        _ => 1.0,
     }
-    let p = -(-(size as f64) / mean as f64).exp_m1();
-    1.0 / p
 }
 
 /// How the blocks of one snapshot count in figures by allocation site.
