@@ -18,9 +18,12 @@
 //!    bounded, and the loss is visible in the stats.
 //!
 //! Each thread keeps a small direct-mapped cache of the stacks it interned
-//! last (hash to id). A hit is checked against the arena, so the cache never
-//! returns the wrong id; it only saves the shared map's lock, whose cache line
-//! would otherwise bounce between cores on every allocation.
+//! last (hash to id). A hit is checked against the arena, frame by frame, so
+//! the cache never returns the wrong id; it only saves the shared map's
+//! lock, whose cache line would otherwise bounce between cores on every
+//! allocation. The hash is the stack's [`StackHash`], which the
+//! frame-pointer walk computes as it reads the frames: interning reads the
+//! frames once, for that check.
 
 use crate::heap::hashtable::{HashTable, Slot, mix};
 use crate::heap::region::Region;
@@ -255,7 +258,8 @@ pub(crate) fn usage() -> (u64, u64) {
 pub struct StackId(u32);
 
 impl StackId {
-    /// The stack of allocations made with stacks off.
+    /// The stack of allocations made with stacks off, or not sampled
+    /// (`TURBOWISH_STACK=sampled`).
     pub const NONE: StackId = StackId(0);
     /// The stack given once the interner is full (about a million distinct
     /// stacks): the allocation's real stack was not kept.
