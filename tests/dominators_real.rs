@@ -80,8 +80,12 @@ fn snapshot(rt: &tokio::runtime::Runtime) -> (PathBuf, u64, tokio::sync::oneshot
 #[test]
 fn the_biggest_blocks_and_what_they_retain() {
     // Before the runtime's threads exist: no stale copy of a node's address
-    // can be left in their stacks (see the README's limits).
-    make_list();
+    // can be left in their stacks (see the README's limits). On a thread of
+    // its own, so in a malloc arena of its own: memory this thread used and
+    // freed before (glibc's free-list links in it) cannot lie under the list
+    // and reappear, pointing into a node, in a runtime block's
+    // uninitialised bytes.
+    std::thread::spawn(make_list).join().unwrap();
     scrub_stack();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

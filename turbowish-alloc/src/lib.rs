@@ -86,20 +86,25 @@
 //! block and allocating a new one, whether or not it moved: the new block
 //! carries the task and stack of the `realloc` call. Across snapshots a block
 //! is named by its address and its *birth epoch* (the number of snapshots
-//! taken before it was allocated): a block live in two snapshots has the same
+//! taken before it was allocated, modulo 2^19): a block live in two snapshots has the same
 //! name in both, and a block freed and replaced at the same address between
-//! them does not. Frees of blocks TurboWish never saw (allocated before it was active,
-//! or inside its own bookkeeping) are passed through and counted in
-//! [`Stats::unknown_frees`].
+//! them does not. Frees of blocks TurboWish never saw (a block of the inner
+//! allocator's that other code hands to the global allocator) are passed
+//! through and counted in [`Stats::unknown_frees`]; the 16 bytes in front of
+//! such a block must be readable, as they are for `malloc`'s blocks.
 //!
 //! # Cost
 //!
-//! No global lock: the table is split into 256 shards by address, each behind
-//! a lock that never allocates. Per live block the table costs a 16-byte slot
-//! in a table kept 67-80% full while the heap grows (20-24 bytes per block),
-//! and at least 40% full after it shrinks (at most 40 bytes); blocks of 4 KiB
-//! or more use 32-byte slots. Each shard's first page is a floor of about
-//! 1.3 MiB in all. See the README for measured overheads.
+//! No lock and no shared cache line on the common path: a block under 4 KiB
+//! (nearly every block) carries its record in a 16-byte header in front of
+//! it, and each thread counts its own events. Under glibc that header is 16
+//! bytes per block; under a size-class allocator such as jemalloc a block
+//! whose size is a power of two moves up one class (64 B to 80 B, 1 KiB to
+//! 1.25 KiB), about 18 bytes per block on a mix of sizes. Blocks of 4 KiB or
+//! more, or aligned to more than 16, go to a side table of 32-byte records
+//! behind sharded locks. The capture child finds the blocks with headers by
+//! walking the process's writable memory; [`stats_by_task`] and [`walk`] do
+//! the same in the running process. See the README for measured overheads.
 //!
 //! # Tasks
 //!

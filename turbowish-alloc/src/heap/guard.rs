@@ -16,13 +16,14 @@
 //!    list, its report). Such blocks are in no snapshot and no `stats()`:
 //!    the user's heap is the user's only.
 //! 2. A block is freed in the mode it was allocated in: an untracked block
-//!    with the thread busy (it then goes straight to the inner allocator), a
-//!    tracked one without. What TurboWish hands the user (a snapshot's path,
-//!    an error's text) is therefore allocated in the caller's own mode. An
-//!    untracked block someone else frees (a panic hook or signal
-//!    registration a library replaces later) only counts as an unknown free;
-//!    a tracked block freed while busy would leave a stale record (table
-//!    rule 7), so that never happens.
+//!    with the thread busy, a tracked one without. What TurboWish hands the
+//!    user (a snapshot's path, an error's text) is therefore allocated in the
+//!    caller's own mode. A block with a header says itself whether it was
+//!    tracked (header rule 2), so for those the rule is a convenience; for a
+//!    side-table block, an untracked one someone else frees (a panic hook or
+//!    signal registration a library replaces later) only counts as an
+//!    unknown free, and a tracked one freed while busy would leave a stale
+//!    record (table rule 5).
 //! 3. Nothing that forks runs busy: the fork protocol takes no lock for a
 //!    busy thread (fork rule 5). A capture lifts the mark around its `fork`
 //!    alone ([`lifted`]), but only a mark [`untracked`] set: every TurboWish
@@ -96,6 +97,17 @@ pub(crate) fn untracked<T>(f: impl FnOnce() -> T) -> T {
         Section { _busy: busy }
     });
     f()
+}
+
+/// Builds a value untracked (rule 1), lets `read` look at it in the
+/// caller's own mode, and frees it untracked again (rule 2): for TurboWish's
+/// own temporaries, such as the list of live blocks a query walks, which
+/// must not show up in what the query reports.
+pub(crate) fn with_untracked<T, U>(make: impl FnOnce() -> T, read: impl FnOnce(&T) -> U) -> U {
+    let value = untracked(make);
+    let out = read(&value);
+    untracked(move || drop(value));
+    out
 }
 
 /// Runs `f` with this thread's busy mark lifted, if [`untracked`] set it,

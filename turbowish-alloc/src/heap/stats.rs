@@ -1,61 +1,31 @@
-//! Process-wide counters: exact live and total figures from the table, and a
-//! peak tracked without a global atomic on every allocation.
+//! Process-wide figures: live and total counts summed over the threads'
+//! counters (`heap::counters`), and a peak tracked without a global atomic on
+//! every allocation.
 //!
-//! Live and total counts are exact: they live in the table's shards and are
-//! summed under every shard lock (table rule 6). The peak cannot be read off
-//! the shards (their maxima do not add up), and a global counter touched by
-//! every allocation would make two cores fight over one cache line. So each
-//! thread accumulates its live-byte delta locally and publishes it to a global
-//! counter once it reaches [`FLUSH_BYTES`] (and when the thread exits); the
-//! peak is the maximum that counter ever reached. Since each thread may hold
-//! back up to `FLUSH_BYTES` of growth or shrinkage, the reported peak can be
-//! off by at most `FLUSH_BYTES` per thread, in either direction, and is never
-//! below the exact live bytes at any `stats()` call.
+//! The peak cannot be read off per-thread counters (their maxima do not add
+//! up), and a global counter touched by every allocation would make two cores
+//! fight over one cache line. So each thread publishes its live-byte change
+//! to a global counter once it has moved by [`FLUSH_BYTES`] (and when the
+//! thread exits); the peak is the maximum that counter ever reached. Since
+//! each thread may hold back up to `FLUSH_BYTES` of growth or shrinkage, the
+//! reported peak can be off by at most `FLUSH_BYTES` per thread, in either
+//! direction, and is never below the exact live bytes at any `stats()` call.
 //!
 //! [`stats`] and [`stats_by_task`] are the public readers.
 
+pub use crate::heap::counters::FLUSH_BYTES;
+use crate::heap::enumerate::{self, Reading};
+use crate::heap::header::HEADER;
 use crate::heap::stack::intern;
-use crate::heap::{guard, table};
-use core::cell::Cell;
+use crate::heap::{counters, guard, table};
 use core::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
-
-/// Per-thread batching threshold for peak tracking.
-pub const FLUSH_BYTES: i64 = 64 * 1024;
 
 static PUBLISHED_LIVE: AtomicI64 = AtomicI64::new(0);
 static PEAK: AtomicU64 = AtomicU64::new(0);
 
-struct Pending(Cell<i64>);
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        publish(self.0.replace(0));
-    }
-}
-
-thread_local! {
-    static PENDING: Pending = const { Pending(Cell::new(0)) };
-}
-
-/// Notes a change in live bytes made by this thread.
-#[inline]
-pub(crate) fn note(delta: i64) {
-    let published = PENDING.try_with(|p| {
-        let v = p.0.get() + delta;
-        if v.abs() >= FLUSH_BYTES {
-            p.0.set(0);
-            publish(v);
-        } else {
-            p.0.set(v);
-        }
-    });
-    if published.is_err() {
-        // This thread's locals are gone (it is exiting): publish directly.
-        publish(delta);
-    }
-}
-
-fn publish(delta: i64) {
+/// Adds a thread's live-byte change to the published total (counters rule
+/// 5).
+pub(crate) fn publish(delta: i64) {
     if delta == 0 {
         return;
     }
@@ -85,44 +55,52 @@ pub struct Stats {
     /// The highest `live_bytes` reached, within [`FLUSH_BYTES`] per thread
     /// either way.
     pub peak_live_bytes: u64,
-    /// Memory TurboWish uses for its block table.
+    /// Memory TurboWish uses for its side table, watch list and counters.
     pub table_bytes: u64,
+    /// Memory in block headers: 16 bytes per live block under 4 KiB
+    /// (not counting any rounding up by the inner allocator).
+    pub header_bytes: u64,
     /// Memory TurboWish uses for interned stacks.
     pub stack_bytes: u64,
     /// Distinct call stacks interned.
     pub stacks: u64,
-    /// Blocks left untracked because the table could not grow.
+    /// Blocks of 4 KiB or more left untracked because the side table could
+    /// not grow.
     pub untracked_blocks: u64,
     /// Frees of blocks TurboWish never saw.
     pub unknown_frees: u64,
-    /// Records dropped because their address was reused without a free being
-    /// seen (a free made while TurboWish's bookkeeping was interrupted).
+    /// Side-table records dropped because their address was reused without
+    /// a free being seen (a free made while TurboWish's bookkeeping was
+    /// interrupted).
     pub stale_records: u64,
 }
 
 /// Reads the current figures.
 ///
-/// Live and total figures are exact: they are summed while every table shard
-/// is locked, so they describe one instant. This briefly blocks allocations on
-/// all threads (a few microseconds); do not call it in a tight loop.
+/// Live and total figures are sums of per-thread counters: exact whenever no
+/// other thread is allocating or freeing meanwhile, and otherwise a mix of
+/// nearby instants. Reading them takes no lock and never blocks another
+/// thread.
 ///
-/// Like `malloc`, this is not async-signal-safe. Called from a signal handler
-/// that interrupted TurboWish on the same thread, it returns
-/// `Stats::default()` instead of waiting for a lock that thread holds.
+/// Called from a signal handler that interrupted TurboWish on the same
+/// thread, it returns `Stats::default()`.
 pub fn stats() -> Stats {
-    use core::sync::atomic::Ordering::Relaxed;
     let Some(_busy) = guard::enter() else {
         return Stats::default();
     };
-    let totals = table::lock_all().totals();
+    let sums = counters::sum();
     let (stacks, stack_bytes) = intern::usage();
+    let live_bytes = sums.live_bytes.max(0) as u64;
+    let live_blocks = sums.live_blocks.max(0) as u64;
+    let side_blocks = table::side_len();
     Stats {
-        live_bytes: totals.live_bytes,
-        live_blocks: totals.live_blocks,
-        total_bytes: totals.total_bytes,
-        total_blocks: totals.total_blocks,
-        peak_live_bytes: peak(totals.live_bytes),
-        table_bytes: totals.table_bytes,
+        live_bytes,
+        live_blocks,
+        total_bytes: sums.total_bytes.max(0) as u64,
+        total_blocks: sums.total_blocks.max(0) as u64,
+        peak_live_bytes: peak(live_bytes),
+        table_bytes: table::mapped_bytes() + counters::BYTES as u64,
+        header_bytes: live_blocks.saturating_sub(side_blocks) * HEADER as u64,
         stack_bytes,
         stacks,
         untracked_blocks: table::UNTRACKED.load(Relaxed),
@@ -144,25 +122,31 @@ pub struct TaskStats {
 
 /// Live bytes and blocks per owning task, largest first (ties by task).
 ///
-/// This walks the whole table shard by shard, so while other threads allocate
-/// the result mixes nearby instants; use it for reports, not exact
-/// accounting of a busy process. Empty when called from a signal handler that
-/// interrupted TurboWish (see [`stats`]).
+/// This walks the process's writable memory for block headers (enumeration
+/// rules in `heap::enumerate`), at a few hundred milliseconds per GiB, so
+/// while other threads allocate the result mixes nearby instants; use it for
+/// reports, not exact accounting of a busy process. Empty when called from a
+/// signal handler that interrupted TurboWish (see [`stats`]).
 pub fn stats_by_task() -> Vec<TaskStats> {
     if guard::is_busy() {
         return Vec::new();
     }
-    let mut by_task = std::collections::HashMap::<u64, TaskStats>::new();
-    for r in table::records() {
-        let e = by_task.entry(u64::from(r.task)).or_insert(TaskStats {
-            task: u64::from(r.task),
-            live_bytes: 0,
-            live_blocks: 0,
-        });
-        e.live_bytes += r.size as u64;
-        e.live_blocks += 1;
-    }
-    let mut out: Vec<_> = by_task.into_values().collect();
+    let mut out = guard::with_untracked(
+        || {
+            let mut by_task = std::collections::HashMap::<u64, TaskStats>::new();
+            for r in enumerate::live_blocks(Reading::Live) {
+                let e = by_task.entry(u64::from(r.task)).or_insert(TaskStats {
+                    task: u64::from(r.task),
+                    live_bytes: 0,
+                    live_blocks: 0,
+                });
+                e.live_bytes += r.size as u64;
+                e.live_blocks += 1;
+            }
+            by_task
+        },
+        |by_task| by_task.values().copied().collect::<Vec<_>>(),
+    );
     out.sort_by(|a, b| b.live_bytes.cmp(&a.live_bytes).then(a.task.cmp(&b.task)));
     out
 }

@@ -14,13 +14,16 @@
 //!    waits on a lock this thread now holds.
 //! 2. *Prepare* then takes every TurboWish lock, in one global order: the
 //!    task registry's list lock, the stack interner's initialisation lock,
-//!    its map shards in index order, then the table's shards (small, then
-//!    large, each in index order: table rule 4). Every other path holds at
-//!    most one of these locks at a time, so this order cannot deadlock
-//!    against them. (The settings need no lock: the handlers are registered
-//!    only once they have been read.)
-//! 3. Holding every lock means no thread is half-way through recording or
-//!    forgetting a block: the child inherits a consistent table.
+//!    its map shards in index order, then the side table's shards and the
+//!    watch list's (table rule 3). Every other path holds at most one of
+//!    these locks at a time, so this order cannot deadlock against them.
+//!    (The settings need no lock: the handlers are registered only once they
+//!    have been read.)
+//! 3. Holding every lock means no thread is half-way through a side-table or
+//!    interner update: the child inherits consistent tables. Blocks with a
+//!    header need no lock: a header half-written or half-cleared at the fork
+//!    fails its check in the child (header rule 4), so the block is listed
+//!    as it was just before or just after.
 //! 4. *Parent* and *child* release every lock and clear the busy mark, in both
 //!    processes.
 //! 5. If the forking thread was already busy (a `fork` from a signal handler

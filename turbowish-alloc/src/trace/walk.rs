@@ -1,6 +1,7 @@
 //! Running typed walks, and what they produce.
 
 use super::{Trace, Tracer};
+use crate::heap::record::Record;
 use crate::snapshot::scan::AddressIndex;
 
 /// Where a typed edge starts.
@@ -167,7 +168,8 @@ pub struct Walk {
 /// Walks `value` in this process, as a snapshot would, and returns what it
 /// reports: for testing [`Trace`] impls.
 ///
-/// Pointers are checked against TurboWish's live-block table, so the global
+/// Pointers are checked against TurboWish's live blocks (found by walking
+/// memory for their headers, a few hundred milliseconds per GiB), so the global
 /// allocator must be [`TurboWish`](crate::TurboWish); without it every heap
 /// block is rejected.
 ///
@@ -182,9 +184,12 @@ pub struct Walk {
 /// assert_eq!(walk.edges[1].label, "[]");
 /// ```
 pub fn walk<T: Trace + ?Sized>(value: &T) -> Walk {
-    let mut records = crate::heap::table::records();
-    records.sort_unstable_by_key(|r| r.addr);
-    records.dedup_by_key(|r| r.addr);
+    use crate::heap::enumerate::{Reading, live_blocks};
+    crate::heap::guard::with_untracked(|| live_blocks(Reading::Live), |r| walk_among(r, value))
+}
+
+/// [`walk`] over the live blocks `records`.
+fn walk_among<T: Trace + ?Sized>(records: &[Record], value: &T) -> Walk {
     let index = AddressIndex::new(records.iter().map(|r| (r.addr as u64, r.size as u64)));
     let readable = crate::snapshot::scan::readable_ranges().unwrap_or_default();
     let mut tracer = Tracer::new(&index, &readable);

@@ -193,3 +193,16 @@ pub fn stack_lo() -> usize {
         addr as usize
     }
 }
+
+/// Waits until the live figures are back to `base`'s: other threads (the
+/// test harness, a capture finishing) may still hold a block for a moment.
+pub fn settles_to(base: &turbowish_alloc::Stats) {
+    wait_for("live figures back to where they were", || {
+        let now = turbowish_alloc::stats();
+        let (was, is) = (
+            (base.live_bytes, base.live_blocks),
+            (now.live_bytes, now.live_blocks),
+        );
+        if was == is { Ok(()) } else { Err((was, is)) }
+    });
+}

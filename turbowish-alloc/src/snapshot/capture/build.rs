@@ -9,6 +9,7 @@
 
 use super::parked::Parked;
 use super::plan::Plan;
+use crate::heap::enumerate::{self, Reading};
 use crate::heap::record::Record;
 use crate::heap::stack::intern;
 use crate::heap::table;
@@ -36,9 +37,9 @@ pub(super) fn build_and_write(
     parked: &Parked,
     pause: impl FnOnce() -> Duration,
 ) -> Result<(u64, u64, u64), String> {
-    let mut records = table::records();
-    records.sort_unstable_by_key(|r| r.addr);
-    records.dedup_by_key(|r| r.addr);
+    let enumerate_started = Instant::now();
+    let records = born_before_the_snapshot(enumerate::live_blocks(Reading::Frozen));
+    let enumerate_ns = enumerate_started.elapsed().as_nanos() as u64;
     let mut snap = Snapshot::default();
     let readable = scan::readable_ranges().map_err(|e| format!("reading /proc/self/maps: {e}"))?;
     let index = AddressIndex::new(records.iter().map(|r| (r.addr as u64, r.size as u64)));
@@ -107,7 +108,13 @@ pub(super) fn build_and_write(
         })
         .collect();
     fill_process(&mut snap, &mut strings, plan);
-    fill_capture(&mut snap, pause(), scan_ns, symbolize_ns, scanned);
+    fill_capture(
+        &mut snap,
+        pause(),
+        enumerate_ns + scan_ns,
+        symbolize_ns,
+        scanned,
+    );
     typed.apply(&mut snap, &mut strings, plan.clocks, &walked_wakes);
     cells.apply(&mut snap, &mut strings);
     let bytes = turbowish_format::write_file(&snap, &plan.path)
@@ -396,6 +403,16 @@ fn add_stacks(
     (stack_index, cells)
 }
 
+/// Fork rule 6: the epoch advanced before the fork, and blocks allocated in
+/// between carry the new one. They belong to the next snapshot: listing them
+/// here too would give one name to two blocks should one be freed and
+/// another take its address before that snapshot.
+fn born_before_the_snapshot(mut records: Vec<Record>) -> Vec<Record> {
+    let next = table::EPOCH.load(Ordering::Relaxed) & crate::heap::record::EPOCH_MASK;
+    records.retain(|r| r.epoch != next);
+    records
+}
+
 fn fill_process(snap: &mut Snapshot, strings: &mut StringTable, plan: &Plan) {
     let exe = std::fs::read_link("/proc/self/exe")
         .map(|p| p.display().to_string())
@@ -426,17 +443,16 @@ fn fill_capture(
     symbolize_ns: u64,
     scanned: u64,
 ) {
-    // The table's own counters in the frozen image: what `stats()` would
-    // have said under the same locks, independent of the records read.
-    // (Not `crate::stats()` itself: this thread is marked busy.)
-    let totals = table::lock_all().totals();
+    // The blocks found are the live blocks at the fork (enumeration rules):
+    // the totals are theirs, so they agree with the file by construction.
+    let live_bytes = snap.blocks.iter().map(|b| b.size).sum();
     snap.capture = turbowish_format::Capture {
         pause_ns: pause.as_nanos() as u64,
         scan_ns,
         symbolize_ns,
         scanned_bytes: scanned,
-        live_bytes: totals.live_bytes,
-        live_blocks: totals.live_blocks,
+        live_bytes,
+        live_blocks: snap.blocks.len() as u64,
         untracked_blocks: table::UNTRACKED.load(Ordering::Relaxed),
         unknown_frees: table::UNKNOWN_FREES.load(Ordering::Relaxed),
         stack_sample_bytes: crate::init::settings().sample_bytes(),
