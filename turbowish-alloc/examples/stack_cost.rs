@@ -33,9 +33,10 @@ fn site_b(size: usize) -> Vec<u8> {
 }
 
 /// Times `PAIRS` alloc/free pairs of `size` bytes, `RUNS` times:
-/// nanoseconds per pair, sorted.
+/// nanoseconds per pair, sorted; then the number of frames a block
+/// allocated here gets (0 when not sampled).
 #[inline(never)]
-fn timed(size: usize) -> Vec<f64> {
+fn timed(size: usize) -> (Vec<f64>, usize) {
     let mut runs: Vec<f64> = (0..RUNS)
         .map(|_| {
             let start = Instant::now();
@@ -51,13 +52,15 @@ fn timed(size: usize) -> Vec<f64> {
         })
         .collect();
     runs.sort_by(f64::total_cmp);
-    runs
+    let probe = site_a(size);
+    let frames = turbowish_alloc::block(probe.as_ptr()).map_or(0, |b| b.stack.frames().len());
+    (runs, frames)
 }
 
 /// Recurses `depth` frames (each keeps a frame: the result is used after
 /// the call), then times.
 #[inline(never)]
-fn at_depth(depth: usize, size: usize) -> Vec<f64> {
+fn at_depth(depth: usize, size: usize) -> (Vec<f64>, usize) {
     if depth == 0 {
         return timed(size);
     }
@@ -74,9 +77,9 @@ fn main() {
     };
     let (depth, size) = (arg(1, 20), arg(2, 64).max(1));
     let settings = turbowish_alloc::settings();
-    let runs = at_depth(depth, size);
+    let (runs, frames) = at_depth(depth, size);
     println!(
-        "stack {:?}, depth {depth} (+ main's callers), {size} B: {:.1} ns per alloc/free pair \
+        "stack {:?}, depth {depth} ({frames} frames), {size} B: {:.1} ns per alloc/free pair \
          (min {:.1}, max {:.1}, {RUNS} runs of {PAIRS})",
         settings.stack,
         runs[RUNS / 2],
