@@ -54,9 +54,21 @@
 //! # Configuration
 //!
 //! Read once from the environment at the first allocation (see
-//! [`settings`]): `TURBOWISH_STACK=fp|dwarf|off` (default `fp`) and
-//! `TURBOWISH_DEPTH=1..64` (default 32). A bad value prints one line on
-//! stderr and the default is used.
+//! [`settings`]): `TURBOWISH_STACK=fp|dwarf|off|sampled[:BYTES]` (default
+//! `fp`) and `TURBOWISH_DEPTH=1..64` (default 32). A bad value prints one
+//! line on stderr and the default is used.
+//!
+//! `sampled` ([`StackMode::Sampled`]) is the production mode: every block
+//! is still recorded with its size and task, but only a Poisson sample of
+//! the allocated bytes gets a stack, one every BYTES on average (default
+//! [`DEFAULT_SAMPLE_BYTES`], 512 KiB; `sampled:64KiB` for another): a block
+//! of `size` bytes has its stack with probability `1 - exp(-size / BYTES)`,
+//! the others [`StackId::NONE`]. Each thread counts its bytes down to its
+//! next sample point, so an unsampled allocation costs a compare. Snapshots
+//! record the mean, and the CLI shows figures by allocation site as
+//! estimates, each sampled block weighed by the inverse of its
+//! probability. tokio task cells are found from their allocation stack, so
+//! only sampled ones are (traced tasks always are).
 //!
 //! # Reading the figures
 //!
@@ -160,7 +172,7 @@ mod trace;
 pub use error::Error;
 pub use heap::shim::TurboWish;
 pub use heap::stack::intern::StackId;
-pub use heap::stack::settings::{DEFAULT_DEPTH, Settings};
+pub use heap::stack::settings::{DEFAULT_DEPTH, DEFAULT_SAMPLE_BYTES, Settings};
 pub use heap::stack::walk::{MAX_DEPTH, StackMode};
 pub use heap::stats::{FLUSH_BYTES, Stats, TaskStats, stats, stats_by_task};
 pub use heap::table::{Block, block};

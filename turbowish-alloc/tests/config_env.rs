@@ -4,7 +4,7 @@
 mod common;
 
 use common::{PATIENCE, is_child, rerun, run};
-use turbowish_alloc::{DEFAULT_DEPTH, TurboWish, settings};
+use turbowish_alloc::{DEFAULT_DEPTH, DEFAULT_SAMPLE_BYTES, TurboWish, settings};
 
 #[global_allocator]
 static ALLOC: TurboWish = TurboWish::system();
@@ -83,7 +83,7 @@ fn bad_values_warn_once_and_fall_back() {
     // The value is shown escaped: no terminal control bytes reach stderr.
     assert_eq!(
         w[0],
-        r#"turbowish: TURBOWISH_STACK="frames\x1b[31m" is not one of fp, dwarf, off; using fp"#
+        r#"turbowish: TURBOWISH_STACK="frames\x1b[31m" is not one of fp, dwarf, off, sampled[:BYTES]; using fp"#
     );
     assert_eq!(
         w[1],
@@ -102,4 +102,42 @@ fn out_of_range_depths_are_clamped_or_refused() {
         format!("SETTINGS FramePointer {DEFAULT_DEPTH}")
     );
     assert_eq!(warnings(&e).len(), 1, "{e}");
+}
+
+#[test]
+fn sampled_stacks_take_a_mean_in_bytes() {
+    let (o, e) = child(&[("TURBOWISH_STACK", "sampled")]);
+    assert_eq!(
+        settings_line(&o),
+        format!("SETTINGS Sampled {{ mean_bytes: 524288 }} {DEFAULT_DEPTH}")
+    );
+    assert_eq!(DEFAULT_SAMPLE_BYTES, 524288);
+    assert!(warnings(&e).is_empty(), "{e}");
+    let (o, e) = child(&[("TURBOWISH_STACK", "sampled:64KiB")]);
+    assert_eq!(
+        settings_line(&o),
+        format!("SETTINGS Sampled {{ mean_bytes: 65536 }} {DEFAULT_DEPTH}")
+    );
+    assert!(warnings(&e).is_empty(), "{e}");
+}
+
+/// A bad mean keeps the mode the user asked for, with the default mean.
+#[test]
+fn bad_sample_means_warn_once_and_use_the_default_mean() {
+    for bad in ["sampled:0", "sampled:lots", "sampled:2TiB"] {
+        let (o, e) = child(&[("TURBOWISH_STACK", bad)]);
+        assert_eq!(
+            settings_line(&o),
+            format!("SETTINGS Sampled {{ mean_bytes: 524288 }} {DEFAULT_DEPTH}")
+        );
+        let w = warnings(&e);
+        assert_eq!(
+            w,
+            [format!(
+                "turbowish: TURBOWISH_STACK=\"{bad}\" does not give BYTES from 1 to 1TiB \
+                 (such as sampled:64KiB); using sampled:512KiB"
+            )],
+            "{e}"
+        );
+    }
 }

@@ -50,7 +50,7 @@ use std::path::Path;
 /// The first eight bytes of every snapshot file.
 pub const MAGIC: [u8; 8] = *b"TWSNAP\r\n";
 /// The format version this crate writes, and the newest it reads.
-pub const VERSION: u16 = 5;
+pub const VERSION: u16 = 6;
 /// The oldest format version this crate reads.
 ///
 /// Version 2 added tasks, typed edges and labels, type names and containers;
@@ -64,6 +64,8 @@ pub const VERSION: u16 = 5;
 /// [`JoinHandle`](crate::EdgeKind::JoinHandle), [`Waiter`](crate::EdgeKind::Waiter))
 /// and roots' per-target kinds; older files read with every pointer
 /// conservative.
+/// Version 6 added [`Capture::stack_sample_bytes`](crate::Capture::stack_sample_bytes)
+/// (sampled stacks); older files read as 0, every block with its stack.
 pub const OLDEST_READABLE: u16 = 2;
 /// Largest decompressed payload the reader accepts by default (64 GiB),
 /// whatever the compressed size.

@@ -6,7 +6,9 @@
 //! kind, cell, boxed future and reference count. Version 2 and 3 files hold
 //! traced tasks only, read as [`TaskKind::Traced`] with no cell. Version 5
 //! added to [`Task`] whether a `JoinHandle` exists; version 4 files read
-//! as if none did (they hold no join handle pointers either).
+//! as if none did (they hold no join handle pointers either). Version 6
+//! added to [`Capture`] the stack sampling mean; older files read as 0
+//! (every block with stacks on has its stack: they had no sampling).
 
 use crate::index::{BlockIndex, StringIndex};
 use crate::model::{Capture, Task, TaskKind, TaskState};
@@ -51,6 +53,54 @@ impl From<CaptureV3> for Capture {
             cells_found: 0,
             cells_not_understood: 0,
             cells_ns: 0,
+            stack_sample_bytes: 0,
+        }
+    }
+}
+
+/// [`Capture`] as versions 4 and 5 encode it.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct CaptureV5 {
+    pause_ns: u64,
+    scan_ns: u64,
+    symbolize_ns: u64,
+    scanned_bytes: u64,
+    live_bytes: u64,
+    live_blocks: u64,
+    untracked_blocks: u64,
+    unknown_frees: u64,
+    typed_ns: u64,
+    typed_rejected: u64,
+    typed_locked: u64,
+    typed_truncated: u64,
+    typed_panics: Vec<String>,
+    tasks_dropped: u64,
+    cells_found: u64,
+    cells_not_understood: u64,
+    cells_ns: u64,
+}
+
+impl From<CaptureV5> for Capture {
+    fn from(c: CaptureV5) -> Capture {
+        Capture {
+            pause_ns: c.pause_ns,
+            scan_ns: c.scan_ns,
+            symbolize_ns: c.symbolize_ns,
+            scanned_bytes: c.scanned_bytes,
+            live_bytes: c.live_bytes,
+            live_blocks: c.live_blocks,
+            untracked_blocks: c.untracked_blocks,
+            unknown_frees: c.unknown_frees,
+            typed_ns: c.typed_ns,
+            typed_rejected: c.typed_rejected,
+            typed_locked: c.typed_locked,
+            typed_truncated: c.typed_truncated,
+            typed_panics: c.typed_panics,
+            tasks_dropped: c.tasks_dropped,
+            cells_found: c.cells_found,
+            cells_not_understood: c.cells_not_understood,
+            cells_ns: c.cells_ns,
+            stack_sample_bytes: 0,
         }
     }
 }

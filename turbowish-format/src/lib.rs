@@ -31,7 +31,8 @@
 //!   strings, in [`builder`].
 //! - [`rules`]: what the writer and the reader must agree on, each defined
 //!   once: snapshot file names and how files are written ([`files`]), which
-//!   signals may take snapshots ([`signal`]), the width of block tags
+//!   signals may take snapshots ([`signal`]), which blocks carry a stack
+//!   when stacks are sampled ([`rules::sampling`]), the width of block tags
 //!   ([`rules::tags`]), and how a task's progress reads as a [`TaskState`]
 //!   ([`rules::tasks`]).
 //!

@@ -176,6 +176,14 @@ pub struct Capture {
     /// Time spent finding and reading task cells, in ns. Since format
     /// version 4.
     pub cells_ns: u64,
+    /// 0 when every block allocated with stacks on has its stack; else the
+    /// mean of the Poisson sample by bytes that chose which blocks got one
+    /// (`TURBOWISH_STACK=sampled`): a block of `size` bytes has its stack
+    /// with probability `1 - exp(-size / stack_sample_bytes)`
+    /// ([`rules::sampling`](crate::rules::sampling)), and a block without
+    /// one was not sampled. Figures by allocation site are then estimates.
+    /// Since format version 6; older files read as 0.
+    pub stack_sample_bytes: u64,
 }
 
 /// A loaded module, for re-symbolizing raw addresses later.

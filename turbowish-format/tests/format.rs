@@ -736,3 +736,24 @@ fn version_4_files_read_with_no_wake_pointers() {
         "a v5 file read as v4"
     );
 }
+
+/// Version 5 files read as unsampled (every block with stacks on has its
+/// stack); a version 6 file relabelled 5 is refused, not half-believed.
+#[test]
+fn version_5_files_read_as_unsampled() {
+    let golden = |v: u16| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+        std::fs::read(dir.join(format!("v{v}.twsnap"))).unwrap()
+    };
+    let v5 = read(&golden(5)[..]).unwrap();
+    assert_eq!(v5.capture.stack_sample_bytes, 0);
+    assert_ne!(v5.capture.cells_ns, 0, "the version 5 capture figures read");
+    let v6 = read(&golden(6)[..]).unwrap();
+    assert_ne!(v6.capture.stack_sample_bytes, 0);
+    let mut as_v5 = golden(6);
+    as_v5[8..10].copy_from_slice(&5u16.to_le_bytes());
+    assert!(
+        matches!(read(&as_v5[..]), Err(Error::Corrupt(_))),
+        "a v6 file read as v5"
+    );
+}

@@ -153,6 +153,7 @@ fn expected() -> Snapshot {
         cells_found: 2,
         cells_not_understood: 1,
         cells_ns: 410_000,
+        stack_sample_bytes: 512 << 10,
     };
     s.modules = vec![
         Module {

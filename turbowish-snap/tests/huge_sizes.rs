@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use turbowish_snap::analysis::diff::{delta, group_changes, match_blocks};
+use turbowish_snap::analysis::sites::estimate::SiteWeights;
 use turbowish_snap::{
     Block, BlockIndex, Container, Edge, Root, RootKind, Snapshot, StackIndex, StringIndex, Task,
     TaskIndex, write_file,
@@ -99,7 +100,8 @@ fn json(args: &[&str], files: &[&Path]) -> serde_json::Value {
 fn library_totals_saturate() {
     let (a, b) = (snapshot(1), snapshot(2));
     let m = match_blocks(&a, &b);
-    let groups = group_changes(&a, &b, &m, |_| (), |_| ());
+    let exact = (SiteWeights::EXACT, SiteWeights::EXACT);
+    let groups = group_changes((&a, &b), &m, |_| (), |_| (), exact);
     let g = groups[0].1;
     assert_eq!(
         (g.bytes_a, g.bytes_b, g.born_bytes),

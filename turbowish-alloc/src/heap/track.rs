@@ -11,25 +11,17 @@
 
 use crate::heap::header::{self, Fields, HEADER};
 use crate::heap::record::Record;
-use crate::heap::stack::intern;
-use crate::heap::stack::walk::{self, MAX_DEPTH, Origin, StackMode};
+use crate::heap::stack::{self, walk::Origin};
 use crate::heap::{counters, guard, table};
 use crate::tasks::tag;
-use core::mem::MaybeUninit;
 use core::sync::atomic::Ordering::Relaxed;
 
-/// The call stack of the allocation made at `origin`, interned; 0 when
-/// stacks are off. The caller holds the reentrancy guard.
+/// The call stack of the block of `size` bytes allocated at `origin`,
+/// interned; 0 when stacks are off or the block is not sampled. The caller
+/// holds the reentrancy guard.
 #[inline(always)]
-fn stack(origin: Origin) -> u32 {
-    let settings = crate::init::settings();
-    match settings.stack {
-        StackMode::Off => 0,
-        mode => {
-            let mut buf = [MaybeUninit::uninit(); MAX_DEPTH];
-            intern::intern(walk::capture(mode, origin, &mut buf, settings.depth))
-        }
-    }
+fn stack(size: usize, origin: Origin) -> u32 {
+    stack::stack_for(crate::init::settings(), size, origin)
 }
 
 /// The header of a block of `size` bytes just allocated at `origin`: a
@@ -42,7 +34,7 @@ fn new_fields(size: usize, origin: Origin) -> Fields {
             counters::allocated(size);
             Fields {
                 size,
-                stack: stack(origin),
+                stack: stack(size, origin),
                 task: tag::current_tag(),
                 epoch: table::EPOCH.load(Relaxed),
                 tracked: true,
@@ -110,7 +102,7 @@ pub(crate) fn side_allocated(addr: usize, size: usize, origin: Origin) {
         addr,
         size,
         task: tag::current_tag(),
-        stack: stack(origin),
+        stack: stack(size, origin),
         epoch: table::EPOCH.load(Relaxed),
         watcher: 0,
     };

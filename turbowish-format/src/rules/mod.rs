@@ -8,6 +8,8 @@
 //! - [`signal`]: the `TURBOWISH_SIGNAL` grammar, and which signals may take
 //!   snapshots. The runtime installs its handler by it; `turbowish snap`
 //!   sends the signal the process really listens to.
+//! - [`sampling`]: which blocks carry a stack when stacks are sampled. The
+//!   runtime chooses by it; the reader weighs its site figures by it.
 //! - [`tags`]: the width of a block's task tag. The runtime truncates task
 //!   ids to it; the reader matches tasks to their blocks by it.
 //! - [`tasks`]: how a traced task's recorded progress reads as a
@@ -15,6 +17,7 @@
 //!   its snapshots alike.
 
 pub mod files;
+pub mod sampling;
 pub mod signal;
 pub mod tags;
 pub mod tasks;

@@ -156,6 +156,14 @@ impl<'a> Analysis<'a> {
             .get_or_init(|| leaks::unreachable(self.snap, self.graph(), self.retained()))
     }
 
+    /// Blocks no root reaches as allocation sites, keyed by allocating task
+    /// (stacks named alike merged, largest first): estimates when stacks
+    /// were sampled (see [`leaks::unreachable_by_site`]).
+    pub fn unreachable_sites(&self) -> Vec<Site<u64>> {
+        let rows = leaks::unreachable_by_site(self.snap, self.graph(), self.retained());
+        sites::merge(self, rows)
+    }
+
     /// How many blocks no root reaches, and their bytes (saturating).
     pub fn unreachable_total(&self) -> (u64, u64) {
         (self.unreachable().iter()).fold((0, 0), |(blocks, bytes), u| {

@@ -3,6 +3,8 @@
 
 use super::graph::HeapGraph;
 use super::retained::Retained;
+use super::sites::SiteTotal;
+use super::sites::estimate::{SiteSum, SiteWeights};
 use super::tasks::TaskRow;
 use crate::model::{BlockIndex, Snapshot, StackIndex, StringIndex, TaskIndex};
 
@@ -41,6 +43,34 @@ pub fn unreachable(snap: &Snapshot, graph: &HeapGraph, retained: &Retained) -> V
     let mut out: Vec<Unreachable> = groups.into_values().collect();
     out.sort_by(|a, b| {
         (b.bytes, b.blocks, a.stack, a.task).cmp(&(a.bytes, a.blocks, b.stack, b.task))
+    });
+    out
+}
+
+/// The blocks no root reaches as figures by site: per allocating task and
+/// allocation stack, estimates when stacks were sampled ([`sites`] rule 5),
+/// largest first (ties: more blocks, then by stack and task). The groups
+/// of [`unreachable`] are the exact figures.
+///
+/// [`sites`]: super::sites
+pub fn unreachable_by_site(
+    snap: &Snapshot,
+    graph: &HeapGraph,
+    retained: &Retained,
+) -> Vec<(u64, SiteTotal)> {
+    let weights = SiteWeights::of(snap);
+    let mut groups: std::collections::HashMap<(StackIndex, u64), SiteSum> = Default::default();
+    for (i, b) in snap.block_indices().zip(&snap.blocks) {
+        if !retained.reachable(graph.block_node(i.get())) {
+            groups.entry((b.stack, b.task)).or_default().add(weights, b);
+        }
+    }
+    let mut out: Vec<(u64, SiteTotal)> = (groups.iter())
+        .filter(|(_, sum)| !sum.is_empty())
+        .map(|(&(stack, task), sum)| (task, SiteTotal::new(stack, sum)))
+        .collect();
+    out.sort_by(|(ta, a), (tb, b)| {
+        (b.bytes, b.blocks, a.stack, ta).cmp(&(a.bytes, a.blocks, b.stack, tb))
     });
     out
 }

@@ -2,12 +2,14 @@
 
 use super::render::color::heading;
 
+use super::render::rows::{approx, estimate_note};
 use super::render::table::{Align, render};
 use super::render::units::{bytes, signed, signed_bytes};
 use crate::Snapshot;
 use crate::analysis::Analysis;
 use crate::analysis::diff::{self, Comparison, GroupBy, SpawnSiteChange, check_pair, delta};
 use crate::analysis::sites::NO_STACK;
+use crate::analysis::sites::estimate::SiteWeights;
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -17,16 +19,18 @@ use std::path::PathBuf;
 /// The fields of `diff --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
 JSON output (--json) is one object; sizes are in bytes:
-  a, b         pid, sequence, time_ns of each snapshot
+  a, b         pid, sequence, time_ns, stack_sample_bytes (0, or the mean of the sample by
+               bytes that chose which blocks have a stack) of each snapshot
   totals       live_bytes_a, live_bytes_b, born_bytes, born_blocks (born after A, alive
                in B), freed_bytes, freed_blocks (live in A, gone in B), surviving_blocks,
                new_tasks, ended_tasks
   spawn_sites  [{spawned_at, tasks_a, tasks_b, retained_a, retained_b, allocated_a,
                allocated_b, new_tasks, ended_tasks}], by change in retained bytes
-  groups       {by, rows: [{key, bytes_a, bytes_b, net, born_bytes, born_blocks,
+  groups       {by, estimated, rows: [{key, bytes_a, bytes_b, net, born_bytes, born_blocks,
                freed_bytes, freed_blocks}]}, by net change, largest growth first; with
                --by site, also stacks_a and stacks_b: how many allocation stacks with live
-               blocks in A and in B the row's site name merges";
+               blocks in A and in B the row's site name merges; estimated: the rows'
+               figures are estimates (by site, when either snapshot's stacks were sampled)";
 
 /// How to group blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -75,6 +79,7 @@ struct Side {
     pid: u32,
     sequence: u32,
     time_ns: u64,
+    stack_sample_bytes: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -93,6 +98,7 @@ struct Totals {
 #[derive(Debug, Serialize)]
 struct Groups {
     by: &'static str,
+    estimated: bool,
     rows: Vec<Group>,
 }
 
@@ -152,6 +158,7 @@ impl Report {
             pid: s.process.pid,
             sequence: s.process.sequence,
             time_ns: s.process.time_ns,
+            stack_sample_bytes: s.capture.stack_sample_bytes,
         };
         Report {
             a: side(a),
@@ -165,6 +172,7 @@ impl Report {
                     By::Site => "site",
                     By::Type => "type",
                 },
+                estimated: pair.estimated(by),
                 rows: groups,
             },
         }
@@ -271,16 +279,29 @@ impl Report {
                 self.groups.by
             ))
         ));
+        if self.groups.estimated {
+            let (a, b) = (self.a.stack_sample_bytes, self.b.stack_sample_bytes);
+            let note = |side: &str, mean| {
+                estimate_note(SiteWeights::from_sample_bytes(mean))
+                    .map(|n| format!("{side}{n}\n"))
+                    .unwrap_or_default()
+            };
+            match a == b {
+                true => s.push_str(&note("", a)),
+                false => s.push_str(&(note("A: ", a) + &note("B: ", b))),
+            }
+        }
+        let est = |figure| approx(self.groups.estimated, figure);
         let rows: Vec<[String; 5]> = self
             .groups
             .rows
             .iter()
             .map(|g| {
                 [
-                    signed_bytes(g.net),
-                    bytes(g.bytes_b),
-                    format!("{} ({})", bytes(g.born_bytes), g.born_blocks),
-                    format!("{} ({})", bytes(g.freed_bytes), g.freed_blocks),
+                    est(signed_bytes(g.net)),
+                    est(bytes(g.bytes_b)),
+                    est(format!("{} ({})", bytes(g.born_bytes), g.born_blocks)),
+                    est(format!("{} ({})", bytes(g.freed_bytes), g.freed_blocks)),
                     g.key.clone(),
                 ]
             })

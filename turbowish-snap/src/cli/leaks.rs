@@ -3,14 +3,14 @@
 
 use super::render::color::{flagged, heading};
 use super::render::holder::Holders;
-use super::render::rows::NameColumns;
+use super::render::rows::{NameColumns, approx, estimate_note};
 use super::render::table::{Align, render};
 use super::render::units::{bytes, count, or_dash, signed_bytes};
 use crate::BlockIndex;
 use crate::analysis::Analysis;
 use crate::analysis::diff::{Comparison, SpawnSiteChange, check_pair, delta};
 use crate::analysis::leaks::{self, Holder};
-use crate::analysis::sites::{self, SiteTotal};
+use crate::analysis::sites::estimate::SiteWeights;
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::io::Write;
@@ -19,9 +19,12 @@ use std::path::PathBuf;
 /// The fields of `leaks --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
 JSON output (--json) is one object; sizes are in bytes:
+  stack_sample_bytes  0, or the mean of the sample by bytes that chose which blocks have
+               a stack (TURBOWISH_STACK=sampled)
   unreachable  {blocks, bytes, sites: [{site, dependency, function, location, task, stacks,
-               blocks, bytes}]}: blocks no root reaches, by allocation site (as `sites
-               --json` names them) and allocating task
+               blocks, bytes, estimated}]}: blocks no root reaches, by allocation site (as
+               `sites --json` names them) and allocating task; the sites' blocks and bytes
+               are estimates when stacks were sampled (estimated), the totals never
   zombie_tasks how many zombie futures there are (the list below is cut to --top)
   zombies      [{id, name, spawned_at, state, storage_bytes, retained, holders: [text]}]
   stuck_tasks  pending tasks nothing that can run holds a way to wake (see `waits`)
@@ -55,6 +58,7 @@ pub struct Args {
 
 #[derive(Debug, Serialize)]
 struct Report {
+    stack_sample_bytes: u64,
     unreachable: UnreachableReport,
     zombie_tasks: u64,
     zombies: Vec<ZombieRow>,
@@ -79,6 +83,7 @@ struct UnreachableSite {
     stacks: u64,
     blocks: u64,
     bytes: u64,
+    estimated: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -126,21 +131,15 @@ impl Report {
     fn new(b: &Analysis, baseline: Option<&Analysis>, args: &Args) -> Report {
         let snap = b.snapshot();
         let (blocks, bytes) = b.unreachable_total();
-        let by_stack = b.unreachable().iter().map(|u| {
-            let t = SiteTotal {
-                stack: u.stack,
-                blocks: u.blocks,
-                bytes: u.bytes,
-            };
-            (u.task, t)
-        });
-        let sites = (sites::merge(b, by_stack).iter())
+        let estimated = SiteWeights::of(snap).estimated();
+        let sites = (b.unreachable_sites().iter())
             .map(|s| UnreachableSite {
                 name: s.name(b).into(),
                 task: s.key,
                 stacks: s.stacks.len() as u64,
                 blocks: s.blocks,
                 bytes: s.bytes,
+                estimated,
             })
             .collect();
         let holders = Holders::new(b, true);
@@ -180,6 +179,7 @@ impl Report {
                 .collect()
         });
         Report {
+            stack_sample_bytes: snap.capture.stack_sample_bytes,
             unreachable: UnreachableReport {
                 blocks,
                 bytes,
@@ -232,13 +232,18 @@ impl Report {
             )
         );
         if !u.sites.is_empty() {
+            if let Some(note) =
+                estimate_note(SiteWeights::from_sample_bytes(self.stack_sample_bytes))
+            {
+                s.push_str(&format!("{note}\n"));
+            }
             let rows: Vec<[String; 4]> = u
                 .sites
                 .iter()
                 .map(|x| {
                     [
-                        bytes(x.bytes),
-                        x.blocks.to_string(),
+                        approx(x.estimated, bytes(x.bytes)),
+                        approx(x.estimated, x.blocks.to_string()),
                         x.task.to_string(),
                         x.name.cell(),
                     ]

@@ -1,9 +1,10 @@
 //! `turbowish sites`: allocation sites by live bytes, for the whole process
 //! or for the blocks one task, or the tasks of one spawn site, allocated.
 
-use super::render::rows::{SITE_HEADER, SiteRow, StackRow};
+use super::render::rows::{SITE_HEADER, SiteRow, StackRow, approx, estimate_note};
 use super::render::table::{Align, render};
 use super::render::units::{bytes, count};
+use crate::analysis::sites::estimate::SiteWeights;
 use crate::analysis::{Analysis, sites};
 use crate::rules::tag;
 use anyhow::{Result, bail};
@@ -17,11 +18,16 @@ use std::path::PathBuf;
 pub const JSON_FIELDS: &str = "\
 JSON output (--json) is one object; sizes are in bytes:
   selected  {blocks, bytes, sites, stacks}: the live blocks chosen (all, or by --task/--spawn),
-            their sites and distinct allocation stacks
-  sites     [{site, dependency, function, location, stacks, blocks, bytes, frames_by_stack}],
-            largest first: site is \"dependency: function (location)\", null when no stack
-            was recorded; dependency {name, version} is null for the program's own code;
-            stacks counts the allocation stacks merged into the row
+            exactly, their sites and distinct allocation stacks
+  stack_sample_bytes  0, or the mean of the sample by bytes that chose which blocks have a
+            stack (TURBOWISH_STACK=sampled): then the sites' figures are estimates
+  sites     [{site, dependency, function, location, stacks, blocks, bytes, estimated,
+            frames_by_stack}], largest first: site is \"dependency: function (location)\",
+            null when no stack was recorded; dependency {name, version} is null for the
+            program's own code; stacks counts the allocation stacks merged into the row;
+            estimated: blocks and bytes are estimates (sampled stacks: each sampled block
+            weighed by 1 / (1 - exp(-size / stack_sample_bytes)); unsampled blocks are
+            in no row)
   frames_by_stack  only with --stack: [{stacks, blocks, bytes, hidden_allocator_frames,
             frames, hidden_startup_frames}], the row's stacks as shown (those shown alike
             merged), each frame innermost first as \"dependency: function (file:line)\"";
@@ -73,6 +79,7 @@ pub struct Args {
 #[derive(Debug, Serialize)]
 struct Report {
     selected: Selected,
+    stack_sample_bytes: u64,
     sites: Vec<SiteRow>,
 }
 
@@ -89,12 +96,14 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     let snap = super::read_snapshot(&args.file, &args.read, args.output.json())?;
     let a = Analysis::new(&snap);
     let tags = chosen_tags(&a, args)?;
-    let totals = sites::by_stack(&snap, |b| tags.as_ref().is_none_or(|t| t.contains(&b.task)));
+    let keep = |b: &crate::Block| tags.as_ref().is_none_or(|t| t.contains(&b.task));
+    let totals = sites::by_stack(&snap, keep);
     let stacks = totals.len() as u64;
     let all = sites::merge(&a, totals.into_iter().map(|t| ((), t)));
+    let (blocks, bytes) = sites::selected(&snap, keep);
     let selected = Selected {
-        blocks: all.iter().map(|s| s.blocks).sum(),
-        bytes: all.iter().fold(0, |sum, s| sum.saturating_add(s.bytes)),
+        blocks,
+        bytes,
         sites: all.len() as u64,
         stacks,
     };
@@ -104,6 +113,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         .collect();
     let report = Report {
         selected,
+        stack_sample_bytes: snap.capture.stack_sample_bytes,
         sites: rows,
     };
     args.output.emit(out, &report, || report.to_text())
@@ -136,6 +146,11 @@ fn chosen_tags(a: &Analysis, args: &Args) -> Result<Option<HashSet<u64>>> {
 }
 
 impl Report {
+    /// How the snapshot's blocks count in the sites' figures.
+    fn weights(&self) -> SiteWeights {
+        SiteWeights::from_sample_bytes(self.stack_sample_bytes)
+    }
+
     fn to_text(&self) -> String {
         let s = &self.selected;
         let mut t = format!(
@@ -146,6 +161,9 @@ impl Report {
             count(s.stacks, "stack"),
             self.sites.len()
         );
+        if let Some(note) = estimate_note(self.weights()) {
+            let _ = writeln!(t, "{note}");
+        }
         if self.sites.is_empty() {
             return t;
         }
@@ -171,8 +189,8 @@ impl Report {
                         "    stack {} of {}: {} in {}{}",
                         i + 1,
                         stacks.len(),
-                        bytes(stack.bytes),
-                        count(stack.blocks, "block"),
+                        approx(site.estimated, bytes(stack.bytes)),
+                        approx(site.estimated, count(stack.blocks, "block")),
                         match stack.stacks {
                             1 => String::new(),
                             n => format!(" ({n} stacks shown alike)"),

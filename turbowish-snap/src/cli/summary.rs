@@ -3,10 +3,11 @@
 use super::render::color::{flagged, heading};
 use super::render::dominator::{DOMINATOR_HEADER, DominatorRow};
 use super::render::holder::Holders;
-use super::render::rows::{SITE_HEADER, SiteRow};
+use super::render::rows::{SITE_HEADER, SiteRow, estimate_note};
 use super::render::table::{Align, render};
 use super::render::units::{bytes, count, millis, nonzero, or_dash, utc_iso8601};
 use crate::analysis::bloat::{BLOATED, bloated_tasks};
+use crate::analysis::sites::estimate::SiteWeights;
 use crate::analysis::tasks::TaskRow;
 use crate::analysis::tasks::kind::shown_kind;
 use crate::analysis::{Analysis, census};
@@ -41,10 +42,11 @@ JSON output (--json) is one object; sizes are in bytes, times in nanoseconds:
              first level of `dominators --json`, without children; `held_by` names the
              root that holds one, or says \"several roots\"
   top_types  [{type, blocks, bytes}]: types from typed walks, most live bytes first
-  top_sites  [{site, dependency, function, location, stacks, blocks, bytes}], largest
-             first, as `sites --json` lists them
+  top_sites  [{site, dependency, function, location, stacks, blocks, bytes, estimated}],
+             largest first, as `sites --json` lists them (estimated: sampled stacks)
   capture    pause_ns, scan_ns, symbolize_ns, scanned_bytes, untracked_blocks,
-             unknown_frees";
+             unknown_frees, stack_sample_bytes (0, or the mean of the sample by bytes
+             that chose which blocks have a stack: site figures are then estimates)";
 
 /// Arguments of `turbowish summary`.
 #[derive(Debug, clap::Args)]
@@ -174,6 +176,7 @@ struct CaptureReport {
     scanned_bytes: u64,
     untracked_blocks: u64,
     unknown_frees: u64,
+    stack_sample_bytes: u64,
 }
 
 impl Report {
@@ -216,6 +219,7 @@ impl Report {
                 scanned_bytes: c.scanned_bytes,
                 untracked_blocks: c.untracked_blocks,
                 unknown_frees: c.unknown_frees,
+                stack_sample_bytes: c.stack_sample_bytes,
             },
         }
     }
@@ -577,6 +581,10 @@ impl Report {
                 "top {shown} of {total} allocation sites, by live bytes"
             ))
         );
+        let weights = SiteWeights::from_sample_bytes(self.capture.stack_sample_bytes);
+        if let Some(note) = estimate_note(weights) {
+            let _ = writeln!(t, "  {note}");
+        }
         if shown == 0 {
             return;
         }

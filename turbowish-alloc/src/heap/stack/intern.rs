@@ -18,9 +18,12 @@
 //!    bounded, and the loss is visible in the stats.
 //!
 //! Each thread keeps a small direct-mapped cache of the stacks it interned
-//! last (hash to id). A hit is checked against the arena, so the cache never
-//! returns the wrong id; it only saves the shared map's lock, whose cache line
-//! would otherwise bounce between cores on every allocation.
+//! last (hash to id). A hit is checked against the arena, frame by frame, so
+//! the cache never returns the wrong id; it only saves the shared map's
+//! lock, whose cache line would otherwise bounce between cores on every
+//! allocation. The hash is the stack's [`StackHash`], which the
+//! frame-pointer walk computes as it reads the frames: interning reads the
+//! frames once, for that check.
 
 use crate::heap::hashtable::{HashTable, Slot, mix};
 use crate::heap::region::Region;
@@ -63,12 +66,36 @@ unsafe impl Slot for InternSlot {
     }
 }
 
-fn hash_frames(frames: &[usize]) -> u64 {
-    let mut h = frames.len() as u64;
-    for &f in frames {
-        h = (h.rotate_left(5) ^ f as u64).wrapping_mul(0x517C_C1B7_2722_0A95);
+/// The interning hash of a stack, added to frame by frame so that the
+/// frame-pointer walk computes it as it reads the frames (walk cost rule 2).
+///
+/// Per frame only a rotate and an xor depend on the frames before; the
+/// multiply that spreads the frame's bits does not, so it runs beside the
+/// walk's chain of loads. The rotation makes the hash depend on order; the
+/// final mix ([`StackHash::finish`]) on every bit and on the length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StackHash(u64);
+
+impl StackHash {
+    /// The hash of no frames.
+    pub(crate) const START: StackHash = StackHash(0x243F_6A88_85A3_08D3);
+
+    /// The hash of the frames so far followed by `frame`.
+    #[inline(always)]
+    pub(crate) fn add(self, frame: usize) -> StackHash {
+        StackHash(self.0.rotate_left(7) ^ (frame as u64).wrapping_mul(0x517C_C1B7_2722_0A95))
     }
-    h.max(1)
+
+    /// The hash of `frames`, frame by frame.
+    pub(crate) fn of(frames: &[usize]) -> StackHash {
+        frames.iter().fold(StackHash::START, |h, &f| h.add(f))
+    }
+
+    /// The key [`intern_hashed`] takes, for these `len` frames: never 0.
+    #[inline(always)]
+    pub(crate) fn finish(self, len: usize) -> u64 {
+        mix(self.0 ^ (len as u64).rotate_right(8)).max(1)
+    }
 }
 
 /// Maps the arena and index on first use (rule 3).
@@ -100,11 +127,19 @@ thread_local! {
 
 /// The id of `frames`, interning them if new. Never allocates through the
 /// global allocator.
+#[cfg(test)]
 pub(crate) fn intern(frames: &[usize]) -> u32 {
+    intern_hashed(frames, StackHash::of(frames).finish(frames.len()))
+}
+
+/// The id of `frames`, whose [`StackHash`] is `key`, interning them if new.
+/// The frames are read once more only to compare them with the stack the
+/// key names (never trusted alone: two stacks may share a key). Never
+/// allocates through the global allocator.
+pub(crate) fn intern_hashed(frames: &[usize], key: u64) -> u32 {
     if frames.is_empty() {
         return 0;
     }
-    let key = hash_frames(frames);
     let slot = (mix(key) >> 56) as usize % RECENT_SLOTS;
     let cached = RECENT.try_with(|r| r[slot].get()).unwrap_or((0, 0));
     if cached.0 == key && frames_of(cached.1) == frames {
@@ -223,7 +258,8 @@ pub(crate) fn usage() -> (u64, u64) {
 pub struct StackId(u32);
 
 impl StackId {
-    /// The stack of allocations made with stacks off.
+    /// The stack of allocations made with stacks off, or not sampled
+    /// (`TURBOWISH_STACK=sampled`).
     pub const NONE: StackId = StackId(0);
     /// The stack given once the interner is full (about a million distinct
     /// stacks): the allocation's real stack was not kept.

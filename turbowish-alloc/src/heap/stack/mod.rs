@@ -1,7 +1,33 @@
-//! Call stacks: how each allocation's stack is captured ([`walk`]), stored
-//! once and named by an id ([`intern`]), and the settings that choose the
-//! capture mode and depth ([`settings`]).
+//! Call stacks: whether an allocation gets one ([`stack_for`], with
+//! [`sample`] deciding under `TURBOWISH_STACK=sampled`), how it is captured
+//! ([`walk`]), stored once and named by an id ([`intern`]), and the settings
+//! that choose the capture mode and depth ([`settings`]).
 
 pub(crate) mod intern;
+pub(crate) mod sample;
 pub(crate) mod settings;
 pub(crate) mod walk;
+
+use core::mem::MaybeUninit;
+use settings::Settings;
+use walk::{MAX_DEPTH, Origin, StackMode};
+
+/// The stack id of a block of `size` bytes allocated at `origin`, under
+/// `settings`: 0 (none) with stacks off, or under sampling when no sample
+/// point falls in the block; else its frames, walked and interned.
+#[inline(always)]
+pub(crate) fn stack_for(settings: Settings, size: usize, origin: Origin) -> u32 {
+    match settings.stack {
+        StackMode::Off => 0,
+        StackMode::Sampled { mean_bytes } if !sample::take(size, mean_bytes) => 0,
+        mode => walked(mode, origin, settings.depth),
+    }
+}
+
+/// Walks the stack at `origin` and interns it.
+#[inline(never)]
+fn walked(mode: StackMode, origin: Origin, depth: usize) -> u32 {
+    let mut buf = [MaybeUninit::uninit(); MAX_DEPTH];
+    let (frames, hash) = walk::capture(mode, origin, &mut buf, depth);
+    intern::intern_hashed(frames, hash)
+}

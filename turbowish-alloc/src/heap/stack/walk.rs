@@ -17,10 +17,33 @@
 //! stack pointer up to the top of the stack is mapped, and callers' frames all
 //! lie in it.
 //!
+//! # Cost
+//!
+//! Each frame is a load that depends on the previous one: the walk cannot
+//! be cheaper than that chain, so nothing else may lengthen it.
+//!
+//! 1. **One exit test per frame.** The checks on the next frame pointer
+//!    (aligned, above this one, below the top) are one unsigned compare
+//!    ([`next_frame_ok`]), folded with "the buffer is full" and "the return
+//!    address is 0" into a single, predictable branch.
+//! 2. **The interning hash is computed during the walk**
+//!    ([`StackHash`]): interning never reads the frames again to hash them.
+//!    Its dependent part per frame is a rotate and an xor, shorter than the
+//!    load chain, so it costs no time of its own.
+//! 3. **Nothing is cached.** Every frame of every stack is read: the same
+//!    return addresses recur under different callers and in recursion, so a
+//!    walk that stopped at frames it had seen before would be wrong.
+//!
+//! The walk keeps exactly the frames of the plain walk (check, read, check
+//! the next), whatever the memory holds: the unit tests compare both on
+//! random chains, and `tests/stacks_exact.rs` compares recorded stacks with
+//! an independent walk taken at the allocation.
+//!
 //! The DWARF fallback uses `backtrace::trace_unsynchronized`, never
 //! `backtrace::trace`: the latter takes a process-wide lock, and a fork child
 //! that found it held would hang.
 
+use crate::heap::stack::intern::StackHash;
 use core::cell::Cell;
 use core::mem::MaybeUninit;
 
@@ -39,6 +62,17 @@ pub enum StackMode {
     /// Record no stacks (`TURBOWISH_STACK=off`): the cheapest mode; blocks
     /// still carry their size and task.
     Off,
+    /// Walk the frame-pointer chain for a Poisson sample of the allocated
+    /// bytes, one stack every `mean_bytes` on average
+    /// (`TURBOWISH_STACK=sampled[:BYTES]`, default 512 KiB): a block of
+    /// `size` bytes gets its stack with probability
+    /// `1 - exp(-size / mean_bytes)`, the others none. Every block is still
+    /// recorded, with its size and task; only stacks are sampled, and site
+    /// figures read from such a snapshot are estimates.
+    Sampled {
+        /// The mean number of bytes allocated between two stacks.
+        mean_bytes: u64,
+    },
 }
 
 /// Reads a register (or computes an address) with one instruction per
@@ -110,67 +144,111 @@ impl Origin {
 }
 
 /// Captures up to `depth` frames of the allocation made at `origin` into
-/// `buf`, innermost first.
+/// `buf`, innermost first, with their interning hash ([`StackHash::finish`]).
 /// The buffer is uninitialised: zeroing 512 bytes per allocation would cost
-/// more than the walk.
+/// more than the walk. `Sampled` walks the frame pointers, as `FramePointer`
+/// does (whether to walk at all is decided before).
 pub(crate) fn capture(
     mode: StackMode,
     origin: Origin,
     buf: &mut [MaybeUninit<usize>; MAX_DEPTH],
     depth: usize,
-) -> &[usize] {
+) -> (&[usize], u64) {
     let depth = depth.clamp(1, MAX_DEPTH);
-    let n = match mode {
-        StackMode::Off => 0,
-        StackMode::FramePointer => {
+    let (n, hash) = match mode {
+        StackMode::Off => (0, StackHash::START),
+        StackMode::FramePointer | StackMode::Sampled { .. } => {
             buf[0].write(origin.pc);
-            let callers = match live_stack(origin.sp) {
+            let hash = StackHash::START.add(origin.pc);
+            let (callers, hash) = match live_stack(origin.sp) {
                 Some(live) => {
                     // SAFETY: `live` runs from the current stack pointer to
                     // the top of this thread's stack: mapped and readable for
                     // the whole walk, since we are running on it.
-                    unsafe { walk_frame_pointers(origin.fp, live, &mut buf[1..depth]) }
+                    unsafe { walk_frame_pointers(origin.fp, live, &mut buf[1..depth], hash) }
                 }
-                None => 0,
+                None => (0, hash),
             };
-            1 + callers
+            (1 + callers, hash)
         }
-        StackMode::Dwarf => capture_dwarf(origin.sp, &mut buf[..depth]),
+        StackMode::Dwarf => {
+            let n = capture_dwarf(origin.sp, &mut buf[..depth]);
+            // SAFETY: `capture_dwarf` initialised the first `n` elements.
+            let frames = unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<usize>(), n) };
+            (n, StackHash::of(frames))
+        }
     };
-    // SAFETY: both walkers initialise exactly the first `n` elements.
-    unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<usize>(), n) }
+    // SAFETY: every walker initialises exactly the first `n` elements.
+    let frames = unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<usize>(), n) };
+    (frames, hash.finish(n))
 }
 
-/// Follows the frame-pointer chain from `fp`.
+/// Whether `next`, read as the caller's frame pointer from the frame at
+/// `fp`, may be walked to: 8-aligned, strictly above `fp`, and at most `top`
+/// (the highest address that leaves room for two words), in one compare
+/// (cost rule 1).
+///
+/// `fp` must be 8-aligned and at most `top`. The valid `next` are
+/// `fp + 8 + 8k` for `k < (top - fp) / 8`; rotating `next - fp - 8` right by
+/// three bits gives exactly `k` for those, and at least 2^60 for any `next`
+/// that is misaligned (its low bits land on top) or below `fp + 8` (the
+/// subtraction wraps past 2^63, since user addresses are below 2^63): more
+/// than any `(top - fp) / 8`, as no stack spans 2^63 bytes.
+///
+/// `last` (0 or 1) fails the test whatever `next` is: it is or-ed into the
+/// top bit, so that the walk's other reasons to stop share the one compare.
+#[inline(always)]
+fn next_frame_ok(fp: usize, next: usize, top: usize, last: usize) -> bool {
+    let step = next.wrapping_sub(fp + 8).rotate_right(3);
+    (step | last << (usize::BITS - 1)) < (top - fp) >> 3
+}
+
+/// Follows the frame-pointer chain from `fp`, writing return addresses to
+/// `out` and adding them to `hash`; returns how many it wrote and the hash.
 ///
 /// # Safety
 ///
 /// `bounds` must be a range of readable memory (the current thread's stack).
 /// `fp` may be anything: it is validated against `bounds` before every read.
+#[inline(always)]
 unsafe fn walk_frame_pointers(
-    mut fp: usize,
+    fp: usize,
     (lo, hi): (usize, usize),
     out: &mut [MaybeUninit<usize>],
-) -> usize {
-    let mut n = 0;
-    while n < out.len() {
-        if fp < lo || !fp.is_multiple_of(8) || fp > hi.saturating_sub(16) {
-            break;
-        }
-        // SAFETY: `lo <= fp` and `fp + 16 <= hi`, so both words lie inside the
-        // readable range the caller promised; `fp` is 8-aligned.
-        let (next, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
-        if ret == 0 {
-            break;
-        }
-        out[n].write(ret);
+    mut hash: StackHash,
+) -> (usize, StackHash) {
+    let top = hi.saturating_sub(16);
+    if out.is_empty() || fp < lo || !fp.is_multiple_of(8) || fp > top {
+        return (0, hash);
+    }
+    let (len, out) = (out.len(), out.as_mut_ptr().cast::<usize>());
+    let (mut fp, mut n) = (fp, 0);
+    let (mut ret, mut before);
+    loop {
+        // SAFETY: `lo <= fp <= top = hi - 16` and `fp` is 8-aligned: checked
+        // above for the first frame, by `next_frame_ok` for every later one
+        // (`fp < next <= top`, `next - fp` a multiple of 8). Both words lie
+        // inside the readable range the caller promised.
+        let next = unsafe { *(fp as *const usize) };
+        // SAFETY: as above.
+        ret = unsafe { *((fp + 8) as *const usize) };
+        // SAFETY: `n < len`: the loop ends when `n` reaches `len`.
+        unsafe { out.add(n).write(ret) };
         n += 1;
-        if next <= fp {
+        (before, hash) = (hash, hash.add(ret));
+        // Cost rule 1: one branch. A full buffer or a return address of 0
+        // sets the top bit of the compared number, which fails the compare.
+        let last = ((n == len) | (ret == 0)) as usize;
+        if !next_frame_ok(fp, next, top, last) {
             break;
         }
         fp = next;
     }
-    n
+    // A return address of 0 ends the chain and is not a frame.
+    if ret == 0 {
+        (n, hash) = (n - 1, before);
+    }
+    (n, hash)
 }
 
 /// Unwinds with DWARF tables, keeping the frame the shim runs in and its
@@ -249,6 +327,41 @@ fn query_stack_bounds() -> Option<(usize, usize)> {
 mod tests {
     use super::*;
 
+    /// The plain walk the fused one must equal (cost rules): check the
+    /// frame pointer, read both words, stop at a return address of 0 or a
+    /// caller frame not above this one.
+    fn plain_walk(mut fp: usize, (lo, hi): (usize, usize), max: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        while out.len() < max {
+            if fp < lo || !fp.is_multiple_of(8) || fp > hi.saturating_sub(16) {
+                break;
+            }
+            // SAFETY: checked against the bounds, which the callers make
+            // cover readable memory.
+            let (next, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
+            if ret == 0 {
+                break;
+            }
+            out.push(ret);
+            if next <= fp {
+                break;
+            }
+            fp = next;
+        }
+        out
+    }
+
+    /// The fused walk of `fp` within `bounds`: its frames, and whether its
+    /// hash is the hash of those frames.
+    fn walk(fp: usize, bounds: (usize, usize), max: usize) -> (Vec<usize>, bool) {
+        let mut out = vec![MaybeUninit::new(0usize); max];
+        // SAFETY: the callers' bounds cover readable memory.
+        let (n, hash) = unsafe { walk_frame_pointers(fp, bounds, &mut out, StackHash::START) };
+        let got: Vec<usize> = out[..n].iter().map(unsafe_read).collect();
+        let hashed = hash.finish(n) == StackHash::of(&got).finish(n);
+        (got, hashed)
+    }
+
     #[test]
     fn walker_stops_at_garbage_frame_pointers() {
         // A fake stack: three frames chained upward, then a pointer outside.
@@ -262,11 +375,9 @@ mod tests {
         fake[8] = 0xdead_0000; // garbage: outside the bounds
         fake[9] = 0x3333;
         std::hint::black_box(&mut fake);
-        let mut out = [MaybeUninit::new(0usize); 8];
-        // SAFETY: `bounds` cover exactly the readable `fake` array.
-        let n = unsafe { walk_frame_pointers(base, bounds, &mut out) };
-        let got: Vec<usize> = out[..n].iter().map(unsafe_read).collect();
+        let (got, hashed) = walk(base, bounds, 8);
         assert_eq!(got, [0x1111, 0x2222, 0x3333]);
+        assert!(hashed);
     }
 
     #[test]
@@ -277,14 +388,57 @@ mod tests {
         fake[0] = base; // points at itself: must not loop
         fake[1] = 0x1111;
         std::hint::black_box(&mut fake);
-        let mut out = [MaybeUninit::new(0usize); 8];
-        // SAFETY: `bounds` cover exactly the readable `fake` array.
-        unsafe {
-            assert_eq!(walk_frame_pointers(base, bounds, &mut out), 1);
-            assert_eq!(walk_frame_pointers(base + 1, bounds, &mut out), 0);
-            assert_eq!(walk_frame_pointers(base + 8 * 7, bounds, &mut out), 0);
-            assert_eq!(walk_frame_pointers(0, bounds, &mut out), 0);
+        assert_eq!(walk(base, bounds, 8).0.len(), 1);
+        assert_eq!(walk(base + 1, bounds, 8).0.len(), 0);
+        assert_eq!(walk(base + 8 * 7, bounds, 8).0.len(), 0);
+        assert_eq!(walk(0, bounds, 8).0.len(), 0);
+        assert_eq!(walk(base, bounds, 0).0.len(), 0);
+    }
+
+    /// On random memory shaped like stacks (chains going up, down, sideways,
+    /// misaligned, out of bounds, return addresses of 0), at every depth
+    /// limit, the fused walk keeps exactly the frames of the plain one, and
+    /// its hash is theirs.
+    #[test]
+    fn the_fused_walk_equals_the_plain_walk_on_random_chains() {
+        const WORDS: usize = 64;
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut fake = vec![0usize; WORDS];
+        let base = fake.as_ptr() as usize;
+        let bounds = (base + 8, base + 8 * (WORDS - 2));
+        let mut lengths = [0usize; 9];
+        for _ in 0..20_000 {
+            for (i, w) in fake.iter_mut().enumerate() {
+                let r = next();
+                *w = match (i % 2, r % 16) {
+                    // Return addresses: mostly code-like, sometimes 0.
+                    (1, 0) => 0,
+                    (1, _) => 0x5555_0000 + (r >> 8) as usize % 4096,
+                    // Frame pointers: mostly a few words up, else anything.
+                    (_, 0) => base + (r >> 8) as usize % (8 * WORDS + 64),
+                    (_, 1) => (r >> 8) as usize,
+                    (_, 2) => base + 8 * i - 8,
+                    (_, 3) => base + 8 * i + 3,
+                    (_, _) => base + 8 * (i + 2 + (r >> 8) as usize % 5),
+                };
+            }
+            let start = base + (next() as usize % (8 * WORDS + 16)).saturating_sub(8);
+            let max = next() as usize % 40;
+            std::hint::black_box(&mut fake);
+            let want = plain_walk(start, bounds, max);
+            let (got, hashed) = walk(start, bounds, max);
+            assert_eq!(got, want, "start {:#x}, max {max}", start - base);
+            assert!(hashed);
+            lengths[want.len().min(8)] += 1;
         }
+        // The random chains reach every length, so every exit is taken.
+        assert!(lengths.iter().all(|&n| n > 0), "{lengths:?}");
     }
 
     fn unsafe_read(f: &MaybeUninit<usize>) -> usize {
@@ -308,10 +462,9 @@ mod tests {
             pc: 0x4242,
         };
         let mut buf = [MaybeUninit::uninit(); MAX_DEPTH];
-        assert_eq!(
-            capture(StackMode::FramePointer, origin, &mut buf, 32),
-            &[0x4242]
-        );
+        let (frames, hash) = capture(StackMode::FramePointer, origin, &mut buf, 32);
+        assert_eq!(frames, &[0x4242]);
+        assert_eq!(hash, StackHash::of(&[0x4242]).finish(1));
     }
 
     #[inline(never)]
@@ -322,7 +475,7 @@ mod tests {
             pc: program_counter(),
         };
         let mut buf = [MaybeUninit::uninit(); MAX_DEPTH];
-        capture(StackMode::Dwarf, origin, &mut buf, 32).to_vec()
+        capture(StackMode::Dwarf, origin, &mut buf, 32).0.to_vec()
     }
 
     /// DWARF mode exists for code without frame pointers, where `rbp` is

@@ -455,6 +455,7 @@ fn fill_capture(
         live_blocks: snap.blocks.len() as u64,
         untracked_blocks: table::UNTRACKED.load(Ordering::Relaxed),
         unknown_frees: table::UNKNOWN_FREES.load(Ordering::Relaxed),
+        stack_sample_bytes: crate::init::settings().sample_bytes(),
         ..Default::default() // the typed part's figures come after
     };
 }

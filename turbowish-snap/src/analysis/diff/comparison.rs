@@ -19,6 +19,7 @@
 use super::{BlockMatch, GroupDelta, delta, group_changes, match_blocks, match_tasks};
 use crate::analysis::Analysis;
 use crate::analysis::census::{live_bytes, total};
+use crate::analysis::sites::estimate::SiteWeights;
 use crate::model::{BlockIndex, Snapshot, TaskIndex};
 use std::borrow::Cow;
 use std::cell::OnceCell;
@@ -178,17 +179,36 @@ impl<'x, 'a> Comparison<'x, 'a> {
         out
     }
 
+    /// Whether the figures of [`Comparison::groups`] by `by` are estimates:
+    /// by site, when either snapshot's stacks were sampled (sites rule 5).
+    pub fn estimated(&self, by: GroupBy) -> bool {
+        let (wa, wb) = self.weights(by);
+        wa.estimated() || wb.estimated()
+    }
+
+    /// How each snapshot's blocks count in groups by `by`.
+    fn weights(&self, by: GroupBy) -> (SiteWeights, SiteWeights) {
+        match by {
+            GroupBy::Site => (
+                SiteWeights::of(self.a.snapshot()),
+                SiteWeights::of(self.b.snapshot()),
+            ),
+            _ => (SiteWeights::EXACT, SiteWeights::EXACT),
+        }
+    }
+
     /// The blocks of A and B grouped by `by`, with what was born and freed;
-    /// most net growth first (ties: by key).
+    /// most net growth first (ties: by key). By site, figures are
+    /// estimates when stacks were sampled ([`Comparison::estimated`]).
     pub fn groups(&self, by: GroupBy) -> Vec<(String, GroupDelta)> {
         let (a, b) = (Side::new(self.a, by), Side::new(self.b, by));
         let (sa, sb) = (self.a.snapshot(), self.b.snapshot());
         let changes = group_changes(
-            sa,
-            sb,
+            (sa, sb),
             self.blocks(),
             |i| a.key(by, &b, i),
             |j| b.key(by, &a, j),
+            self.weights(by),
         );
         let mut rows: Vec<(String, GroupDelta)> = (changes.into_iter())
             .map(|(key, g)| (key.into_owned(), g))

@@ -13,6 +13,7 @@
 
 mod comparison;
 
+use crate::analysis::sites::estimate::{SiteSum, SiteWeights};
 use crate::model::{BlockIndex, Snapshot, Task, TaskIndex};
 
 pub use comparison::{Comparison, GroupBy, SpawnSiteChange, Totals};
@@ -183,36 +184,46 @@ pub fn delta(a: u64, b: u64) -> i64 {
 
 /// Sums the blocks of `a` and `b` into groups named by `key_a` and `key_b`
 /// (block index to group), with what was born and freed; groups in no
-/// particular order.
+/// particular order. Each snapshot's blocks count as its `weights` say:
+/// [`SiteWeights::EXACT`] for once each, exactly; a snapshot's own weights
+/// for figures by site, estimates when its stacks were sampled.
 pub fn group_changes<K: std::hash::Hash + Eq>(
-    a: &Snapshot,
-    b: &Snapshot,
+    (a, b): (&Snapshot, &Snapshot),
     m: &BlockMatch,
     key_a: impl Fn(BlockIndex) -> K,
     key_b: impl Fn(BlockIndex) -> K,
+    (wa, wb): (SiteWeights, SiteWeights),
 ) -> Vec<(K, GroupDelta)> {
-    let mut groups: std::collections::HashMap<K, GroupDelta> = Default::default();
+    // Per group: live in A, freed, live in B, born.
+    let mut groups: std::collections::HashMap<K, [SiteSum; 4]> = Default::default();
     for (i, block) in a.block_indices().zip(&a.blocks) {
-        let g = groups.entry(key_a(i)).or_default();
-        g.bytes_a = g.bytes_a.saturating_add(block.size);
-        g.blocks_a += 1;
+        groups.entry(key_a(i)).or_default()[0].add(wa, block);
     }
     for &i in &m.freed {
-        let g = groups.entry(key_a(i)).or_default();
-        g.freed_bytes = g.freed_bytes.saturating_add(a.block(i).size);
-        g.freed_blocks += 1;
+        groups.entry(key_a(i)).or_default()[1].add(wa, a.block(i));
     }
     for (j, block) in b.block_indices().zip(&b.blocks) {
-        let g = groups.entry(key_b(j)).or_default();
-        g.bytes_b = g.bytes_b.saturating_add(block.size);
-        g.blocks_b += 1;
+        groups.entry(key_b(j)).or_default()[2].add(wb, block);
     }
     for &j in &m.born {
-        let g = groups.entry(key_b(j)).or_default();
-        g.born_bytes = g.born_bytes.saturating_add(b.block(j).size);
-        g.born_blocks += 1;
+        groups.entry(key_b(j)).or_default()[3].add(wb, b.block(j));
     }
-    groups.into_iter().collect()
+    (groups.into_iter())
+        .filter(|(_, sums)| sums.iter().any(|s| !s.is_empty()))
+        .map(|(k, [in_a, freed, in_b, born])| {
+            let g = GroupDelta {
+                bytes_a: in_a.bytes(),
+                blocks_a: in_a.blocks(),
+                bytes_b: in_b.bytes(),
+                blocks_b: in_b.blocks(),
+                born_bytes: born.bytes(),
+                born_blocks: born.blocks(),
+                freed_bytes: freed.bytes(),
+                freed_blocks: freed.blocks(),
+            };
+            (k, g)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -253,7 +264,8 @@ mod tests {
         let a = snap(&[(0x10, 0), (0x20, 0), (0x30, 0)]);
         let b = snap(&[(0x10, 0), (0x20, 1), (0x40, 1)]);
         let m = match_blocks(&a, &b);
-        let g = group_changes(&a, &b, &m, |i| i.get() % 2, |j| j.get() % 2);
+        let exact = (SiteWeights::EXACT, SiteWeights::EXACT);
+        let g = group_changes((&a, &b), &m, |i| i.get() % 2, |j| j.get() % 2, exact);
         let get = |k| g.iter().find(|(key, _)| *key == k).unwrap().1;
         assert_eq!((get(0).bytes_a, get(0).bytes_b), (16, 16));
         assert_eq!((get(0).freed_blocks, get(0).born_blocks), (1, 1));

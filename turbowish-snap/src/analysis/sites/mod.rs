@@ -20,7 +20,11 @@
 //! 4. **Stacks are shown without the frames every stack has** (the
 //!    allocator above, start-up below), saying how many were hidden, and
 //!    searched on every frame ([`view`]).
+//! 5. **A site's blocks and bytes are estimates when stacks were sampled**
+//!    ([`estimate`]): each sampled block weighed by the inverse of its
+//!    chance to be sampled, blocks without a stack in no site.
 
+pub mod estimate;
 pub mod frames;
 pub mod names;
 pub mod origin;
@@ -28,6 +32,7 @@ pub mod view;
 
 use super::Analysis;
 use crate::model::{Block, Snapshot, StackIndex, Task};
+use estimate::{SiteSum, SiteWeights};
 use frames::{line_name, lines, site_line};
 use origin::Dependency;
 use std::collections::HashMap;
@@ -111,28 +116,44 @@ pub struct SiteTotal {
     pub bytes: u64,
 }
 
+impl SiteTotal {
+    /// The total of `sum`, the blocks of `stack`.
+    pub fn new(stack: StackIndex, sum: &SiteSum) -> SiteTotal {
+        SiteTotal {
+            stack,
+            blocks: sum.blocks(),
+            bytes: sum.bytes(),
+        }
+    }
+}
+
 /// The allocation stacks of the blocks `keep` accepts, largest first (ties:
-/// more blocks first, then by stack).
+/// more blocks first, then by stack); estimates when stacks were sampled
+/// (rule 5).
 pub fn by_stack(snap: &Snapshot, keep: impl Fn(&Block) -> bool) -> Vec<SiteTotal> {
-    let mut per_stack = vec![(0u64, 0u64); snap.stacks.len()];
+    let weights = SiteWeights::of(snap);
+    let mut per_stack = vec![SiteSum::default(); snap.stacks.len()];
     for b in snap.blocks.iter().filter(|b| keep(b)) {
-        if let Some((blocks, bytes)) = per_stack.get_mut(b.stack.index()) {
-            *blocks += 1;
-            *bytes = bytes.saturating_add(b.size);
+        if let Some(sum) = per_stack.get_mut(b.stack.index()) {
+            sum.add(weights, b);
         }
     }
     let mut sites: Vec<SiteTotal> = (0u32..)
         .map(StackIndex::new)
-        .zip(per_stack)
-        .filter(|(_, (blocks, _))| *blocks > 0)
-        .map(|(stack, (blocks, bytes))| SiteTotal {
-            stack,
-            blocks,
-            bytes,
-        })
+        .zip(&per_stack)
+        .filter(|(_, sum)| !sum.is_empty())
+        .map(|(stack, sum)| SiteTotal::new(stack, sum))
         .collect();
     sites.sort_by(|a, b| (b.bytes, b.blocks, a.stack).cmp(&(a.bytes, a.blocks, b.stack)));
     sites
+}
+
+/// The live blocks and bytes `keep` accepts, exactly, sampled or not
+/// (saturating).
+pub fn selected(snap: &Snapshot, keep: impl Fn(&Block) -> bool) -> (u64, u64) {
+    (snap.blocks.iter().filter(|b| keep(b))).fold((0, 0), |(blocks, bytes), b| {
+        (blocks + 1, u64::saturating_add(bytes, b.size))
+    })
 }
 
 /// The stacks of one site name and one key (rule 3).

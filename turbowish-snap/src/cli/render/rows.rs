@@ -1,12 +1,38 @@
 //! Rows that more than one command prints, in their JSON shape and as table
 //! cells: allocation sites (`summary`, `sites`, `leaks`) and spawn sites
-//! that changed (`diff`, `leaks --baseline`).
+//! that changed (`diff`, `leaks --baseline`); and how estimated site
+//! figures are marked (a `~` before each, a note above).
 
 use super::units::bytes;
 use crate::analysis::Analysis;
+use crate::analysis::sites::estimate::SiteWeights;
 use crate::analysis::sites::view::{StackView, view};
 use crate::analysis::sites::{NO_STACK, Site, SiteName};
 use serde::Serialize;
+
+/// The line above estimated site figures, when `w` says they are:
+/// `stacks sampled every 512 KiB: site figures are estimates (~)`.
+pub fn estimate_note(w: SiteWeights) -> Option<String> {
+    let mean = w.sampled_every()?;
+    let unit = [(30, "GiB"), (20, "MiB"), (10, "KiB")]
+        .into_iter()
+        .find(|&(shift, _)| mean.is_multiple_of(1 << shift));
+    let mean = match unit {
+        Some((shift, unit)) => format!("{} {unit}", mean >> shift),
+        None => format!("{mean} B"),
+    };
+    Some(format!(
+        "stacks sampled every {mean}: site figures are estimates (~)"
+    ))
+}
+
+/// `figure`, with `~` before it when it is an estimate.
+pub fn approx(estimated: bool, figure: String) -> String {
+    match estimated {
+        true => format!("~{figure}"),
+        false => figure,
+    }
+}
 
 /// A site's name, in its JSON shape.
 #[derive(Debug, Serialize)]
@@ -64,6 +90,9 @@ pub struct SiteRow {
     pub blocks: u64,
     /// See `blocks`.
     pub bytes: u64,
+    /// Whether `blocks` and `bytes` (and those of `frames_by_stack`) are
+    /// estimates: the snapshot's stacks were sampled.
+    pub estimated: bool,
     /// With `--stack` only: the stacks as shown, stacks shown alike
     /// merged, heaviest first.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -96,6 +125,7 @@ impl SiteRow {
             stacks: s.stacks.len() as u64,
             blocks: s.blocks,
             bytes: s.bytes,
+            estimated: SiteWeights::of(a.snapshot()).estimated(),
             frames_by_stack: stacks.map(|full| stack_rows(a, s, full)),
         }
     }
@@ -103,8 +133,8 @@ impl SiteRow {
     /// The table cells: live bytes, blocks, stacks, name.
     pub fn cells(&self) -> [String; 4] {
         [
-            bytes(self.bytes),
-            self.blocks.to_string(),
+            approx(self.estimated, bytes(self.bytes)),
+            approx(self.estimated, self.blocks.to_string()),
             self.stacks.to_string(),
             self.name.cell(),
         ]

@@ -1,0 +1,142 @@
+//! `TURBOWISH_STACK=sampled`: every block is still recorded with its exact
+//! task tag, about the expected fraction carries a stack, and the analysis
+//! estimates a site that allocated a known amount (64 MiB in 1 KiB blocks)
+//! within a few percent.
+//!
+//! The mode is read once, at the first allocation, so the test runs in a
+//! child of this binary started with `TURBOWISH_STACK=sampled:2KiB`. The
+//! mean is small so that the sample is large (about 26 000 stacks) and the
+//! estimate's standard error about 0.5%.
+
+use std::hint::black_box;
+use std::process::Command;
+use turbowish::{StackMode, TurboWish};
+use turbowish_snap::analysis::Analysis;
+use turbowish_snap::{Snapshot, StackIndex};
+
+#[global_allocator]
+static ALLOC: TurboWish = TurboWish::system();
+
+const MEAN: u64 = 2048;
+const BLOCK: usize = 1024;
+const BLOCKS: usize = 64 << 10;
+const CHILD: &str = "TURBOWISH_TEST_SAMPLED_CHILD";
+
+/// Room for the blocks, allocated apart from them (another site).
+#[inline(never)]
+fn holder() -> Vec<Vec<u8>> {
+    Vec::with_capacity(BLOCKS)
+}
+
+/// The site that allocates the known amount.
+#[inline(never)]
+fn turbowish_sampled_site(into: &mut Vec<Vec<u8>>) {
+    for _ in 0..BLOCKS {
+        into.push(black_box(vec![1u8; BLOCK]));
+    }
+}
+
+/// What the child allocated, and the snapshot taken while it held it.
+struct Taken {
+    snap: Snapshot,
+    /// The 1 KiB blocks of the site.
+    blocks: Vec<u64>,
+    /// Their task's tag.
+    tag: u64,
+}
+
+/// In the child: allocates the site's blocks inside a traced task, and
+/// snapshots there.
+fn allocate_and_snapshot() -> Taken {
+    let path = std::env::temp_dir().join(format!("tw-sampled-{}.twsnap", std::process::id()));
+    let task = turbowish::traced(async {
+        let mut blocks = holder();
+        turbowish_sampled_site(&mut blocks);
+        turbowish::snapshot_to(&path).expect("snapshot");
+        let addrs = blocks.iter().map(|b| b.as_ptr() as u64).collect();
+        (addrs, turbowish::current_task())
+    });
+    let (blocks, tag) = futures::executor::block_on(task);
+    let snap = turbowish_snap::read_file(&path).expect("a snapshot just written");
+    std::fs::remove_file(&path).unwrap();
+    Taken { snap, blocks, tag }
+}
+
+/// The block of `snap` at `addr`.
+fn block_at(snap: &Snapshot, addr: u64) -> &turbowish_snap::Block {
+    let i = (snap.blocks.binary_search_by_key(&addr, |b| b.addr))
+        .unwrap_or_else(|_| panic!("block {addr:#x} missing from the snapshot"));
+    &snap.blocks[i]
+}
+
+fn check_in_child() {
+    assert_eq!(
+        turbowish::settings().stack,
+        StackMode::Sampled { mean_bytes: MEAN }
+    );
+    let Taken { snap, blocks, tag } = allocate_and_snapshot();
+    assert_eq!(snap.capture.stack_sample_bytes, MEAN);
+    assert_ne!(tag, 0, "the traced task tags its blocks");
+
+    // Every block is there, with its task.
+    let mut sampled = 0;
+    for &addr in &blocks {
+        let b = block_at(&snap, addr);
+        assert_eq!((b.size, b.task), (BLOCK as u64, tag), "block {addr:#x}");
+        sampled += usize::from(b.stack != StackIndex::EMPTY);
+    }
+
+    // About 1 - exp(-size / mean) of them have a stack: within five
+    // standard deviations.
+    let p = -(-(BLOCK as f64) / MEAN as f64).exp_m1();
+    let fraction = sampled as f64 / BLOCKS as f64;
+    let sd = (p * (1.0 - p) / BLOCKS as f64).sqrt();
+    assert!(
+        (fraction - p).abs() < 5.0 * sd,
+        "{sampled} of {BLOCKS} blocks have a stack ({fraction:.4}); expected {p:.4}"
+    );
+
+    // The site's estimate is within 3% of what it allocated (over six
+    // standard errors).
+    let a = Analysis::new(&snap);
+    let site = (a.sites().iter())
+        .find(|s| (s.label.as_deref()).is_some_and(|l| l.contains("turbowish_sampled_site")))
+        .expect("the site has sampled blocks");
+    let (truth_bytes, truth_blocks) = ((BLOCKS * BLOCK) as f64, BLOCKS as f64);
+    let error = |estimate: u64, truth: f64| (estimate as f64 - truth).abs() / truth;
+    assert!(
+        error(site.bytes, truth_bytes) < 0.03 && error(site.blocks, truth_blocks) < 0.03,
+        "estimated {} bytes in {} blocks; allocated {truth_bytes} in {truth_blocks}",
+        site.bytes,
+        site.blocks
+    );
+    // Figures by task stay exact: the task's live blocks are all there.
+    let by_tag = snap.blocks.iter().filter(|b| b.task == tag);
+    assert!(by_tag.map(|b| b.size).sum::<u64>() >= (BLOCKS * BLOCK) as u64);
+    println!(
+        "{sampled} of {BLOCKS} blocks sampled; site estimated at {} bytes ({:+.2}%)",
+        site.bytes,
+        (site.bytes as f64 / truth_bytes - 1.0) * 100.0
+    );
+}
+
+#[test]
+fn sampled_stacks_keep_every_block_and_estimate_sites() {
+    const TEST: &str = "sampled_stacks_keep_every_block_and_estimate_sites";
+    if std::env::var_os(CHILD).is_some() {
+        check_in_child();
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([TEST, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env("TURBOWISH_STACK", "sampled:2KiB")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "child failed:\n{text}"
+    );
+}
