@@ -57,6 +57,9 @@
 
 #[path = "common/dispatch.rs"]
 mod dispatch;
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 #[path = "common/rounds.rs"]
 mod rounds;
 
@@ -91,27 +94,6 @@ const TINY: Workload = Workload {
 const KEPT: usize = 16;
 /// Rounds between yields, so tasks move between workers and free there.
 const YIELD_EVERY: u64 = 4;
-
-/// xorshift64: cheap and deterministic, so every variant does the same work.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// A number in `lo..hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo)
-    }
-}
 
 impl Workload {
     /// Runs all tasks to completion on the current runtime.

@@ -79,6 +79,9 @@
 
 #[path = "common/dispatch.rs"]
 mod dispatch;
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 #[path = "common/rounds.rs"]
 mod rounds;
 
@@ -124,22 +127,6 @@ const KEYS: u64 = 16;
 impl Load {
     fn total(&self) -> usize {
         self.connections * self.requests
-    }
-}
-
-/// xorshift64: cheap and deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
     }
 }
 

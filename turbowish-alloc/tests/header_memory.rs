@@ -4,6 +4,8 @@
 //! with the same sizes allocated both ways in one process. The old
 //! out-of-band table cost 20-24 bytes per block.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use turbowish_alloc::{TurboWish, stats};
 
@@ -16,20 +18,12 @@ unsafe extern "C" {
 
 const N: usize = 200_000;
 
-fn sizes() -> impl Iterator<Item = usize> {
-    let mut x = 88172645463325252u64;
-    (0..N).map(move |_| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        8 + (x % 500) as usize
-    })
-}
-
 #[test]
 fn a_block_costs_16_bytes_more_under_glibc() {
     let base = stats();
-    let ours: Vec<Box<[u8]>> = sizes().map(|n| vec![1u8; n].into_boxed_slice()).collect();
+    let ours: Vec<Box<[u8]>> = common::small_sizes(N)
+        .map(|n| vec![1u8; n].into_boxed_slice())
+        .collect();
     let grown = stats();
     // SAFETY: each box's data is a live block of ours with a header: the
     // inner block starts 16 bytes before it.
@@ -37,7 +31,7 @@ fn a_block_costs_16_bytes_more_under_glibc() {
         .iter()
         .map(|b| unsafe { malloc_usable_size(b.as_ptr().cast_mut().sub(16)) })
         .sum();
-    let plain: Vec<(*mut u8, Layout)> = sizes()
+    let plain: Vec<(*mut u8, Layout)> = common::small_sizes(N)
         .map(|n| {
             let l = Layout::from_size_align(n, 1).unwrap();
             // SAFETY: a non-zero layout; freed below.

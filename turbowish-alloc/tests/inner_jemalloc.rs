@@ -13,22 +13,14 @@ static ALLOC: TurboWish<Jemalloc> = TurboWish::new(Jemalloc);
 
 const N: usize = 100_000;
 
-fn sizes() -> impl Iterator<Item = usize> {
-    let mut x = 88172645463325252u64;
-    (0..N).map(move |_| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        8 + (x % 500) as usize
-    })
-}
-
 #[test]
 fn over_jemalloc() {
     let _serial = common::serial();
     drop(common::snapshot("warm-up").expect("snapshot"));
     let base = stats();
-    let ours: Vec<Box<[u8]>> = sizes().map(|n| vec![1u8; n].into_boxed_slice()).collect();
+    let ours: Vec<Box<[u8]>> = common::small_sizes(N)
+        .map(|n| vec![1u8; n].into_boxed_slice())
+        .collect();
     let grown = stats();
     assert_eq!(grown.live_blocks - base.live_blocks, N as u64 + 1);
     let big = vec![7u8; 1 << 20];
@@ -39,7 +31,7 @@ fn over_jemalloc() {
     let with: usize = (ours.iter())
         .map(|b| unsafe { tikv_jemallocator::usable_size(b.as_ptr().sub(16)) })
         .sum();
-    let plain: Vec<(*mut u8, Layout)> = sizes()
+    let plain: Vec<(*mut u8, Layout)> = common::small_sizes(N)
         .map(|n| {
             let l = Layout::from_size_align(n, 1).unwrap();
             // SAFETY: a non-zero layout; freed below.

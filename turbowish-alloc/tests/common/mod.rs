@@ -206,3 +206,15 @@ pub fn settles_to(base: &turbowish_alloc::Stats) {
         if was == is { Ok(()) } else { Err((was, is)) }
     });
 }
+
+/// `n` block sizes of 8 to 507 bytes, the same sequence every time: a mix
+/// like a service's small blocks, for memory-per-block measurements.
+pub fn small_sizes(n: usize) -> impl Iterator<Item = usize> {
+    let mut x = 88172645463325252u64;
+    (0..n).map(move |_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        8 + (x % 500) as usize
+    })
+}
