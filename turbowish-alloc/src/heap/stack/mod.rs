@@ -25,7 +25,13 @@ pub(crate) fn stack_for(settings: Settings, size: usize, origin: Origin) -> u32 
 }
 
 /// Walks the stack at `origin` and interns it.
-#[inline(never)]
+///
+/// Inlined into the shim, as the capture was before this function existed:
+/// a frame of its own moved where the allocation path overwrites dead
+/// stack, and `tests/waits_demo.rs` (whose demo relies on stale words there
+/// being overwritten: a waiter pointer copied into a channel's padding made
+/// a stuck task look wakeable) then failed most runs in debug builds.
+#[inline(always)]
 fn walked(mode: StackMode, origin: Origin, depth: usize) -> u32 {
     let mut buf = [MaybeUninit::uninit(); MAX_DEPTH];
     let (frames, hash) = walk::capture(mode, origin, &mut buf, depth);
