@@ -67,8 +67,9 @@
 //! next sample point, so an unsampled allocation costs a compare. Snapshots
 //! record the mean, and the CLI shows figures by allocation site as
 //! estimates, each sampled block weighed by the inverse of its
-//! probability. tokio task cells are found from their allocation stack, so
-//! only sampled ones are (traced tasks always are).
+//! probability. Blocks without a header (4 KiB or more, or over-aligned)
+//! always get their stack: tokio task cells, aligned to 128 on x86_64, are
+//! among them, and are found from their allocation stack.
 //!
 //! # Reading the figures
 //!

@@ -11,7 +11,10 @@
 
 use crate::heap::header::{self, Fields, HEADER};
 use crate::heap::record::Record;
-use crate::heap::stack::{self, walk::Origin};
+use crate::heap::stack::{
+    self,
+    walk::{Origin, StackMode},
+};
 use crate::heap::{counters, guard, table};
 use crate::tasks::tag;
 use core::sync::atomic::Ordering::Relaxed;
@@ -22,6 +25,20 @@ use core::sync::atomic::Ordering::Relaxed;
 #[inline(always)]
 fn stack(size: usize, origin: Origin) -> u32 {
     stack::stack_for(crate::init::settings(), size, origin)
+}
+
+/// The stack of a side-table block: always walked, even under sampling.
+/// Such blocks are rare and dear (4 KiB or more, or over-aligned), and they
+/// include every tokio task cell (aligned to 128 on x86_64), which the
+/// capture recognises by its allocation stack: sampled away, an untraced
+/// task would vanish from the snapshot.
+#[inline]
+fn side_stack(size: usize, origin: Origin) -> u32 {
+    let mut settings = crate::init::settings();
+    if let StackMode::Sampled { .. } = settings.stack {
+        settings.stack = StackMode::FramePointer;
+    }
+    stack::stack_for(settings, size, origin)
 }
 
 /// The header of a block of `size` bytes just allocated at `origin`: a
@@ -102,7 +119,7 @@ pub(crate) fn side_allocated(addr: usize, size: usize, origin: Origin) {
         addr,
         size,
         task: tag::current_tag(),
-        stack: stack(size, origin),
+        stack: side_stack(size, origin),
         epoch: table::EPOCH.load(Relaxed),
         watcher: 0,
     };
