@@ -707,6 +707,7 @@ impl Gen {
             stack: self.t.stack(&mut self.rng),
             epoch,
             type_name,
+            stack_certain: false,
         }
     }
 

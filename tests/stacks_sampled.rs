@@ -1,7 +1,9 @@
 //! `TURBOWISH_STACK=sampled`: every block is still recorded with its exact
 //! task tag, about the expected fraction carries a stack, and the analysis
 //! estimates a site that allocated a known amount (64 MiB in 1 KiB blocks)
-//! within a few percent.
+//! within a few percent. Blocks that get their stack whatever the sample
+//! (sampling rule 4: 4 KiB or more, or allocated outside any task) all
+//! have it, are marked, and their sites count exactly.
 //!
 //! The mode is read once, at the first allocation, so the test runs in a
 //! child of this binary started with `TURBOWISH_STACK=sampled:2KiB`. The
@@ -36,11 +38,32 @@ fn turbowish_sampled_site(into: &mut Vec<Vec<u8>>) {
     }
 }
 
+/// Blocks of 8 KiB a task allocates: each has its stack (rule 4).
+const LARGE: usize = 8 << 10;
+const LARGES: usize = 200;
+/// Small blocks allocated outside any task: each has its stack (rule 4).
+const UNTASKED: usize = 3000;
+
+/// The site of the large blocks.
+#[inline(never)]
+fn turbowish_large_site() -> Vec<Vec<u8>> {
+    (0..LARGES).map(|_| black_box(vec![2u8; LARGE])).collect()
+}
+
+/// The site of the small blocks allocated outside any task.
+#[inline(never)]
+fn turbowish_untasked_site() -> Vec<Vec<u8>> {
+    (0..UNTASKED).map(|_| black_box(vec![3u8; BLOCK])).collect()
+}
+
 /// What the child allocated, and the snapshot taken while it held it.
 struct Taken {
     snap: Snapshot,
     /// The 1 KiB blocks of the site.
     blocks: Vec<u64>,
+    /// The blocks that have their stack for certain: 8 KiB ones of the
+    /// task, 1 KiB ones of no task.
+    certain: [Vec<u64>; 2],
     /// Their task's tag.
     tag: u64,
 }
@@ -49,17 +72,25 @@ struct Taken {
 /// snapshots there.
 fn allocate_and_snapshot() -> Taken {
     let path = std::env::temp_dir().join(format!("tw-sampled-{}.twsnap", std::process::id()));
+    let addrs = |v: &[Vec<u8>]| v.iter().map(|b| b.as_ptr() as u64).collect::<Vec<_>>();
+    let untasked = turbowish_untasked_site();
     let task = turbowish::traced(async {
         let mut blocks = holder();
         turbowish_sampled_site(&mut blocks);
+        let large = turbowish_large_site();
         turbowish::snapshot_to(&path).expect("snapshot");
-        let addrs = blocks.iter().map(|b| b.as_ptr() as u64).collect();
-        (addrs, turbowish::current_task())
+        (addrs(&blocks), addrs(&large), turbowish::current_task())
     });
-    let (blocks, tag) = futures::executor::block_on(task);
+    let (blocks, large, tag) = futures::executor::block_on(task);
     let snap = turbowish_snap::read_file(&path).expect("a snapshot just written");
     std::fs::remove_file(&path).unwrap();
-    Taken { snap, blocks, tag }
+    let certain = [large, addrs(&untasked)];
+    Taken {
+        snap,
+        blocks,
+        certain,
+        tag,
+    }
 }
 
 /// The block of `snap` at `addr`.
@@ -74,7 +105,12 @@ fn check_in_child() {
         turbowish::settings().stack,
         StackMode::Sampled { mean_bytes: MEAN }
     );
-    let Taken { snap, blocks, tag } = allocate_and_snapshot();
+    let Taken {
+        snap,
+        blocks,
+        certain,
+        tag,
+    } = allocate_and_snapshot();
     assert_eq!(snap.capture.stack_sample_bytes, MEAN);
     assert_ne!(tag, 0, "the traced task tags its blocks");
 
@@ -110,6 +146,22 @@ fn check_in_child() {
         site.bytes,
         site.blocks
     );
+    // Rule 4: the blocks that get their stack whatever the sample have it,
+    // are marked, and their sites count exactly.
+    for (addrs, size, name) in [
+        (&certain[0], LARGE, "turbowish_large_site"),
+        (&certain[1], BLOCK, "turbowish_untasked_site"),
+    ] {
+        for &addr in addrs {
+            let b = block_at(&snap, addr);
+            assert!(b.stack != StackIndex::EMPTY && b.stack_certain, "{name}");
+        }
+        let site = (a.sites().iter())
+            .find(|s| (s.label.as_deref()).is_some_and(|l| l.contains(name)))
+            .expect("the site");
+        let truth = (addrs.len() as u64, (addrs.len() * size) as u64);
+        assert_eq!((site.blocks, site.bytes), truth, "{name}");
+    }
     // Figures by task stay exact: the task's live blocks are all there.
     let by_tag = snap.blocks.iter().filter(|b| b.task == tag);
     assert!(by_tag.map(|b| b.size).sum::<u64>() >= (BLOCKS * BLOCK) as u64);

@@ -68,8 +68,11 @@
 //! record the mean, and the CLI shows figures by allocation site as
 //! estimates, each sampled block weighed by the inverse of its
 //! probability. Blocks without a header (4 KiB or more, or over-aligned)
-//! always get their stack: tokio task cells, aligned to 128 on x86_64, are
-//! among them, and are found from their allocation stack.
+//! and blocks allocated outside any task always get their stack, and count
+//! once: tokio task cells, aligned to 128 on x86_64, are among them, and
+//! are found from their allocation stack, as the runtime's start-up queues
+//! are known as the runtime's by theirs. A program that allocates much
+//! outside tasks pays for full stacks there.
 //!
 //! # Reading the figures
 //!

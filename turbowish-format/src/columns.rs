@@ -65,6 +65,8 @@ struct BlockColumns {
     stack: Vec<StackIndex>,
     epoch: Vec<u32>,
     type_name: Vec<StringIndex>,
+    /// Since version 7.
+    stack_certain: Vec<bool>,
 }
 
 #[derive(Serialize, Default)]
@@ -109,6 +111,7 @@ impl Wire {
                 stack: s.blocks.iter().map(|b| b.stack).collect(),
                 epoch: s.blocks.iter().map(|b| b.epoch).collect(),
                 type_name: s.blocks.iter().map(|b| b.type_name).collect(),
+                stack_certain: s.blocks.iter().map(|b| b.stack_certain).collect(),
             },
             edges: EdgeColumns {
                 from_delta: deltas(s.edges.iter().map(|e| u64::from(e.from.get())))
@@ -194,7 +197,7 @@ fn read_table<R: Read>(
         Table::Modules => s.modules = rows(src, "modules")?,
         Table::Frames => s.frames = rows(src, "frames")?,
         Table::Stacks => s.stacks = seq(src, "stacks", 1, |src| values(src, "stack frames", 1))?,
-        Table::Blocks => s.blocks = read_blocks(src)?,
+        Table::Blocks => s.blocks = read_blocks(src, version)?,
         Table::Edges => s.edges = read_edges(src, blocks)?,
         Table::Roots => {
             // Before version 5 a root had no kinds column (one byte less).
@@ -219,8 +222,10 @@ fn read_table<R: Read>(
 /// fill them in. Index columns are decoded as the `u32`s they are on the
 /// wire and wrapped after: one decoder for all of them, in the reader's
 /// hottest loop.
-fn read_blocks<R: Read>(src: &mut Source<R>) -> Result<Vec<Block>, Error> {
-    let n = src.len("blocks", min_bytes::<BlockColumns>())?;
+fn read_blocks<R: Read>(src: &mut Source<R>, version: u16) -> Result<Vec<Block>, Error> {
+    // Before version 7 a block had no `stack_certain` column.
+    let least = min_bytes::<BlockColumns>() - u64::from(version < 7);
+    let n = src.len("blocks", least)?;
     let mut rows = Vec::new();
     let mut addr = 0u64;
     for _ in 0..n {
@@ -267,6 +272,14 @@ fn read_blocks<R: Read>(src: &mut Source<R>) -> Result<Vec<Block>, Error> {
         "block types",
         ok(|b: &mut Block, v| b.type_name = StringIndex::new(v)),
     )?;
+    if version >= 7 {
+        column(
+            src,
+            &mut rows,
+            "block stack certainty",
+            ok(|b: &mut Block, v: bool| b.stack_certain = v),
+        )?;
+    }
     Ok(rows)
 }
 
@@ -444,7 +457,7 @@ mod tests {
 
     #[test]
     fn the_least_an_entry_takes_is_one_byte_per_field() {
-        assert_eq!(min_bytes::<BlockColumns>(), 6);
+        assert_eq!(min_bytes::<BlockColumns>(), 7);
         assert_eq!(min_bytes::<EdgeColumns>(), 4);
         assert_eq!(min_bytes::<WireRoot>(), 8);
         assert_eq!(min_bytes::<Task>(), 20);

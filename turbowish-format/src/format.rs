@@ -50,7 +50,7 @@ use std::path::Path;
 /// The first eight bytes of every snapshot file.
 pub const MAGIC: [u8; 8] = *b"TWSNAP\r\n";
 /// The format version this crate writes, and the newest it reads.
-pub const VERSION: u16 = 6;
+pub const VERSION: u16 = 7;
 /// The oldest format version this crate reads.
 ///
 /// Version 2 added tasks, typed edges and labels, type names and containers;
@@ -66,6 +66,9 @@ pub const VERSION: u16 = 6;
 /// conservative.
 /// Version 6 added [`Capture::stack_sample_bytes`](crate::Capture::stack_sample_bytes)
 /// (sampled stacks); older files read as 0, every block with its stack.
+/// Version 7 added [`Block::stack_certain`](crate::Block::stack_certain)
+/// (blocks with their stack whatever the sample); older files read with it
+/// false.
 pub const OLDEST_READABLE: u16 = 2;
 /// Largest decompressed payload the reader accepts by default (64 GiB),
 /// whatever the compressed size.

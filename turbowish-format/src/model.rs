@@ -240,6 +240,11 @@ pub struct Block {
     /// What the block holds, as a typed walk named it (index into
     /// [`Snapshot::strings`]; 0 when unknown).
     pub type_name: StringIndex,
+    /// In a snapshot whose stacks were sampled: the block has its stack
+    /// whatever the sample (sampling rule 4), so it stands for itself
+    /// alone. Since version 7; false in older files and when stacks were
+    /// not sampled.
+    pub stack_certain: bool,
 }
 
 /// A pointer found in block `from` to (somewhere inside) block `to`.

@@ -80,6 +80,7 @@ fn rich() -> Snapshot {
         stack: StackIndex::new(stack),
         epoch,
         type_name: StringIndex::EMPTY,
+        stack_certain: size >= 4096,
     };
     s.blocks = vec![
         block(0x5555_6000_0010, 24, 0, 1, 0),
@@ -386,6 +387,7 @@ fn a_synthetic_heap_costs_under_8_bytes_per_block() {
             stack: StackIndex::new((next() % 300) as u32),
             epoch: i / 70_000,
             type_name: StringIndex::EMPTY,
+            stack_certain: size >= 1024,
         });
     }
     for from in 0..n {
@@ -429,6 +431,7 @@ fn snapshots() -> impl Strategy<Value = Snapshot> {
                     stack: StackIndex::new(stack),
                     epoch,
                     type_name: StringIndex::EMPTY,
+                    stack_certain: task % 2 == 0,
                 })
                 .collect();
             let n = s.blocks.len() as u32;
@@ -530,8 +533,17 @@ fn tables_that_run_past_the_announced_size_are_cut_there() {
     assert!(err.contains("run past the"), "{err}");
 }
 
-/// Address deltas, sizes, tasks, stacks, epochs, type names.
-type BlockColumns = (Vec<u64>, Vec<u64>, Vec<u64>, Vec<u32>, Vec<u32>, Vec<u32>);
+/// Address deltas, sizes, tasks, stacks, epochs, type names, stack
+/// certainty.
+type BlockColumns = (
+    Vec<u64>,
+    Vec<u64>,
+    Vec<u64>,
+    Vec<u32>,
+    Vec<u32>,
+    Vec<u32>,
+    Vec<u8>,
+);
 /// Source deltas, target offsets, kinds, labels.
 type EdgeColumns = (Vec<u32>, Vec<i64>, Vec<EdgeKind>, Vec<u32>);
 /// Kind, label, start, length, target deltas, labels, task.
@@ -567,6 +579,7 @@ impl RawTables {
             blocks: (
                 vec![0x1000, 0x1000],
                 vec![16, 16],
+                vec![0, 0],
                 vec![0, 0],
                 vec![0, 0],
                 vec![0, 0],
@@ -624,13 +637,14 @@ fn edge_offsets_past_the_integer_range_are_refused() {
 #[test]
 fn bad_crafted_tables_are_refused_with_their_reason() {
     type Edit = fn(&mut RawTables);
-    let cases: [(&str, Edit); 9] = [
+    let cases: [(&str, Edit); 10] = [
         ("string 0", |t| t.strings[0] = "x".into()),
         ("string 5", |t| t.process.exe = str_(5)),
         ("stack 0", |t| t.stacks.clear()),
         ("not sorted by address", |t| t.blocks.0[1] = 0),
         ("columns differ", |t| t.blocks.4.push(0)),
         ("block addresses overflow", |t| t.blocks.0[1] = u64::MAX),
+        ("block stack certainty", |t| t.blocks.6[1] = 2),
         ("a root points outside", |t| {
             t.roots = vec![(RootKind::Static, 0, 0, 0, vec![1, u32::MAX], vec![], None)]
         }),

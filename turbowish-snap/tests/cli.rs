@@ -235,6 +235,7 @@ fn service() -> Snapshot {
         stack,
         epoch,
         type_name: StringIndex::EMPTY,
+        stack_certain: false,
     };
     let none = StackIndex::EMPTY;
     b.snapshot_mut().blocks = vec![
@@ -442,6 +443,7 @@ fn wide() -> Snapshot {
                 stack,
                 epoch: 0,
                 type_name,
+                stack_certain: false,
             });
         }
     }
@@ -1508,6 +1510,7 @@ fn dependencies() -> Snapshot {
         stack,
         epoch: 0,
         type_name: StringIndex::EMPTY,
+        stack_certain: false,
     };
     let s = b.snapshot_mut();
     s.blocks = vec![

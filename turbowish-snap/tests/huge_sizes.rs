@@ -38,6 +38,7 @@ fn snapshot(sequence: u32) -> Snapshot {
             task: [1, 2, 0, 0, 9][i as usize],
             stack: StackIndex::new((i % 2) as u32),
             type_name: StringIndex::new(2),
+            stack_certain: false,
         })
         .collect();
     let b = BlockIndex::new;

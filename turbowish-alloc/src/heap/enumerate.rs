@@ -226,6 +226,7 @@ impl Walk {
                         } else {
                             0
                         },
+                        headed: true,
                     });
                 }
             }

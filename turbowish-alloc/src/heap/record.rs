@@ -25,6 +25,17 @@ pub(crate) struct Record {
     /// The task-registry row watching this block as its storage, plus one;
     /// 0 for none (table rule 4).
     pub(crate) watcher: u32,
+    /// Whether the block has an in-band header (header rule 1), rather
+    /// than a side-table record.
+    pub(crate) headed: bool,
+}
+
+impl Record {
+    /// Whether the block has its stack whatever the sample (sampling
+    /// rule 4 of `turbowish_format::rules::sampling`).
+    pub(crate) fn stack_certain(&self) -> bool {
+        crate::heap::stack::sample::certain(self.headed, self.task)
+    }
 }
 
 /// A 32-byte record for big or oddly placed blocks.
@@ -61,6 +72,8 @@ impl RecordSlot for LargeSlot {
             stack: self.stack,
             epoch: self.epoch,
             watcher: self.watcher,
+            // The watch list's rows are read for their watcher alone.
+            headed: false,
         }
     }
 
@@ -108,6 +121,7 @@ mod tests {
             stack: (1 << 20) - 1,
             epoch: EPOCH_MASK + 5,
             watcher: 9,
+            headed: false,
         };
         assert_eq!(LargeSlot::pack(&r).unpack(), Record { epoch: 4, ..r });
     }

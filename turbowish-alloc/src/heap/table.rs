@@ -183,6 +183,7 @@ pub(crate) fn watch(addr: usize, watcher: u32) -> Option<Record> {
         stack: f.stack,
         epoch: f.epoch,
         watcher,
+        headed: true,
     };
     if !f.tracked || WATCHES.insert(&record).is_err() {
         return None;
@@ -233,6 +234,7 @@ pub fn block<T: ?Sized>(ptr: *const T) -> Option<Block> {
             stack: f.stack,
             epoch: f.epoch,
             watcher: 0,
+            headed: true,
         },
         _ => {
             let _busy = guard::enter()?;
@@ -296,6 +298,7 @@ mod tests {
             stack: 0,
             epoch: 0,
             watcher: 0,
+            headed: false,
         }
     }
 

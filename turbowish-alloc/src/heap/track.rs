@@ -11,34 +11,19 @@
 
 use crate::heap::header::{self, Fields, HEADER};
 use crate::heap::record::Record;
-use crate::heap::stack::{
-    self,
-    walk::{Origin, StackMode},
-};
+use crate::heap::stack::{self, sample, walk::Origin};
 use crate::heap::{counters, guard, table};
 use crate::tasks::tag;
 use core::sync::atomic::Ordering::Relaxed;
 
-/// The call stack of the block of `size` bytes allocated at `origin`,
-/// interned; 0 when stacks are off or the block is not sampled. The caller
-/// holds the reentrancy guard.
+/// The call stack of the block of `size` bytes allocated at `origin` by
+/// task `tag`, interned; 0 when stacks are off or the block is not sampled
+/// (sample rule 4 says which blocks always are). The caller holds the
+/// reentrancy guard.
 #[inline(always)]
-fn stack(size: usize, origin: Origin) -> u32 {
-    stack::stack_for(crate::init::settings(), size, origin)
-}
-
-/// The stack of a side-table block: always walked, even under sampling.
-/// Such blocks are rare and dear (4 KiB or more, or over-aligned), and they
-/// include every tokio task cell (aligned to 128 on x86_64), which the
-/// capture recognises by its allocation stack: sampled away, an untraced
-/// task would vanish from the snapshot.
-#[inline]
-fn side_stack(size: usize, origin: Origin) -> u32 {
-    let mut settings = crate::init::settings();
-    if let StackMode::Sampled { .. } = settings.stack {
-        settings.stack = StackMode::FramePointer;
-    }
-    stack::stack_for(settings, size, origin)
+fn stack(size: usize, origin: Origin, headed: bool, tag: u32) -> u32 {
+    let certain = sample::certain(headed, tag);
+    stack::stack_for(crate::init::settings(), size, origin, certain)
 }
 
 /// The header of a block of `size` bytes just allocated at `origin`: a
@@ -49,10 +34,11 @@ fn new_fields(size: usize, origin: Origin) -> Fields {
     match guard::enter() {
         Some(_busy) => {
             counters::allocated(size);
+            let task = tag::current_tag();
             Fields {
                 size,
-                stack: stack(size, origin),
-                task: tag::current_tag(),
+                stack: stack(size, origin, true, task),
+                task,
                 epoch: table::EPOCH.load(Relaxed),
                 tracked: true,
                 watched: false,
@@ -115,13 +101,15 @@ pub(crate) fn side_allocated(addr: usize, size: usize, origin: Origin) {
     let Some(_busy) = guard::enter() else {
         return;
     };
+    let task = tag::current_tag();
     let record = Record {
         addr,
         size,
-        task: tag::current_tag(),
-        stack: side_stack(size, origin),
+        task,
+        stack: stack(size, origin, false, task),
         epoch: table::EPOCH.load(Relaxed),
         watcher: 0,
+        headed: false,
     };
     account(table::insert(&record), size, true);
 }

@@ -11,6 +11,16 @@
 //!    among its bytes: with probability `1 - exp(-size / mean)`
 //!    ([`probability`]), independently of every other block.
 //! 3. A block without a stack in a sampled snapshot was not chosen.
+//! 4. Some blocks get their stack whatever the sample, and say so
+//!    ([`Block::stack_certain`](crate::Block::stack_certain)): each stands
+//!    for itself alone. The runtime keeps the stack of every block without
+//!    an in-band header (4 KiB or more, or aligned to more than 16, which
+//!    includes every tokio task cell: the capture needs a cell's stack to
+//!    know it and its spawn site) and of every block allocated outside any
+//!    task (tag 0: program start-up, and the queues and lists a tokio
+//!    runtime builds before it runs a task, which the capture recognises as
+//!    the runtime's by their stacks). Files of format 6 lack the mark and
+//!    read with every stacked block chosen by rule 2.
 
 /// The probability that a block of `size` bytes has its stack in a
 /// snapshot whose `stack_sample_bytes` is `mean` (rules 1 and 2).

@@ -60,9 +60,10 @@ pub fn early_tables(s: &Snapshot) -> Vec<u8> {
     let mut file = Vec::new();
     write(&s, &mut file).unwrap();
     let raw = zstd::decode_all(&file[32..]).unwrap();
-    // Six empty block columns, four empty edge columns, three empty tables.
-    assert!(raw.ends_with(&[0; 13]));
-    raw[..raw.len() - 13].to_vec()
+    // Seven empty block columns, four empty edge columns, three empty
+    // tables.
+    assert!(raw.ends_with(&[0; 14]));
+    raw[..raw.len() - 14].to_vec()
 }
 
 /// Bombs of 4 GiB of tables, each with the decompressed length its header

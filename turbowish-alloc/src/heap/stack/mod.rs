@@ -13,13 +13,14 @@ use settings::Settings;
 use walk::{MAX_DEPTH, Origin, StackMode};
 
 /// The stack id of a block of `size` bytes allocated at `origin`, under
-/// `settings`: 0 (none) with stacks off, or under sampling when no sample
-/// point falls in the block; else its frames, walked and interned.
+/// `settings`: 0 (none) with stacks off, or under sampling when the block
+/// is not `certain` (sample rule 4) and no sample point falls in it; else
+/// its frames, walked and interned.
 #[inline(always)]
-pub(crate) fn stack_for(settings: Settings, size: usize, origin: Origin) -> u32 {
+pub(crate) fn stack_for(settings: Settings, size: usize, origin: Origin, certain: bool) -> u32 {
     match settings.stack {
         StackMode::Off => 0,
-        StackMode::Sampled { mean_bytes } if !sample::take(size, mean_bytes) => 0,
+        StackMode::Sampled { mean_bytes } if !certain && !sample::take(size, mean_bytes) => 0,
         mode => walked(mode, origin, settings.depth),
     }
 }

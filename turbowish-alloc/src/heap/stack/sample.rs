@@ -22,6 +22,15 @@
 //!    draw from the thread-local's address and a process-wide counter, so
 //!    threads draw different gaps.
 //!
+//! 4. **Some blocks get their stack whatever the sample** ([`certain`],
+//!    the format's sampling rule 4): those without an in-band header (4 KiB
+//!    or more, or over-aligned: every tokio task cell, which the capture
+//!    knows by its stack), and those allocated outside any task (tag 0: the
+//!    queues a tokio runtime builds before it runs a task are the runtime's
+//!    by their stacks, cell rule 5c). The capture marks them
+//!    `stack_certain`, so the reader counts each once. They take no sample
+//!    point and leave the countdown alone.
+//!
 //! A thread whose thread-locals are gone (it is exiting) takes no sample.
 
 use core::cell::Cell;
@@ -43,6 +52,13 @@ thread_local! {
             rng: Cell::new(0),
         }
     };
+}
+
+/// Whether a block gets its stack whatever the sample (rule 4): it has no
+/// in-band header (`headed` false), or its task tag is 0.
+#[inline(always)]
+pub(crate) fn certain(headed: bool, tag: u32) -> bool {
+    !headed || tag == 0
 }
 
 /// Whether the block of `size` bytes about to be recorded gets a stack,

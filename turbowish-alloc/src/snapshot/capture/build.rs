@@ -96,6 +96,7 @@ pub(super) fn build_and_write(
         });
     }
     snap.roots = roots;
+    let sampled = crate::init::settings().sample_bytes() != 0;
     snap.blocks = records
         .iter()
         .map(|r| Block {
@@ -105,6 +106,8 @@ pub(super) fn build_and_write(
             stack: stack_index(r.stack),
             epoch: r.epoch,
             type_name: StringIndex::EMPTY,
+            // Sampling rule 4, for the blocks that got their stack by it.
+            stack_certain: sampled && r.stack != 0 && r.stack_certain(),
         })
         .collect();
     fill_process(&mut snap, &mut strings, plan);

@@ -11,6 +11,10 @@
 //!    unbiased estimates of the site's live blocks and bytes. A block of 16
 //!    bytes sampled every 512 KiB stands for about 32 769 blocks; one of
 //!    4 MiB, for itself alone.
+//!    A block whose stack was kept whatever the sample
+//!    ([`Block::stack_certain`], the format's sampling rule 4: 4 KiB or
+//!    more, over-aligned, or allocated outside any task) stands for itself
+//!    alone, and counts exactly.
 //! 2. **A block without a stack was not sampled**: it is in no site's
 //!    figures (its bytes are in the sites' estimates, through the sampled
 //!    blocks that stand for it), so site figures sum to about the live
@@ -70,6 +74,31 @@ impl SiteWeights {
     pub fn estimated(&self) -> bool {
         self.mean != 0
     }
+
+    /// How block `b` counts in figures by site (rules 1 and 2).
+    pub fn weight(&self, b: &Block) -> Weight {
+        if self.mean == 0 {
+            Weight::Exact
+        } else if b.stack == StackIndex::EMPTY {
+            Weight::Left
+        } else if b.stack_certain {
+            Weight::Exact
+        } else {
+            Weight::Estimate(sample_weight(b.size, self.mean))
+        }
+    }
+}
+
+/// How one block counts in figures by site ([`SiteWeights::weight`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Weight {
+    /// Once, exactly.
+    Exact,
+    /// For this many blocks like it: an estimate (rule 1).
+    Estimate(f64),
+    /// Not at all: a block a sampled snapshot holds without a stack
+    /// (rule 2).
+    Left,
 }
 
 /// Blocks and bytes summed for a figure by site, each block counted as
@@ -90,15 +119,16 @@ impl SiteSum {
     /// Adds block `b`, weighed by `w`; a block a sampled snapshot holds
     /// without a stack is left out (rule 2).
     pub fn add(&mut self, w: SiteWeights, b: &Block) {
-        if w.mean == 0 {
-            self.blocks += 1;
-            self.bytes = self.bytes.saturating_add(b.size);
-        } else if b.stack != StackIndex::EMPTY {
-            let k = sample_weight(b.size, w.mean);
-            self.est_blocks += k;
-            self.est_bytes += k * b.size as f64;
-        } else {
-            return;
+        match w.weight(b) {
+            Weight::Exact => {
+                self.blocks += 1;
+                self.bytes = self.bytes.saturating_add(b.size);
+            }
+            Weight::Estimate(k) => {
+                self.est_blocks += k;
+                self.est_bytes += k * b.size as f64;
+            }
+            Weight::Left => return,
         }
         self.counted += 1;
     }
@@ -155,6 +185,26 @@ mod tests {
             s.add(SiteWeights::EXACT, &b);
         }
         assert_eq!((s.blocks(), s.bytes()), (3, u64::MAX));
+    }
+
+    #[test]
+    fn blocks_with_their_stack_for_certain_count_once() {
+        let w = SiteWeights { mean: 1024 };
+        let certain = Block {
+            stack_certain: true,
+            ..block(100, 1)
+        };
+        assert_eq!(w.weight(&certain), Weight::Exact);
+        let mut s = SiteSum::default();
+        s.add(w, &certain);
+        s.add(w, &certain);
+        assert_eq!((s.blocks(), s.bytes()), (2, 200));
+        // Without its stack it was not recorded by rule 4 after all.
+        let stackless = Block {
+            stack_certain: true,
+            ..block(100, 0)
+        };
+        assert_eq!(w.weight(&stackless), Weight::Left);
     }
 
     #[test]
