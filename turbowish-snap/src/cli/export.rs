@@ -39,7 +39,9 @@ enum Format {
 pub struct Args {
     /// The snapshot file (`.twsnap`).
     file: PathBuf,
-    /// A later snapshot of the same process: export what changed, B minus A.
+    /// A later snapshot of the same process: export what changed, FILE2
+    /// minus FILE.
+    #[arg(value_name = "FILE2")]
     later: Option<PathBuf>,
     /// The format to write.
     #[arg(long, value_enum)]

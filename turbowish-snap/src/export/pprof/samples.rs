@@ -29,6 +29,10 @@ enum Owner {
 /// type and owner.
 type Key = (Side, StackIndex, StringIndex, Owner);
 
+/// What a sample is summed by once named: its location ids and its labels'
+/// `(key, value)` string indices.
+type Named = (Vec<u64>, Vec<(i64, i64)>);
+
 /// A sample's values being summed; estimates unrounded (rule 6).
 #[derive(Debug, Clone, Copy, Default)]
 struct Sum {
@@ -159,7 +163,7 @@ impl<'x, 'a> Samples<'x, 'a> {
         let estimated = self.estimated();
         let mut stacks: HashMap<(Side, StackIndex), Vec<u64>> = HashMap::new();
         let mut labels: HashMap<(Owner, StringIndex, Side), Vec<Label>> = HashMap::new();
-        let mut named: HashMap<(Vec<u64>, Vec<(i64, i64)>), Sum> = HashMap::new();
+        let mut named: HashMap<Named, Sum> = HashMap::new();
         for ((side, stack, type_name, owner), sum) in &self.sums {
             let locations = (stacks.entry((*side, *stack)))
                 .or_insert_with(|| self.locations(tables, *side, *stack));
