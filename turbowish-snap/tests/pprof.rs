@@ -151,7 +151,7 @@ fn service() -> Snapshot {
             end: 0x5555_0100_0000,
         },
     ];
-    let mut frame = |b: &mut Builder, addr, symbols: &[(&str, &str, u32)]| {
+    let frame = |b: &mut Builder, addr, symbols: &[(&str, &str, u32)]| {
         let symbols = (symbols.iter())
             .map(|&(function, file, line)| b.symbol(function, Some(file), line))
             .collect();
