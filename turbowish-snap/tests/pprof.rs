@@ -612,3 +612,24 @@ fn go_tool_pprof_reads_it() {
     let tagged = pprof(&["-tagroot=spawn_site"]);
     assert!(tagged.contains("src/conn.rs:77"), "{tagged}");
 }
+
+/// One snapshot always makes the same file.
+#[test]
+fn exports_are_reproducible() {
+    let dir = temp_dir("reproducible");
+    let file = write(&dir, &service());
+    let runs: Vec<Vec<u8>> = (0..4)
+        .map(|_| {
+            ok(&[
+                "export",
+                &file,
+                "--format",
+                "pprof",
+                "-o",
+                "-",
+                "--task-ids",
+            ])
+        })
+        .collect();
+    assert!(runs.windows(2).all(|w| w[0] == w[1]), "the files differ");
+}

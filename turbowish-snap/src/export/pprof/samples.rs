@@ -14,7 +14,7 @@ use std::collections::HashMap;
 pub(super) type Side = usize;
 
 /// Whose labels a sample carries (rule 8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Owner {
     /// Allocated outside any task (tag 0).
     Outside,
@@ -164,7 +164,11 @@ impl<'x, 'a> Samples<'x, 'a> {
         let mut stacks: HashMap<(Side, StackIndex), Vec<u64>> = HashMap::new();
         let mut labels: HashMap<(Owner, StringIndex, Side), Vec<Label>> = HashMap::new();
         let mut named: HashMap<Named, Sum> = HashMap::new();
-        for ((side, stack, type_name, owner), sum) in &self.sums {
+        // In key order, so that tables and samples come out the same on
+        // every run.
+        let mut sums: Vec<(&Key, &Sum)> = self.sums.iter().collect();
+        sums.sort_unstable_by_key(|&(key, _)| *key);
+        for ((side, stack, type_name, owner), sum) in sums {
             let locations = (stacks.entry((*side, *stack)))
                 .or_insert_with(|| self.locations(tables, *side, *stack));
             let labels = (labels.entry((*owner, *type_name, *side)))
@@ -186,11 +190,12 @@ impl<'x, 'a> Samples<'x, 'a> {
             })
             .filter(|s| s.value.iter().any(|&v| v != 0))
             .collect();
-        samples.sort_by(|x, y| {
-            let key = |s: &Sample| (std::cmp::Reverse(s.value[1].unsigned_abs()), s.value[2]);
-            key(x)
-                .cmp(&key(y))
-                .then_with(|| x.location_id.cmp(&y.location_id))
+        // Heaviest first; ties in a fixed order, so one snapshot always
+        // makes the same file.
+        samples.sort_by_cached_key(|s| {
+            let labels: Vec<(i64, i64)> = s.label.iter().map(|l| (l.key, l.str)).collect();
+            let weight = std::cmp::Reverse(s.value[1].unsigned_abs());
+            (weight, s.value.clone(), s.location_id.clone(), labels)
         });
         samples
     }
