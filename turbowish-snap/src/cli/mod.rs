@@ -4,7 +4,7 @@
 //! # Layers
 //!
 //! Commands (one module each: `summary`, `tasks`, `diff`, `leaks`, `bloat`,
-//! `sites`, `retainers`, `dominators`, `waits`, `snap`) read snapshots, ask
+//! `sites`, `retainers`, `dominators`, `waits`, `snap`, `export`) read snapshots, ask
 //! [`Analysis`](crate::analysis::Analysis) for figures, select and render
 //! them. They compute nothing themselves and never import each other: what
 //! two of them print alike lives in `render` (tables, units, colors,
@@ -28,6 +28,7 @@
 mod bloat;
 mod diff;
 mod dominators;
+mod export;
 mod leaks;
 mod process;
 mod render;
@@ -190,6 +191,24 @@ enum Command {
     /// terminate the process.
     #[command(after_long_help = snap::JSON_FIELDS)]
     Snap(snap::Args),
+    /// Write a snapshot in another tool's format: a gzipped pprof heap
+    /// profile (`go tool pprof`, Pyroscope, Parca).
+    ///
+    /// The profile's samples are the live blocks, one sample per distinct
+    /// allocation stack and label set, with the types inuse_objects and
+    /// inuse_space (the default), and retained_space: each task's retained
+    /// bytes on one sample at its storage block's stack. Labels:
+    /// spawn_site, task_state, future_type, type, and task_id with
+    /// --task-ids. Blocks without a stack are under "[no stack recorded]".
+    /// When stacks were sampled, inuse_* stay exact and
+    /// inuse_objects_estimate and inuse_space_estimate estimate each
+    /// stack's blocks.
+    ///
+    /// With two snapshots of one process, the profile is B minus A: blocks
+    /// born count plus, blocks freed minus, for `go tool pprof` to read as
+    /// a delta. Exporting both and passing A as `-diff_base` works too.
+    #[command(after_long_help = export::JSON_FIELDS)]
+    Export(export::Args),
 }
 
 /// Runs `turbowish` with the process's arguments, on stdout (rule 1 and
@@ -231,6 +250,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
         Command::Sites(args) => sites::run(args, out),
         Command::Waits(args) => waits::run(args, out),
         Command::Snap(args) => snap::run(args, out),
+        Command::Export(args) => export::run(args, out),
     }?;
     out.flush()?;
     Ok(())
