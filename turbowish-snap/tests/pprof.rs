@@ -221,6 +221,7 @@ fn service() -> Snapshot {
             stack,
             epoch: 0,
             type_name,
+            stack_certain: false,
         })
         .collect();
     b.snapshot_mut().edges = [(0, 4), (4, 5), (0, 11), (1, 6), (2, 7), (3, 8)]

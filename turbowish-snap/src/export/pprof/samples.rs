@@ -6,7 +6,7 @@ use super::profile::{Label, Sample};
 use super::tables::Tables;
 use super::{ESTIMATED, NO_STACK, NOT_SAMPLED, Options};
 use crate::analysis::Analysis;
-use crate::analysis::sites::estimate::sample_weight;
+use crate::analysis::sites::estimate::{SiteWeights, Weight};
 use crate::model::{BlockIndex, StackIndex, StringIndex, TaskIndex};
 use std::collections::HashMap;
 
@@ -115,13 +115,11 @@ impl<'x, 'a> Samples<'x, 'a> {
     pub(super) fn block(&mut self, side: Side, b: BlockIndex, sign: i64) {
         let snap = self.sides[side].snapshot();
         let block = snap.block(b);
-        let mean = snap.capture.stack_sample_bytes;
-        let counted = mean == 0 || block.stack != StackIndex::EMPTY;
-        let weight = if counted {
-            sample_weight(block.size, mean) * sign as f64
-        } else {
-            0.0
-        };
+        let weight = match SiteWeights::of(snap).weight(block) {
+            Weight::Exact => 1.0,
+            Weight::Estimate(k) => k,
+            Weight::Left => 0.0,
+        } * sign as f64;
         let sum = Sum {
             objects: sign,
             space: signed(block.size, sign),
