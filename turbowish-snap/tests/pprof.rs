@@ -501,6 +501,8 @@ fn sampled_stacks_keep_exact_totals_and_add_estimates() {
         live["live_bytes"].as_i64().unwrap()
     );
     assert_eq!(p.period, 8192);
+    let default = string(&p, p.default_sample_type);
+    assert_eq!(default, "inuse_space_estimate", "by stack, what is known");
     let unsampled = (p.sample.iter())
         .filter(|s| stack(&p, s) == ["[stack not sampled]"])
         .map(|s| s.value[1])

@@ -31,7 +31,8 @@
 //!    exact, every block counted once at its stack or under
 //!    [`NOT_SAMPLED`], so totals equal `summary`'s and label sums equal
 //!    `tasks`' ([`estimate`](crate::analysis::sites::estimate) rule 4).
-//!    The profile then also has [`ESTIMATED`]: each sampled block weighed
+//!    The profile then also has [`ESTIMATED`], and its default is
+//!    `inuse_space_estimate`: each sampled block weighed
 //!    by the inverse of its chance to be sampled, stack-less blocks 0
 //!    (`estimate` rules 1 and 2), summed unrounded and rounded once per
 //!    sample; by stack they are `sites`' estimates.
@@ -189,7 +190,13 @@ fn build(samples: Samples, snaps: &[&Snapshot]) -> Profile {
         };
         profile.sample_type.push(value);
     }
-    profile.default_sample_type = tables.string("inuse_space");
+    // Rule 6: by stack, only the estimate says where a sampled heap is.
+    let default = if estimated {
+        ESTIMATED[1].0
+    } else {
+        "inuse_space"
+    };
+    profile.default_sample_type = tables.string(default);
     profile.period_type = Some(ValueType {
         r#type: tables.string("space"),
         unit: tables.string("bytes"),
