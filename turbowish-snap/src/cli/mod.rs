@@ -4,7 +4,7 @@
 //! # Layers
 //!
 //! Commands (one module each: `summary`, `tasks`, `diff`, `leaks`, `bloat`,
-//! `sites`, `retainers`, `dominators`, `waits`, `snap`) read snapshots, ask
+//! `sites`, `retainers`, `dominators`, `waits`, `snap`, `export`) read snapshots, ask
 //! [`Analysis`](crate::analysis::Analysis) for figures, select and render
 //! them. They compute nothing themselves and never import each other: what
 //! two of them print alike lives in `render` (tables, units, colors,
@@ -28,6 +28,7 @@
 mod bloat;
 mod diff;
 mod dominators;
+mod export;
 mod leaks;
 mod process;
 mod render;
@@ -190,6 +191,20 @@ enum Command {
     /// terminate the process.
     #[command(after_long_help = snap::JSON_FIELDS)]
     Snap(snap::Args),
+    /// Write a snapshot in another tool's format, to a file (-o) or stdout
+    /// (-o -).
+    ///
+    /// heapsnapshot: a V8 heap snapshot, to load in Chrome DevTools' Memory
+    /// panel or analyse with memlab. Blocks are nodes named by their type
+    /// (or a task's future type, or their allocation site); roots (tasks,
+    /// named roots, static data, thread stacks and thread-locals) are
+    /// synthetic nodes grouped by kind, and blocks no root reaches hang from
+    /// `(unreachable)`. Typed pointers are properties named by their field,
+    /// other pointers internal edges named by their kind; the pointers
+    /// TurboWish leaves out as stale are weak edges. DevTools and memlab
+    /// then compute the retained sizes and dominators TurboWish does.
+    #[command(after_long_help = export::JSON_FIELDS)]
+    Export(export::Args),
 }
 
 /// Runs `turbowish` with the process's arguments, on stdout (rule 1 and
@@ -231,6 +246,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
         Command::Sites(args) => sites::run(args, out),
         Command::Waits(args) => waits::run(args, out),
         Command::Snap(args) => snap::run(args, out),
+        Command::Export(args) => export::run(args, out),
     }?;
     out.flush()?;
     Ok(())
