@@ -255,7 +255,10 @@ fn the_layout_is_what_the_meta_declares() {
     assert_eq!(edge_counts, written.edges, "edge counts sum to the edges");
     for e in edges.chunks(3) {
         let to = e[2].as_u64().unwrap() as usize;
-        assert!(to % fields == 0 && to < nodes.len(), "to_node {to}");
+        assert!(
+            to.is_multiple_of(fields) && to < nodes.len(),
+            "to_node {to}"
+        );
     }
     assert!(
         heap.nodes
@@ -390,16 +393,13 @@ fn memlab_computes_turbowish_dominators_and_retained_sizes() {
     let (graph, retained) = (a.graph(), a.retained());
     let blk = heap.blocks();
     let id = |n: usize| heap.nodes[n][2];
-    let root_node = |r: usize| {
-        heap.named(
-            &[
-                "task 1 spawned at (unknown)",
-                "static data of app",
-                "stack of main",
-                "root \"registry\"",
-            ][r],
-        )
-    };
+    let roots = [
+        "task 1 spawned at (unknown)",
+        "static data of app",
+        "stack of main",
+        "root \"registry\"",
+    ];
+    let root_node = |r: usize| heap.named(roots[r]);
     for (i, &n) in blk.iter().enumerate() {
         let mine = (m.all.iter())
             .find(|x| x.id == id(n))

@@ -5,12 +5,19 @@
 //! A missing Node.js or memlab fails the test with what to run, unless
 //! `TURBOWISH_SKIP_MEMLAB=1` is set: then [`memlab`] returns `None`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// This folder: `check.js`, `package.json` and, once installed,
-/// `node_modules`.
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js");
+/// This folder (`check.js`, `package.json` and, once installed,
+/// `node_modules`), from the package of the test that includes this file:
+/// `turbowish-snap` or the workspace's root.
+fn dir() -> PathBuf {
+    let package = Path::new(env!("CARGO_MANIFEST_DIR"));
+    match package.join("tests/js/check.js").is_file() {
+        true => package.join("tests/js"),
+        false => package.join("turbowish-snap/tests/js"),
+    }
+}
 
 /// What memlab computed from a heap snapshot (see `check.js`).
 #[derive(Debug)]
@@ -57,7 +64,7 @@ fn blocks(v: &serde_json::Value) -> Vec<Block> {
 /// Loads `file` with memlab; `all`: list every block. `None` only when
 /// `TURBOWISH_SKIP_MEMLAB=1` and memlab is not installed.
 pub fn memlab(file: &Path, all: bool) -> Option<Memlab> {
-    let dir = Path::new(DIR);
+    let dir = dir();
     let installed = dir.join("node_modules/@memlab/heap-analysis").is_dir();
     let node = Command::new("node").arg("--version").output().is_ok();
     if !(installed && node) {
@@ -66,9 +73,10 @@ pub fn memlab(file: &Path, all: bool) -> Option<Memlab> {
             return None;
         }
         panic!(
-            "memlab is not installed: run `npm ci --ignore-scripts --prefix {DIR}` \
+            "memlab is not installed: run `npm ci --ignore-scripts --prefix {}` \
              (Node.js and npm: `apt-get install nodejs npm`), or set TURBOWISH_SKIP_MEMLAB=1 \
-             to skip this check"
+             to skip this check",
+            dir.display()
         );
     }
     let out = file.with_extension("memlab.json");
