@@ -25,13 +25,13 @@
 //!    task's typed value hangs from its storage block, as in the graph.
 //! 2. **Node layout**: the root (synthetic, `(root)`, id 1); one synthetic
 //!    node per kind of root present (`(tasks)`, `(named roots)`, `(static
-//!    data)`, `(thread stacks)`, `(thread-locals)`), as V8's `(GC roots)`;
-//!    one synthetic node per root of the snapshot under its kind (`task 7
-//!    "name" spawned at src/main.rs:10`, `stack of worker-1`...); then
-//!    `(unreachable)` when some block no root reaches; then one `native`
-//!    node per block, in block order. The synthetic nodes above the roots
-//!    only group them: the blocks that TurboWish says several roots hold
-//!    are dominated there by a kind's node or the root.
+//!    data)`, `(thread stacks)`, `(thread-locals)`), as V8's `(GC roots)`,
+//!    and `(unreachable)` when some block no root reaches; one synthetic
+//!    node per root of the snapshot, in its order, each under its kind's
+//!    node (`task 7 "name" spawned at src/main.rs:10`, `stack of
+//!    worker-1`...); then one `native` node per block, in block order. The
+//!    kinds' nodes only group the roots: a block that TurboWish says
+//!    several roots hold is dominated there by a kind's node or the root.
 //! 3. **A block is named by its type** (from a typed walk), else a task's
 //!    storage by its future's type, else by its allocation site
 //!    (`crate: function (file:line)`, `(no stack)` without one): DevTools'
