@@ -8,8 +8,9 @@
 //! - [`analysis`]: the heap graph, its dominator tree, retained sizes,
 //!   per-task figures, leaks, bloat, retaining paths and the comparison of
 //!   two snapshots, all from one entry, [`analysis::Analysis`].
-//! - `export` (with the `export` feature, on with `cli`): snapshots in
-//!   other tools' formats, such as pprof's.
+//! - `export` (with the `export` feature, which `cli` enables): the
+//!   snapshot in other tools' formats (pprof, V8 heap snapshots), rendered
+//!   from the analysis.
 //! - `cli` (with the `cli` feature, on by default): the `turbowish`
 //!   command line as a library, [`cli::run`]; the binary only calls
 //!   [`cli::main`]. Commands select and render what the analysis computed.

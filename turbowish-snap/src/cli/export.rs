@@ -1,28 +1,36 @@
 //! `turbowish export`: a snapshot, or the difference of two, in another
-//! tool's format, written to a file (or stdout). It selects and writes:
-//! the format's module in [`export`](crate::export) renders.
+//! tool's format, written to a file (or stdout), with one line saying what
+//! was written. It selects and writes: the format's module in
+//! [`export`](crate::export) renders.
 
+use super::render::units::{bytes, count};
 use crate::Snapshot;
 use crate::analysis::Analysis;
 use crate::analysis::diff::check_pair;
-use crate::export::pprof;
+use crate::export::{heapsnapshot, pprof};
 use anyhow::{Context, Result, bail};
-use std::io::{IsTerminal, Write};
+use serde::Serialize;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 /// The fields of `export --json`, for `--help`.
 pub const JSON_FIELDS: &str = "\
-JSON output (--json, with -o FILE) is one object:
-  output   the path written
-  format   pprof
-  samples  how many samples the profile holds (one per distinct stack and label set)
-  bytes    the size of the file written
+JSON output (--json) is one object, about the file written (nothing is printed with -o -):
+  format     the format written: pprof or heapsnapshot
+  output     the file written
+  bytes      the file's size
+  samples    (pprof) how many samples the profile holds (one per distinct stack and label set)
+  nodes, edges, weak_edges, strings  (heapsnapshot) what the heap snapshot holds (weak edges
+             retain nothing)
+  clamped_blocks  (heapsnapshot) blocks of 4 GiB or more, whose size was cut to 4 GiB - 1 byte
 
 Examples:
   turbowish export turbowish-4242-1.twsnap --format pprof -o heap.pb.gz
   go tool pprof -top heap.pb.gz
   go tool pprof -tagroot=spawn_site -top heap.pb.gz
-  turbowish export a.twsnap b.twsnap --format pprof -o growth.pb.gz";
+  turbowish export a.twsnap b.twsnap --format pprof -o growth.pb.gz
+  turbowish export turbowish-4242-1.twsnap --format heapsnapshot -o heap.heapsnapshot";
 
 /// The formats `export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,8 +38,19 @@ enum Format {
     /// A gzipped pprof heap profile (`profile.proto`), for `go tool
     /// pprof`, Pyroscope and Parca.
     Pprof,
-    /// A V8 heap snapshot, for Chrome DevTools and memlab.
+    /// A V8 heap snapshot (JSON), for Chrome DevTools' Memory panel (Load)
+    /// and memlab: blocks are nodes named by type or allocation site, with
+    /// TurboWish's dominators and retained sizes.
     Heapsnapshot,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Pprof => "pprof",
+            Format::Heapsnapshot => "heapsnapshot",
+        }
+    }
 }
 
 /// Arguments of `turbowish export`.
@@ -40,14 +59,15 @@ pub struct Args {
     /// The snapshot file (`.twsnap`).
     file: PathBuf,
     /// A later snapshot of the same process: export what changed, FILE2
-    /// minus FILE.
+    /// minus FILE (pprof only; for heap snapshots, export both and compare
+    /// them in DevTools' Comparison view).
     #[arg(value_name = "FILE2")]
     later: Option<PathBuf>,
     /// The format to write.
     #[arg(long, value_enum)]
     format: Format,
-    /// Where to write it: a file, or `-` for stdout (refused when stdout is
-    /// a terminal).
+    /// Where to write it: a file, or `-` for stdout (a pprof profile is
+    /// refused when stdout is a terminal).
     #[arg(short, long, value_name = "OUT")]
     output: PathBuf,
     /// Label every sample with its task's id (pprof's `task_id` label). Off
@@ -64,21 +84,40 @@ pub struct Args {
     read: super::ReadArgs,
 }
 
-/// What `export` prints after writing a file, in the shape of its JSON
-/// output.
-#[derive(Debug, serde::Serialize)]
+/// What `export` prints after writing a file, in the shape of its JSON.
+#[derive(Debug, Serialize)]
 struct Report {
-    output: String,
     format: &'static str,
-    samples: usize,
+    output: String,
     bytes: u64,
+    #[serde(flatten)]
+    details: Details,
+}
+
+/// What the file written holds, by format.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Details {
+    Pprof {
+        samples: usize,
+    },
+    Heapsnapshot {
+        nodes: u64,
+        edges: u64,
+        weak_edges: u64,
+        strings: u64,
+        clamped_blocks: u64,
+    },
 }
 
 /// Runs `turbowish export`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     let to_stdout = args.output == Path::new("-");
-    if to_stdout && std::io::stdout().is_terminal() {
+    if to_stdout && args.format == Format::Pprof && std::io::stdout().is_terminal() {
         bail!("refusing to write a binary file to a terminal: give -o FILE or redirect stdout");
+    }
+    if args.later.is_some() && args.format == Format::Heapsnapshot {
+        bail!("--format heapsnapshot takes one snapshot: export each and compare them in DevTools");
     }
     // Names stay whole: they go to another tool, not to a terminal.
     let a = super::read_snapshot(&args.file, &args.read, true)?;
@@ -91,22 +130,33 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     {
         bail!("{why} (use --force to compare them anyway)");
     }
-    let profile = match args.format {
-        Format::Pprof => profile(&a, b.as_ref(), args),
-        Format::Heapsnapshot => bail!("--format heapsnapshot is not part of this build"),
+    let (details, bytes) = match args.format {
+        Format::Pprof => {
+            let profile = profile(&a, b.as_ref(), args);
+            let samples = profile.sample.len();
+            let bytes = emit(&args.output, out, |w| Ok(pprof::write(&profile, w)?))?;
+            (Details::Pprof { samples }, bytes)
+        }
+        Format::Heapsnapshot => {
+            let a = Analysis::new(&a);
+            let mut written = None;
+            let bytes = emit(&args.output, out, |w| {
+                written = Some(heapsnapshot::write(&a, w)?);
+                Ok(())
+            })?;
+            (heapsnapshot_details(written), bytes)
+        }
     };
     if to_stdout {
-        return Ok(pprof::write(&profile, out)?);
+        return Ok(());
     }
-    let bytes = write_file(&args.output, &profile)?;
     let report = Report {
+        format: args.format.name(),
         output: args.output.display().to_string(),
-        format: "pprof",
-        samples: profile.sample.len(),
         bytes,
+        details,
     };
-    args.json
-        .emit(out, &report, || format!("{}\n", report.output))
+    args.json.emit(out, &report, || report.text())
 }
 
 /// The pprof profile of `a`, or of `b` minus `a`.
@@ -121,15 +171,82 @@ fn profile(a: &Snapshot, b: Option<&Snapshot>, args: &Args) -> pprof::profile::P
     }
 }
 
-/// Writes `profile` to a new file at `path`; its size.
-fn write_file(path: &Path, profile: &pprof::profile::Profile) -> Result<u64> {
-    let fail = || format!("cannot write {}", path.display());
-    let file = std::fs::File::create(path).with_context(fail)?;
-    let mut writer = std::io::BufWriter::new(file);
-    pprof::write(profile, &mut writer).with_context(fail)?;
-    let file = writer
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .with_context(fail)?;
-    Ok(file.metadata().with_context(fail)?.len())
+fn heapsnapshot_details(w: Option<heapsnapshot::Written>) -> Details {
+    let w = w.expect("written before its figures are read");
+    Details::Heapsnapshot {
+        nodes: w.nodes,
+        edges: w.edges,
+        weak_edges: w.weak_edges,
+        strings: w.strings,
+        clamped_blocks: w.clamped_blocks,
+    }
+}
+
+/// Writes with `write` to stdout (`-`, as `out`) or to a new file at
+/// `path`, returning the file's size (0 for stdout). A file left half
+/// written by an error is removed.
+fn emit(
+    path: &Path,
+    out: &mut dyn Write,
+    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<u64> {
+    if path == Path::new("-") {
+        write(out)?;
+        return Ok(0);
+    }
+    let context = || format!("cannot write {}", path.display());
+    let file = File::create(path).with_context(context)?;
+    let written = write_and_sync(file, write);
+    match written {
+        Ok(bytes) => Ok(bytes),
+        Err(e) => {
+            let _ = std::fs::remove_file(path);
+            Err(e).with_context(context)
+        }
+    }
+}
+
+/// Writes to `file` through a buffer and syncs it; its size.
+fn write_and_sync(file: File, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<u64> {
+    let mut buffered = BufWriter::new(file);
+    write(&mut buffered)?;
+    let file = buffered.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(file.metadata()?.len())
+}
+
+impl Report {
+    fn text(&self) -> String {
+        match self.details {
+            Details::Pprof { samples } => format!(
+                "wrote {}: a pprof heap profile of {}, {}\n",
+                self.output,
+                count(samples as u64, "sample"),
+                bytes(self.bytes),
+            ),
+            Details::Heapsnapshot {
+                nodes,
+                edges,
+                weak_edges,
+                clamped_blocks,
+                ..
+            } => {
+                let mut text = format!(
+                    "wrote {}: a V8 heap snapshot of {}, {} ({} weak), {}\n",
+                    self.output,
+                    count(nodes, "node"),
+                    count(edges, "edge"),
+                    weak_edges,
+                    bytes(self.bytes),
+                );
+                if clamped_blocks > 0 {
+                    let blocks = count(clamped_blocks, "block");
+                    text.push_str(&format!(
+                        "{blocks} of 4 GiB or more written as 4 GiB - 1 byte\n"
+                    ));
+                }
+                text
+            }
+        }
+    }
 }

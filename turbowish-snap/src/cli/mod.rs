@@ -191,22 +191,32 @@ enum Command {
     /// terminate the process.
     #[command(after_long_help = snap::JSON_FIELDS)]
     Snap(snap::Args),
-    /// Write a snapshot in another tool's format: a gzipped pprof heap
-    /// profile (`go tool pprof`, Pyroscope, Parca).
+    /// Write a snapshot in another tool's format, to a file (-o) or stdout
+    /// (-o -).
     ///
-    /// The profile's samples are the live blocks, one sample per distinct
+    /// pprof: a gzipped pprof heap profile (`go tool pprof`, Pyroscope,
+    /// Parca). Its samples are the live blocks, one sample per distinct
     /// allocation stack and label set, with the types inuse_objects and
-    /// inuse_space (the default), and retained_space: each task's retained
-    /// bytes on one sample at its storage block's stack. Labels:
-    /// spawn_site, task_state, future_type, type, and task_id with
-    /// --task-ids. Blocks without a stack are under "[no stack recorded]".
-    /// When stacks were sampled, inuse_* stay exact and
-    /// inuse_objects_estimate and inuse_space_estimate estimate each
-    /// stack's blocks.
+    /// inuse_space, and retained_space: each task's retained bytes on one
+    /// sample at its storage block's stack. Labels: spawn_site, task_state,
+    /// future_type, type, and task_id with --task-ids. Blocks without a
+    /// stack are under "[no stack recorded]". When stacks were sampled,
+    /// inuse_* stay exact, and inuse_objects_estimate and
+    /// inuse_space_estimate (the default then) estimate each stack's
+    /// blocks. With two snapshots of one process, the profile is B minus
+    /// A: blocks born count plus, blocks freed minus, for `go tool pprof`
+    /// to read as a delta (exporting both and passing A as `-diff_base`
+    /// works too).
     ///
-    /// With two snapshots of one process, the profile is B minus A: blocks
-    /// born count plus, blocks freed minus, for `go tool pprof` to read as
-    /// a delta. Exporting both and passing A as `-diff_base` works too.
+    /// heapsnapshot: a V8 heap snapshot, to load in Chrome DevTools' Memory
+    /// panel or analyse with memlab. Blocks are nodes named by their type
+    /// (or a task's future type, or their allocation site); roots (tasks,
+    /// named roots, static data, thread stacks and thread-locals) are
+    /// synthetic nodes grouped by kind, and blocks no root reaches hang from
+    /// `(unreachable)`. Typed pointers are properties named by their field,
+    /// other pointers internal edges named by their kind; the pointers
+    /// TurboWish leaves out as stale are weak edges. DevTools and memlab
+    /// then compute the retained sizes and dominators TurboWish does.
     #[command(after_long_help = export::JSON_FIELDS)]
     Export(export::Args),
 }
