@@ -8,6 +8,8 @@
 //! - [`analysis`]: the heap graph, its dominator tree, retained sizes,
 //!   per-task figures, leaks, bloat, retaining paths and the comparison of
 //!   two snapshots, all from one entry, [`analysis::Analysis`].
+//! - `export` (with the `export` feature, which `cli` enables): snapshots
+//!   in other tools' formats (flame graphs, an HTML report).
 //! - `cli` (with the `cli` feature, on by default): the `turbowish`
 //!   command line as a library, [`cli::run`]; the binary only calls
 //!   [`cli::main`]. Commands select and render what the analysis computed.
@@ -31,5 +33,7 @@
 pub mod analysis;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "export")]
+pub mod export;
 
 pub use turbowish_format::*;

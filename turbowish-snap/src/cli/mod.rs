@@ -4,7 +4,8 @@
 //! # Layers
 //!
 //! Commands (one module each: `summary`, `tasks`, `diff`, `leaks`, `bloat`,
-//! `sites`, `retainers`, `dominators`, `waits`, `snap`) read snapshots, ask
+//! `sites`, `retainers`, `dominators`, `waits`, `snap`, `flamegraph`)
+//! read snapshots, ask
 //! [`Analysis`](crate::analysis::Analysis) for figures, select and render
 //! them. They compute nothing themselves and never import each other: what
 //! two of them print alike lives in `render` (tables, units, colors,
@@ -28,6 +29,7 @@
 mod bloat;
 mod diff;
 mod dominators;
+mod flamegraph;
 mod leaks;
 mod process;
 mod render;
@@ -190,6 +192,15 @@ enum Command {
     /// terminate the process.
     #[command(after_long_help = snap::JSON_FIELDS)]
     Snap(snap::Args),
+    /// Draw the heap as a flame graph (SVG) of live bytes by allocation
+    /// stack; with two snapshots, the growth between them.
+    ///
+    /// With --by task, each task's blocks are under its spawn site and
+    /// future type; with --retained, frames weigh what their blocks keep
+    /// alive rather than their own size; with --folded, the folded stacks
+    /// are written as text for other flame graph tools.
+    #[command(after_long_help = flamegraph::DETAILS)]
+    Flamegraph(flamegraph::Args),
 }
 
 /// Runs `turbowish` with the process's arguments, on stdout (rule 1 and
@@ -231,6 +242,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
         Command::Sites(args) => sites::run(args, out),
         Command::Waits(args) => waits::run(args, out),
         Command::Snap(args) => snap::run(args, out),
+        Command::Flamegraph(args) => flamegraph::run(args, out),
     }?;
     out.flush()?;
     Ok(())
