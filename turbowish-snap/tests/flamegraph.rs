@@ -3,196 +3,10 @@
 
 #![cfg(feature = "cli")]
 
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use turbowish_snap::*;
+mod export_fixture;
 
-fn turbowish(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_turbowish"))
-        .args(args)
-        .env_remove("CLICOLOR_FORCE")
-        .output()
-        .expect("run turbowish")
-}
-
-/// `turbowish ARGS`, which must succeed quietly; its stdout.
-fn ok(args: &[&str]) -> String {
-    let out = turbowish(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
-    assert!(out.stderr.is_empty(), "{err}");
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
-fn json(args: &[&str]) -> Value {
-    serde_json::from_str(&ok(args)).expect("json")
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("flame-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
-}
-
-fn blk(i: u32) -> BlockIndex {
-    BlockIndex::new(i)
-}
-
-const RUSTC: &str = "/rustc/17067e9ac6d7e98f18d4d6a8d21ec4f8a7a08bbb/library";
-/// A future type a hostile file could hold: XML and a frame separator.
-const EVIL: &str = "svc::Evil<&[u8; 8]>&<script>alert(1)</script>";
-
-/// Two traced connection tasks, each retaining a read buffer (allocated in
-/// an inlined `Vec::with_capacity` of its poll), a block both point to,
-/// static data, a block nothing reaches and one without a stack.
-fn service() -> Snapshot {
-    let mut b = Builder::new();
-    let exe = b.string("/opt/svc/bin/svc");
-    b.snapshot_mut().process = Process {
-        pid: 4242,
-        exe,
-        start_token: 7,
-        sequence: 1,
-        ..Process::default()
-    };
-    let frame = |b: &mut Builder, addr, symbols: &[(&str, &str, u32)]| {
-        let symbols = (symbols.iter())
-            .map(|&(f, file, line)| b.symbol(f, Some(file), line))
-            .collect();
-        b.frame(Frame {
-            addr,
-            module: None,
-            symbols,
-        })
-    };
-    let shim = "/home/dev/turbowish/turbowish-alloc/src/shim.rs";
-    let conn = "/home/dev/svc/src/conn.rs";
-    let main_rs = "/home/dev/svc/src/main.rs";
-    let rust_alloc = frame(&mut b, 0x10, &[("__rust_alloc", shim, 1)]);
-    let alloc = frame(
-        &mut b,
-        0x20,
-        &[(
-            "<turbowish_alloc::TurboWish<A> as core::alloc::global::GlobalAlloc>::alloc",
-            shim,
-            88,
-        )],
-    );
-    let read = frame(
-        &mut b,
-        0x30,
-        &[
-            (
-                "alloc::vec::Vec<T>::with_capacity",
-                &format!("{RUSTC}/alloc/src/vec/mod.rs"),
-                480,
-            ),
-            ("svc::conn::Conn::read_buffer", conn, 117),
-        ],
-    );
-    let poll = frame(
-        &mut b,
-        0x40,
-        &[("<svc::conn::Conn as core::future::Future>::poll", conn, 60)],
-    );
-    let evil = frame(
-        &mut b,
-        0x50,
-        &[("svc::evil", "/home/dev/svc/src/evil.rs", 3)],
-    );
-    let spawn = frame(&mut b, 0x60, &[("svc::spawn_conn", main_rs, 30)]);
-    let main = frame(&mut b, 0x70, &[("svc::main", main_rs, 9)]);
-    let conn_stack = b.stack(&[rust_alloc, alloc, read, poll, main]);
-    let evil_stack = b.stack(&[rust_alloc, alloc, evil, main]);
-    let cell_stack = b.stack(&[rust_alloc, alloc, spawn, main]);
-    let block = |addr, size, task, stack| Block {
-        addr,
-        size,
-        task,
-        stack,
-        ..Block::default()
-    };
-    b.snapshot_mut().blocks = vec![
-        block(0x1000, 512, 0, cell_stack),
-        block(0x2000, 256, 0, cell_stack),
-        block(0x3000, 4096, 1, conn_stack),
-        block(0x4000, 1024, 2, conn_stack),
-        block(0x5000, 100, 1, evil_stack),
-        block(0x6000, 64, 0, evil_stack),
-        block(0x7000, 32, 2, conn_stack),
-        block(0x8000, 24, 0, StackIndex::EMPTY),
-    ];
-    b.snapshot_mut().edges = [(0, 2), (1, 3), (2, 4), (3, 4)]
-        .map(|(from, to)| Edge::new(blk(from), blk(to)))
-        .to_vec();
-    let file = b.string(main_rs);
-    let futures = [b.string("svc::conn::Conn"), b.string(EVIL)];
-    b.snapshot_mut().tasks = (0..2)
-        .map(|i| Task {
-            serial: i + 1,
-            id: i + 1,
-            file,
-            line: 10 * (i as u32 + 1),
-            future_type: futures[i as usize],
-            storage: Some(blk(i as u32)),
-            ..Task::default()
-        })
-        .collect();
-    let mut roots: Vec<Root> = (0..2)
-        .map(|i| Root {
-            kind: RootKind::Task,
-            targets: vec![blk(i)],
-            task: Some(TaskIndex::new(i)),
-            ..Root::default()
-        })
-        .collect();
-    roots.push(Root {
-        kind: RootKind::Static,
-        targets: vec![blk(5), blk(7)],
-        ..Root::default()
-    });
-    b.snapshot_mut().roots = roots;
-    b.build()
-}
-
-/// `service()` later: task 2's buffer grew to 8 KiB (a new block), a new
-/// static block, the unreachable block freed.
-fn service_later() -> Snapshot {
-    let mut s = service();
-    s.process.sequence = 2;
-    s.blocks[3] = Block {
-        addr: 0x4800,
-        size: 8192,
-        epoch: 1,
-        ..s.blocks[3]
-    };
-    s.blocks[6] = Block {
-        addr: 0x7800,
-        size: 48,
-        epoch: 1,
-        task: 0,
-        ..s.blocks[5]
-    };
-    s.roots[2].targets = vec![blk(5), blk(6), blk(7)];
-    s
-}
-
-/// `text` parsed as XML, its DOCTYPE (inferno writes SVG 1.1's) allowed.
-fn parse_xml(text: &str) -> roxmltree::Document<'_> {
-    let options = roxmltree::ParsingOptions {
-        allow_dtd: true,
-        ..roxmltree::ParsingOptions::default()
-    };
-    roxmltree::Document::parse_with_options(text, options).expect("the SVG is XML")
-}
-
-fn write(dir: &Path, name: &str, snap: &Snapshot) -> String {
-    let path = dir.join(name);
-    write_file(snap, &path).expect("write snapshot");
-    path.to_str().unwrap().to_owned()
-}
+use export_fixture::*;
+use turbowish_snap::Snapshot;
 
 /// Folded lines as (frames, bytes...).
 fn parse_folded(text: &str) -> Vec<(String, Vec<u64>)> {
@@ -239,7 +53,7 @@ fn under(lines: &[(String, Vec<u64>)], prefix: &str) -> u64 {
 #[test]
 fn folded_stacks_are_the_live_bytes_by_stack_outermost_frame_first() {
     let dir = temp_dir("folded");
-    let file = write(&dir, "a.twsnap", &service());
+    let file = write_snap(&dir, "a.twsnap", &service());
     let text = ok(&["flamegraph", &file, "--folded", "-o", "-"]);
     let evil = "svc::main;svc::evil";
     let expected = [
@@ -259,7 +73,7 @@ fn folded_stacks_are_the_live_bytes_by_stack_outermost_frame_first() {
 #[test]
 fn by_task_the_tasks_are_the_first_frames_and_sum_as_tasks_says() {
     let dir = temp_dir("by-task");
-    let file = write(&dir, "a.twsnap", &service());
+    let file = write_snap(&dir, "a.twsnap", &service());
     let tasks = json(&["tasks", &file, "--json", "--top", "0"]);
     let live = json(&["summary", &file, "--json"])["totals"]["live_bytes"].as_u64();
     for (flag, field) in [(None, "allocated"), (Some("--retained"), "retained")] {
@@ -292,7 +106,7 @@ fn by_task_the_tasks_are_the_first_frames_and_sum_as_tasks_says() {
 #[test]
 fn retained_bytes_by_stack_go_to_the_top_dominators_stack() {
     let dir = temp_dir("retained");
-    let file = write(&dir, "a.twsnap", &service());
+    let file = write_snap(&dir, "a.twsnap", &service());
     let text = ok(&["flamegraph", &file, "--retained", "--folded", "-o", "-"]);
     let mut got: Vec<&str> = text.lines().collect();
     got.sort_unstable();
@@ -316,7 +130,7 @@ fn retained_bytes_by_stack_go_to_the_top_dominators_stack() {
 #[test]
 fn the_svg_is_xml_with_names_escaped_and_a_title() {
     let dir = temp_dir("svg");
-    let file = write(&dir, "a.twsnap", &service());
+    let file = write_snap(&dir, "a.twsnap", &service());
     for extra in [&[][..], &["--retained"]] {
         let out = dir.join("live.svg");
         let mut args = vec![
@@ -353,8 +167,8 @@ fn the_svg_is_xml_with_names_escaped_and_a_title() {
 #[test]
 fn two_snapshots_draw_the_growth_diff_reports() {
     let dir = temp_dir("diff");
-    let a = write(&dir, "turbowish-4242-1.twsnap", &service());
-    let b = write(&dir, "turbowish-4242-2.twsnap", &service_later());
+    let a = write_snap(&dir, "turbowish-4242-1.twsnap", &service());
+    let b = write_snap(&dir, "turbowish-4242-2.twsnap", &service_later());
     let lines = parse_folded(&ok(&["flamegraph", &a, &b, "--folded", "-o", "-"]));
     assert!(lines.iter().all(|(_, c)| c.len() == 2), "{lines:?}");
     let diff = json(&["diff", &a, &b, "--json"]);
@@ -382,7 +196,7 @@ fn sampled_stacks_give_estimates_and_say_so() {
     let dir = temp_dir("sampled");
     let mut snap = service();
     snap.capture.stack_sample_bytes = 1024;
-    let file = write(&dir, "a.twsnap", &snap);
+    let file = write_snap(&dir, "a.twsnap", &snap);
     let lines = parse_folded(&ok(&["flamegraph", &file, "--folded", "-o", "-"]));
     let sites = json(&["sites", &file, "--json", "--top", "0"]);
     let estimated: u64 = (sites["sites"].as_array().unwrap().iter())
@@ -415,19 +229,19 @@ fn one_line_error(args: &[&str]) -> String {
 #[test]
 fn unwritable_paths_empty_heaps_and_strangers_are_one_line_errors() {
     let dir = temp_dir("errors");
-    let file = write(&dir, "a.twsnap", &service());
+    let file = write_snap(&dir, "a.twsnap", &service());
     let nowhere = dir.join("no/such/dir/live.svg");
     let err = one_line_error(&["flamegraph", &file, "-o", nowhere.to_str().unwrap()]);
     assert!(
         err.contains("cannot write") && err.contains("no/such/dir/live.svg"),
         "{err}"
     );
-    let empty = write(&dir, "empty.twsnap", &Snapshot::default());
+    let empty = write_snap(&dir, "empty.twsnap", &Snapshot::default());
     let err = one_line_error(&["flamegraph", &empty, "-o", "-"]);
     assert!(err.contains("nothing to draw"), "{err}");
     let mut other = service_later();
     other.process.pid = 1;
-    let other = write(&dir, "other.twsnap", &other);
+    let other = write_snap(&dir, "other.twsnap", &other);
     let err = one_line_error(&["flamegraph", &file, &other, "-o", "-"]);
     assert!(err.contains("--force"), "{err}");
     let out = dir.join("forced.svg");

@@ -4,8 +4,8 @@
 //! # Layers
 //!
 //! Commands (one module each: `summary`, `tasks`, `diff`, `leaks`, `bloat`,
-//! `sites`, `retainers`, `dominators`, `waits`, `snap`, `flamegraph`)
-//! read snapshots, ask
+//! `sites`, `retainers`, `dominators`, `waits`, `snap`, `flamegraph`,
+//! `report`) read snapshots, ask
 //! [`Analysis`](crate::analysis::Analysis) for figures, select and render
 //! them. They compute nothing themselves and never import each other: what
 //! two of them print alike lives in `render` (tables, units, colors,
@@ -33,6 +33,7 @@ mod flamegraph;
 mod leaks;
 mod process;
 mod render;
+mod report;
 mod retainers;
 mod select;
 mod sites;
@@ -201,6 +202,15 @@ enum Command {
     /// are written as text for other flame graph tools.
     #[command(after_long_help = flamegraph::DETAILS)]
     Flamegraph(flamegraph::Args),
+    /// Write one self-contained HTML page about a snapshot: the summary and
+    /// findings, sortable tables of tasks and spawn sites, a flame graph; with
+    /// two snapshots, what grew between them.
+    ///
+    /// The page fetches nothing (inline styles and script, no fonts or
+    /// images from elsewhere), so it can be attached to a bug report. Long
+    /// tables are cut, and the page says how many rows it left out.
+    #[command(after_long_help = report::DETAILS)]
+    Report(report::Args),
 }
 
 /// Runs `turbowish` with the process's arguments, on stdout (rule 1 and
@@ -243,6 +253,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
         Command::Waits(args) => waits::run(args, out),
         Command::Snap(args) => snap::run(args, out),
         Command::Flamegraph(args) => flamegraph::run(args, out),
+        Command::Report(args) => report::run(args, out),
     }?;
     out.flush()?;
     Ok(())

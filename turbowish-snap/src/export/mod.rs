@@ -17,3 +17,4 @@
 
 pub mod flame;
 pub mod folded;
+pub mod report;
