@@ -6,7 +6,10 @@
 //!
 //! 1. **Frames are the stack's lines, outermost first**: each symbolized
 //!    function its own frame (inlined ones too), shortened as sites shorten
-//!    them; an unsymbolized frame is its `module+offset`. The frames every
+//!    them; an unsymbolized frame is its `module+offset`, and a closure or
+//!    async block recorded without its path (`{async_fn#0}`, as
+//!    `debug = "line-tables-only"` records inlined ones) gets its
+//!    `(file:line)`, or nothing would tell it from the others. The frames every
 //!    stack has are left out as `sites --stack` leaves them out (the
 //!    allocator above, start-up below: [`view`](crate::analysis::sites::view)
 //!    rule 1). A block without a stack is one frame, `(no stack recorded)`.
@@ -316,9 +319,12 @@ pub fn stack_frames(snap: &Snapshot, stack: StackIndex) -> String {
     let names: Vec<String> = (lines[top..bottom].iter().rev())
         .map(|line| {
             let name = line_name(snap, line, false);
-            let text = match line.symbol {
-                Some(_) => name.function,
-                None => name.location.unwrap_or(name.function),
+            let text = match (line.symbol, name.location) {
+                (None, location) => location.unwrap_or(name.function),
+                (Some(_), Some(at)) if name.function.starts_with('{') => {
+                    format!("{} ({at})", name.function)
+                }
+                (Some(_), _) => name.function,
             };
             safe(&text)
         })
@@ -365,6 +371,25 @@ mod tests {
     #[test]
     fn names_lose_separators_and_control_characters() {
         assert_eq!(safe("f<[u8; 8]>\n"), "f<[u8, 8]> ");
+    }
+
+    #[test]
+    fn frames_are_outermost_first_and_bare_closures_say_where() {
+        let mut b = crate::Builder::new();
+        let (main, inner) = (
+            b.symbol("svc::main", Some("/svc/src/main.rs"), 3),
+            b.symbol("{async_fn#0}", Some("/svc/src/conn.rs"), 9),
+        );
+        let frame = b.frame(crate::model::Frame {
+            addr: 0x10,
+            module: None,
+            symbols: vec![inner, main],
+        });
+        let stack = b.stack(&[frame]);
+        let snap = b.build();
+        let frames = stack_frames(&snap, stack);
+        assert_eq!(frames, "svc::main;{async_fn#0} (src/conn.rs:9)");
+        assert_eq!(stack_frames(&snap, StackIndex::EMPTY), NO_STACK);
     }
 
     #[test]

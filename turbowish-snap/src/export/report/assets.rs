@@ -16,7 +16,7 @@ main { max-width: 1280px; margin: 0 auto; padding: 8px 32px 48px; }
 nav.toc { margin: 12px 0 4px; }
 nav.toc a { color: var(--accent); margin-right: 16px; text-decoration: none; }
 h2 { font-size: 18px; margin: 28px 0 10px; padding-bottom: 6px; border-bottom: 1px solid var(--line); }
-.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 10px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 10px; }
 .card { background: var(--bg); border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; }
 .card .v { font-size: 20px; font-weight: 600; }
 .card .k { color: var(--muted); font-size: 12px; }
