@@ -12,7 +12,9 @@
 //! drives load at it over loopback from this process, asks for a snapshot
 //! with SIGUSR1, drives more load, asks for a second, and runs
 //! `turbowish diff`, `leaks`, `bloat`, `retainers` and `waits` on the two files
-//! through cargo. Nothing but cargo is needed.
+//! through cargo. Beside the snapshots it writes `report.html` (the HTML
+//! report of the two) and `live.svg` (a flame graph of the second's live
+//! bytes by task), and prints their paths. Nothing but cargo is needed.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -126,6 +128,7 @@ fn demo(size: &Size) -> io::Result<()> {
 
     let (a, b) = (&snapshots[0], &snapshots[1]);
     analyze(a, b, size)?;
+    write_pictures(a, b, &dir)?;
     print_your_turn(a, b);
     println!("\n(the demo took {:.1} s)", started.elapsed().as_secs_f64());
     Ok(())
@@ -222,6 +225,29 @@ fn analyze(a: &Path, b: &Path, size: &Size) -> io::Result<()> {
     Ok(())
 }
 
+/// The HTML report of the two snapshots and a flame graph of the second,
+/// written beside them with the CLI.
+fn write_pictures(a: &Path, b: &Path, dir: &Path) -> io::Result<()> {
+    let (report, flame) = (dir.join("report.html"), dir.join("live.svg"));
+    let path = |p: &Path| p.to_str().unwrap_or_default().to_owned();
+    let (a, b) = (path(a), path(b));
+    let run = ["run", "--release", "-q", "-p", "turbowish-snap", "--"];
+    let report_args = ["report", &a, &b, "-o", &path(&report)];
+    cargo(&[&run[..], &report_args].concat())?;
+    let flame_args = ["flamegraph", &b, "--by", "task", "-o", &path(&flame)];
+    cargo(&[&run[..], &flame_args].concat())?;
+    println!("\n== pictures, beside the snapshots (open them in a browser)");
+    println!(
+        "   report (summary, findings, tables, what grew): {}",
+        report.display()
+    );
+    println!(
+        "   flame graph of live bytes by task:            {}",
+        flame.display()
+    );
+    Ok(())
+}
+
 fn print_your_turn(a: &Path, b: &Path) {
     let (a, b) = (a.display(), b.display());
     println!(
@@ -232,6 +258,7 @@ fn print_your_turn(a: &Path, b: &Path) {
          \x20 cargo run --release -p turbowish-snap -- tasks {b} --sort retained\n\
          \x20 cargo run --release -p turbowish-snap -- retainers --type 'Vec<u8>' {b}\n\
          \x20 cargo run --release -p turbowish-snap -- waits {b} --all\n\
+         \x20 cargo run --release -p turbowish-snap -- flamegraph {a} {b} -o growth.svg\n\
          (or `cargo install --path turbowish-snap` once, then `turbowish diff ...`)"
     );
 }

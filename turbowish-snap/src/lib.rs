@@ -9,8 +9,8 @@
 //!   per-task figures, leaks, bloat, retaining paths and the comparison of
 //!   two snapshots, all from one entry, [`analysis::Analysis`].
 //! - `export` (with the `export` feature, which `cli` enables): the
-//!   snapshot in other tools' formats (pprof, V8 heap snapshots), rendered
-//!   from the analysis.
+//!   snapshot in other tools' formats (pprof, V8 heap snapshots, flame
+//!   graphs, a self-contained HTML report), rendered from the analysis.
 //! - `cli` (with the `cli` feature, on by default): the `turbowish`
 //!   command line as a library, [`cli::run`]; the binary only calls
 //!   [`cli::main`]. Commands select and render what the analysis computed.

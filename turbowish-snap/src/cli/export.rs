@@ -3,15 +3,15 @@
 //! was written. It selects and writes: the format's module in
 //! [`export`](crate::export) renders.
 
-use super::render::units::{bytes, count};
+use super::render::file::{Written, write_output};
+use super::render::units::count;
 use crate::Snapshot;
 use crate::analysis::Analysis;
 use crate::analysis::diff::check_pair;
 use crate::export::{heapsnapshot, pprof};
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::Serialize;
-use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 /// The fields of `export --json`, for `--help`.
@@ -87,9 +87,8 @@ pub struct Args {
 /// What `export` prints after writing a file, in the shape of its JSON.
 #[derive(Debug, Serialize)]
 struct Report {
-    format: &'static str,
-    output: String,
-    bytes: u64,
+    #[serde(flatten)]
+    written: Written,
     #[serde(flatten)]
     details: Details,
 }
@@ -134,13 +133,13 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         Format::Pprof => {
             let profile = profile(&a, b.as_ref(), args);
             let samples = profile.sample.len();
-            let bytes = emit(&args.output, out, |w| Ok(pprof::write(&profile, w)?))?;
+            let bytes = write_output(&args.output, out, |w| Ok(pprof::write(&profile, w)?))?;
             (Details::Pprof { samples }, bytes)
         }
         Format::Heapsnapshot => {
             let a = Analysis::new(&a);
             let mut written = None;
-            let bytes = emit(&args.output, out, |w| {
+            let bytes = write_output(&args.output, out, |w| {
                 written = Some(heapsnapshot::write(&a, w)?);
                 Ok(())
             })?;
@@ -151,9 +150,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         return Ok(());
     }
     let report = Report {
-        format: args.format.name(),
-        output: args.output.display().to_string(),
-        bytes,
+        written: Written::new(args.format.name(), &args.output, bytes),
         details,
     };
     args.json.emit(out, &report, || report.text())
@@ -182,48 +179,13 @@ fn heapsnapshot_details(w: Option<heapsnapshot::Written>) -> Details {
     }
 }
 
-/// Writes with `write` to stdout (`-`, as `out`) or to a new file at
-/// `path`, returning the file's size (0 for stdout). A file left half
-/// written by an error is removed.
-fn emit(
-    path: &Path,
-    out: &mut dyn Write,
-    write: impl FnOnce(&mut dyn Write) -> Result<()>,
-) -> Result<u64> {
-    if path == Path::new("-") {
-        write(out)?;
-        return Ok(0);
-    }
-    let context = || format!("cannot write {}", path.display());
-    let file = File::create(path).with_context(context)?;
-    let written = write_and_sync(file, write);
-    match written {
-        Ok(bytes) => Ok(bytes),
-        Err(e) => {
-            let _ = std::fs::remove_file(path);
-            Err(e).with_context(context)
-        }
-    }
-}
-
-/// Writes to `file` through a buffer and syncs it; its size.
-fn write_and_sync(file: File, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<u64> {
-    let mut buffered = BufWriter::new(file);
-    write(&mut buffered)?;
-    let file = buffered.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    Ok(file.metadata()?.len())
-}
-
 impl Report {
     fn text(&self) -> String {
         match self.details {
-            Details::Pprof { samples } => format!(
-                "wrote {}: a pprof heap profile of {}, {}\n",
-                self.output,
-                count(samples as u64, "sample"),
-                bytes(self.bytes),
-            ),
+            Details::Pprof { samples } => {
+                let samples = count(samples as u64, "sample");
+                (self.written).line(&format!("a pprof heap profile of {samples}"))
+            }
             Details::Heapsnapshot {
                 nodes,
                 edges,
@@ -231,14 +193,12 @@ impl Report {
                 clamped_blocks,
                 ..
             } => {
-                let mut text = format!(
-                    "wrote {}: a V8 heap snapshot of {}, {} ({} weak), {}\n",
-                    self.output,
+                let what = format!(
+                    "a V8 heap snapshot of {}, {} ({weak_edges} weak)",
                     count(nodes, "node"),
                     count(edges, "edge"),
-                    weak_edges,
-                    bytes(self.bytes),
                 );
+                let mut text = self.written.line(&what);
                 if clamped_blocks > 0 {
                     let blocks = count(clamped_blocks, "block");
                     text.push_str(&format!(

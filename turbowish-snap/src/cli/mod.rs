@@ -4,7 +4,8 @@
 //! # Layers
 //!
 //! Commands (one module each: `summary`, `tasks`, `diff`, `leaks`, `bloat`,
-//! `sites`, `retainers`, `dominators`, `waits`, `snap`, `export`) read snapshots, ask
+//! `sites`, `retainers`, `dominators`, `waits`, `snap`, `export`,
+//! `flamegraph`, `report`) read snapshots, ask
 //! [`Analysis`](crate::analysis::Analysis) for figures, select and render
 //! them. They compute nothing themselves and never import each other: what
 //! two of them print alike lives in `render` (tables, units, colors,
@@ -29,9 +30,11 @@ mod bloat;
 mod diff;
 mod dominators;
 mod export;
+mod flamegraph;
 mod leaks;
 mod process;
 mod render;
+mod report;
 mod retainers;
 mod select;
 mod sites;
@@ -219,6 +222,24 @@ enum Command {
     /// then compute the retained sizes and dominators TurboWish does.
     #[command(after_long_help = export::JSON_FIELDS)]
     Export(export::Args),
+    /// Draw the heap as a flame graph (SVG) of live bytes by allocation
+    /// stack; with two snapshots, the growth between them.
+    ///
+    /// With --by task, each task's blocks are under its spawn site and
+    /// future type; with --retained, frames weigh what their blocks keep
+    /// alive rather than their own size; with --folded, the folded stacks
+    /// are written as text for other flame graph tools.
+    #[command(after_long_help = flamegraph::DETAILS)]
+    Flamegraph(flamegraph::Args),
+    /// Write one self-contained HTML page about a snapshot: the summary and
+    /// findings, sortable tables of tasks and spawn sites, a flame graph; with
+    /// two snapshots, what grew between them.
+    ///
+    /// The page fetches nothing (inline styles and script, no fonts or
+    /// images from elsewhere), so it can be attached to a bug report. Long
+    /// tables are cut, and the page says how many rows it left out.
+    #[command(after_long_help = report::DETAILS)]
+    Report(report::Args),
 }
 
 /// Runs `turbowish` with the process's arguments, on stdout (rule 1 and
@@ -261,6 +282,8 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
         Command::Waits(args) => waits::run(args, out),
         Command::Snap(args) => snap::run(args, out),
         Command::Export(args) => export::run(args, out),
+        Command::Flamegraph(args) => flamegraph::run(args, out),
+        Command::Report(args) => report::run(args, out),
     }?;
     out.flush()?;
     Ok(())

@@ -50,8 +50,9 @@ pub fn view(snap: &Snapshot, stack: StackIndex, full: bool) -> StackView {
     }
 }
 
-/// The range of `lines` a trimmed view shows (rule 1).
-fn shown_range(snap: &Snapshot, lines: &[Line]) -> (usize, usize) {
+/// The range of `lines` a trimmed view shows (rule 1): the lines of
+/// [`lines`](super::frames::lines) from the first to the last shown.
+pub fn shown_range(snap: &Snapshot, lines: &[Line]) -> (usize, usize) {
     let Some(site) = site_line(snap, lines) else {
         return (0, 0);
     };

@@ -4,6 +4,7 @@
 
 pub mod color;
 pub mod dominator;
+pub mod file;
 pub mod holder;
 pub mod rows;
 pub mod table;
