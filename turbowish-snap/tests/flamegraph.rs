@@ -142,7 +142,10 @@ fn the_svg_is_xml_with_names_escaped_and_a_title() {
             out.to_str().unwrap(),
         ];
         args.extend(extra);
-        assert_eq!(ok(&args), "", "nothing on stdout when writing a file");
+        let said = ok(&args);
+        let want = format!("wrote {}: an SVG flame graph, ", out.display());
+        assert!(said.starts_with(&want), "one line about the file: {said}");
+        assert_eq!(said.lines().count(), 1, "{said}");
         let svg = std::fs::read_to_string(&out).unwrap();
         let doc = parse_xml(&svg);
         assert_eq!(doc.root_element().tag_name().name(), "svg");

@@ -17,7 +17,12 @@ fn report(dir: &Path, args: &[&str]) -> (PathBuf, String) {
     let mut all = vec!["report"];
     all.extend(args);
     all.extend(["-o", out.to_str().unwrap()]);
-    assert_eq!(ok(&all), "", "nothing on stdout when writing a file");
+    let said = ok(&all);
+    assert!(
+        said.starts_with("wrote "),
+        "one line about the file: {said}"
+    );
+    assert!(said.contains("a self-contained HTML report"), "{said}");
     let html = std::fs::read_to_string(&out).unwrap();
     (out, html)
 }
