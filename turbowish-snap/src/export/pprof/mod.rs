@@ -15,9 +15,14 @@
 //!    [`Options::task_ids`] (one value per task hurts fleet backends).
 //! 3. **A location is a frame**: its address, its module's mapping, and
 //!    one line per function there, inlined ones first (pprof's order, and
-//!    the snapshot's). The allocator's lines above the allocation site are
-//!    left out, as `sites` hides them ([`view`](crate::analysis::sites::view)
-//!    rule 1), so flat figures land on the code that allocated.
+//!    the snapshot's). The lines above the one that names the allocation
+//!    site ([`site_line`](crate::analysis::sites::frames::site_line): the
+//!    allocator, and the standard library's and other machinery's
+//!    functions the program called to allocate) are left out, so flat
+//!    figures land on the site `sites` names, as a Go heap profile's land
+//!    on the code that allocated rather than in its runtime. A function's
+//!    `name` is shortened as `sites` shortens it (pprof's own shortening
+//!    of `<T as Trait>::call` leaves `::call`), its `system_name` whole.
 //! 4. **Blocks without a stack are never dropped**: they sit under one
 //!    synthetic location, [`NO_STACK`] (or [`NOT_SAMPLED`] when stacks were
 //!    sampled).

@@ -4,7 +4,8 @@
 //! [`pprof`](super)).
 
 use super::profile::{Function, Line, Location, Mapping};
-use crate::analysis::sites::view::view;
+use crate::analysis::sites::frames::{lines, site_line};
+use crate::analysis::sites::names::short_function;
 use crate::model::{Frame, ModuleIndex, Snapshot, StackIndex};
 use std::collections::HashMap;
 
@@ -101,16 +102,20 @@ impl Tables {
         }
     }
 
-    /// The id of the function named `name`, in source file `file`.
+    /// The id of the function named `name` (in full, as symbolized), in
+    /// source file `file`; pprof shows it shortened as `sites` does (rule
+    /// 3), since its own shortening of Rust names keeps only what follows
+    /// the last `>` (`<T as Trait>::call` becomes `::call`).
     fn function(&mut self, name: &str, file: &str) -> u64 {
         let key = (self.string(name), self.string(file));
         if let Some(&id) = self.function_ids.get(&key) {
             return id;
         }
         let id = self.functions.len() as u64 + 1;
+        let short = self.string(&short_function(name));
         self.functions.push(Function {
             id,
-            name: key.0,
+            name: short,
             system_name: key.0,
             filename: key.1,
             start_line: 0,
@@ -159,10 +164,10 @@ impl Tables {
         self.location(frame.addr, mapping, lines)
     }
 
-    /// The location ids of stack `stack` of `snap`, leaf first, without
-    /// the allocator's lines above the allocation site (rule 3).
+    /// The location ids of stack `stack` of `snap`, leaf first, from the
+    /// line that names its allocation site (rule 3).
     pub(super) fn stack(&mut self, snap: &Snapshot, stack: StackIndex) -> Vec<u64> {
-        let mut hidden = view(snap, stack, false).hidden_allocator;
+        let mut hidden = site_line(snap, &lines(snap, stack)).unwrap_or(0);
         let mut ids = Vec::new();
         for frame in (snap.stack(stack).iter()).filter_map(|f| snap.frames.get(f.index())) {
             let lines = frame.symbols.len().max(1);
