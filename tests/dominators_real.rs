@@ -5,49 +5,19 @@
 
 mod common;
 
+use common::list::{NODE_BUFFER, NODE_BYTES, list_bytes, make_list};
+
 use common::{assert_refused, scrub_stack, turbowish, turbowish_json, wait_until_parked};
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use turbowish::{TracedExt, TurboWish};
 
 #[global_allocator]
 static ALLOC: TurboWish = TurboWish::system();
 
-/// A list node: a buffer and the rest of the list.
-struct Node {
-    buf: Vec<u8>,
-    next: Option<Box<Node>>,
-}
-
 const NODES: usize = 100;
-const NODE_BUFFER: usize = 1000;
 const TASK_BUFFER: usize = 64 * 1024;
-
-/// The list, for the rest of the process.
-static LIST: Mutex<Option<Box<Node>>> = Mutex::new(None);
-
-#[inline(never)]
-fn make_list() {
-    let mut head = None;
-    for i in 0..NODES {
-        let buf = std::hint::black_box(vec![i as u8; NODE_BUFFER]);
-        head = Some(Box::new(Node { buf, next: head }));
-    }
-    *LIST.lock().unwrap() = head;
-}
-
-/// The bytes in the list's buffers, read through the list.
-fn list_bytes() -> usize {
-    let list = LIST.lock().unwrap();
-    let (mut at, mut bytes) = (list.as_deref(), 0);
-    while let Some(node) = at {
-        bytes += node.buf.len();
-        at = node.next.as_deref();
-    }
-    bytes
-}
 
 /// Runs `turbowish dominators --json ARGS FILE`.
 fn dominators(file: &Path, args: &[&str]) -> Value {
@@ -85,14 +55,14 @@ fn the_biggest_blocks_and_what_they_retain() {
     // freed before (glibc's free-list links in it) cannot lie under the list
     // and reappear, pointing into a node, in a runtime block's
     // uninitialised bytes.
-    std::thread::spawn(make_list).join().unwrap();
+    std::thread::spawn(|| make_list(NODES)).join().unwrap();
     scrub_stack();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .build()
         .unwrap();
     let (file, id, stop) = snapshot(&rt);
-    let node_bytes = (std::mem::size_of::<Node>() + NODE_BUFFER) as u64;
+    let node_bytes = NODE_BYTES as u64;
 
     // summary: the list's head is a top block, held by the static, and
     // retains every node and buffer.
@@ -109,7 +79,7 @@ fn the_biggest_blocks_and_what_they_retain() {
             d["held_by"]
                 .as_str()
                 .unwrap()
-                .ends_with("dominators_real::LIST")
+                .ends_with("common::list::LIST")
         })
         .unwrap_or_else(|| panic!("no top block held by LIST: {tops:#?}"));
     let listed: Vec<&Value> = (tops.iter())
@@ -163,7 +133,7 @@ fn the_biggest_blocks_and_what_they_retain() {
     let text = String::from_utf8(turbowish(&args).stdout).unwrap();
     println!("{text}");
     assert!(
-        text.contains("held by static dominators_real::LIST"),
+        text.contains("held by static dominators_real::common::list::LIST"),
         "{text}"
     );
 

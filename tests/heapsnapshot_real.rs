@@ -4,55 +4,25 @@
 
 mod common;
 
+use common::list::{NODE_BUFFER, NODE_BYTES, list_bytes, make_list};
+
 #[path = "../turbowish-snap/tests/js/memlab.rs"]
 #[allow(dead_code)] // this test reads only the top blocks
 mod memlab;
 
 use common::{scrub_stack, turbowish, turbowish_json};
-use std::sync::Mutex;
 use turbowish::TurboWish;
 
 #[global_allocator]
 static ALLOC: TurboWish = TurboWish::system();
 
-/// A list node: a buffer and the rest of the list.
-struct Node {
-    buf: Vec<u8>,
-    next: Option<Box<Node>>,
-}
-
 const NODES: usize = 1000;
-const NODE_BUFFER: usize = 1000;
-
-/// The list, for the rest of the process: the biggest thing it holds.
-static LIST: Mutex<Option<Box<Node>>> = Mutex::new(None);
-
-#[inline(never)]
-fn make_list() {
-    let mut head = None;
-    for i in 0..NODES {
-        let buf = std::hint::black_box(vec![i as u8; NODE_BUFFER]);
-        head = Some(Box::new(Node { buf, next: head }));
-    }
-    *LIST.lock().unwrap() = head;
-}
-
-/// The bytes in the list's buffers, read through the list.
-fn list_bytes() -> usize {
-    let list = LIST.lock().unwrap();
-    let (mut at, mut bytes) = (list.as_deref(), 0);
-    while let Some(node) = at {
-        bytes += node.buf.len();
-        at = node.next.as_deref();
-    }
-    bytes
-}
 
 #[test]
 fn memlab_finds_summarys_top_dominator() {
     // On a thread of its own, as in dominators_real: no stale word of it
     // elsewhere.
-    std::thread::spawn(make_list).join().unwrap();
+    std::thread::spawn(|| make_list(NODES)).join().unwrap();
     scrub_stack();
     let dir = std::env::temp_dir().join(format!("tw-heapsnapshot-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -75,7 +45,7 @@ fn memlab_finds_summarys_top_dominator() {
     let summary = turbowish_json(&["summary".as_ref(), "--json".as_ref(), twsnap.as_os_str()]);
     let top = &summary["top_dominators"][0];
     let retained = top["retained"].as_u64().unwrap();
-    let node_bytes = (std::mem::size_of::<Node>() + NODE_BUFFER) as u64;
+    let node_bytes = NODE_BYTES as u64;
     assert_eq!(retained, NODES as u64 * node_bytes, "the list: {top:#}");
     if let Some(m) = memlab::memlab(&file, false) {
         let biggest = &m.top[0];

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod bins;
+pub mod list;
 pub mod service;
 pub mod waits;
 
