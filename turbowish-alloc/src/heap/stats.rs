@@ -33,6 +33,14 @@ pub(crate) fn publish(delta: i64) {
     if now > 0 {
         PEAK.fetch_max(now as u64, Relaxed);
     }
+    // Trigger rule 1: the growth and peak triggers' one check.
+    crate::snapshot::triggers::published(now);
+}
+
+/// The live bytes published so far (counters rule 5): what the triggers
+/// compare (trigger rule 2).
+pub(crate) fn published_live() -> i64 {
+    PUBLISHED_LIVE.load(Relaxed)
 }
 
 /// The peak, raised to `live` if the exact live figure is higher.
