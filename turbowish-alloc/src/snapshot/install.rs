@@ -303,13 +303,15 @@ fn start_snapshot_thread(reader: Option<UnixStream>, config: Config) -> Result<(
         exit::install(&config);
     }
     let waiter = Waiter::new(reader, event_fd);
+    // Trigger rules 3 and 4: the heap at install, before the thread runs.
+    let schedule = Schedule::new(config.triggers, stats::published_live());
     // Named for the OS only: std would copy a name into a block of the new
     // thread's as it starts, before the thread can mark itself busy.
     std::thread::Builder::new()
         .spawn(move || {
             guard::untracked(|| {
                 name_this_thread();
-                snapshot_thread(waiter, &config);
+                snapshot_thread(waiter, schedule, &config);
             });
         })
         .map(drop)
@@ -349,8 +351,7 @@ pub(crate) struct Requests {
     during_previous: bool,
 }
 
-fn snapshot_thread(mut waiter: Waiter, config: &Config) {
-    let mut schedule = Schedule::new(config.triggers, stats::published_live());
+fn snapshot_thread(mut waiter: Waiter, mut schedule: Schedule, config: &Config) {
     let mut carried = None;
     loop {
         let requests = match carried.take() {

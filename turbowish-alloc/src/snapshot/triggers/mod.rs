@@ -297,13 +297,22 @@ mod tests {
         let mut s = schedule(Some(MIB as u64), true);
         let t = Instant::now();
         s.grown(102 * MIB, t);
-        assert_eq!(s.due(t, 200 * MIB), Due { growth: None, peak: true });
+        assert_eq!(
+            s.due(t, 200 * MIB),
+            Due {
+                growth: None,
+                peak: true
+            }
+        );
         s.peaked(200 * MIB, t);
         assert_eq!(s.due(t, 300 * MIB), Due::default());
         let later = t + Duration::from_secs(10);
         assert_eq!(
             s.due(later, 300 * MIB),
-            Due { growth: Some(198 * MIB), peak: true }
+            Due {
+                growth: Some(198 * MIB),
+                peak: true
+            }
         );
         assert!(!s.due(later, 150 * MIB).peak, "below the high");
     }

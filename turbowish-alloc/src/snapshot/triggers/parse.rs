@@ -70,7 +70,9 @@ mod tests {
         assert_eq!(interval("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(interval("0.5"), Some(Duration::from_millis(500)));
         assert_eq!(interval("0"), Some(Duration::ZERO));
-        for v in ["soon", "-1", "1e3", "5 days", "", "s", ".", "1.2.3", "1e400"] {
+        for v in [
+            "soon", "-1", "1e3", "5 days", "", "s", ".", "1.2.3", "1e400",
+        ] {
             assert_eq!(interval(v), None, "{v}");
         }
     }

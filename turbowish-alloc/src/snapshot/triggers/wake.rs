@@ -82,7 +82,11 @@ impl Waiter {
         }
         let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);
         // A time-out under a millisecond must not round to busy polling.
-        let ms = if timeout.is_some_and(|t| !t.is_zero()) { ms.max(1) } else { ms };
+        let ms = if timeout.is_some_and(|t| !t.is_zero()) {
+            ms.max(1)
+        } else {
+            ms
+        };
         // SAFETY: two valid pollfds.
         unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
         if fds[1].revents != 0 {
