@@ -11,6 +11,9 @@
 //! reported peak can be off by at most `FLUSH_BYTES` per thread, in either
 //! direction, and is never below the exact live bytes at any `stats()` call.
 //!
+//! Each publication is also where the snapshot triggers look (trigger rule
+//! 1): one compare, no new work per allocation.
+//!
 //! [`stats`] and [`stats_by_task`] are the public readers.
 
 pub use crate::heap::counters::FLUSH_BYTES;
