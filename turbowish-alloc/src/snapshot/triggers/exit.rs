@@ -74,10 +74,11 @@ extern "C" fn on_sigterm(_: libc::c_int) {
     wake::wake();
 }
 
-/// Whether a `SIGTERM` waits for its snapshot (taken by the caller, the
-/// snapshot thread).
+/// Whether a `SIGTERM` waits for its snapshot, which the caller (the
+/// snapshot thread) then takes: the request is cleared, so a process that
+/// survives the raise is not snapshotted again and again.
 pub(crate) fn sigterm_requested() -> bool {
-    TERM.load(Relaxed)
+    TERM.swap(false, Relaxed)
 }
 
 /// After the `SIGTERM` snapshot: the default action back, and the signal
