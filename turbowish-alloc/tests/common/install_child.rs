@@ -33,14 +33,14 @@ pub const OWN_SIGTERM: &str = "TW_TEST_OWN_SIGTERM";
 /// A child's body that follows commands, one a line on stdin, and returns
 /// at its end: `grow MIB` holds MIB more MiB, `free` lets all of it go,
 /// `leak MIB` leaks MIB MiB (still live at exit),
-/// `fork` forks a child that calls `exit`; each done, it says `did
-/// COMMAND` on stderr. With [`OWN_SIGTERM`] set, it
-/// handles `SIGTERM` itself (before `install`) and says at the end whether
-/// one came.
+/// `fork` forks a child that calls `exit`, `termed` says whether its own
+/// `SIGTERM` handler ran; each done, it says `did COMMAND` on stderr. With
+/// [`OWN_SIGTERM`] set, it handles `SIGTERM` itself (before `install`).
 pub fn script_main() {
+    use std::sync::atomic::Ordering::Relaxed;
     static TERMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     extern "C" fn on_term(_: libc::c_int) {
-        TERMED.store(true, std::sync::atomic::Ordering::Relaxed);
+        TERMED.store(true, Relaxed);
     }
     assert!(is_child("child"), "run only as a child");
     let own = std::env::var_os(OWN_SIGTERM).is_some();
@@ -59,6 +59,7 @@ pub fn script_main() {
             Some(("leak", mib)) => drop(vec![0u8; mib.parse::<usize>().unwrap() << 20].leak()),
             _ if line == "free" => held.clear(),
             _ if line == "fork" => fork_and_exit(),
+            _ if line == "termed" => eprintln!("termed: {}", TERMED.load(Relaxed)),
             _ => panic!("unknown command {line:?}"),
         }
         eprintln!("did {line}");
