@@ -211,6 +211,10 @@ fn run_child() -> Result<(), String> {
     // path) but writes no dhat-heap.json on drop.
     let _profiler =
         (dispatch::mode() == Mode::Dhat).then(|| dhat::Profiler::builder().testing().build());
+    // The triggers' cost (README, Performance): armed only once installed.
+    if std::env::var_os("TURBOWISH_ON_GROWTH").is_some() {
+        turbowish::install();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()

@@ -26,6 +26,9 @@ pub enum Error {
     AlreadyInstalled,
     /// A signal that cannot trigger snapshots.
     BadSignal(String),
+    /// A [`Config`](crate::Config) setting that cannot be used (a growth of
+    /// 0 bytes, keeping 0 files).
+    BadSetting(String),
 }
 
 impl fmt::Display for Error {
@@ -41,6 +44,7 @@ impl fmt::Display for Error {
             Error::ChildDied(how) => write!(f, "the capture process {how}"),
             Error::AlreadyInstalled => f.write_str("turbowish_alloc::install() was already called"),
             Error::BadSignal(why) => write!(f, "cannot use that signal for snapshots: {why}"),
+            Error::BadSetting(why) => write!(f, "cannot use that snapshot setting: {why}"),
         }
     }
 }
@@ -85,6 +89,7 @@ impl Error {
             Error::ChildDied(how) => Error::ChildDied(how.as_str().into()),
             Error::AlreadyInstalled => Error::AlreadyInstalled,
             Error::BadSignal(why) => Error::BadSignal(why.as_str().into()),
+            Error::BadSetting(why) => Error::BadSetting(why.as_str().into()),
         }
     }
 

@@ -51,6 +51,15 @@
 //! arrive while a capture runs make one more snapshot after it, whose line
 //! on stderr says how many it answers.
 //!
+//! Triggers take snapshots by themselves: when live bytes have grown by a
+//! threshold since the previous snapshot, at each new high (one file,
+//! replaced), at exit and on `SIGTERM`, with a rate limit and a number of
+//! files to keep ([`Config::on_growth`], [`Config::at_peak`],
+//! [`Config::at_exit`], [`Config::min_interval`], [`Config::keep`], or
+//! `TURBOWISH_ON_GROWTH`, `TURBOWISH_AT_PEAK`, `TURBOWISH_AT_EXIT`,
+//! `TURBOWISH_MIN_INTERVAL`, `TURBOWISH_KEEP`). Their check costs no work
+//! per allocation: it rides on the batches that publish live bytes.
+//!
 //! # Configuration
 //!
 //! Read once from the environment at the first allocation (see

@@ -11,6 +11,9 @@
 //! reported peak can be off by at most `FLUSH_BYTES` per thread, in either
 //! direction, and is never below the exact live bytes at any `stats()` call.
 //!
+//! Each publication is also where the snapshot triggers look (trigger rule
+//! 1): one compare, no new work per allocation.
+//!
 //! [`stats`] and [`stats_by_task`] are the public readers.
 
 pub use crate::heap::counters::FLUSH_BYTES;
@@ -33,6 +36,14 @@ pub(crate) fn publish(delta: i64) {
     if now > 0 {
         PEAK.fetch_max(now as u64, Relaxed);
     }
+    // Trigger rule 1: the growth and peak triggers' one check.
+    crate::snapshot::triggers::published(now);
+}
+
+/// The live bytes published so far (counters rule 5): what the triggers
+/// compare (trigger rule 2).
+pub(crate) fn published_live() -> i64 {
+    PUBLISHED_LIVE.load(Relaxed)
 }
 
 /// The peak, raised to `live` if the exact live figure is higher.

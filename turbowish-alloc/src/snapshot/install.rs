@@ -1,22 +1,31 @@
-//! `install()`: snapshots on a signal, into a directory.
+//! `install()`: snapshots on a signal and on the triggers, into a
+//! directory.
 //!
 //! The signal handler does one thing: it writes a byte to a pipe (the
 //! `signal-hook` self-pipe, async-signal-safe). A dedicated thread,
 //! `turbowish-snap`, sleeps on the other end and takes the snapshot, so
-//! nothing that allocates or locks ever runs in signal context.
+//! nothing that allocates or locks ever runs in signal context. The
+//! triggers (`snapshot::triggers`) wake the same thread.
 //!
 //! | variable | meaning | default |
 //! |----------|---------|---------|
 //! | `TURBOWISH_SIGNAL` | a signal name (`USR1`, `SIGUSR2`, `rtmin+2`), a number, or `off` | `USR1` |
 //! | `TURBOWISH_DIR` | where snapshots are written (any path bytes) | the current directory |
 //! | `TURBOWISH_TIMEOUT` | seconds a capture may take before it is killed (`0.5`, `30`) | 120 |
+//! | `TURBOWISH_ON_GROWTH` | a snapshot when live bytes exceed the previous snapshot's by this size (`64MiB`; trigger rule 3) | off |
+//! | `TURBOWISH_MIN_INTERVAL` | least time between two growth, or two peak, snapshots (`30s`, `2m`, `0.5`; trigger rule 5) | `60s` |
+//! | `TURBOWISH_AT_PEAK` | `1`: keep `turbowish-<pid>-peak.twsnap`, replaced at each new high, at most once per interval (trigger rule 4) | `0` |
+//! | `TURBOWISH_AT_EXIT` | `1`: a snapshot at normal exit, and on `SIGTERM` if the program has no handler (trigger rule 6) | `0` |
+//! | `TURBOWISH_KEEP` | keep only this process's newest N numbered snapshots (trigger rule 7) | all |
 //!
 //! # Rules
 //!
 //! 1. A value is never ignored silently: one that cannot be used (a refused
-//!    signal, a value that is not UTF-8 where text is needed) gives one line
-//!    on stderr (stderr rule 1) and the default is used. `TURBOWISH_DIR` is a
-//!    path, so any bytes are used as they are.
+//!    signal, a value that is not UTF-8 where text is needed, a size or
+//!    count that is not one) gives one line on stderr (stderr rule 1) and
+//!    the default is used (for a trigger: off). `TURBOWISH_DIR` is a path,
+//!    so any bytes are used as they are. Set in code, a value that cannot be
+//!    used is an error ([`Error::BadSetting`]).
 //! 2. Signals follow the table the CLI uses too (`turbowish_format::signal`).
 //!    A refused one (`SIGCHLD`, the fault signals, `SIGPIPE`, glibc's
 //!    reserved ones, ...) in the environment gives one line and `SIGUSR1`;
@@ -44,22 +53,24 @@
 //!    registrant (tokio's signal driver adds to them later), and made
 //!    untracked they would hide the program's own entries from every
 //!    snapshot (its `SignalData` blocks hung from an untracked table and
-//!    showed as unreachable). Its name is the OS's only
+//!    showed as unreachable). The thread starts if there is a signal or a
+//!    trigger to wait for. Its name is the OS's only
 //!    (`std::thread::current().name()` is `None` there): std copies a
 //!    thread's name into a block as the thread starts, before it can mark
 //!    itself busy.
 
 use crate::error::Error;
-use crate::heap::guard;
+use crate::heap::{guard, stats};
 use crate::snapshot::capture::{self, SnapshotInfo, Target};
+use crate::snapshot::triggers::wake::{self, Waiter, Woke};
+use crate::snapshot::triggers::{Schedule, Trigger, Triggers, exit, keep, parse};
 use crate::stderr::Shown;
 use std::ffi::OsString;
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use turbowish_format::signal::{self, SignalError};
 
 /// Snapshot settings: what [`install`] reads from the environment, adjustable
@@ -70,14 +81,19 @@ use turbowish_format::signal::{self, SignalError};
 /// turbowish_alloc::Config::from_env()
 ///     .dir("/var/tmp/snapshots")
 ///     .timeout(Duration::from_secs(30))
-///     .install()
-///     .expect("snapshots installed");
+///     .on_growth(Some(64 << 20))?
+///     .min_interval(Duration::from_secs(30))
+///     .at_exit(true)
+///     .keep(Some(10))?
+///     .install()?;
+/// # Ok::<(), turbowish_alloc::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Config {
     signal: Option<i32>,
     dir: PathBuf,
     timeout: Duration,
+    triggers: Triggers,
 }
 
 /// How long a capture may take unless told otherwise.
@@ -89,14 +105,17 @@ impl Default for Config {
             signal: Some(signal::DEFAULT),
             dir: PathBuf::from("."),
             timeout: DEFAULT_TIMEOUT,
+            triggers: Triggers::default(),
         }
     }
 }
 
 impl Config {
-    /// The defaults, overridden by `TURBOWISH_SIGNAL`, `TURBOWISH_DIR` and
-    /// `TURBOWISH_TIMEOUT`. A bad value prints one line on stderr and keeps
-    /// the default (rule 1).
+    /// The defaults, overridden by the variables of the table in the
+    /// README (`TURBOWISH_SIGNAL`, `TURBOWISH_DIR`, `TURBOWISH_TIMEOUT`, and
+    /// the triggers': `TURBOWISH_ON_GROWTH`, `TURBOWISH_MIN_INTERVAL`,
+    /// `TURBOWISH_AT_PEAK`, `TURBOWISH_AT_EXIT`, `TURBOWISH_KEEP`). A bad
+    /// value prints one line on stderr and keeps the default (rule 1).
     pub fn from_env() -> Config {
         let mut c = Config::default();
         if let Some(v) = var("TURBOWISH_SIGNAL") {
@@ -125,6 +144,7 @@ impl Config {
                 )),
             }
         }
+        c.triggers = triggers_from_env();
         c
     }
 
@@ -149,6 +169,52 @@ impl Config {
         self
     }
 
+    /// A snapshot each time live bytes exceed those at the previous
+    /// numbered snapshot by `bytes` (trigger rule 3); `None` for none.
+    /// Zero bytes is an error.
+    pub fn on_growth(mut self, bytes: Option<u64>) -> Result<Config, Error> {
+        if bytes == Some(0) {
+            return Err(Error::BadSetting("on_growth: a growth of 0 bytes".into()));
+        }
+        self.triggers.on_growth = bytes;
+        Ok(self)
+    }
+
+    /// The least time between two growth snapshots, and between two peak
+    /// snapshots (trigger rule 5); 60 s unless set.
+    pub fn min_interval(mut self, interval: Duration) -> Config {
+        self.triggers.min_interval = interval;
+        self
+    }
+
+    /// Keep `turbowish-<pid>-peak.twsnap`, replaced at each new high of
+    /// live bytes, at most once per [`min_interval`](Config::min_interval):
+    /// it may miss the true peak by what the heap grew within one interval
+    /// (trigger rule 4).
+    pub fn at_peak(mut self, on: bool) -> Config {
+        self.triggers.at_peak = on;
+        self
+    }
+
+    /// A snapshot at normal exit, and on `SIGTERM` if the program has not
+    /// set its own action for it by [`install`](Config::install) (trigger
+    /// rule 6).
+    pub fn at_exit(mut self, on: bool) -> Config {
+        self.triggers.at_exit = on;
+        self
+    }
+
+    /// Keep only the newest `n` numbered snapshots this process wrote into
+    /// the directory (trigger rule 7); `None` keeps them all. Zero is an
+    /// error.
+    pub fn keep(mut self, n: Option<usize>) -> Result<Config, Error> {
+        if n == Some(0) {
+            return Err(Error::BadSetting("keep: 0 files".into()));
+        }
+        self.triggers.keep = n;
+        Ok(self)
+    }
+
     /// Takes a snapshot now, from the calling thread, into `path`, with this
     /// configuration's time-out. The file is readable by this user only
     /// (mode 0600); a directory every user may write to without the sticky
@@ -157,8 +223,9 @@ impl Config {
         capture::capture(Target::File(path.as_ref()), self.timeout)
     }
 
-    /// Installs the signal handler and starts the snapshot thread. Only the
-    /// first call in a process succeeds; a refused signal (rule 2) fails.
+    /// Installs the signal handler and the triggers, and starts the
+    /// snapshot thread. Only the first call in a process succeeds; a
+    /// refused signal (rule 2) fails.
     pub fn install(self) -> Result<(), Error> {
         if let Some(s) = self.signal {
             signal::check(s).map_err(|why| Error::BadSignal(format!("signal {s} {why}")))?;
@@ -168,14 +235,54 @@ impl Config {
             return Err(Error::AlreadyInstalled);
         }
         check_dir(&self.dir);
-        let Some(signal) = self.signal else {
+        if self.signal.is_none() && !self.triggers.any() {
             return Ok(());
-        };
+        }
         // Rule 5: the registration tracked, the thread untracked, errors
         // handed over (guard rule 2).
-        let reader = register(signal)?;
+        let reader = self.signal.map(register).transpose()?;
         guard::untracked(|| start_snapshot_thread(reader, self.clone())).map_err(Error::handed_over)
     }
+}
+
+/// The triggers' variables (rule 1: a bad one warns and is left off).
+fn triggers_from_env() -> Triggers {
+    let switch = |name| parsed(name, "1 or 0; ignored", parse::switch).unwrap_or(false);
+    let defaults = Triggers::default();
+    Triggers {
+        on_growth: parsed(
+            "TURBOWISH_ON_GROWTH",
+            "a size such as 64MiB; ignored",
+            parse::size,
+        ),
+        min_interval: parsed(
+            "TURBOWISH_MIN_INTERVAL",
+            "a time such as 30s; using 60s",
+            parse::interval,
+        )
+        .unwrap_or(defaults.min_interval),
+        at_peak: switch("TURBOWISH_AT_PEAK"),
+        at_exit: switch("TURBOWISH_AT_EXIT"),
+        keep: parsed(
+            "TURBOWISH_KEEP",
+            "a number of files from 1 up; keeping all",
+            parse::keep,
+        ),
+    }
+}
+
+/// A variable's value, parsed from text; `None` when unset, or, after its
+/// one line (rule 1), when it is not UTF-8 or `parse` refuses it.
+fn parsed<T>(name: &str, expected: &str, parse: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+    let raw = var(name)?;
+    let got = raw.to_str().and_then(parse);
+    if got.is_none() {
+        warn(&format!(
+            "{name}={} is not {expected}",
+            Shown::value(raw.as_bytes())
+        ));
+    }
+    got
 }
 
 /// Registers `signal` to write to a pipe; returns the pipe's reading end.
@@ -187,16 +294,24 @@ fn register(signal: i32) -> Result<UnixStream, Error> {
     Ok(reader)
 }
 
-/// Starts the thread that takes snapshots on requests read from `reader`
-/// (rule 5: call it untracked).
-fn start_snapshot_thread(reader: UnixStream, config: Config) -> Result<(), Error> {
+/// Sets up the triggers and starts the thread that takes snapshots on
+/// requests read from `reader` and on the triggers (rule 5: call it
+/// untracked).
+fn start_snapshot_thread(reader: Option<UnixStream>, config: Config) -> Result<(), Error> {
+    let event_fd = config.triggers.any().then(wake::create).transpose()?;
+    if config.triggers.at_exit {
+        exit::install(&config);
+    }
+    let waiter = Waiter::new(reader, event_fd);
+    // Trigger rules 3 and 4: the heap at install, before the thread runs.
+    let schedule = Schedule::new(config.triggers, stats::published_live());
     // Named for the OS only: std would copy a name into a block of the new
     // thread's as it starts, before the thread can mark itself busy.
     std::thread::Builder::new()
         .spawn(move || {
             guard::untracked(|| {
                 name_this_thread();
-                snapshot_thread(reader, &config);
+                snapshot_thread(waiter, schedule, &config);
             });
         })
         .map(drop)
@@ -230,77 +345,91 @@ pub fn snapshot_to(path: impl AsRef<Path>) -> Result<SnapshotInfo, Error> {
 
 /// The requests one snapshot answers (rule 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Requests {
+pub(crate) struct Requests {
     count: u64,
     /// They arrived while the previous capture ran.
     during_previous: bool,
 }
 
-fn snapshot_thread(mut wake: UnixStream, config: &Config) {
-    let mut next = wait_for_requests(&mut wake);
-    while let Some(requests) = next {
-        let result = capture::capture(Target::Dir(&config.dir), config.timeout);
-        report(result, requests);
-        // Rule 4: those that came meanwhile make one more snapshot.
-        next = match pending_requests(&mut wake) {
-            0 => wait_for_requests(&mut wake),
-            count => Some(Requests {
+fn snapshot_thread(mut waiter: Waiter, mut schedule: Schedule, config: &Config) {
+    let mut carried = None;
+    loop {
+        let requests = match carried.take() {
+            Some(r) => Some(r),
+            None => match waiter.wait(schedule.arm(Instant::now(), stats::published_live)) {
+                Woke::Closed => return,
+                Woke::Signals(count) => Some(Requests {
+                    count,
+                    during_previous: false,
+                }),
+                Woke::Other => None,
+            },
+        };
+        if let Some(r) = requests {
+            schedule.numbered(take_numbered(config, Trigger::Signal, Some(r)));
+        }
+        if exit::sigterm_requested() {
+            take_numbered(config, Trigger::Sigterm, None);
+            exit::end_by_sigterm();
+        }
+        let took = take_due(config, &mut schedule) || requests.is_some();
+        // Rule 4: those that came during these captures make one more.
+        carried = took
+            .then(|| waiter.pending_signals())
+            .flatten()
+            .filter(|&count| count > 0)
+            .map(|count| Requests {
                 count,
                 during_previous: true,
-            }),
-        };
+            });
     }
 }
 
-/// Blocks until a request comes; returns those that came together (rule
-/// 4). `None` when the pipe is gone.
-fn wait_for_requests(wake: &mut UnixStream) -> Option<Requests> {
-    let mut buf = [0u8; 64];
-    loop {
-        match wake.read(&mut buf) {
-            Ok(n) if n > 0 => {
-                return Some(Requests {
-                    count: n as u64 + pending_requests(wake),
-                    during_previous: false,
-                });
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            _ => return None,
-        }
+/// Takes the growth and peak snapshots due now (trigger rules 2 to 5);
+/// whether it took any.
+fn take_due(config: &Config, schedule: &mut Schedule) -> bool {
+    let due = schedule.due(Instant::now(), stats::published_live());
+    if let Some(grown) = due.growth {
+        let live = take_numbered(config, Trigger::Growth(grown), None);
+        schedule.grown(live, Instant::now());
     }
+    if due.peak {
+        let name = turbowish_format::files::peak_snapshot_name(std::process::id());
+        let live = stats::published_live();
+        let result = capture::capture(Target::File(&config.dir.join(name)), config.timeout);
+        report(result, Trigger::Peak, None);
+        schedule.peaked(live, Instant::now());
+    }
+    due.growth.is_some() || due.peak
 }
 
-/// The requests waiting in the pipe now (one byte each), read without
-/// blocking.
-fn pending_requests(wake: &mut UnixStream) -> u64 {
-    if wake.set_nonblocking(true).is_err() {
-        return 0;
+/// Takes a numbered snapshot into the directory for `trigger`, reports it
+/// and keeps the newest files (trigger rule 7); returns the live bytes
+/// published when it began.
+pub(crate) fn take_numbered(config: &Config, trigger: Trigger, requests: Option<Requests>) -> i64 {
+    let live = stats::published_live();
+    let result = capture::capture(Target::Dir(&config.dir), config.timeout);
+    if let Ok(info) = &result {
+        keep::written(&info.path, config.triggers.keep);
     }
-    let (mut count, mut buf) = (0, [0u8; 64]);
-    loop {
-        match wake.read(&mut buf) {
-            Ok(n) if n > 0 => count += n as u64,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            _ => break,
-        }
-    }
-    let _ = wake.set_nonblocking(false);
-    count
+    report(result, trigger, requests);
+    live
 }
 
-fn report(result: Result<SnapshotInfo, Error>, requests: Requests) {
+/// The snapshot's one line, beginning with its trigger (trigger rule 8).
+fn report(result: Result<SnapshotInfo, Error>, trigger: Trigger, requests: Option<Requests>) {
     match result {
         Ok(info) => warn(&format!(
-            "wrote {} ({} blocks, {} edges, {} bytes; paused {:.1} ms, took {:.2} s){}",
+            "{trigger}: wrote {} ({} blocks, {} edges, {} bytes; paused {:.1} ms, took {:.2} s){}",
             Shown::path(&info.path),
             info.blocks,
             info.edges,
             info.bytes,
             info.pause.as_secs_f64() * 1e3,
             info.elapsed.as_secs_f64(),
-            merged(requests),
+            requests.map(merged).unwrap_or_default(),
         )),
-        Err(e) => warn(&e.to_string()),
+        Err(e) => warn(&format!("{trigger}: {e}")),
     }
 }
 

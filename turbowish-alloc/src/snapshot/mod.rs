@@ -12,7 +12,8 @@
 //! by the format's `StringTable`). Every tokio task is found from its task
 //! cell ([`cells`]) and becomes a task row and root, traced or not. The
 //! words pointing into task storage are classified as wakers, join handles
-//! or waiters ([`wakers`]).
+//! or waiters ([`wakers`]). The [`triggers`] take snapshots by themselves:
+//! on growth, at a new high, at exit.
 
 pub(crate) mod atfork;
 pub(crate) mod capture;
@@ -24,5 +25,6 @@ pub(crate) mod scan;
 pub(crate) mod statics;
 pub(crate) mod symbolize;
 pub(crate) mod threads;
+pub(crate) mod triggers;
 pub(crate) mod typed;
 pub(crate) mod wakers;

@@ -14,13 +14,77 @@ use std::process::Stdio;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::Instant;
 /// Every variable `install` and the allocator read.
-const VARS: [&str; 5] = [
+const VARS: [&str; 10] = [
     "TURBOWISH_SIGNAL",
     "TURBOWISH_DIR",
     "TURBOWISH_TIMEOUT",
     "TURBOWISH_STACK",
     "TURBOWISH_DEPTH",
+    "TURBOWISH_ON_GROWTH",
+    "TURBOWISH_MIN_INTERVAL",
+    "TURBOWISH_AT_PEAK",
+    "TURBOWISH_AT_EXIT",
+    "TURBOWISH_KEEP",
 ];
+
+/// Set in a [`script_main`] child: handle `SIGTERM` before `install`.
+pub const OWN_SIGTERM: &str = "TW_TEST_OWN_SIGTERM";
+
+/// A child's body that follows commands, one a line on stdin, and returns
+/// at its end: `grow MIB` holds MIB more MiB, `free` lets all of it go,
+/// `leak MIB` leaks MIB MiB (still live at exit),
+/// `fork` forks a child that calls `exit`, `termed` says whether its own
+/// `SIGTERM` handler ran; each done, it says `did COMMAND` on stderr. With
+/// [`OWN_SIGTERM`] set, it handles `SIGTERM` itself (before `install`).
+pub fn script_main() {
+    use std::sync::atomic::Ordering::Relaxed;
+    static TERMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    extern "C" fn on_term(_: libc::c_int) {
+        TERMED.store(true, Relaxed);
+    }
+    assert!(is_child("child"), "run only as a child");
+    let own = std::env::var_os(OWN_SIGTERM).is_some();
+    if own {
+        let handler = on_term as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        // SAFETY: installs a handler that only stores to an atomic.
+        unsafe { libc::signal(libc::SIGTERM, handler) };
+    }
+    turbowish_alloc::install();
+    println!("READY");
+    let mut held: Vec<Vec<u8>> = Vec::new();
+    for line in std::io::stdin().lines() {
+        let line = line.unwrap();
+        match line.split_once(' ') {
+            Some(("grow", mib)) => held.push(vec![0u8; mib.parse::<usize>().unwrap() << 20]),
+            Some(("leak", mib)) => drop(vec![0u8; mib.parse::<usize>().unwrap() << 20].leak()),
+            _ if line == "free" => held.clear(),
+            _ if line == "fork" => fork_and_exit(),
+            _ if line == "termed" => eprintln!("termed: {}", TERMED.load(Relaxed)),
+            _ => panic!("unknown command {line:?}"),
+        }
+        eprintln!("did {line}");
+    }
+    if own {
+        eprintln!(
+            "own handler ran: {}",
+            TERMED.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+    std::hint::black_box(held);
+}
+
+/// Forks a child that calls `exit` (running `atexit` hooks), and reaps it.
+fn fork_and_exit() {
+    // SAFETY: the child only calls `exit`; the parent waits for it.
+    unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            libc::exit(0);
+        }
+        assert!(pid > 0, "fork failed");
+        libc::waitpid(pid, core::ptr::null_mut(), 0);
+    }
+}
 
 /// The child's body: install under umask 022, hold some memory, say
 /// `READY`, wait for stdin to close.
@@ -82,6 +146,23 @@ impl Child {
     /// The child's pid.
     pub fn pid(&self) -> i32 {
         self.process.id() as i32
+    }
+
+    /// Sends the child one command line (see [`script_main`]).
+    pub fn send(&mut self, command: &str) {
+        use std::io::Write;
+        let stdin = self.process.stdin.as_mut().unwrap();
+        writeln!(stdin, "{command}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Closes the child's stdin, waits for it to end, and returns how it
+    /// ended (its exit code, or the signal that ended it) and every line it
+    /// wrote on stderr.
+    pub fn end(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        drop(self.process.stdin.take());
+        let status = self.process.wait().unwrap();
+        (status, self.drain())
     }
 
     /// Sends `signal` to the child.

@@ -8,6 +8,7 @@
 #![allow(dead_code)] // each test file uses part of the helpers
 
 pub mod install_child;
+pub mod triggers;
 
 use std::fmt::Debug;
 use std::io::Read;

@@ -25,7 +25,10 @@
 //!    `ESRCH`). It never follows a link: it looks with `lstat`, and removing
 //!    a name removes only that name.
 //! 7. Snapshots taken into a directory are named
-//!    `turbowish-<pid>-<sequence>.twsnap` ([`snapshot_name`]).
+//!    `turbowish-<pid>-<sequence>.twsnap` ([`snapshot_name`]); a process's
+//!    peak snapshot, one file replaced whole each time,
+//!    `turbowish-<pid>-peak.twsnap` ([`peak_snapshot_name`]), which
+//!    [`parse_snapshot_name`] does not take for a numbered one.
 
 use crate::format::Error;
 use std::ffi::OsStr;
@@ -43,6 +46,11 @@ const NONCE_DIGITS: usize = 16;
 /// (rule 7).
 pub fn snapshot_name(pid: u32, sequence: u32) -> String {
     format!("turbowish-{pid}-{sequence}.twsnap")
+}
+
+/// The name of process `pid`'s peak snapshot (rule 7).
+pub fn peak_snapshot_name(pid: u32) -> String {
+    format!("turbowish-{pid}-peak.twsnap")
 }
 
 /// The pid and sequence number in a name made by [`snapshot_name`].

@@ -176,7 +176,7 @@ pub(crate) fn parse_stack(v: &[u8]) -> Result<StackMode, StackError> {
 
 /// A byte count from 1 to [`MAX_SAMPLE_BYTES`]: digits, then an optional
 /// binary unit (`K`, `KiB`, `KB`, `M`, ..., any case).
-fn parse_bytes(v: &[u8]) -> Result<u64, StackError> {
+pub(crate) fn parse_bytes(v: &[u8]) -> Result<u64, StackError> {
     let v = v.trim_ascii();
     let digits = v.iter().take_while(|d| d.is_ascii_digit()).count();
     if digits == 0 || digits > 13 {
