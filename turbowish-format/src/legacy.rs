@@ -58,23 +58,12 @@ impl From<CaptureV3> for Capture {
     }
 }
 
-/// [`Capture`] as versions 4 and 5 encode it.
+/// [`Capture`] as versions 4 and 5 encode it: version 3's figures, then
+/// the cells'. Postcard writes a struct as its fields one after another,
+/// so the nested struct reads as the flat one was written.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct CaptureV5 {
-    pause_ns: u64,
-    scan_ns: u64,
-    symbolize_ns: u64,
-    scanned_bytes: u64,
-    live_bytes: u64,
-    live_blocks: u64,
-    untracked_blocks: u64,
-    unknown_frees: u64,
-    typed_ns: u64,
-    typed_rejected: u64,
-    typed_locked: u64,
-    typed_truncated: u64,
-    typed_panics: Vec<String>,
-    tasks_dropped: u64,
+    v3: CaptureV3,
     cells_found: u64,
     cells_not_understood: u64,
     cells_ns: u64,
@@ -83,24 +72,10 @@ pub(crate) struct CaptureV5 {
 impl From<CaptureV5> for Capture {
     fn from(c: CaptureV5) -> Capture {
         Capture {
-            pause_ns: c.pause_ns,
-            scan_ns: c.scan_ns,
-            symbolize_ns: c.symbolize_ns,
-            scanned_bytes: c.scanned_bytes,
-            live_bytes: c.live_bytes,
-            live_blocks: c.live_blocks,
-            untracked_blocks: c.untracked_blocks,
-            unknown_frees: c.unknown_frees,
-            typed_ns: c.typed_ns,
-            typed_rejected: c.typed_rejected,
-            typed_locked: c.typed_locked,
-            typed_truncated: c.typed_truncated,
-            typed_panics: c.typed_panics,
-            tasks_dropped: c.tasks_dropped,
             cells_found: c.cells_found,
             cells_not_understood: c.cells_not_understood,
             cells_ns: c.cells_ns,
-            stack_sample_bytes: 0,
+            ..Capture::from(c.v3)
         }
     }
 }

@@ -127,7 +127,9 @@ extern "C" fn parent() {
 
 /// In a child that is not a snapshot's (a user's own `fork`), the parent's
 /// other threads are gone: forget them, and any capture in progress (rule 7).
+/// In every child, no trigger can be served (trigger rule 1).
 extern "C" fn child() {
+    crate::snapshot::triggers::disarm();
     if !SNAPSHOT.try_with(Cell::get).unwrap_or(true) {
         threads::forget_other_threads();
         capture::reset_after_fork();

@@ -21,7 +21,10 @@
 //!    thread that crosses it disarms it and wakes the snapshot thread (an
 //!    `eventfd` write): no allocation, no lock, async-signal-safe, so it is
 //!    safe inside the allocator and inside TurboWish's own bookkeeping. It
-//!    never captures, and never waits.
+//!    never captures, and never waits. A forked child has no snapshot
+//!    thread, and shares the parent's eventfd: its fork handler disarms
+//!    the threshold ([`disarm`]), so a capture child's own allocations
+//!    never wake the parent.
 //! 2. The snapshot thread decides ([`Schedule`]). On each wake, and when a
 //!    trigger's interval ends, it reads the published live bytes, takes the
 //!    snapshots that are due, and arms the threshold again at the lowest
@@ -82,10 +85,16 @@ pub(crate) fn published(live: i64) {
     }
 }
 
+/// Rule 1: no threshold until the snapshot thread arms one (in a forked
+/// child, never).
+pub(crate) fn disarm() {
+    ARMED.store(i64::MAX, Relaxed);
+}
+
 /// Rule 1: disarm, then wake the snapshot thread, which arms again.
 #[cold]
 fn crossed() {
-    ARMED.store(i64::MAX, Relaxed);
+    disarm();
     wake::wake();
 }
 
