@@ -29,6 +29,8 @@ pub enum Error {
     /// A [`Config`](crate::Config) setting that cannot be used (a growth of
     /// 0 bytes, keeping 0 files).
     BadSetting(String),
+    /// A snapshot a test took could not be read back (`testing`).
+    Unreadable(String),
 }
 
 impl fmt::Display for Error {
@@ -45,6 +47,7 @@ impl fmt::Display for Error {
             Error::AlreadyInstalled => f.write_str("turbowish_alloc::install() was already called"),
             Error::BadSignal(why) => write!(f, "cannot use that signal for snapshots: {why}"),
             Error::BadSetting(why) => write!(f, "cannot use that snapshot setting: {why}"),
+            Error::Unreadable(why) => write!(f, "cannot read the snapshot back: {why}"),
         }
     }
 }
@@ -90,6 +93,7 @@ impl Error {
             Error::AlreadyInstalled => Error::AlreadyInstalled,
             Error::BadSignal(why) => Error::BadSignal(why.as_str().into()),
             Error::BadSetting(why) => Error::BadSetting(why.as_str().into()),
+            Error::Unreadable(why) => Error::Unreadable(why.as_str().into()),
         }
     }
 

@@ -180,6 +180,8 @@ mod init;
 mod snapshot;
 mod stderr;
 mod tasks;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod trace;
 
 pub use error::Error;

@@ -39,6 +39,9 @@ pub struct Traced<F, R = ()> {
     /// The allocation tag, fixed at the first poll (0 before).
     tag: u64,
     completed: bool,
+    /// Takes a tag of its own even inside a tokio task (see
+    /// [`Traced::with_own_tag`]).
+    own_tag: bool,
     /// The row records addresses inside this value from the first poll on.
     _pinned: PhantomPinned,
 }
@@ -102,8 +105,19 @@ impl<F: Future> Traced<F> {
             slot: slot.unwrap_or(u32::MAX),
             tag: 0,
             completed: false,
+            own_tag: false,
             _pinned: PhantomPinned,
         }
+    }
+
+    /// A traced task whose allocations carry a tag no other task has, even
+    /// when it is awaited inside a tokio task (whose id it would otherwise
+    /// share): what a leak check counts is then this future's alone.
+    #[cfg(feature = "testing")]
+    pub(crate) fn with_own_tag(future: F, location: &'static Location<'static>) -> Self {
+        let mut traced = Traced::new(future, location);
+        traced.own_tag = true;
+        traced
     }
 }
 
@@ -132,6 +146,7 @@ impl<F: Future, R: Trace> Traced<F, R> {
             slot: this.slot,
             tag: this.tag,
             completed: this.completed,
+            own_tag: this.own_tag,
             _pinned: PhantomPinned,
         };
         // Last: if the old root's drop panics, `traced` is dropped while
@@ -154,10 +169,20 @@ impl<F: Future, R: Trace> Traced<F, R> {
         tokio::spawn(self)
     }
 
+    /// The tag its allocations carry: 0 before the first poll.
+    #[cfg(feature = "testing")]
+    pub(crate) fn tag(&self) -> u64 {
+        self.tag
+    }
+
     /// Records the tag, where the wrapper lives, and the typed value.
     #[cold]
     fn first_poll(&mut self, cx: &Context<'_>) {
-        self.tag = tokio_tag().unwrap_or_else(|| NEXT_OWN_TAG.fetch_add(1, Ordering::Relaxed));
+        let own = || NEXT_OWN_TAG.fetch_add(1, Ordering::Relaxed);
+        self.tag = match self.own_tag {
+            true => own(),
+            false => tokio_tag().unwrap_or_else(own),
+        };
         let Some(s) = registry::slot(self.slot) else {
             return;
         };
