@@ -2,6 +2,7 @@
 //! one per block.
 
 use super::dominators::Csr;
+use super::outside::held_outside;
 use crate::model::{EdgeKind, RootKind, Snapshot};
 
 /// The snapshot's heap graph, in compressed sparse row form.
@@ -14,6 +15,8 @@ use crate::model::{EdgeKind, RootKind, Snapshot};
 /// A task root's other targets (those of the typed value the task shares)
 /// hang from the task's storage block when it is known, since that is where
 /// the value lives: the storage then dominates what only the task holds.
+/// Blocks held from memory the snapshot cannot see (threads' names:
+/// [`outside`](super::outside)) hang from the super-root.
 #[derive(Debug, Clone)]
 pub struct HeapGraph {
     /// The edges.
@@ -179,8 +182,11 @@ fn all_edges(snap: &Snapshot, first_block: u32, owners: &Owners) -> Vec<(u32, u3
         let weak = !e.kind.is_typed() && owners.is_weak(None, false, to);
         (first_block + from, first_block + to, weak)
     });
+    let outside = (held_outside(snap).into_iter().zip(first_block..))
+        .filter(|&(held, _)| held)
+        .map(|(_, node)| (SUPER_ROOT, node, false));
     let mut edges = Vec::with_capacity(roots as usize + snap.edges.len());
-    edges.extend(to_roots.chain(from_roots).chain(between));
+    edges.extend(to_roots.chain(from_roots).chain(between).chain(outside));
     edges
 }
 

@@ -7,7 +7,8 @@
 //!
 //! - [`graph::HeapGraph`]: the snapshot as a compact graph with one
 //!   super-root above every root (static data, thread stacks, thread-locals,
-//!   tasks, named roots).
+//!   tasks, named roots), and above the blocks held from memory the
+//!   snapshot cannot see ([`outside`]).
 //! - [`dominators`]: immediate dominators over a [`dominators::Csr`] graph.
 //! - [`retained::Retained`]: the dominator tree and the retained size of
 //!   every block: the bytes that would be freed if nothing but its dominator
@@ -41,6 +42,7 @@ mod entry;
 mod fixtures;
 pub mod graph;
 pub mod leaks;
+pub mod outside;
 pub mod retained;
 pub mod retainers;
 pub mod sites;
