@@ -170,6 +170,14 @@
 //! assert_eq!(walk.edges[0].counts, Some((2, 2)));
 //! ```
 
+//!
+//! # Tests
+//!
+//! With the `testing` feature, the `testing` module checks what one
+//! future left behind (`leak_check`) and asserts that the heap has no
+//! zombie futures, stuck tasks or unreachable blocks (`Heap::take`), from
+//! `#[test]` and `#[tokio::test]` alike.
+
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
