@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::panic_message;
 use common::waits::park;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -99,13 +100,4 @@ fn queries_and_assertions_by_spawn_site() {
         .unwrap();
     assert!(std::path::Path::new(kept).exists(), "{whole}");
     std::fs::remove_file(kept).unwrap();
-}
-
-/// The message `f` panics with.
-fn panic_message(f: impl FnOnce()) -> String {
-    let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
-    match payload.downcast::<String>() {
-        Ok(s) => *s,
-        Err(p) => p.downcast_ref::<&str>().unwrap().to_string(),
-    }
 }

@@ -3,6 +3,9 @@
 //! `Arc` cycle) and one whose future churns memory and leaks nothing; each
 //! sees exactly its own, on every one of many runs.
 
+mod common;
+
+use common::panic_message;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -162,13 +165,4 @@ fn the_blocking_twin_checks_plain_code() {
     );
     let clean = leak_check_blocking(async { drop(vec![1u8; 4096]) });
     assert!(clean.is_empty(), "{clean}");
-}
-
-/// The message `f` panics with.
-fn panic_message(f: impl FnOnce()) -> String {
-    let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
-    match payload.downcast::<String>() {
-        Ok(s) => *s,
-        Err(p) => p.downcast_ref::<&str>().unwrap().to_string(),
-    }
 }

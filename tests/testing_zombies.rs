@@ -3,6 +3,9 @@
 //! The assertion fails naming the task and what holds it, and passes once
 //! the registry is cleared.
 
+mod common;
+
+use common::panic_message;
 use std::sync::Mutex;
 use std::task::{Poll, Waker};
 use turbowish::TurboWish;
@@ -48,13 +51,4 @@ fn a_stored_waker_zombie_fails_until_the_registry_is_cleared() {
     WAKERS.lock().unwrap().clear();
     Heap::take().assert_no_zombies();
     drop(rt);
-}
-
-/// The message `f` panics with.
-fn panic_message(f: impl FnOnce()) -> String {
-    let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
-    match payload.downcast::<String>() {
-        Ok(s) => *s,
-        Err(p) => p.downcast_ref::<&str>().unwrap().to_string(),
-    }
 }

@@ -99,3 +99,12 @@ pub fn assert_refused(command: &str, args: &[&str], file: &std::path::Path, mess
     assert!(stderr.contains(message), "{args:?}: {stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+/// The message `f` panics with (a `String` or a `&str` payload).
+pub fn panic_message(f: impl FnOnce()) -> String {
+    let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(p) => p.downcast_ref::<&str>().unwrap().to_string(),
+    }
+}
