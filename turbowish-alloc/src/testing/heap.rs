@@ -52,7 +52,10 @@ impl Heap {
     /// allocator); [`Heap::try_take`] returns it instead.
     #[track_caller]
     pub fn take() -> Heap {
-        Heap::try_take().unwrap_or_else(|e| panic!("turbowish: {e}"))
+        match Heap::try_take() {
+            Ok(heap) => heap,
+            Err(e) => panic!("turbowish: {e}"),
+        }
     }
 
     /// Takes a snapshot of the whole process, or says why it could not.
