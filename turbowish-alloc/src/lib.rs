@@ -183,6 +183,7 @@ mod tasks;
 mod trace;
 
 pub use error::Error;
+pub use heap::figures::{AllocatorFigures, FiguresHook};
 pub use heap::shim::TurboWish;
 pub use heap::stack::intern::StackId;
 pub use heap::stack::settings::{DEFAULT_DEPTH, DEFAULT_SAMPLE_BYTES, Settings};
