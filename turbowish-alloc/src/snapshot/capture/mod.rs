@@ -121,7 +121,10 @@
 //!     and `read` into a stack buffer. The child counts the live bytes from
 //!     its blocks. All of it is read a few milliseconds before the fork, so
 //!     the parts are of nearby instants, not one: they need not add up
-//!     exactly (the reader's split says how it treats that).
+//!     exactly (the reader's split says how it treats that). Reading
+//!     `smaps_rollup` walks the page tables under the address-space lock
+//!     (read side: it holds off `mmap` and `munmap`, not faults): 51 µs at
+//!     a few MiB resident, 2.2 to 2.6 ms at 120 MiB (medians of 50).
 
 mod build;
 mod child;
