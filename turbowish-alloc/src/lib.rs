@@ -87,6 +87,11 @@
 //!
 //! - [`Stats`]: live and cumulative bytes and blocks, the peak, and the
 //!   memory TurboWish itself uses ([`Stats::table_bytes`]).
+//! - Every snapshot also records where the process's resident memory goes:
+//!   the resident set, the inner allocator's [`AllocatorFigures`] (glibc's
+//!   under [`TurboWish::system`]; another allocator's from a
+//!   [`FiguresHook`] given to [`TurboWish::with_figures`]), TurboWish's own
+//!   tables and headers, read in the process just before the fork.
 //! - [`stats_by_task`]: live bytes per owning task, largest first.
 //! - [`block`]: everything recorded about one block, including its
 //!   [`StackId`], whose [`frames`](StackId::frames) are raw return addresses
@@ -193,6 +198,7 @@ pub mod testing;
 mod trace;
 
 pub use error::Error;
+pub use heap::figures::{AllocatorFigures, FiguresHook};
 pub use heap::shim::TurboWish;
 pub use heap::stack::intern::StackId;
 pub use heap::stack::settings::{DEFAULT_DEPTH, DEFAULT_SAMPLE_BYTES, Settings};

@@ -28,7 +28,7 @@
 
 use crate::Error;
 use crate::index::{BlockIndex, FrameIndex, StackIndex, StringIndex, TaskIndex};
-use crate::legacy::{CaptureV3, CaptureV5, TaskV3, TaskV4};
+use crate::legacy::{CaptureV3, CaptureV5, CaptureV7, TaskV3, TaskV4};
 use crate::model::{
     Block, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind, Snapshot,
     Task,
@@ -175,6 +175,7 @@ pub(crate) fn decode<R: Read>(src: &mut Source<R>, version: u16) -> Result<Snaps
     s.capture = match version {
         ..4 => src.value::<CaptureV3>("capture figures")?.into(),
         4..6 => src.value::<CaptureV5>("capture figures")?.into(),
+        6..8 => src.value::<CaptureV7>("capture figures")?.into(),
         _ => src.value("capture figures")?,
     };
     for t in Table::ALL {

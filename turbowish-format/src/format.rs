@@ -50,7 +50,7 @@ use std::path::Path;
 /// The first eight bytes of every snapshot file.
 pub const MAGIC: [u8; 8] = *b"TWSNAP\r\n";
 /// The format version this crate writes, and the newest it reads.
-pub const VERSION: u16 = 7;
+pub const VERSION: u16 = 8;
 /// The oldest format version this crate reads.
 ///
 /// Version 2 added tasks, typed edges and labels, type names and containers;
@@ -69,6 +69,10 @@ pub const VERSION: u16 = 7;
 /// Version 7 added [`Block::stack_certain`](crate::Block::stack_certain)
 /// (blocks with their stack whatever the sample); older files read with it
 /// false.
+/// Version 8 added where the resident memory goes
+/// ([`Capture::resident_bytes`](crate::Capture::resident_bytes), the
+/// allocator's figures, TurboWish's own); older files read with them
+/// unknown.
 pub const OLDEST_READABLE: u16 = 2;
 /// Largest decompressed payload the reader accepts by default (64 GiB),
 /// whatever the compressed size.

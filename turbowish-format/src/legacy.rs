@@ -9,6 +9,9 @@
 //! as if none did (they hold no join handle pointers either). Version 6
 //! added to [`Capture`] the stack sampling mean; older files read as 0
 //! (every block with stacks on has its stack: they had no sampling).
+//! Version 8 added to [`Capture`] where the resident memory goes (RSS,
+//! the allocator's figures, TurboWish's own); older files read with those
+//! unknown (0 and `None`).
 
 use crate::index::{BlockIndex, StringIndex};
 use crate::model::{Capture, Task, TaskKind, TaskState};
@@ -54,6 +57,11 @@ impl From<CaptureV3> for Capture {
             cells_not_understood: 0,
             cells_ns: 0,
             stack_sample_bytes: 0,
+            resident_bytes: 0,
+            resident_anon_bytes: 0,
+            allocator: None,
+            own_table_bytes: 0,
+            own_header_bytes: 0,
         }
     }
 }
@@ -76,6 +84,23 @@ impl From<CaptureV5> for Capture {
             cells_not_understood: c.cells_not_understood,
             cells_ns: c.cells_ns,
             ..Capture::from(c.v3)
+        }
+    }
+}
+
+/// [`Capture`] as versions 6 and 7 encode it: version 5's figures, then
+/// the stack sampling mean.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct CaptureV7 {
+    v5: CaptureV5,
+    stack_sample_bytes: u64,
+}
+
+impl From<CaptureV7> for Capture {
+    fn from(c: CaptureV7) -> Capture {
+        Capture {
+            stack_sample_bytes: c.stack_sample_bytes,
+            ..Capture::from(c.v5)
         }
     }
 }

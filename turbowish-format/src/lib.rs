@@ -76,7 +76,7 @@ pub use format::{
 };
 pub use index::{BlockIndex, FrameIndex, ModuleIndex, StackIndex, StringIndex, TaskIndex};
 pub use model::{
-    Block, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root, RootKind, Snapshot,
-    Symbol, Task, TaskKind, TaskState,
+    AllocatorFigures, Block, Capture, Container, Edge, EdgeKind, Frame, Module, Process, Root,
+    RootKind, Snapshot, Symbol, Task, TaskKind, TaskState,
 };
 pub use rules::{files, signal};

@@ -184,6 +184,53 @@ pub struct Capture {
     /// one was not sampled. Figures by allocation site are then estimates.
     /// Since format version 6; older files read as 0.
     pub stack_sample_bytes: u64,
+    /// The process's resident set size (RSS) just before the fork, in
+    /// bytes: `Rss` of `/proc/self/smaps_rollup`, or the resident pages of
+    /// `/proc/self/statm` where that file is missing. 0 when neither could
+    /// be read (unknown: a running process is never 0). The other memory
+    /// figures below are read with it, in the same order, within
+    /// milliseconds of it. Since format version 8; older files read as 0,
+    /// and then every figure below reads as unknown too.
+    pub resident_bytes: u64,
+    /// Of `resident_bytes`, the anonymous memory (heap, stacks, anonymous
+    /// mappings), in bytes: `Anonymous` of `smaps_rollup`, or the resident
+    /// pages less the shared (file-backed) ones of `statm`. The rest of
+    /// `resident_bytes` is file-backed (code, mapped files) or shared
+    /// memory. 0 when unknown. Since format version 8.
+    pub resident_anon_bytes: u64,
+    /// What the program's allocator said about its own memory, read just
+    /// before the fork (`mallinfo2` for glibc's `malloc`, or the figures a
+    /// hook gave for another allocator). `None` when unknown: an allocator
+    /// without figures, or a file older than format version 8.
+    pub allocator: Option<AllocatorFigures>,
+    /// TurboWish's own tables (side table, watch list, per-thread counters,
+    /// interned stacks), in bytes mapped from the kernel outside the
+    /// allocator, read just before the fork. Since format version 8; 0 in
+    /// older files (where `resident_bytes` is 0 too).
+    pub own_table_bytes: u64,
+    /// TurboWish's 16-byte block headers, in bytes: 16 per live tracked
+    /// block under 4 KiB, read just before the fork. The allocator counts
+    /// them in use, but they are not live heap bytes. Since format
+    /// version 8; 0 in older files.
+    pub own_header_bytes: u64,
+}
+
+/// An allocator's figures about its own memory, as it gave them (glibc's
+/// `mallinfo2`, or a hook's). All in bytes. Since format version 8.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocatorFigures {
+    /// Which allocator: `glibc`, `jemalloc`, ... (as the runtime named it).
+    pub name: String,
+    /// Memory the allocator holds from the kernel: for glibc, its arenas'
+    /// memory (`arena`) plus its `mmap`ed chunks (`hblkhd`).
+    pub held_bytes: u64,
+    /// Of `held_bytes`, the blocks handed out, with the allocator's
+    /// per-block overhead and TurboWish's headers: for glibc, `uordblks`
+    /// plus `hblkhd`.
+    pub in_use_bytes: u64,
+    /// Of `held_bytes`, free memory the allocator keeps in its pools rather
+    /// than returning it to the kernel: for glibc, `fordblks`.
+    pub free_bytes: u64,
 }
 
 /// A loaded module, for re-symbolizing raw addresses later.

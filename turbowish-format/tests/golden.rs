@@ -154,6 +154,16 @@ fn expected() -> Snapshot {
         cells_not_understood: 1,
         cells_ns: 410_000,
         stack_sample_bytes: 512 << 10,
+        resident_bytes: 54 << 20,
+        resident_anon_bytes: 47 << 20,
+        allocator: Some(AllocatorFigures {
+            name: "glibc".to_owned(),
+            held_bytes: 40 << 20,
+            in_use_bytes: 2 << 20,
+            free_bytes: 38 << 20,
+        }),
+        own_table_bytes: 3 << 20,
+        own_header_bytes: 112,
     };
     s.modules = vec![
         Module {
@@ -337,6 +347,7 @@ fn assert_covers_everything(s: &Snapshot) {
         !s.blocks.is_empty(),
         !s.containers.is_empty(),
         !s.capture.typed_panics.is_empty(),
+        s.capture.allocator.is_some(),
     ];
     assert!(tables.iter().all(|&t| t), "a table is empty");
     use RootKind::*;
@@ -441,9 +452,28 @@ fn golden_files_of_other_versions_are_read_or_refused_as_too_old() {
 #[test]
 fn version_6_reads_without_stack_certainty() {
     let file = std::fs::read(golden_file(6)).unwrap();
-    let mut want = expected();
+    let mut want = before_version_8(expected());
     for b in &mut want.blocks {
         b.stack_certain = false;
     }
     assert_eq!(read(&file[..]).expect("version 6 reads"), want);
+}
+
+/// Version 7 files lack the memory figures: they read as unknown (0 and
+/// `None`), the rest as version 7 wrote it.
+#[test]
+fn version_7_reads_with_the_memory_figures_unknown() {
+    let file = std::fs::read(golden_file(7)).unwrap();
+    let want = before_version_8(expected());
+    assert_eq!(read(&file[..]).expect("version 7 reads"), want);
+}
+
+/// `s` as a file older than version 8 reads: no memory figures.
+fn before_version_8(mut s: Snapshot) -> Snapshot {
+    s.capture.resident_bytes = 0;
+    s.capture.resident_anon_bytes = 0;
+    s.capture.allocator = None;
+    s.capture.own_table_bytes = 0;
+    s.capture.own_header_bytes = 0;
+    s
 }

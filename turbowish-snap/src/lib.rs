@@ -6,8 +6,9 @@
 //! roots, with the traced tasks that own them. This crate analyses it.
 //!
 //! - [`analysis`]: the heap graph, its dominator tree, retained sizes,
-//!   per-task figures, leaks, bloat, retaining paths and the comparison of
-//!   two snapshots, all from one entry, [`analysis::Analysis`].
+//!   per-task figures, leaks, bloat, retaining paths, where the resident
+//!   memory went ([`analysis::resident`]) and the comparison of two
+//!   snapshots, all from one entry, [`analysis::Analysis`].
 //! - `export` (with the `export` feature, which `cli` enables): the
 //!   snapshot in other tools' formats (pprof, V8 heap snapshots, flame
 //!   graphs, a self-contained HTML report), rendered from the analysis.

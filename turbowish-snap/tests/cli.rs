@@ -2228,3 +2228,92 @@ fn waits_elides_the_middle_of_a_long_path() {
     );
     assert!(text.ends_with("[waker] task 7\n"), "{text}");
 }
+
+/// `snap` with where its resident memory went: `resident` MiB (4 MiB of
+/// them file-backed), glibc holding `held` MiB of which `free` MiB free,
+/// 2 MiB of TurboWish tables and 64 KiB of headers.
+fn with_memory(mut snap: Snapshot, resident: u64, held: u64, free: u64) -> Snapshot {
+    const MIB: u64 = 1 << 20;
+    let c = &mut snap.capture;
+    c.resident_bytes = resident * MIB;
+    c.resident_anon_bytes = (resident - 4) * MIB;
+    c.own_table_bytes = 2 * MIB;
+    c.own_header_bytes = 64 << 10;
+    c.allocator = Some(AllocatorFigures {
+        name: "glibc".to_owned(),
+        held_bytes: held * MIB,
+        in_use_bytes: (held - free) * MIB,
+        free_bytes: free * MIB,
+    });
+    snap
+}
+
+/// The `resident memory` section of a summary's text.
+fn resident_section(text: &str) -> String {
+    let start = text
+        .find("resident memory")
+        .expect("a resident memory section");
+    let end = text[start..].find("\n\n").map_or(text.len(), |e| start + e);
+    text[start..end].to_owned()
+}
+
+#[test]
+fn summary_splits_the_resident_memory_and_names_a_large_gap() {
+    let snap = with_memory(service(), 54, 48, 38);
+    let text = summary("summary-resident", &snap, &[]);
+    insta::assert_snapshot!(resident_section(&text));
+    let v = json_summary("summary-resident-json", &snap, &[]);
+    let m = &v["memory"];
+    assert_eq!(m["resident"], 54 << 20);
+    assert_eq!(m["live"], snap.capture.live_bytes);
+    assert_eq!(m["allocator"]["free"], 38 << 20);
+    assert_eq!(m["turbowish"]["tables"], 2 << 20);
+    assert_eq!(m["gap"]["cause"], "allocator");
+    let parts = ["live", "rest"].map(|p| m[p].as_u64().unwrap());
+    let retained = ["free", "overhead"].map(|p| m["allocator"][p].as_u64().unwrap());
+    let own = ["tables", "headers"].map(|p| m["turbowish"][p].as_u64().unwrap());
+    let sum: u64 = parts.iter().chain(&retained).chain(&own).sum();
+    assert_eq!(sum, 54 << 20, "the parts add up to the resident set");
+}
+
+#[test]
+fn summary_says_when_the_allocator_gave_no_figures_and_when_nothing_was_recorded() {
+    let mut snap = with_memory(service(), 54, 48, 38);
+    snap.capture.allocator = None;
+    let text = resident_section(&summary("summary-resident-unknown", &snap, &[]));
+    assert!(
+        text.contains("not recorded (the allocator gave no figures)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the allocator gave no figures, so its retention"),
+        "{text}"
+    );
+    let v = json_summary("summary-resident-unknown-json", &snap, &[]);
+    assert!(v["memory"]["allocator"].is_null());
+    assert_eq!(v["memory"]["gap"]["cause"], "unknown");
+    let old = json_summary("summary-resident-old-json", &service(), &[]);
+    assert!(old["memory"].is_null());
+}
+
+#[test]
+fn diff_shows_how_each_part_of_the_resident_memory_changed() {
+    let dir = temp_dir("diff-resident");
+    let (a, b) = (dir.join("a.twsnap"), dir.join("b.twsnap"));
+    write_file(&with_memory(service(), 120, 110, 10), &a).unwrap();
+    write_file(&with_memory(service_later(), 54, 48, 38), &b).unwrap();
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let text = ok_stdout(&["diff", a, b]);
+    insta::assert_snapshot!(resident_section(&text));
+    let v: serde_json::Value = serde_json::from_str(&ok_stdout(&["diff", a, b, "--json"])).unwrap();
+    let parts = v["resident"].as_array().unwrap();
+    let part = |name: &str| parts.iter().find(|p| p["part"] == name).unwrap();
+    assert_eq!(part("resident")["change"], -(66i64 << 20));
+    assert_eq!(part("allocator_free")["change"], 28i64 << 20);
+    let (old_a, _) = write_pair("diff-resident-old");
+    let old = ok_stdout(&["diff", old_a.to_str().unwrap(), b, "--json"]);
+    let old: serde_json::Value = serde_json::from_str(&old).unwrap();
+    let resident = &old["resident"][0];
+    assert!(resident["a"].is_null() && resident["change"].is_null());
+    assert_eq!(resident["b"], 54 << 20);
+}

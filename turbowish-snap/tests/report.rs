@@ -159,3 +159,24 @@ fn the_page_renders_in_headless_chromium() {
     let png = std::fs::read(&shot).expect("the screenshot");
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
 }
+
+#[test]
+fn the_summary_shows_where_the_resident_memory_went_when_recorded() {
+    let dir = temp_dir("resident");
+    let mut snap = service();
+    snap.capture.resident_bytes = 64 << 20;
+    snap.capture.resident_anon_bytes = 60 << 20;
+    snap.capture.own_table_bytes = 1 << 20;
+    let with = write_snap(&dir, "turbowish-4242-1.twsnap", &snap);
+    let (_, html) = report(&dir, &[&with]);
+    assert!(html.contains("<div class=\"v\">64.0 MiB</div><div class=\"k\">resident</div>"));
+    assert!(
+        html.contains("<div class=\"v\">unknown</div><div class=\"k\">allocator retained</div>")
+    );
+    let without = write_snap(&dir, "turbowish-4242-2.twsnap", &service());
+    let (_, html) = report(&dir, &[&without]);
+    assert!(
+        !html.contains("allocator retained"),
+        "not recorded: no card"
+    );
+}

@@ -10,7 +10,8 @@
 //! event to [`track`], which captures and interns the call [`stack`], reads
 //! the task tag, writes the header or the side record, and updates this
 //! thread's [`counters`]. [`stats`] sums the counters; [`enumerate`] finds
-//! every live block by walking memory for headers.
+//! every live block by walking memory for headers. The shim also carries
+//! the inner allocator's [`figures`] hook, published off the hot path.
 //!
 //! The common path takes no lock and writes no shared cache line: only the
 //! block's header and this thread's counters. Nothing here allocates through
@@ -26,6 +27,7 @@
 
 pub(crate) mod counters;
 pub(crate) mod enumerate;
+pub(crate) mod figures;
 pub(crate) mod guard;
 pub(crate) mod hashtable;
 pub(crate) mod header;

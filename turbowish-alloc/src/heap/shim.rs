@@ -5,6 +5,7 @@
 //! table. Both `dealloc` and `realloc` are told the layout, so they always
 //! know which kind of block they hold.
 
+use crate::heap::figures::{self, AllocatorFigures, FiguresHook};
 use crate::heap::header::{self, HEADER, has_header};
 use crate::heap::stack::walk::Origin;
 use crate::heap::table;
@@ -28,22 +29,53 @@ use std::alloc::System;
 /// `TurboWish::new(mimalloc::MiMalloc)`. Blocks under 4 KiB are asked of
 /// `A` 16 bytes larger and aligned to 16, for their header; TurboWish's own
 /// tables never come from `A`: they are mapped directly from the kernel.
-#[derive(Debug, Default)]
+///
+/// Snapshots record where the process's resident memory goes, with the
+/// inner allocator's own figures where it has them (figures rule 1):
+/// `TurboWish::system()` reads glibc's `mallinfo2`; another allocator's
+/// come from a hook given to [`with_figures`](TurboWish::with_figures).
+#[derive(Debug)]
 pub struct TurboWish<A: GlobalAlloc = System> {
     inner: A,
+    /// The inner allocator's figures (figures rules 1 and 2).
+    figures: FiguresHook,
 }
 
 impl TurboWish<System> {
-    /// TurboWish over the system allocator (`malloc`).
+    /// TurboWish over the system allocator (`malloc`), with glibc's figures
+    /// ([`AllocatorFigures::glibc`]).
     pub const fn system() -> Self {
-        TurboWish { inner: System }
+        TurboWish::new(System).with_figures(AllocatorFigures::glibc)
     }
 }
 
 impl<A: GlobalAlloc> TurboWish<A> {
-    /// TurboWish over any global allocator.
+    /// TurboWish over any global allocator, without figures of its own
+    /// (snapshots record them as unknown): see
+    /// [`with_figures`](TurboWish::with_figures). For `System`, prefer
+    /// [`TurboWish::system`].
     pub const fn new(inner: A) -> Self {
-        TurboWish { inner }
+        TurboWish {
+            inner,
+            figures: AllocatorFigures::none,
+        }
+    }
+
+    /// The same shim, whose snapshots take the inner allocator's figures
+    /// from `figures` (run before the snapshot's fork, outside TurboWish's
+    /// locks, with its allocations untracked: figures rule 3).
+    ///
+    /// ```
+    /// use std::alloc::System;
+    /// use turbowish_alloc::{AllocatorFigures, TurboWish};
+    ///
+    /// #[global_allocator]
+    /// static A: TurboWish = TurboWish::new(System).with_figures(AllocatorFigures::glibc);
+    /// # fn main() {}
+    /// ```
+    pub const fn with_figures(mut self, figures: FiguresHook) -> Self {
+        self.figures = figures;
+        self
     }
 
     /// The wrapped allocator.
@@ -59,6 +91,13 @@ fn with_header(size: usize) -> Layout {
     // SAFETY: `size < 2^12` (header rule 1), so `size + 16` neither overflows
     // nor exceeds `isize::MAX` rounded to 16; 16 is a power of two.
     unsafe { Layout::from_size_align_unchecked(size + HEADER, HEADER) }
+}
+
+impl<A: GlobalAlloc + Default> Default for TurboWish<A> {
+    /// [`TurboWish::new`] over `A`'s default: no figures.
+    fn default() -> Self {
+        TurboWish::new(A::default())
+    }
 }
 
 impl<A: GlobalAlloc> TurboWish<A> {
@@ -80,6 +119,7 @@ impl<A: GlobalAlloc> TurboWish<A> {
         }
         let p = f(&self.inner, layout);
         if !p.is_null() {
+            figures::offer(self.figures); // figures rule 2: off the hot path
             track::side_allocated(p as usize, layout.size(), origin);
         }
         p

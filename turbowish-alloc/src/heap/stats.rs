@@ -103,21 +103,40 @@ pub fn stats() -> Stats {
     let (stacks, stack_bytes) = intern::usage();
     let live_bytes = sums.live_bytes.max(0) as u64;
     let live_blocks = sums.live_blocks.max(0) as u64;
-    let side_blocks = table::side_len();
     Stats {
         live_bytes,
         live_blocks,
         total_bytes: sums.total_bytes.max(0) as u64,
         total_blocks: sums.total_blocks.max(0) as u64,
         peak_live_bytes: peak(live_bytes),
-        table_bytes: table::mapped_bytes() + counters::BYTES as u64,
-        header_bytes: live_blocks.saturating_sub(side_blocks) * HEADER as u64,
+        table_bytes: table_bytes(),
+        header_bytes: header_bytes(live_blocks),
         stack_bytes,
         stacks,
         untracked_blocks: table::UNTRACKED.load(Relaxed),
         unknown_frees: table::UNKNOWN_FREES.load(Relaxed),
         stale_records: table::STALE.load(Relaxed),
     }
+}
+
+/// [`Stats::table_bytes`].
+fn table_bytes() -> u64 {
+    table::mapped_bytes() + counters::BYTES as u64
+}
+
+/// [`Stats::header_bytes`], of `live_blocks` tracked blocks.
+fn header_bytes(live_blocks: u64) -> u64 {
+    live_blocks.saturating_sub(table::side_len()) * HEADER as u64
+}
+
+/// TurboWish's own memory, for a snapshot (capture rule 16): its tables
+/// and interned stacks (mapped from the kernel), and its headers (inside
+/// the inner allocator's blocks). For a caller that is already busy (the
+/// capturing thread), which [`stats`] refuses.
+pub(crate) fn own_memory() -> (u64, u64) {
+    let live_blocks = counters::sum().live_blocks.max(0) as u64;
+    let tables = table_bytes() + intern::usage().1;
+    (tables, header_bytes(live_blocks))
 }
 
 /// Live bytes owned by one task, from [`stats_by_task`].

@@ -25,6 +25,9 @@
 //!   [`bloat`]: large futures and unused container capacity; [`census`]:
 //!   counts by kind, state and type.
 //! - [`diff`]: what changed between two snapshots of one process.
+//! - [`resident`]: where the process's resident memory went (live heap,
+//!   allocator retention, TurboWish's own, the rest), and how each part
+//!   changed.
 //! - [`waits`]: which tasks nothing can ever wake (stuck), why, and how
 //!   the others can be woken.
 //!
@@ -43,6 +46,7 @@ mod fixtures;
 pub mod graph;
 pub mod leaks;
 pub mod outside;
+pub mod resident;
 pub mod retained;
 pub mod retainers;
 pub mod sites;

@@ -8,6 +8,7 @@ use super::render::units::{bytes, signed, signed_bytes};
 use crate::Snapshot;
 use crate::analysis::Analysis;
 use crate::analysis::diff::{self, Comparison, GroupBy, SpawnSiteChange, check_pair, delta};
+use crate::analysis::resident::{self, Part, PartChange};
 use crate::analysis::sites::NO_STACK;
 use crate::analysis::sites::estimate::SiteWeights;
 use anyhow::{Result, bail};
@@ -24,6 +25,12 @@ JSON output (--json) is one object; sizes are in bytes:
   totals       live_bytes_a, live_bytes_b, born_bytes, born_blocks (born after A, alive
                in B), freed_bytes, freed_blocks (live in A, gone in B), surviving_blocks,
                new_tasks, ended_tasks
+  resident     [{part, a, b, change}]: where the resident memory went in each snapshot
+               (as `summary` splits it), part by part: resident, live, allocator_free,
+               allocator_overhead, turbowish_tables, turbowish_headers, rest; a figure is
+               null where it is unknown (no allocator figures, or a snapshot before format
+               version 8) and change null unless both are known; empty when neither
+               snapshot recorded them
   spawn_sites  [{spawned_at, tasks_a, tasks_b, retained_a, retained_b, allocated_a,
                allocated_b, new_tasks, ended_tasks}], by change in retained bytes
   groups       {by, estimated, rows: [{key, bytes_a, bytes_b, net, born_bytes, born_blocks,
@@ -70,6 +77,7 @@ struct Report {
     a: Side,
     b: Side,
     totals: Totals,
+    resident: Vec<PartChange>,
     spawn_sites: Vec<SpawnSiteChange>,
     groups: Groups,
 }
@@ -164,6 +172,7 @@ impl Report {
             a: side(a),
             b: side(b),
             totals: pair.totals().into(),
+            resident: resident::changes(&a.capture, &b.capture),
             spawn_sites,
             groups: Groups {
                 by: match args.by {
@@ -247,6 +256,7 @@ impl Report {
             t.new_tasks,
             t.ended_tasks,
         );
+        resident_text(&mut s, &self.resident);
         if !self.spawn_sites.is_empty() {
             s.push_str(&format!(
                 "\n{}\n",
@@ -319,5 +329,40 @@ impl Report {
             &rows,
         ));
         s
+    }
+}
+
+/// How each part of the resident memory changed; nothing when neither
+/// snapshot recorded it.
+fn resident_text(s: &mut String, parts: &[PartChange]) {
+    if parts.is_empty() {
+        return;
+    }
+    s.push_str(&format!("\n{}\n", heading("resident memory")));
+    let known = |x: Option<u64>| x.map_or_else(|| "not recorded".to_owned(), bytes);
+    let rows: Vec<[String; 4]> = (parts.iter())
+        .map(|p| {
+            let change = p.change.map_or_else(|| "-".to_owned(), signed_bytes);
+            [part_name(p.part).to_owned(), known(p.a), known(p.b), change]
+        })
+        .collect();
+    use Align::{Left, Right};
+    s.push_str(&render(
+        ["part", "A", "B", "change"],
+        [Left, Right, Right, Right],
+        &rows,
+    ));
+}
+
+/// A part's name in text.
+fn part_name(p: Part) -> &'static str {
+    match p {
+        Part::Resident => "resident",
+        Part::Live => "live heap",
+        Part::AllocatorFree => "allocator free",
+        Part::AllocatorOverhead => "allocator overhead",
+        Part::TurboWishTables => "TurboWish tables",
+        Part::TurboWishHeaders => "TurboWish headers",
+        Part::Rest => "the rest",
     }
 }

@@ -85,8 +85,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Summarize a snapshot: live totals, top allocation sites, capture
-    /// statistics.
+    /// Summarize a snapshot: live totals, where the resident memory went,
+    /// top allocation sites, capture statistics.
     ///
     /// An allocation site is named by the innermost frame of its stack that
     /// is not the allocator's, `std`'s, `core`'s, `alloc`'s, `hashbrown`'s or

@@ -7,6 +7,7 @@ use super::render::rows::{SITE_HEADER, SiteRow, estimate_note};
 use super::render::table::{Align, render};
 use super::render::units::{bytes, count, millis, nonzero, or_dash, utc_iso8601};
 use crate::analysis::bloat::{BLOATED, bloated_tasks};
+use crate::analysis::resident::{Cause, Gap, Split};
 use crate::analysis::sites::estimate::SiteWeights;
 use crate::analysis::tasks::TaskRow;
 use crate::analysis::tasks::kind::shown_kind;
@@ -35,6 +36,15 @@ JSON output (--json) is one object; sizes are in bytes, times in nanoseconds:
              stuck_tasks (pending, and nothing that can run holds a way to wake them:
              see `waits`),
              bloated_futures (tasks whose future is 16 KiB or more: see `bloat`)
+  memory     where the resident memory went at the capture, null when not recorded
+             (snapshots before format version 8): resident, file_backed (code and
+             mapped files), live, allocator {name, held, free (in its pools), overhead
+             (per-block overhead, untracked blocks)} or null (no figures: its retention
+             is then in rest), turbowish {tables, headers}, rest (code, stacks, other
+             mappings), over (how much the parts exceed resident: not all of them is
+             resident), gap {bytes (resident less live), cause (allocator, turbowish,
+             outside, unknown)} or null: set when live is under half of resident and
+             the gap is 16 MiB or more
   top_tasks  [{id, name, kind, spawned_at, state, retained, allocated}], most retained first
   top_spawn_sites  [{spawned_at, tasks, retained, allocated}], most retained first
   top_dominators  [{address, name, size, retained, retained_blocks, type, site, task,
@@ -72,12 +82,21 @@ struct Report {
     process: ProcessReport,
     totals: Totals,
     findings: Findings,
+    memory: Option<Memory>,
     top_tasks: Vec<TaskTop>,
     top_spawn_sites: Vec<SpawnTop>,
     top_dominators: Vec<DominatorRow>,
     top_types: Vec<TypeTop>,
     top_sites: Vec<SiteRow>,
     capture: CaptureReport,
+}
+
+/// Where the resident memory went, and the gap if it is flagged.
+#[derive(Debug, Serialize)]
+struct Memory {
+    #[serde(flatten)]
+    split: Split,
+    gap: Option<Gap>,
 }
 
 /// What the other commands look into.
@@ -205,6 +224,10 @@ impl Report {
                 tasks: Tasks::new(census::tasks(s), c.cells_not_understood),
             },
             findings: findings(a),
+            memory: Split::of(c).map(|split| Memory {
+                gap: split.gap(),
+                split,
+            }),
             top_tasks: top_tasks(a, top),
             top_spawn_sites: top_spawn_sites(a, top),
             top_dominators: top_dominators(a, top),
@@ -351,6 +374,7 @@ impl Report {
         self.process_text(&mut t);
         self.totals_text(&mut t);
         self.findings_text(&mut t);
+        memory_text(&mut t, self.memory.as_ref());
         self.tasks_text(&mut t);
         self.dominators_text(&mut t);
         self.types_text(&mut t);
@@ -603,6 +627,86 @@ impl Report {
         line(t, "untracked blocks", c.untracked_blocks);
         line(t, "unknown frees", c.unknown_frees);
     }
+}
+
+/// The split of the resident memory, and the gap in one sentence if it is
+/// flagged.
+fn memory_text(t: &mut String, memory: Option<&Memory>) {
+    t.push_str(&format!("\n{}\n", heading("resident memory")));
+    let Some(Memory { split: s, gap }) = memory else {
+        t.push_str(
+            "  not recorded (a snapshot before format version 8, or /proc was unreadable)\n",
+        );
+        return;
+    };
+    let file = format!("{} file-backed: code, mapped files", bytes(s.file_backed));
+    line(t, "resident", format!("{} ({file})", bytes(s.resident)));
+    line(t, "live heap", bytes(s.live));
+    let (rest, retained) = match &s.allocator {
+        Some(a) => (
+            "code, stacks, other mappings",
+            format!(
+                "{} ({}: {} free in its pools, {} overhead and untracked blocks)",
+                bytes(a.total()),
+                a.name,
+                bytes(a.free),
+                bytes(a.overhead)
+            ),
+        ),
+        None => (
+            "code, stacks, other mappings and the allocator's retention",
+            "not recorded (the allocator gave no figures)".to_owned(),
+        ),
+    };
+    line(t, "allocator retained", retained);
+    let own = format!(
+        "{} ({} tables, {} headers)",
+        bytes(s.own.total()),
+        bytes(s.own.tables),
+        bytes(s.own.headers)
+    );
+    line(t, "TurboWish's own", own);
+    line(t, "the rest", format!("{} ({rest})", bytes(s.rest)));
+    if s.over > 0 {
+        let over = format!(
+            "  the parts add up to {} more than resident: some of that memory was never \
+             touched, or is swapped out\n",
+            bytes(s.over)
+        );
+        t.push_str(&over);
+    }
+    if let Some(gap) = gap {
+        let _ = writeln!(t, "  {}", flagged(1, &gap_sentence(s, gap)));
+    }
+}
+
+/// `54.0 MiB resident, 12.0 MiB live: the rest is mostly ...`.
+fn gap_sentence(s: &Split, gap: &Gap) -> String {
+    let why = match (gap.cause, &s.allocator) {
+        (Cause::Allocator, Some(a)) => format!(
+            "the rest is mostly allocator retention or fragmentation ({} holds {} free)",
+            a.name,
+            bytes(a.free)
+        ),
+        (Cause::TurboWish, _) => format!(
+            "the rest is mostly TurboWish's own tables and headers ({})",
+            bytes(s.own.total())
+        ),
+        (Cause::Outside, _) => format!(
+            "the rest is mostly outside the heap (code, stacks, other mappings: {})",
+            bytes(s.rest)
+        ),
+        _ => format!(
+            "the allocator gave no figures, so its retention cannot be told apart from \
+             code, stacks and other mappings ({} together)",
+            bytes(s.rest)
+        ),
+    };
+    format!(
+        "{} resident, {} live: {why}",
+        bytes(s.resident),
+        bytes(s.live)
+    )
 }
 
 fn line(t: &mut String, label: &str, value: impl std::fmt::Display) {

@@ -5,7 +5,8 @@
 //! threads' stack pointers: rule 14), the kinds of the words pointing into
 //! task storage (wakers, join handles, waiters: see
 //! [`wakers`](crate::snapshot::wakers)), symbolized stacks and the process
-//! and capture figures, written to the file (rule 5).
+//! and capture figures (with the memory figures the parent read: rule 16),
+//! written to the file (rule 5).
 
 use super::parked::Parked;
 use super::plan::Plan;
@@ -118,6 +119,7 @@ pub(super) fn build_and_write(
         symbolize_ns,
         scanned,
     );
+    plan.memory.fill(&mut snap.capture);
     typed.apply(&mut snap, &mut strings, plan.clocks, &walked_wakes);
     cells.apply(&mut snap, &mut strings);
     let bytes = turbowish_format::write_file(&snap, &plan.path)

@@ -1,7 +1,9 @@
 //! What the parent prepares for the child before the fork: everything the
 //! child must not fetch itself (rule 3), such as the module list, which
-//! `dl_iterate_phdr` reads under the dynamic loader's lock.
+//! `dl_iterate_phdr` reads under the dynamic loader's lock, and the
+//! figures of where the resident memory goes (rule 16).
 
+use super::memory::Memory;
 use crate::snapshot::{modules, typed};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -31,6 +33,8 @@ pub(super) struct Plan {
     pub(super) capture_sp: usize,
     /// Clocks read just before the fork, for task times.
     pub(super) clocks: typed::Clocks,
+    /// Where the resident memory goes (rule 16).
+    pub(super) memory: Memory,
 }
 
 /// The plan for a capture into `target` that began with the stack pointer
@@ -52,6 +56,7 @@ pub(super) fn plan(target: Target<'_>, capture_sp: usize) -> Plan {
         tid: unsafe { libc::gettid() } as u32,
         capture_sp,
         clocks: typed::Clocks::now(),
+        memory: Memory::read(),
     }
 }
 

@@ -7,6 +7,7 @@ use crate::analysis::bloat::{self, BLOATED};
 use crate::analysis::census;
 use crate::analysis::diff::{Comparison, GroupBy};
 use crate::analysis::leaks;
+use crate::analysis::resident::Split;
 use crate::analysis::sites::NO_STACK;
 use crate::analysis::tasks::kind::shown_kind;
 use crate::analysis::waits::Reason;
@@ -32,7 +33,7 @@ pub fn totals(a: &Analysis) -> String {
         (count(census::roots(s).total), "roots"),
     ];
     let mut h = String::from("<div class=\"cards\">");
-    for (value, key) in cards {
+    for (value, key) in cards.into_iter().chain(resident_cards(s)) {
         let _ = write!(
             h,
             "<div class=\"card\"><div class=\"v\">{value}</div><div class=\"k\">{key}</div></div>"
@@ -40,6 +41,22 @@ pub fn totals(a: &Analysis) -> String {
     }
     h.push_str("</div>\n");
     h
+}
+
+/// Where the resident memory went, as `summary` splits it; none when
+/// not recorded.
+fn resident_cards(s: &crate::Snapshot) -> Vec<(String, &'static str)> {
+    let Some(split) = Split::of(&s.capture) else {
+        return Vec::new();
+    };
+    let retained =
+        (split.allocator.as_ref()).map_or_else(|| "unknown".to_owned(), |r| bytes(r.total()));
+    vec![
+        (bytes(split.resident), "resident"),
+        (retained, "allocator retained"),
+        (bytes(split.own.total()), "TurboWish's own"),
+        (bytes(split.rest), "rest of resident"),
+    ]
 }
 
 /// One finding: its severity (`ok`, `warn`, `bad`), its sentence (HTML),
