@@ -31,6 +31,9 @@ pub(super) struct Plan {
     pub(super) capture_sp: usize,
     /// Clocks read just before the fork, for task times.
     pub(super) clocks: typed::Clocks,
+    /// The threads the registry lacks, with their descriptors, found just
+    /// before the fork (unregistered rule 2).
+    pub(super) unregistered: Vec<(u32, u64)>,
 }
 
 /// The plan for a capture into `target` that began with the stack pointer
@@ -52,6 +55,7 @@ pub(super) fn plan(target: Target<'_>, capture_sp: usize) -> Plan {
         tid: unsafe { libc::gettid() } as u32,
         capture_sp,
         clocks: typed::Clocks::now(),
+        unregistered: Vec::new(),
     }
 }
 
