@@ -25,7 +25,8 @@
 //!    its cache of free stacks and cleared its id. They change while they
 //!    are read (threads start and end), so every word is read with
 //!    `process_vm_readv`, which fails rather than faults on memory unmapped
-//!    meanwhile, and nothing read is trusted unchecked: a node counts as a
+//!    meanwhile (where a seccomp filter refuses it, the layout check fails
+//!    and nothing is found), and nothing read is trusted unchecked: a node counts as a
 //!    thread only if its descriptor holds its own address (the lists'
 //!    heads, in the loader's data, do not) and the id of a thread
 //!    `/proc/self/task` listed (0, for a thread that ended and that nobody
