@@ -7,7 +7,8 @@
 //! from its frozen copy of the process. The child finds pointers with the
 //! conservative [`scan`] and the [`typed`] walks, takes as roots the module
 //! data (from the [`modules`] list the parent took, named by [`statics`]),
-//! and every registered thread's stack and TLS ([`threads`]), and symbolizes
+//! and every thread's stack and TLS: the registered threads' ([`threads`])
+//! and those of threads not yet registered ([`unregistered`]); it symbolizes
 //! stacks ([`symbolize`], over [`mapped`] files, with strings interned once
 //! by the format's `StringTable`). Every tokio task is found from its task
 //! cell ([`cells`]) and becomes a task row and root, traced or not. The
@@ -27,4 +28,5 @@ pub(crate) mod symbolize;
 pub(crate) mod threads;
 pub(crate) mod triggers;
 pub(crate) mod typed;
+pub(crate) mod unregistered;
 pub(crate) mod wakers;

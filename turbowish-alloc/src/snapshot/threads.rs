@@ -138,7 +138,7 @@ pub(crate) fn registered() -> Vec<ThreadInfo> {
 
 /// The thread pointer: where this thread's TCB is, with the static TLS block
 /// just below it (x86_64) or just above it (aarch64).
-fn thread_pointer() -> usize {
+pub(crate) fn thread_pointer() -> usize {
     let tp: usize;
     #[cfg(target_arch = "x86_64")]
     // SAFETY: reads the TCB's self-pointer at fs:0, which glibc always sets.

@@ -1,7 +1,8 @@
 //! The snapshot the child builds from its frozen image of the process: the
 //! live blocks, the edges between them (typed walks first, then the
 //! conservative scan: rule 9), the roots (module data, thread stacks and
-//! TLS, scanned above the capture's own frames: rule 6, and above parked
+//! TLS, of the registered threads and of those the parent found that the
+//! registry lacks (see [`unregistered`](crate::snapshot::unregistered)), scanned above the capture's own frames: rule 6, and above parked
 //! threads' stack pointers: rule 14), the kinds of the words pointing into
 //! task storage (wakers, join handles, waiters: see
 //! [`wakers`](crate::snapshot::wakers)), symbolized stacks and the process
@@ -19,7 +20,7 @@ use crate::snapshot::scan::{self, AddressIndex};
 use crate::snapshot::statics::Statics;
 use crate::snapshot::threads::{self, ThreadInfo};
 use crate::snapshot::wakers::{WakerVtables, Wakers, Wakes};
-use crate::snapshot::{modules, symbolize, typed};
+use crate::snapshot::{modules, symbolize, typed, unregistered};
 use crate::stderr::Shown;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -44,7 +45,7 @@ pub(super) fn build_and_write(
     let mut snap = Snapshot::default();
     let readable = scan::readable_ranges().map_err(|e| format!("reading /proc/self/maps: {e}"))?;
     let index = AddressIndex::new(records.iter().map(|r| (r.addr as u64, r.size as u64)));
-    let ranges = root_ranges(plan, parked, &threads::registered());
+    let ranges = root_ranges(plan, parked, &all_threads(plan, &readable));
     // Typed walks first (rule 9): a block they walked completely has its
     // exact edges, so the conservative scan need not read it.
     let typed = typed::Typed::collect(&records, &index, &readable, ranges.len() as u32);
@@ -292,6 +293,15 @@ impl RootRange {
             module: None,
         }
     }
+}
+
+/// Every thread whose stack is a root: the registered ones, then those the
+/// parent found that the registry lacks (unregistered rule 4).
+fn all_threads(plan: &Plan, readable: &[(u64, u64)]) -> Vec<ThreadInfo> {
+    let mut all = threads::registered();
+    let found = plan.unregistered.iter();
+    all.extend(found.filter_map(|&t| unregistered::thread_of(readable, t)));
+    all
 }
 
 /// The root regions: module data, then each thread's stack (from where

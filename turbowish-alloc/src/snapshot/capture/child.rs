@@ -65,6 +65,17 @@ fn isolate(keep: &[i32]) {
 /// Set in the capture child: the panic hook says nothing (rule 3).
 static CHILD_PANICS_SILENT: AtomicBool = AtomicBool::new(false);
 
+/// A panic hook, as `std::panic::take_hook` returns it.
+type Hook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send>;
+
+/// The hook [`install_panic_hook`] replaced. Kept in a static rather than
+/// in the new hook's closure: that closure is allocated in the capture, so
+/// untracked (rule 13), and the scan never reads untracked memory; the
+/// program's own hook (a tracked block: libtest installs one in every test
+/// binary) would look unreachable in every snapshot. A static is module
+/// data, a root, and the new hook's closure holds nothing (no allocation).
+static PREVIOUS_HOOK: std::sync::OnceLock<Hook> = std::sync::OnceLock::new();
+
 /// Installs, once and in the parent, a panic hook that defers to the one it
 /// replaces except in the capture child. Setting a hook *in* the child would
 /// take the hook lock, which a parent thread running a panic hook at the
@@ -72,9 +83,12 @@ static CHILD_PANICS_SILENT: AtomicBool = AtomicBool::new(false);
 pub(super) fn install_panic_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !CHILD_PANICS_SILENT.load(Ordering::Relaxed) {
+        let _ = PREVIOUS_HOOK.set(std::panic::take_hook());
+        std::panic::set_hook(Box::new(|info| {
+            if CHILD_PANICS_SILENT.load(Ordering::Relaxed) {
+                return;
+            }
+            if let Some(previous) = PREVIOUS_HOOK.get() {
                 previous(info);
             }
         }));

@@ -11,7 +11,7 @@ use super::plan::{self, Target};
 use crate::error::Error;
 use crate::heap::guard;
 use crate::heap::stack::walk::stack_pointer;
-use crate::snapshot::{atfork, threads, typed};
+use crate::snapshot::{atfork, threads, typed, unregistered};
 use crate::stderr::Shown;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -126,8 +126,11 @@ fn capture_untracked(
     let (pause_read, pause_write) = socket_pair()?;
     plan.clocks = typed::Clocks::now();
     // Rules 14 and 15: the other threads' switches just before the fork
-    // (and its locks), whether they stayed parked just after.
-    let before = parked::before(other_threads(plan.tid));
+    // (and its locks), whether they stayed parked just after; the threads
+    // not registered, which the child cannot find (unregistered rule 2).
+    let listed = listed_threads();
+    plan.unregistered = unregistered::find_in_parent(&threads::registered(), &listed);
+    let before = parked::before(other_threads(&listed, plan.tid));
     mark_snapshot_fork(true);
     // SAFETY: the child runs only `child_main`, which obeys rule 3 and ends
     // in `_exit`; the atfork handlers make TurboWish's own locks safe, for a
@@ -167,10 +170,25 @@ fn capture_untracked(
     })
 }
 
-/// Every registered thread but `me` (rule 14).
-fn other_threads(me: u32) -> impl Iterator<Item = u32> {
-    let threads = threads::registered();
-    threads.into_iter().map(|t| t.tid).filter(move |&t| t != me)
+/// The threads `/proc/self/task` lists, sorted (none if it cannot be read).
+fn listed_threads() -> Vec<u32> {
+    let mut tids: Vec<u32> = match std::fs::read_dir("/proc/self/task") {
+        Ok(dir) => (dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())).collect(),
+        Err(_) => Vec::new(),
+    };
+    tids.sort_unstable();
+    tids
+}
+
+/// Every thread but `me` (rule 14): the registered ones and the others
+/// listed, whose stacks the child scans too when the registry lacks them
+/// ([`unregistered`]).
+fn other_threads(listed: &[u32], me: u32) -> impl Iterator<Item = u32> {
+    let mut tids: Vec<u32> = (threads::registered().into_iter()).map(|t| t.tid).collect();
+    tids.extend_from_slice(listed);
+    tids.sort_unstable();
+    tids.dedup();
+    tids.into_iter().filter(move |&t| t != me)
 }
 
 /// Rules 12 and 15: the parked threads' stack pointers, then the parent's

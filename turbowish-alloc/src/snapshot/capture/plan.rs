@@ -35,6 +35,9 @@ pub(super) struct Plan {
     pub(super) clocks: typed::Clocks,
     /// Where the resident memory goes (rule 16).
     pub(super) memory: Memory,
+    /// The threads the registry lacks, with their descriptors, found just
+    /// before the fork (unregistered rule 2).
+    pub(super) unregistered: Vec<(u32, u64)>,
 }
 
 /// The plan for a capture into `target` that began with the stack pointer
@@ -57,6 +60,7 @@ pub(super) fn plan(target: Target<'_>, capture_sp: usize) -> Plan {
         capture_sp,
         clocks: typed::Clocks::now(),
         memory: Memory::read(),
+        unregistered: Vec::new(),
     }
 }
 
