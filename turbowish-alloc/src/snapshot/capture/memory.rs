@@ -3,9 +3,9 @@
 //! allocator's figures (figures rules 2 and 3), TurboWish's own memory. The
 //! live heap bytes are the snapshot's own blocks, counted by the child.
 
+use super::raw_read;
 use crate::heap::figures::{self, AllocatorFigures};
 use crate::heap::stats;
-use core::ffi::CStr;
 
 /// The figures the parent reads for the child (rule 16).
 #[derive(Debug, Default)]
@@ -53,13 +53,13 @@ impl Memory {
 /// `None` when neither can be read (rule 16).
 fn resident() -> Option<(u64, u64)> {
     let mut buf = [0u8; 4096];
-    if let Some(n) = read_file(c"/proc/self/smaps_rollup", &mut buf) {
+    if let Some(n) = raw_read::read_file(c"/proc/self/smaps_rollup", &mut buf) {
         let found = parse_smaps_rollup(&buf[..n]);
         if found.is_some() {
             return found;
         }
     }
-    let n = read_file(c"/proc/self/statm", &mut buf)?;
+    let n = raw_read::read_file(c"/proc/self/statm", &mut buf)?;
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     parse_statm(&buf[..n], u64::try_from(page).ok()?)
@@ -92,36 +92,6 @@ fn parse_statm(text: &[u8], page: u64) -> Option<(u64, u64)> {
 /// A decimal number, `None` if `word` is anything else.
 fn number(word: &[u8]) -> Option<u64> {
     std::str::from_utf8(word).ok()?.parse().ok()
-}
-
-/// Reads the small file at `path` into `buf` with plain system calls (rule
-/// 16: no lock, nothing allocated); the bytes read, `None` if it cannot be
-/// opened or read.
-fn read_file(path: &CStr, buf: &mut [u8]) -> Option<usize> {
-    // SAFETY: `path` is a valid NUL-terminated string; the descriptor is
-    // ours and closed below.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return None;
-    }
-    let mut got = 0;
-    let ok = loop {
-        let rest = &mut buf[got..];
-        if rest.is_empty() {
-            break true;
-        }
-        // SAFETY: reads into the unfilled rest of a valid buffer.
-        let n = unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) };
-        match n {
-            0 => break true,
-            n if n > 0 => got += n as usize,
-            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
-            _ => break false,
-        }
-    };
-    // SAFETY: closes the descriptor opened above, once.
-    unsafe { libc::close(fd) };
-    ok.then_some(got)
 }
 
 #[cfg(test)]

@@ -20,6 +20,10 @@
 //! - [`parked`]: the threads that stayed parked in the kernel across the
 //!   fork and their stack pointers there, found by the parent for the
 //!   child's scan of their stacks.
+//! - [`memory`]: where the resident memory goes, read by the parent
+//!   (rule 16).
+//! - [`raw_read`]: small `/proc` files read with plain system calls, for
+//!   `parked` and `memory`.
 //!
 //! # Rules
 //!
@@ -132,6 +136,7 @@ mod memory;
 mod parent;
 mod parked;
 mod plan;
+mod raw_read;
 
 pub use parent::SnapshotInfo;
 pub(crate) use parent::{SNAPSHOT_FORK, capture, open_dir_problem, reset_after_fork};

@@ -106,30 +106,8 @@ fn read_task_file(tid: u32, name: &[u8], buf: &mut [u8]) -> Option<usize> {
     }
     // `path` ends in a 0 byte: `name` is short (at most 64 - 16 - 10 - 2).
     (len < path.len()).then_some(())?;
-    // SAFETY: `path` is a valid NUL-terminated string; the descriptor is
-    // ours and closed below.
-    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return None;
-    }
-    let mut got = 0;
-    let ok = loop {
-        let rest = &mut buf[got..];
-        if rest.is_empty() {
-            break true;
-        }
-        // SAFETY: reads into the unfilled rest of a valid buffer.
-        let n = unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) };
-        match n {
-            0 => break true,
-            n if n > 0 => got += n as usize,
-            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
-            _ => break false,
-        }
-    };
-    // SAFETY: closes the descriptor opened above, once.
-    unsafe { libc::close(fd) };
-    ok.then_some(got)
+    let path = core::ffi::CStr::from_bytes_until_nul(&path).ok()?;
+    super::raw_read::read_file(path, buf)
 }
 
 /// Bytes of one thread on the wire: its id, then its stack pointer.
