@@ -199,12 +199,15 @@ fn every_command_works_on_plain_tokio_tasks() {
         .find(|s| s["spawned_at"].as_str().unwrap().ends_with(&site))
         .expect("the holders' site");
     assert_eq!((count(s, "tasks_a"), count(s, "tasks_b")), (20, 30), "{s}");
-    // Allocated bytes are exact; retained ones only grow (a worker's stack
-    // may keep a stale copy of a fresh buffer's address: a documented
-    // limit of the conservative scan).
+    // Allocated bytes are exact. Retained ones are not even monotonic: a
+    // worker that was running at the fork (CPU contention) has its whole
+    // stack scanned, whose dead frames may keep stale copies of buffers'
+    // addresses, and a buffer held from there too is dominated by the root,
+    // not its task (a documented limit of the conservative scan; seen 2 in 6
+    // runs pinned to one busy CPU). The site still retains buffers.
     let grown = count(s, "allocated_b") - count(s, "allocated_a");
     assert!(grown >= 10 * BUFFER as u64, "{s}");
-    assert!(count(s, "retained_b") > count(s, "retained_a"), "{s}");
+    assert!(count(s, "retained_b") >= BUFFER as u64, "{s}");
     let groups = d["groups"]["rows"].as_array().unwrap();
     let keys: Vec<&str> = groups.iter().map(|g| g["key"].as_str().unwrap()).collect();
     assert!(keys.iter().any(|k| k.ends_with(&site)), "{keys:?}");
