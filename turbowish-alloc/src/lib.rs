@@ -90,8 +90,10 @@
 //! - Every snapshot also records where the process's resident memory goes:
 //!   the resident set, the inner allocator's [`AllocatorFigures`] (glibc's
 //!   under [`TurboWish::system`]; another allocator's from a
-//!   [`FiguresHook`] given to [`TurboWish::with_figures`]), TurboWish's own
-//!   tables and headers, read in the process just before the fork.
+//!   [`FiguresHook`] given to [`TurboWish::with_figures`], read by the
+//!   fork child, so a slow walk of the allocator's free lists holds no lock
+//!   the program waits for), TurboWish's own tables and headers, read in
+//!   the process just before the fork.
 //! - [`stats_by_task`]: live bytes per owning task, largest first.
 //! - [`block`]: everything recorded about one block, including its
 //!   [`StackId`], whose [`frames`](StackId::frames) are raw return addresses

@@ -19,17 +19,20 @@
 //!    compare. The capture makes sure of it by asking the global allocator
 //!    for one over-aligned byte before reading ([`read`]). A process whose
 //!    global allocator is not TurboWish publishes none: unknown.
-//! 3. The hook runs in the parent, with the capturing thread busy (capture
-//!    rule 13: what it allocates is untracked), before the fork handlers
-//!    take TurboWish's locks, never inside the pause: `mallinfo2` takes each
-//!    glibc arena's lock in turn and walks its free lists, and a thread that
-//!    allocates meanwhile waits for that lock. Inside the pause it would
-//!    also wait for threads that hold an arena lock while they wait for
-//!    TurboWish's. The walk is not free: under 2 µs on a heap of live
-//!    blocks, but 31 ms (median of 50) with 100 MB of small blocks of which
-//!    nine in ten were freed (hundreds of thousands of free chunks, most in
-//!    fastbins), an arena lock held that long. A program that cannot
-//!    afford it wraps `TurboWish::new(System)`, which has no figures.
+//! 3. The hook runs in the capture child, first thing, busy (capture rule
+//!    13: what it allocates is untracked), never in the running program:
+//!    `mallinfo2` takes each glibc arena's lock in turn and walks its free
+//!    lists, under 2 µs on a heap of live blocks, but 31 ms (median of 50)
+//!    with 100 MB of small blocks of which nine in ten were freed
+//!    (hundreds of thousands of free chunks, most in fastbins). In the
+//!    parent, every thread allocating in that arena would wait that long.
+//!    In the child nothing waits: `fork` takes every arena lock and glibc
+//!    re-initialises them in the child, as it must for the child to
+//!    allocate at all, so the figures are those of the fork's instant. The
+//!    same holds for any allocator a forked child can allocate from
+//!    (jemalloc and mimalloc have fork handlers); one that cannot would
+//!    hang the child before this hook mattered, and the capture's time-out
+//!    ends it.
 //! 4. `mallinfo2` is looked up when first needed (`dlsym`), so linking
 //!    TurboWish does not raise the glibc a program needs to 2.33: an older
 //!    glibc, or another libc, gives no figures. Neither do figures that say

@@ -62,8 +62,8 @@ impl<A: GlobalAlloc> TurboWish<A> {
     }
 
     /// The same shim, whose snapshots take the inner allocator's figures
-    /// from `figures` (run before the snapshot's fork, outside TurboWish's
-    /// locks, with its allocations untracked: figures rule 3).
+    /// from `figures` (run in the snapshot's fork child, never in the
+    /// running program, with its allocations untracked: figures rule 3).
     ///
     /// ```
     /// use std::alloc::System;

@@ -6,12 +6,13 @@
 //! threads' stack pointers: rule 14), the kinds of the words pointing into
 //! task storage (wakers, join handles, waiters: see
 //! [`wakers`](crate::snapshot::wakers)), symbolized stacks and the process
-//! and capture figures (with the memory figures the parent read: rule 16),
+//! and capture figures (with the memory figures of rule 16),
 //! written to the file (rule 5).
 
 use super::parked::Parked;
 use super::plan::Plan;
 use crate::heap::enumerate;
+use crate::heap::figures::AllocatorFigures;
 use crate::heap::record::Record;
 use crate::heap::stack::intern;
 use crate::heap::table;
@@ -37,6 +38,7 @@ use turbowish_format::{
 pub(super) fn build_and_write(
     plan: &Plan,
     parked: &Parked,
+    allocator: Option<AllocatorFigures>,
     pause: impl FnOnce() -> Duration,
 ) -> Result<(u64, u64, u64), String> {
     let enumerate_started = Instant::now();
@@ -120,7 +122,7 @@ pub(super) fn build_and_write(
         symbolize_ns,
         scanned,
     );
-    plan.memory.fill(&mut snap.capture);
+    plan.memory.fill(allocator, &mut snap.capture);
     typed.apply(&mut snap, &mut strings, plan.clocks, &walked_wakes);
     cells.apply(&mut snap, &mut strings);
     let bytes = turbowish_format::write_file(&snap, &plan.path)

@@ -4,6 +4,7 @@
 //! `_exit`.
 
 use super::build;
+use super::memory::Memory;
 use super::parked::{self, Parked};
 use super::plan::Plan;
 use crate::heap::guard;
@@ -19,11 +20,14 @@ pub(super) fn child_main(plan: &Plan, report_fd: i32, pause_fd: i32) -> ! {
     if let Some(busy) = guard::enter() {
         core::mem::forget(busy);
     }
+    // Rule 16: before anything the child allocates changes them.
+    let allocator = Memory::read_allocator();
     isolate(&[report_fd, pause_fd]);
     // Rule 15: the parent sends the parked threads first, the pause last.
     let parked = receive_parked(pause_fd);
     let pause = || receive_pause(pause_fd);
-    let result = std::panic::catch_unwind(|| build::build_and_write(plan, &parked, pause));
+    let result =
+        std::panic::catch_unwind(|| build::build_and_write(plan, &parked, allocator, pause));
     let (line, code) = match result {
         Ok(Ok((bytes, blocks, edges))) => (format!("ok {bytes} {blocks} {edges}\n"), 0),
         Ok(Err(why)) => (format!("error {why}\n"), 1),

@@ -1,7 +1,8 @@
-//! Where the process's resident memory goes, read by the parent before the
-//! fork (rule 16): the resident set and its anonymous part, the inner
-//! allocator's figures (figures rules 2 and 3), TurboWish's own memory. The
-//! live heap bytes are the snapshot's own blocks, counted by the child.
+//! Where the process's resident memory goes (rule 16): the resident set and
+//! its anonymous part and TurboWish's own memory, read by the parent before
+//! the fork; the inner allocator's figures, read by the child (figures
+//! rules 2 and 3). The live heap bytes are the snapshot's own blocks,
+//! counted by the child.
 
 use super::raw_read;
 use crate::heap::figures::{self, AllocatorFigures};
@@ -12,7 +13,6 @@ use crate::heap::stats;
 pub(super) struct Memory {
     /// Resident bytes, and of them the anonymous ones; `None` when unknown.
     pub(super) resident: Option<(u64, u64)>,
-    pub(super) allocator: Option<AllocatorFigures>,
     /// TurboWish's tables and interned stacks, then its block headers.
     pub(super) own_tables: u64,
     pub(super) own_headers: u64,
@@ -23,22 +23,30 @@ impl Memory {
     /// fork handlers take any lock (rule 16). The resident set is read
     /// last, nearest the fork.
     pub(super) fn read() -> Memory {
-        let allocator = figures::read();
         let (own_tables, own_headers) = stats::own_memory();
         Memory {
             resident: resident(),
-            allocator,
             own_tables,
             own_headers,
         }
     }
 
-    /// Into the file's figures.
-    pub(super) fn fill(&self, c: &mut turbowish_format::Capture) {
+    /// The inner allocator's figures, read in the child before it allocates
+    /// anything of its own (rule 16, figures rule 3).
+    pub(super) fn read_allocator() -> Option<AllocatorFigures> {
+        figures::read()
+    }
+
+    /// Into the file's figures, with the `allocator`'s the child read.
+    pub(super) fn fill(
+        &self,
+        allocator: Option<AllocatorFigures>,
+        c: &mut turbowish_format::Capture,
+    ) {
         let (resident, anon) = self.resident.unwrap_or((0, 0));
         c.resident_bytes = resident;
         c.resident_anon_bytes = anon;
-        c.allocator = self.allocator.map(|a| turbowish_format::AllocatorFigures {
+        c.allocator = allocator.map(|a| turbowish_format::AllocatorFigures {
             name: a.name.to_owned(),
             held_bytes: a.held_bytes,
             in_use_bytes: a.in_use_bytes,

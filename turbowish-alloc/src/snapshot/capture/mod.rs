@@ -20,8 +20,8 @@
 //! - [`parked`]: the threads that stayed parked in the kernel across the
 //!   fork and their stack pointers there, found by the parent for the
 //!   child's scan of their stacks.
-//! - [`memory`]: where the resident memory goes, read by the parent
-//!   (rule 16).
+//! - [`memory`]: where the resident memory goes, read by the parent, but
+//!   for the allocator's figures, read by the child (rule 16).
 //! - [`raw_read`]: small `/proc` files read with plain system calls, for
 //!   `parked` and `memory`.
 //!
@@ -117,15 +117,17 @@
 //!     no sense.
 //! 16. Where the resident memory goes is read by the parent as it prepares
 //!     the plan, outside the pause like rule 15, with this thread busy
-//!     (rule 13): the inner allocator's figures first (figures rules 2 and
-//!     3: `mallinfo2` takes glibc's arena locks, which must never be waited
-//!     for inside the pause), TurboWish's own tables and headers, then the
-//!     resident set (`/proc/self/smaps_rollup`, or `statm` where that file
-//!     is missing; unknown, never 0, when neither reads), with plain `open`
-//!     and `read` into a stack buffer. The child counts the live bytes from
-//!     its blocks. All of it is read a few milliseconds before the fork, so
-//!     the parts are of nearby instants, not one: they need not add up
-//!     exactly (the reader's split says how it treats that). Reading
+//!     (rule 13): TurboWish's own tables and headers, then the resident set
+//!     (`/proc/self/smaps_rollup`, or `statm` where that file is missing;
+//!     unknown, never 0, when neither reads), with plain `open` and `read`
+//!     into a stack buffer. The inner allocator's figures are read by the
+//!     child, first thing (figures rule 3): `mallinfo2` holds each glibc
+//!     arena's lock while it walks the free lists, for tens of milliseconds
+//!     on a fragmented heap, and no thread of the program must wait for
+//!     that. The child counts the live bytes from its blocks. The parent's
+//!     figures are read a few milliseconds before the fork, so the parts
+//!     are of nearby instants, not one: they need not add up exactly (the
+//!     reader's split says how it treats that). Reading
 //!     `smaps_rollup` walks the page tables under the address-space lock
 //!     (read side: it holds off `mmap` and `munmap`, not faults): 51 µs at
 //!     a few MiB resident, 2.2 to 2.6 ms at 120 MiB (medians of 50).
