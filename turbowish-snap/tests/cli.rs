@@ -1201,6 +1201,18 @@ impl Child {
         std::io::BufReader::new(out)
             .read_line(&mut line)
             .expect("read the child's line");
+        // Every script ends in `exec sleep`: until the exec is done,
+        // `/proc/PID/environ` may read empty, and `snap` would see no
+        // TURBOWISH_SIGNAL.
+        let comm = format!("/proc/{}/comm", child.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::fs::read_to_string(&comm).unwrap_or_default() != "sleep\n" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the child never ran sleep"
+            );
+            std::thread::yield_now();
+        }
         Child(child)
     }
 

@@ -111,19 +111,26 @@ fn sites_weigh_sampled_blocks_and_mark_the_estimates() {
         v["selected"]["sites"], 2,
         "no row for unsampled blocks: {v:#}"
     );
-    let rows: Vec<(&str, u64, u64, bool)> = (v["sites"].as_array().unwrap().iter())
+    let rows: Vec<(&str, u64, u64, bool, u64)> = (v["sites"].as_array().unwrap().iter())
         .map(|s| {
             let n = |k: &str| s[k].as_u64().unwrap();
             let function = s["function"].as_str().unwrap();
-            (function, n("blocks"), n("bytes"), s["estimated"] == true)
+            let estimated = s["estimated"] == true;
+            (function, n("blocks"), n("bytes"), estimated, n("samples"))
         })
         .collect();
     let [(conn_blocks, conn_bytes), (cache_blocks, cache_bytes)] = estimates();
     assert_eq!(
         rows,
         [
-            ("Conn::read", conn_blocks, conn_bytes, true),
-            ("Cache::insert", cache_blocks, cache_bytes, true),
+            ("Conn::read", conn_blocks, conn_bytes, true, 1),
+            (
+                "Cache::insert",
+                cache_blocks,
+                cache_bytes,
+                true,
+                CACHE_SAMPLED
+            ),
         ]
     );
     // The cache's three sampled blocks stand for about its thirteen.
@@ -134,7 +141,7 @@ fn sites_weigh_sampled_blocks_and_mark_the_estimates() {
     assert_eq!(lines[1], NOTE, "{text}");
     let cache_row = lines.iter().find(|l| l.contains("Cache::insert")).unwrap();
     assert!(
-        cache_row.contains("~13.6 KiB") && cache_row.contains("~14 "),
+        cache_row.contains("~13.6 KiB") && cache_row.contains("~14 (3 sampled) "),
         "{text}"
     );
     assert!(!text.contains("no stack recorded"), "{text}");

@@ -22,12 +22,13 @@ JSON output (--json) is one object; sizes are in bytes:
   stack_sample_bytes  0, or the mean of the sample by bytes that chose which blocks have a
             stack (TURBOWISH_STACK=sampled): then the sites' figures are estimates
   sites     [{site, dependency, function, location, stacks, blocks, bytes, estimated,
-            frames_by_stack}], largest first: site is \"dependency: function (location)\",
+            samples, frames_by_stack}], largest first: site is \"dependency: function (location)\",
             null when no stack was recorded; dependency {name, version} is null for the
             program's own code; stacks counts the allocation stacks merged into the row;
             estimated: blocks and bytes are estimates (sampled stacks: each sampled block
             weighed by 1 / (1 - exp(-size / stack_sample_bytes)); unsampled blocks are
-            in no row)
+            in no row); samples, only when estimated: the sampled blocks the row's
+            estimates rest on (few samples, a rough estimate)
   frames_by_stack  only with --stack: [{stacks, blocks, bytes, hidden_allocator_frames,
             frames, hidden_startup_frames}], the row's stacks as shown (those shown alike
             merged), each frame innermost first as \"dependency: function (file:line)\"";

@@ -107,6 +107,8 @@ pub enum Weight {
 pub struct SiteSum {
     /// Blocks added that count in site figures.
     counted: u64,
+    /// Of them, the sampled blocks the estimates rest on.
+    samples: u64,
     /// Exact sums (of blocks counted once).
     blocks: u64,
     bytes: u64,
@@ -125,6 +127,7 @@ impl SiteSum {
                 self.bytes = self.bytes.saturating_add(b.size);
             }
             Weight::Estimate(k) => {
+                self.samples += 1;
                 self.est_blocks += k;
                 self.est_bytes += k * b.size as f64;
             }
@@ -136,6 +139,12 @@ impl SiteSum {
     /// Whether no block added counts.
     pub fn is_empty(&self) -> bool {
         self.counted == 0
+    }
+
+    /// How many sampled blocks the estimates rest on: 0 when the sum is
+    /// exact. Few samples make a rough estimate.
+    pub fn samples(&self) -> u64 {
+        self.samples
     }
 
     /// The blocks (estimated ones rounded, saturating).
@@ -198,7 +207,7 @@ mod tests {
         let mut s = SiteSum::default();
         s.add(w, &certain);
         s.add(w, &certain);
-        assert_eq!((s.blocks(), s.bytes()), (2, 200));
+        assert_eq!((s.blocks(), s.bytes(), s.samples()), (2, 200, 0));
         // Without its stack it was not recorded by rule 4 after all.
         let stackless = Block {
             stack_certain: true,
@@ -216,6 +225,7 @@ mod tests {
         s.add(w, &block(1024, 1));
         s.add(w, &block(1024, 2));
         let k = sample_weight(1024, 1024);
+        assert_eq!(s.samples(), 2);
         assert_eq!(s.blocks(), (2.0 * k).round() as u64);
         assert_eq!(s.bytes(), (2048.0 * k).round() as u64);
     }

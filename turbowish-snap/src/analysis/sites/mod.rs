@@ -114,6 +114,8 @@ pub struct SiteTotal {
     pub blocks: u64,
     /// See `blocks`.
     pub bytes: u64,
+    /// The sampled blocks its estimates rest on; 0 when exact (rule 5).
+    pub samples: u64,
 }
 
 impl SiteTotal {
@@ -123,6 +125,7 @@ impl SiteTotal {
             stack,
             blocks: sum.blocks(),
             bytes: sum.bytes(),
+            samples: sum.samples(),
         }
     }
 }
@@ -173,6 +176,11 @@ pub struct Site<K> {
 }
 
 impl<K> Site<K> {
+    /// The sampled blocks its estimates rest on; 0 when exact (rule 5).
+    pub fn samples(&self) -> u64 {
+        self.stacks.iter().map(|t| t.samples).sum()
+    }
+
     /// The name the stacks share (that of the first), from `a`, the
     /// analysis that merged them.
     pub fn name<'a>(&self, a: &'a Analysis) -> &'a SiteName {

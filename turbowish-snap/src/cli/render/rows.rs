@@ -93,6 +93,9 @@ pub struct SiteRow {
     /// Whether `blocks` and `bytes` (and those of `frames_by_stack`) are
     /// estimates: the snapshot's stacks were sampled.
     pub estimated: bool,
+    /// With `estimated`: how many sampled blocks the estimates rest on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples: Option<u64>,
     /// With `--stack` only: the stacks as shown, stacks shown alike
     /// merged, heaviest first.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -126,6 +129,7 @@ impl SiteRow {
             blocks: s.blocks,
             bytes: s.bytes,
             estimated: SiteWeights::of(a.snapshot()).estimated(),
+            samples: (SiteWeights::of(a.snapshot()).estimated()).then(|| s.samples()),
             frames_by_stack: stacks.map(|full| stack_rows(a, s, full)),
         }
     }
@@ -134,7 +138,10 @@ impl SiteRow {
     pub fn cells(&self) -> [String; 4] {
         [
             approx(self.estimated, bytes(self.bytes)),
-            approx(self.estimated, self.blocks.to_string()),
+            match self.samples {
+                Some(n) => format!("~{} ({n} sampled)", self.blocks),
+                None => self.blocks.to_string(),
+            },
             self.stacks.to_string(),
             self.name.cell(),
         ]
