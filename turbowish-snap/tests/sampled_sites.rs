@@ -228,3 +228,55 @@ fn unsampled_snapshots_are_exact_and_unmarked() {
     assert!(!text.contains('~') && !text.contains("sampled"), "{text}");
     assert!(text.contains("(no stack recorded)"), "{text}");
 }
+
+/// In a sampled snapshot, a site whose blocks all kept their stack whatever
+/// the sample (`stack_certain`: large or over-aligned blocks) counts
+/// exactly, and says so; a site of sampled blocks says how many.
+#[test]
+fn sites_of_blocks_kept_whatever_the_sample_are_exact() {
+    let mut b = Builder::new();
+    let mut stack = |function: &str, addr| {
+        let symbol = b.symbol(function, Some("/svc/src/table.rs"), 7);
+        let frame = b.frame(Frame {
+            addr,
+            module: None,
+            symbols: vec![symbol],
+        });
+        b.stack(&[frame])
+    };
+    let (grow, insert) = (
+        stack("svc::Table::grow", 0x10),
+        stack("svc::Table::insert", 0x20),
+    );
+    let s = b.snapshot_mut();
+    s.capture.stack_sample_bytes = MEAN;
+    let block = |addr, size, stack, stack_certain| Block {
+        addr,
+        size,
+        stack,
+        stack_certain,
+        ..Block::default()
+    };
+    s.blocks = vec![
+        block(0x1000, 1024, insert, false),
+        block(0x2000, 1024, insert, false),
+        block(0x10_0000, 1 << 20, grow, true),
+    ];
+    let path = write("certain", &b.build());
+    let path = path.to_str().unwrap();
+
+    let v = json(&["sites", path]);
+    let rows = v["sites"].as_array().unwrap();
+    assert_eq!(rows[0]["function"], "Table::grow", "{v:#}");
+    assert_eq!(rows[0]["estimated"], false, "{v:#}");
+    assert!(rows[0].get("samples").is_none(), "{v:#}");
+    assert_eq!(rows[0]["bytes"], 1 << 20, "{v:#}");
+    assert_eq!(rows[1]["estimated"], true, "{v:#}");
+    assert_eq!(rows[1]["samples"], 2, "{v:#}");
+
+    let text = turbowish(&["sites", path]);
+    let row = |f: &str| text.lines().find(|l| l.contains(f)).unwrap();
+    assert!(!row("Table::grow").contains('~'), "{text}");
+    assert!(row("Table::grow").contains("1.0 MiB"), "{text}");
+    assert!(row("Table::insert").contains("(2 sampled)"), "{text}");
+}

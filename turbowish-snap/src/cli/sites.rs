@@ -27,7 +27,8 @@ JSON output (--json) is one object; sizes are in bytes:
             program's own code; stacks counts the allocation stacks merged into the row;
             estimated: blocks and bytes are estimates (sampled stacks: each sampled block
             weighed by 1 / (1 - exp(-size / stack_sample_bytes)); unsampled blocks are
-            in no row); samples, only when estimated: the sampled blocks the row's
+            in no row; false for a row whose blocks all kept their stack whatever the
+            sample); samples, only when estimated: the sampled blocks the row's
             estimates rest on (few samples, a rough estimate)
   frames_by_stack  only with --stack: [{stacks, blocks, bytes, hidden_allocator_frames,
             frames, hidden_startup_frames}], the row's stacks as shown (those shown alike

@@ -91,7 +91,9 @@ pub struct SiteRow {
     /// See `blocks`.
     pub bytes: u64,
     /// Whether `blocks` and `bytes` (and those of `frames_by_stack`) are
-    /// estimates: the snapshot's stacks were sampled.
+    /// estimates: the snapshot's stacks were sampled, and the row has
+    /// sampled blocks (blocks whose stack was kept whatever the sample
+    /// count exactly).
     pub estimated: bool,
     /// With `estimated`: how many sampled blocks the estimates rest on.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -128,8 +130,8 @@ impl SiteRow {
             stacks: s.stacks.len() as u64,
             blocks: s.blocks,
             bytes: s.bytes,
-            estimated: SiteWeights::of(a.snapshot()).estimated(),
-            samples: (SiteWeights::of(a.snapshot()).estimated()).then(|| s.samples()),
+            estimated: s.samples() > 0,
+            samples: (s.samples() > 0).then(|| s.samples()),
             frames_by_stack: stacks.map(|full| stack_rows(a, s, full)),
         }
     }
