@@ -157,10 +157,12 @@ fn summary_and_leaks_mark_site_estimates_and_keep_totals_exact() {
     assert_eq!(v["capture"]["stack_sample_bytes"], MEAN);
     assert_eq!(v["totals"]["live_blocks"], 14, "exact");
     assert_eq!(v["top_sites"][1]["estimated"], true, "{v:#}");
+    assert_eq!(v["top_sites"][1]["samples"], CACHE_SAMPLED, "{v:#}");
     assert_eq!(v["top_sites"][1]["bytes"], estimates()[1].1, "{v:#}");
     let text = turbowish(&["summary", a]);
     assert!(text.contains(NOTE), "{text}");
     assert!(text.contains("~13.6 KiB"), "{text}");
+    assert!(text.contains("~14 (3 sampled)"), "{text}");
 
     // No roots: every block is unreachable.
     let v = json(&["leaks", a]);
@@ -170,9 +172,11 @@ fn summary_and_leaks_mark_site_estimates_and_keep_totals_exact() {
         (&14.into(), &(13 * 1024 + BUFFER).into())
     );
     assert_eq!(u["sites"][1]["estimated"], true, "{v:#}");
+    assert_eq!(u["sites"][1]["samples"], CACHE_SAMPLED, "{v:#}");
     assert_eq!(u["sites"][1]["bytes"], estimates()[1].1, "{v:#}");
     let text = turbowish(&["leaks", a]);
     assert!(text.contains(NOTE) && text.contains("~13.6 KiB"), "{text}");
+    assert!(text.contains("~14 (3 sampled)"), "{text}");
     assert!(
         text.contains("unreachable: 14 blocks, 77.0 KiB"),
         "exact: {text}"

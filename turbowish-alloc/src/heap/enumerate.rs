@@ -35,6 +35,7 @@
 
 use crate::heap::header::{self, HEADER};
 use crate::heap::record::Record;
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
@@ -237,6 +238,10 @@ impl Walk {
 /// Copies this process's memory at `at` into `buf` (rule 5); returns the
 /// part filled, which may be short or empty where memory was unmapped.
 fn copy_live(at: usize, buf: &mut [[u64; 2]]) -> &[[u64; 2]] {
+    if VM_READV_REFUSED.load(Relaxed) {
+        let n = read_proc_mem(at, buf);
+        return &buf[..n / HEADER];
+    }
     let local = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: size_of_val(buf),
@@ -250,12 +255,20 @@ fn copy_live(at: usize, buf: &mut [[u64; 2]]) -> &[[u64; 2]] {
     // of faulting.
     let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
     let n = if n < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EFAULT) {
+        // A sandbox's refusal is for good (seccomp filters are never
+        // lifted), so later reads go straight to the fallback, which reads
+        // the same bytes from any thread.
+        VM_READV_REFUSED.store(true, Relaxed);
         read_proc_mem(at, buf)
     } else {
         n.max(0) as usize
     };
     &buf[..n / HEADER]
 }
+
+/// Set once `process_vm_readv` failed for another reason than an unmapped
+/// address (rule 5).
+static VM_READV_REFUSED: AtomicBool = AtomicBool::new(false);
 
 /// [`copy_live`]'s fallback: the same bytes through `/proc/self/mem`.
 fn read_proc_mem(at: usize, buf: &mut [[u64; 2]]) -> usize {

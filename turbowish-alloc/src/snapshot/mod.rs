@@ -10,7 +10,8 @@
 //! and every thread's stack and TLS: the registered threads' ([`threads`])
 //! and those of threads not yet registered ([`unregistered`]); it symbolizes
 //! stacks ([`symbolize`], over [`mapped`] files, with strings interned once
-//! by the format's `StringTable`). Every tokio task is found from its task
+//! by the format's `StringTable`, and frames a process that reads its own
+//! snapshots back already has taken from the [`symbol_memo`]). Every tokio task is found from its task
 //! cell ([`cells`]) and becomes a task row and root, traced or not. The
 //! words pointing into task storage are classified as wakers, join handles
 //! or waiters ([`wakers`]). The [`triggers`] take snapshots by themselves:
@@ -24,6 +25,7 @@ pub(crate) mod mapped;
 pub(crate) mod modules;
 pub(crate) mod scan;
 pub(crate) mod statics;
+pub(crate) mod symbol_memo;
 pub(crate) mod symbolize;
 pub(crate) mod threads;
 pub(crate) mod triggers;

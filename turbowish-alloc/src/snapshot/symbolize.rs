@@ -25,6 +25,7 @@
 
 use crate::snapshot::mapped::Mapped;
 use crate::snapshot::modules::LoadedModule;
+use crate::snapshot::symbol_memo::Recall;
 use addr2line::{LookupContinuation, gimli};
 use object::{Object, ObjectSection};
 use std::cell::OnceCell;
@@ -55,7 +56,7 @@ pub(crate) fn add_stacks_then<R>(
     stacks: &[&[usize]],
     then: impl FnOnce(&mut Snapshot, &Names<'_, '_>) -> R,
 ) -> R {
-    let mut tables = Tables::new(snap);
+    let mut tables = Tables::new(snap, Recall::take());
     let module_ids: Vec<ModuleIndex> = modules.iter().map(|m| tables.module(m)).collect();
     // The mapped files live here, outside the resolver, because its parsed
     // DWARF and symbol tables borrow their bytes.
@@ -140,14 +141,17 @@ struct Tables<'s> {
     strings: StringTable,
     /// (address, is first in its stack) to frame index.
     frames: HashMap<(usize, bool), FrameIndex>,
+    /// Frames resolved by earlier snapshots (memo rule 3).
+    memo: Recall,
 }
 
 impl<'s> Tables<'s> {
-    fn new(snap: &'s mut Snapshot) -> Self {
+    fn new(snap: &'s mut Snapshot, memo: Recall) -> Self {
         Tables {
             strings: StringTable::new(snap),
             snap,
             frames: HashMap::new(),
+            memo,
         }
     }
 
@@ -184,15 +188,20 @@ impl<'s> Tables<'s> {
         }
         // The lookup rule of the module docs.
         let probe = if first { addr } else { addr.wrapping_sub(1) } as u64;
-        let (module, found) = r.resolve(probe);
-        let symbols = found
-            .iter()
-            .map(|s| Symbol {
-                function: self.string(&s.function),
-                file: s.file.map(|f| self.string(f)),
-                line: s.line,
-            })
-            .collect();
+        let module = r.module_of(probe);
+        let symbols = match self.recall(r, module, addr, first) {
+            Some(symbols) => symbols,
+            None => {
+                let found = module.map(|m| r.resolve_in(m, probe)).unwrap_or_default();
+                (found.iter())
+                    .map(|s| Symbol {
+                        function: self.string(&s.function),
+                        file: s.file.map(|f| self.string(f)),
+                        line: s.line,
+                    })
+                    .collect()
+            }
+        };
         let i = FrameIndex::new(self.snap.frames.len() as u32);
         self.snap.frames.push(Frame {
             addr: addr as u64,
@@ -201,6 +210,30 @@ impl<'s> Tables<'s> {
         });
         self.frames.insert((addr, first), i);
         i
+    }
+}
+
+impl Tables<'_> {
+    /// The symbols of `addr`'s frame in `module`, from the memo, interned.
+    fn recall(
+        &mut self,
+        r: &Resolver<'_>,
+        module: Option<usize>,
+        addr: usize,
+        first: bool,
+    ) -> Option<Vec<Symbol>> {
+        let found = self.memo.frame(addr, first, &r.modules[module?])?;
+        let mut symbols = Vec::with_capacity(found.len());
+        for s in found {
+            let function = self.strings.intern(self.snap, &s.function);
+            let file = (s.file.as_deref()).map(|f| self.strings.intern(self.snap, f));
+            symbols.push(Symbol {
+                function,
+                file,
+                line: s.line,
+            });
+        }
+        Some(symbols)
     }
 }
 
@@ -247,10 +280,15 @@ impl<'a> Resolver<'a> {
         let Some(m) = self.module_of(probe) else {
             return (None, Vec::new());
         };
+        (Some(m), self.resolve_in(m, probe))
+    }
+
+    /// The functions at `probe`, in module `m`, innermost first.
+    fn resolve_in(&self, m: usize, probe: u64) -> Vec<Found<'_>> {
         let found = self
             .debug(m)
             .map(|d| d.find(probe.wrapping_sub(self.modules[m].bias)));
-        (Some(m), found.unwrap_or_default())
+        found.unwrap_or_default()
     }
 
     /// Module `m`'s parsed symbols, loaded on first use.

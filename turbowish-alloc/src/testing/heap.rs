@@ -65,6 +65,8 @@ impl Heap {
         let info = crate::snapshot_to(file.path())?;
         let snap = turbowish_snap::read_file(file.path())
             .map_err(|e| Error::Unreadable(format!("{}: {e}", file.path().display())))?;
+        // The next check's child need not resolve these frames again.
+        crate::snapshot::symbol_memo::remember(&snap);
         Ok(Heap { snap, info, file })
     }
 

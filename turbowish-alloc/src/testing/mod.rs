@@ -45,8 +45,13 @@
 //!    library (`turbowish-snap`). Its cost is a `fork`, the child's scan of
 //!    the heap and its symbolization of the stacks: tens of milliseconds
 //!    for a small test heap, more the first time a binary's debug
-//!    information is read. Captures are one at a time per process (capture
-//!    rule 1): parallel checks wait for each other.
+//!    information is read. Each snapshot read back teaches the next
+//!    check's child the frames it resolved (the symbol memo: memo rules
+//!    1-4), so later checks skip most of that reading:
+//!    `tests/testing_leak_check.rs`, 42 checks, ran in 19-20 s with it and
+//!    41 s without, in a debug build on a loaded machine. Captures are one
+//!    at a time per process (capture rule 1): parallel checks wait for
+//!    each other.
 //! 2. **A leak check's future has a tag of its own**, never shared with the
 //!    task that awaits it or any other task, so what it counts is the
 //!    allocations made inside the future's own polls, and nothing else.

@@ -3,7 +3,7 @@
 
 use super::render::color::{flagged, heading};
 use super::render::holder::Holders;
-use super::render::rows::{NameColumns, approx, estimate_note};
+use super::render::rows::{NameColumns, approx, blocks_cell, estimate_note};
 use super::render::table::{Align, render};
 use super::render::units::{bytes, count, or_dash, signed_bytes};
 use crate::BlockIndex;
@@ -22,9 +22,10 @@ JSON output (--json) is one object; sizes are in bytes:
   stack_sample_bytes  0, or the mean of the sample by bytes that chose which blocks have
                a stack (TURBOWISH_STACK=sampled)
   unreachable  {blocks, bytes, sites: [{site, dependency, function, location, task, stacks,
-               blocks, bytes, estimated}]}: blocks no root reaches, by allocation site (as
-               `sites --json` names them) and allocating task; the sites' blocks and bytes
-               are estimates when stacks were sampled (estimated), the totals never
+               blocks, bytes, estimated, samples}]}: blocks no root reaches, by allocation
+               site (as `sites --json` names them) and allocating task; the sites' blocks
+               and bytes are estimates when stacks were sampled and the site has sampled
+               blocks (estimated; samples: how many), the totals never
   zombie_tasks how many zombie futures there are (the list below is cut to --top)
   zombies      [{id, name, spawned_at, state, storage_bytes, retained, holders: [text]}]
   stuck_tasks  pending tasks nothing that can run holds a way to wake (see `waits`)
@@ -84,6 +85,8 @@ struct UnreachableSite {
     blocks: u64,
     bytes: u64,
     estimated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    samples: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -131,7 +134,6 @@ impl Report {
     fn new(b: &Analysis, baseline: Option<&Analysis>, args: &Args) -> Report {
         let snap = b.snapshot();
         let (blocks, bytes) = b.unreachable_total();
-        let estimated = SiteWeights::of(snap).estimated();
         let sites = (b.unreachable_sites().iter())
             .map(|s| UnreachableSite {
                 name: s.name(b).into(),
@@ -139,7 +141,8 @@ impl Report {
                 stacks: s.stacks.len() as u64,
                 blocks: s.blocks,
                 bytes: s.bytes,
-                estimated,
+                estimated: s.samples() > 0,
+                samples: (s.samples() > 0).then(|| s.samples()),
             })
             .collect();
         let holders = Holders::new(b, true);
@@ -243,7 +246,7 @@ impl Report {
                 .map(|x| {
                     [
                         approx(x.estimated, bytes(x.bytes)),
-                        approx(x.estimated, x.blocks.to_string()),
+                        blocks_cell(x.blocks, x.samples),
                         x.task.to_string(),
                         x.name.cell(),
                     ]

@@ -52,8 +52,9 @@ JSON output (--json) is one object; sizes are in bytes, times in nanoseconds:
              first level of `dominators --json`, without children; `held_by` names the
              root that holds one, or says \"several roots\"
   top_types  [{type, blocks, bytes}]: types from typed walks, most live bytes first
-  top_sites  [{site, dependency, function, location, stacks, blocks, bytes, estimated}],
-             largest first, as `sites --json` lists them (estimated: sampled stacks)
+  top_sites  [{site, dependency, function, location, stacks, blocks, bytes, estimated,
+             samples}], largest first, as `sites --json` lists them (estimated: from sampled
+             stacks; samples: how many sampled blocks the estimates rest on)
   capture    pause_ns, scan_ns, symbolize_ns, scanned_bytes, untracked_blocks,
              unknown_frees, stack_sample_bytes (0, or the mean of the sample by bytes
              that chose which blocks have a stack: site figures are then estimates)";

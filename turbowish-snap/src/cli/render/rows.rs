@@ -34,6 +34,15 @@ pub fn approx(estimated: bool, figure: String) -> String {
     }
 }
 
+/// A site's block count, with `~` and the sampled blocks it rests on when it
+/// is an estimate (`samples` given).
+pub fn blocks_cell(blocks: u64, samples: Option<u64>) -> String {
+    match samples {
+        Some(n) => format!("~{blocks} ({n} sampled)"),
+        None => blocks.to_string(),
+    }
+}
+
 /// A site's name, in its JSON shape.
 #[derive(Debug, Serialize)]
 pub struct NameColumns {
@@ -140,10 +149,7 @@ impl SiteRow {
     pub fn cells(&self) -> [String; 4] {
         [
             approx(self.estimated, bytes(self.bytes)),
-            match self.samples {
-                Some(n) => format!("~{} ({n} sampled)", self.blocks),
-                None => self.blocks.to_string(),
-            },
+            blocks_cell(self.blocks, self.samples),
             self.stacks.to_string(),
             self.name.cell(),
         ]
