@@ -27,11 +27,9 @@
 //! 4. A program that never calls [`remember`] (every one outside tests)
 //!    pays one uncontended `try_lock` per capture.
 
-use crate::heap::guard;
 use crate::snapshot::modules::LoadedModule;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
-use turbowish_format::Snapshot;
 
 /// One function at a remembered frame, as the snapshot named it.
 pub(crate) struct Remembered {
@@ -53,9 +51,10 @@ type Frames = HashMap<(usize, bool), Entry>;
 static MEMO: Mutex<Option<Frames>> = Mutex::new(None);
 
 /// Remembers the resolved frames of `snap`, a snapshot of this process.
-pub(crate) fn remember(snap: &Snapshot) {
+#[cfg(any(test, feature = "testing"))]
+pub(crate) fn remember(snap: &turbowish_format::Snapshot) {
     // Rule 2.
-    guard::untracked(|| {
+    crate::heap::guard::untracked(|| {
         let mut first = vec![false; snap.frames.len()];
         for stack in &snap.stacks {
             if let Some(f) = stack.first().and_then(|f| first.get_mut(f.index())) {
