@@ -141,8 +141,8 @@ impl Report {
                 stacks: s.stacks.len() as u64,
                 blocks: s.blocks,
                 bytes: s.bytes,
-                estimated: s.samples() > 0,
-                samples: (s.samples() > 0).then(|| s.samples()),
+                estimated: s.samples().is_some(),
+                samples: s.samples(),
             })
             .collect();
         let holders = Holders::new(b, true);

@@ -176,9 +176,12 @@ pub struct Site<K> {
 }
 
 impl<K> Site<K> {
-    /// The sampled blocks its estimates rest on; 0 when exact (rule 5).
-    pub fn samples(&self) -> u64 {
-        self.stacks.iter().map(|t| t.samples).sum()
+    /// The sampled blocks its estimates rest on, when its figures are
+    /// estimates; `None` when they are exact (rule 5), as in a snapshot
+    /// whose stacks were not sampled or a site of blocks that kept their
+    /// stack whatever the sample.
+    pub fn samples(&self) -> Option<u64> {
+        Some(self.stacks.iter().map(|t| t.samples).sum()).filter(|&n| n > 0)
     }
 
     /// The name the stacks share (that of the first), from `a`, the

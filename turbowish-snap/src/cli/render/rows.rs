@@ -139,8 +139,8 @@ impl SiteRow {
             stacks: s.stacks.len() as u64,
             blocks: s.blocks,
             bytes: s.bytes,
-            estimated: s.samples() > 0,
-            samples: (s.samples() > 0).then(|| s.samples()),
+            estimated: s.samples().is_some(),
+            samples: s.samples(),
             frames_by_stack: stacks.map(|full| stack_rows(a, s, full)),
         }
     }
